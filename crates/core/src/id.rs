@@ -1,0 +1,143 @@
+//! Identifiers: opaque, validated strings, random or parsed.
+
+use core::fmt;
+use core::str::FromStr;
+
+use rand::RngExt;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::Error;
+
+/// The longest id.
+const MAX_LEN: usize = 64;
+
+macro_rules! ids {
+    ($($(#[$doc:meta])* $name:ident => $prefix:literal, $kind:literal;)*) => {$(
+        $(#[$doc])*
+        ///
+        /// An opaque id of 1–64 ASCII letters, digits, `-` or `_`. [`Self::random`] makes a
+        /// fresh one from the operating system's randomness, prefixed by its kind
+        #[doc = concat!("(`", $prefix, "_…`).")]
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Box<str>);
+
+        impl $name {
+            /// Parses an id.
+            ///
+            /// # Errors
+            ///
+            #[doc = concat!("[`Error::Id`] unless `s` is 1–64 ASCII letters, digits, `-` or `_`.")]
+            pub fn parse(s: &str) -> Result<Self, Error> {
+                if valid(s) { Ok(Self(s.into())) } else { Err(Error::Id { kind: $kind }) }
+            }
+
+            /// A fresh random id: the kind's prefix and 128 random bits in hex.
+            #[must_use]
+            pub fn random() -> Self {
+                Self(format!(concat!($prefix, "_{:032x}"), rand::rng().random::<u128>()).into())
+            }
+
+            /// The id as text.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+
+ids! {
+    /// A wallet user.
+    UserId => "usr", "user id";
+    /// A card bound to a wallet.
+    CardId => "card", "card id";
+    /// A user's phone or other device.
+    DeviceId => "dev", "device id";
+    /// A payment token (the id, not the token number).
+    TokenId => "tok", "token id";
+    /// A merchant.
+    MerchantId => "mch", "merchant id";
+    /// A merchant's POS terminal.
+    TerminalId => "term", "terminal id";
+    /// A payment transaction.
+    TransactionId => "txn", "transaction id";
+    /// A one-click card lookup query.
+    QueryId => "qry", "query id";
+    /// A client's request, for idempotent retries.
+    RequestId => "req", "request id";
+    /// A loss-protection claim.
+    ClaimId => "clm", "claim id";
+    /// A risk rule.
+    RuleId => "rule", "rule id";
+}
+
+fn valid(s: &str) -> bool {
+    (1..=MAX_LEN).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_print() {
+        let id = UserId::parse("u-1_A").unwrap();
+        assert_eq!(id.as_str(), "u-1_A");
+        assert_eq!(format!("{id:?}"), "UserId(u-1_A)");
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"u-1_A\"");
+        assert_eq!(serde_json::from_str::<UserId>("\"u-1_A\"").unwrap(), id);
+        assert!(serde_json::from_str::<UserId>("\"\"").is_err());
+    }
+
+    #[test]
+    fn rejects_bad_ids() {
+        assert_eq!(UserId::parse(""), Err(Error::Id { kind: "user id" }));
+        assert_eq!(CardId::parse("a b"), Err(Error::Id { kind: "card id" }));
+        assert!(DeviceId::parse(&"x".repeat(65)).is_err());
+        assert!(DeviceId::parse(&"x".repeat(64)).is_ok());
+        assert!(TokenId::parse("编号").is_err());
+    }
+
+    #[test]
+    fn random_ids_are_valid_and_distinct() {
+        let a = TokenId::random();
+        let b = TokenId::random();
+        assert_ne!(a, b);
+        assert!(a.as_str().starts_with("tok_"));
+        assert_eq!(TokenId::parse(a.as_str()), Ok(a));
+    }
+}

@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod amount;
+mod bank;
+mod clock;
+mod error;
+mod id;
+mod issuer;
+mod pan;
+mod person;
+
+pub use amount::Amount;
+pub use bank::{Bank, BankCode, CardKind};
+pub use clock::{
+    BEIJING, Clock, ManualClock, SharedClock, SystemClock, beijing_date, beijing_day_start,
+    beijing_hour,
+};
+pub use error::Error;
+pub use id::{
+    CardId, ClaimId, DeviceId, MerchantId, QueryId, RequestId, RuleId, TerminalId, TokenId,
+    TransactionId, UserId,
+};
+pub use issuer::{IssuerInfo, IssuerTable};
+pub use pan::Pan;
+pub use person::{PersonName, PhoneNumber, ResidentId};
+
+/// The masking crate, re-exported whole so that users of `cloudcard-core` name one crate.
+pub use cloudcard_masking as masking;

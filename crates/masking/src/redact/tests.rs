@@ -1,0 +1,146 @@
+use super::*;
+use crate::checks::luhn_check_digit;
+use proptest::prelude::*;
+
+fn owned(s: &str) -> bool {
+    matches!(redact(s), Cow::Owned(_))
+}
+
+#[test]
+fn masks_published_test_cards() {
+    assert_eq!(redact("6200000000000005"), "6200********0005");
+    assert_eq!(redact("6205500000000000004"), "6205***********0004");
+    assert_eq!(redact("x62123456789000003y"), "x6212*********0003y");
+    assert_eq!(redact("a 6250 9460 0000 0016 b"), "a 6250 **** **** 0016 b");
+    assert_eq!(redact("6250-9470-0000-0014"), "6250-****-****-0014");
+}
+
+#[test]
+fn leaves_non_cards_alone() {
+    for text in [
+        "",
+        "no digits at all",
+        "4111111111111112",                // Luhn-invalid
+        "62000000000000051",               // 17 digits, invalid
+        "162000000000000051234",           // longer run
+        "2026-11-23 18:20:16.123 INFO ok", // a timestamp
+        "6200 0000-0000 0005",             // mixed separators
+        "6200  0000 0000 0005",            // a double space breaks the chain
+        "金额 100.00 元",
+    ] {
+        assert!(!owned(text), "{text:?} changed to {:?}", redact(text));
+    }
+}
+
+#[test]
+fn card_inside_a_longer_chain_is_found() {
+    assert_eq!(redact("qty 7 6200000000000005 2"), "qty 7 6200********0005 2");
+    assert_eq!(redact("1234-6200000000000005"), "1234-6200********0005");
+}
+
+#[test]
+fn keeps_multibyte_text_intact() {
+    assert_eq!(redact("卡号：6200000000000005，谢谢"), "卡号：6200********0005，谢谢");
+}
+
+#[test]
+fn mobiles_and_ids_only_on_request() {
+    let text = "m=13812341234 id=44011320141005001X";
+    assert!(!owned(text));
+    let r = Redactor::new().with_mobiles(true);
+    assert_eq!(r.redact(text), "m=138****1234 id=44011320141005001X");
+    let r = Redactor::new().with_resident_ids(true);
+    assert_eq!(r.redact(text), "m=13812341234 id=4***************1X");
+    assert_eq!(r.redact("360426199101010071"), "3***************71");
+    // Wrong check character: not an ID (and not a card either).
+    assert_eq!(r.redact("36042619910102009X"), "36042619910102009X");
+    // Not a mobile: 12 digits, or a bad prefix.
+    let r = Redactor::new().with_mobiles(true);
+    assert_eq!(r.redact("12812341234 138123412345"), "12812341234 138123412345");
+}
+
+/// A Luhn-valid card of `len` digits from a seed.
+fn card(seed: u64, len: usize) -> String {
+    let mut payload: String = format!("62{seed:017}").chars().take(len - 1).collect();
+    let check = luhn_check_digit(payload.as_bytes()).unwrap();
+    payload.push(char::from(check));
+    payload
+}
+
+/// Text with no digit group that could join into a card: short runs separated by a letter.
+fn digitless_or_short_runs() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop_oneof!["[0-9]{1,12}", "[a-zA-Z,.:;=/]{1,8}", "\\PC{1,4}"], 0..30)
+        .prop_map(|parts| {
+            let mut s = String::new();
+            for p in parts {
+                // `|` is neither a digit nor a separator, so runs never join.
+                s.push('|');
+                s.push_str(&p);
+            }
+            s
+        })
+        .prop_filter("no long digit runs", |s| {
+            s.split(|c: char| !c.is_ascii_digit()).all(|run| run.len() <= 12)
+        })
+}
+
+fn maximal_runs(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !c.is_ascii_digit()).filter(|r| !r.is_empty())
+}
+
+proptest! {
+    #[test]
+    fn never_leaves_a_card_run_unmasked(text in "[0-9 \\-a-z]{0,120}") {
+        let out = redact(&text);
+        for run in maximal_runs(&out) {
+            prop_assert!(
+                !((CARD_MIN..=CARD_MAX).contains(&run.len()) && luhn_valid(run.as_bytes())),
+                "left {run:?} in {out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn masks_cards_planted_in_text(
+        prefix in "\\PC{0,20}", suffix in "\\PC{0,20}", seed in any::<u64>(), len in 13usize..=19,
+        grouped in any::<bool>(),
+    ) {
+        let pan = card(seed, len);
+        let written = if grouped {
+            pan.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(" ")
+        } else {
+            pan.clone()
+        };
+        let text = format!("{prefix}|{written}|{suffix}");
+        let out = redact(&text);
+        let at = prefix.len() + 1;
+        let window = &out.as_bytes()[at..at + written.len()];
+        let mut n = 0;
+        for (&w, &o) in written.as_bytes().iter().zip(window) {
+            if w == b' ' {
+                prop_assert_eq!(o, b' ');
+                continue;
+            }
+            let shown = n < 4 || n >= len - 4;
+            prop_assert_eq!(o, if shown { w } else { MASK });
+            n += 1;
+        }
+    }
+
+    #[test]
+    fn never_changes_text_without_cards(text in digitless_or_short_runs()) {
+        let out = redact(&text);
+        prop_assert!(matches!(out, Cow::Borrowed(_)));
+        prop_assert_eq!(out, text.as_str());
+    }
+
+    #[test]
+    fn only_digits_change_and_only_to_stars(text in any::<String>()) {
+        let r = Redactor::new().with_mobiles(true).with_resident_ids(true);
+        let out = r.redact(&text);
+        prop_assert_eq!(out.len(), text.len());
+        for (a, b) in text.bytes().zip(out.bytes()) {
+            prop_assert!(a == b || (a.is_ascii_digit() && b == MASK));
+        }
+    }
+}
