@@ -200,11 +200,8 @@ impl MaskPolicy {
         } else {
             let mut offsets = input.char_indices().map(|(i, _)| i).chain([input.len()]);
             let head_end = offsets.nth(self.keep_first).unwrap_or(input.len());
-            let tail_start = if hidden == 0 {
-                head_end
-            } else {
-                offsets.nth(hidden - 1).unwrap_or(input.len())
-            };
+            let tail_start =
+                if hidden == 0 { head_end } else { offsets.nth(hidden - 1).unwrap_or(input.len()) };
             (head_end, tail_start)
         };
         let head = input.get(..head_end).unwrap_or_default();
