@@ -41,6 +41,12 @@ pub enum Error {
         /// Which kind of id.
         kind: &'static str,
     },
+    /// A card expiry that is not `MM/YY` with a real month.
+    #[error("card expiry must be MM/YY")]
+    CardExpiry,
+    /// A currency code above 999.
+    #[error("currency must be an iso 4217 numeric code")]
+    Currency,
     /// A bank code that is not 2–16 uppercase ASCII letters or digits.
     #[error("bank code must be 2 to 16 uppercase letters or digits")]
     BankCode,

@@ -3,6 +3,7 @@
 
 mod amount;
 mod bank;
+mod card;
 mod clock;
 mod error;
 mod id;
@@ -12,6 +13,7 @@ mod person;
 
 pub use amount::Amount;
 pub use bank::{Bank, BankCode, CardKind};
+pub use card::{CardExpiry, Currency};
 pub use clock::{
     BEIJING, Clock, ManualClock, SharedClock, SystemClock, beijing_date, beijing_day_start,
     beijing_hour,

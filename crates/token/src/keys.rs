@@ -1,0 +1,314 @@
+//! Key material: the data-key ring that encrypts the vault and the MAC keys behind
+//! fingerprints, payment account references and limited-use keys.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit};
+use cloudcard_masking::Secret;
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::TokenError;
+
+/// 32 bytes of key material, zeroized on drop and never printed.
+pub type KeyBytes = Secret<[u8; 32]>;
+
+/// Which version of the data key encrypted a vault record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyVersion(pub u32);
+
+impl fmt::Display for KeyVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// A PAN encrypted at rest: AES-256-GCM under one data-key version, a fresh 96-bit nonce, the
+/// token id as associated data. `ciphertext` ends with the 16-byte tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    /// The data key that sealed it.
+    pub key_version: KeyVersion,
+    /// The per-record nonce.
+    pub nonce: [u8; 12],
+    /// Ciphertext and tag.
+    pub ciphertext: Vec<u8>,
+}
+
+/// An HMAC-SHA256 key, prepared once. Its `Debug` shows only its purpose.
+#[derive(Clone)]
+pub struct MacKey {
+    purpose: &'static str,
+    mac: Hmac<Sha256>,
+}
+
+impl MacKey {
+    /// A MAC key for `purpose` (shown in `Debug`) from 32 bytes of key material.
+    #[must_use]
+    pub fn new(purpose: &'static str, key: &KeyBytes) -> Self {
+        // HMAC takes keys of any length, so this cannot fail; a fresh instance keyed with
+        // zeroes is never reached.
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose_secret())
+            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+        Self { purpose, mac }
+    }
+
+    /// A keyed HMAC-SHA256 ready for input.
+    pub(crate) fn start(&self) -> Hmac<Sha256> {
+        self.mac.clone()
+    }
+
+    /// HMAC-SHA256 over the concatenation of `parts`.
+    #[must_use]
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MacKey({}, [REDACTED])", self.purpose)
+    }
+}
+
+struct RingEntry {
+    cipher: Aes256Gcm,
+    retired: bool,
+}
+
+/// Versioned AES-256-GCM data keys. New records are sealed under the current (newest active)
+/// version; records under older active versions still open, and [`crate::TokenService::rewrap`]
+/// moves them to the current one. A record under an unknown or retired version fails closed.
+///
+/// ```
+/// use cloudcard_masking::Secret;
+/// use cloudcard_token::{KeyRing, KeyVersion};
+///
+/// let mut ring = KeyRing::new(KeyVersion(1), &Secret::new([1; 32]));
+/// let sealed = ring.seal(b"tok_1", b"6200000000000005")?;
+/// ring.add(KeyVersion(2), &Secret::new([2; 32]))?;
+/// assert_eq!(ring.current(), KeyVersion(2));
+/// assert_eq!(&ring.open(b"tok_1", &sealed)?[..], b"6200000000000005");
+/// ring.retire(KeyVersion(1))?;
+/// assert!(ring.open(b"tok_1", &sealed).is_err());
+/// # Ok::<(), cloudcard_token::TokenError>(())
+/// ```
+pub struct KeyRing {
+    keys: BTreeMap<KeyVersion, RingEntry>,
+    current: KeyVersion,
+}
+
+impl KeyRing {
+    /// A ring holding one data key.
+    #[must_use]
+    pub fn new(version: KeyVersion, key: &KeyBytes) -> Self {
+        let mut keys = BTreeMap::new();
+        keys.insert(version, RingEntry { cipher: cipher(key), retired: false });
+        Self { keys, current: version }
+    }
+
+    /// Adds a data key and makes it current. Versions only go up.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::KeyVersion`] if `version` is not above every version in the ring.
+    pub fn add(&mut self, version: KeyVersion, key: &KeyBytes) -> Result<(), TokenError> {
+        if self.keys.keys().next_back().is_some_and(|&v| v >= version) {
+            return Err(TokenError::KeyVersion);
+        }
+        self.keys.insert(version, RingEntry { cipher: cipher(key), retired: false });
+        self.current = version;
+        Ok(())
+    }
+
+    /// Retires a data key: records still under it no longer open. The current key cannot be
+    /// retired; add a newer one first.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::KeyVersion`] for the current or an unknown version.
+    pub fn retire(&mut self, version: KeyVersion) -> Result<(), TokenError> {
+        if version == self.current {
+            return Err(TokenError::KeyVersion);
+        }
+        let entry = self.keys.get_mut(&version).ok_or(TokenError::KeyVersion)?;
+        entry.retired = true;
+        Ok(())
+    }
+
+    /// The version new records are sealed under.
+    #[must_use]
+    pub const fn current(&self) -> KeyVersion {
+        self.current
+    }
+
+    /// Seals `plaintext` under the current key with a fresh random nonce, binding `aad`.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Crypto`] if encryption fails.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Sealed, TokenError> {
+        let entry = self.keys.get(&self.current).ok_or(TokenError::KeyVersion)?;
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let ciphertext = entry
+            .cipher
+            .encrypt(&nonce.into(), Payload { msg: plaintext, aad })
+            .map_err(|_| TokenError::Crypto)?;
+        Ok(Sealed { key_version: self.current, nonce, ciphertext })
+    }
+
+    /// Opens a sealed record bound to `aad`.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::UnknownKey`] or [`TokenError::RetiredKey`] for a record under a key the
+    /// ring cannot use; [`TokenError::Crypto`] if the record or its associated data was altered.
+    pub fn open(&self, aad: &[u8], sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, TokenError> {
+        let entry = self.keys.get(&sealed.key_version).ok_or(TokenError::UnknownKey)?;
+        if entry.retired {
+            return Err(TokenError::RetiredKey);
+        }
+        entry
+            .cipher
+            .decrypt(&sealed.nonce.into(), Payload { msg: &sealed.ciphertext, aad })
+            .map(Zeroizing::new)
+            .map_err(|_| TokenError::Crypto)
+    }
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let versions: Vec<_> = self.keys.iter().map(|(v, e)| (v.0, e.retired)).collect();
+        f.debug_struct("KeyRing")
+            .field("current", &self.current)
+            .field("versions_retired", &versions)
+            .finish_non_exhaustive()
+    }
+}
+
+fn cipher(key: &KeyBytes) -> Aes256Gcm {
+    Aes256Gcm::new(key.expose_secret().into())
+}
+
+/// Everything the token service keys with, supplied by the embedder: the data-key ring that
+/// encrypts PANs, and three independent MAC keys.
+#[derive(Debug)]
+pub struct TokenKeys {
+    /// Encrypts PANs in the vault.
+    pub data_keys: KeyRing,
+    /// Keys the PAN fingerprint that finds a card's tokens without decrypting.
+    pub fingerprint_key: MacKey,
+    /// Keys the payment account reference shared by one card's tokens.
+    pub par_key: MacKey,
+    /// The master key limited-use keys are derived from.
+    pub luk_master_key: MacKey,
+}
+
+impl TokenKeys {
+    /// Keys from raw material: the first data key (version 1) and the three MAC keys.
+    #[must_use]
+    pub fn new(
+        data_key: &KeyBytes,
+        fingerprint: &KeyBytes,
+        par: &KeyBytes,
+        luk_master: &KeyBytes,
+    ) -> Self {
+        Self {
+            data_keys: KeyRing::new(KeyVersion(1), data_key),
+            fingerprint_key: MacKey::new("fingerprint", fingerprint),
+            par_key: MacKey::new("par", par),
+            luk_master_key: MacKey::new("luk-master", luk_master),
+        }
+    }
+
+    /// Fresh random keys, for tests, examples and simulations. Production embedders supply
+    /// keys from their key management.
+    #[must_use]
+    pub fn random() -> Self {
+        let mut rng = rand::rng();
+        let mut key = || {
+            let mut k = [0u8; 32];
+            rng.fill_bytes(&mut k);
+            Secret::new(k)
+        };
+        Self::new(&key(), &key(), &key(), &key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_and_tamper() {
+        let ring = KeyRing::new(KeyVersion(7), &Secret::new([9; 32]));
+        let sealed = ring.seal(b"tok_a", b"pan").unwrap();
+        assert_eq!(sealed.key_version, KeyVersion(7));
+        assert_eq!(sealed.ciphertext.len(), 3 + 16);
+        assert_eq!(&ring.open(b"tok_a", &sealed).unwrap()[..], b"pan");
+        assert_eq!(ring.open(b"tok_b", &sealed).unwrap_err(), TokenError::Crypto);
+        let mut bad = sealed.clone();
+        bad.ciphertext[0] ^= 1;
+        assert_eq!(ring.open(b"tok_a", &bad).unwrap_err(), TokenError::Crypto);
+        let mut bad = sealed.clone();
+        bad.key_version = KeyVersion(8);
+        assert_eq!(ring.open(b"tok_a", &bad).unwrap_err(), TokenError::UnknownKey);
+    }
+
+    #[test]
+    fn nonces_are_fresh() {
+        let ring = KeyRing::new(KeyVersion(1), &Secret::new([1; 32]));
+        let a = ring.seal(b"t", b"x").unwrap();
+        let b = ring.seal(b"t", b"x").unwrap();
+        assert_ne!(a.nonce, b.nonce);
+        assert_ne!(a.ciphertext, b.ciphertext);
+    }
+
+    #[test]
+    fn rotation_rules() {
+        let mut ring = KeyRing::new(KeyVersion(1), &Secret::new([1; 32]));
+        assert_eq!(ring.add(KeyVersion(1), &Secret::new([2; 32])), Err(TokenError::KeyVersion));
+        ring.add(KeyVersion(2), &Secret::new([2; 32])).unwrap();
+        assert_eq!(ring.retire(KeyVersion(2)), Err(TokenError::KeyVersion));
+        assert_eq!(ring.retire(KeyVersion(5)), Err(TokenError::KeyVersion));
+        ring.retire(KeyVersion(1)).unwrap();
+        let dbg = format!("{ring:?}");
+        assert!(dbg.contains("current: KeyVersion(2)"), "{dbg}");
+    }
+
+    #[test]
+    fn keys_never_print() {
+        let keys = TokenKeys::new(
+            &Secret::new([0xab; 32]),
+            &Secret::new([0xcd; 32]),
+            &Secret::new([0xef; 32]),
+            &Secret::new([0x12; 32]),
+        );
+        let dbg = format!("{keys:?}");
+        for needle in ["171", "205", "239", "ab, ab", "abab", "cdcd", "efef", "1212"] {
+            assert!(!dbg.contains(needle), "{dbg}");
+        }
+        assert!(dbg.contains("MacKey(fingerprint, [REDACTED])"));
+    }
+
+    #[test]
+    fn mac_matches_raw_hmac() {
+        let key = MacKey::new("t", &Secret::new([3; 32]));
+        let mut raw = <Hmac<Sha256> as KeyInit>::new_from_slice(&[3; 32]).unwrap();
+        raw.update(b"ab");
+        raw.update(b"c");
+        let expected: [u8; 32] = raw.finalize().into_bytes().into();
+        assert_eq!(key.mac(&[b"a", b"bc"]), expected);
+    }
+}

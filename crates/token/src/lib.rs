@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod cryptogram;
+mod domain;
+mod error;
+mod keys;
+mod lifecycle;
+mod luk;
+mod number;
+mod record;
+mod service;
+mod store;
+
+pub use cryptogram::{
+    CRYPTOGRAM_LEN, Cryptogram, DeviceCard, PaymentData, ReplayWindow, ReplenishRequest,
+};
+pub use domain::{Channel, ChannelSet, Domain};
+pub use error::{Rejection, StoreError, TokenError};
+pub use keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
+pub use lifecycle::{Actor, LifecycleError, TokenEvent, TokenStatus, transition};
+pub use luk::{LukGrant, LukPolicy, LukState};
+pub use number::{TokenBin, TokenNumber};
+pub use record::{Fingerprint, Par, TokenRecord};
+pub use service::{
+    BulkOutcome, FundingCard, ProvisionRequest, Provisioned, RewrapReport, TokenConfig, TokenInfo,
+    TokenService, VerifiedCryptogram,
+};
+pub use store::{InMemoryTokenStore, TokenStore};

@@ -1,0 +1,173 @@
+//! Token numbers and the BIN range they are drawn from.
+
+use std::fmt;
+
+use cloudcard_core::{IssuerTable, Pan};
+use cloudcard_masking::checks::luhn_check_digit;
+use rand::RngExt;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::TokenError;
+
+/// A payment token number: a Luhn-valid card-shaped number from the token BIN range that
+/// stands for a PAN in one domain. It prints masked, like a card number.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenNumber(String);
+
+impl TokenNumber {
+    /// Parses a token number as a device sends it.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::TokenNumber`] unless it is a Luhn-valid 13–19 digit number.
+    pub fn parse(s: &str) -> Result<Self, TokenError> {
+        let pan = Pan::parse(s).map_err(|_| TokenError::TokenNumber)?;
+        Ok(Self(pan.expose_digits().to_owned()))
+    }
+
+    /// The plain digits, for the device and the scheme messages.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// How many digits the number has.
+    #[must_use]
+    pub fn digit_count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The masked form: first 4, last 4.
+    #[must_use]
+    pub fn masked(&self) -> String {
+        cloudcard_masking::MaskPolicy::card().mask(&self.0)
+    }
+}
+
+impl fmt::Debug for TokenNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenNumber({})", self.masked())
+    }
+}
+
+impl fmt::Display for TokenNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl Serialize for TokenNumber {
+    /// Serialized in the clear: token numbers travel between device, cloud and acquirer, and
+    /// records hold them for the number index. They are not card numbers.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The BIN prefix token numbers are drawn from. It must overlap no BIN of the issuer table at
+/// any card length, so a token number can never be a real card number of a known issuer.
+///
+/// ```
+/// use cloudcard_core::IssuerTable;
+/// use cloudcard_token::TokenBin;
+///
+/// assert!(TokenBin::new("990001", IssuerTable::builtin()).is_ok());
+/// assert!(TokenBin::new("622202", IssuerTable::builtin()).is_err()); // an ICBC BIN
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenBin {
+    prefix: String,
+}
+
+impl TokenBin {
+    /// The fewest random digits a token number of the shortest length carries.
+    const MIN_RANDOM_DIGITS: usize = 6;
+
+    /// A token BIN range, checked against `issuers`.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::BinRange`] unless `prefix` is 4–8 digits; [`TokenError::BinRangeOverlap`]
+    /// if any issuer BIN in `issuers` overlaps it at any length from 13 to 19.
+    pub fn new(prefix: &str, issuers: &IssuerTable) -> Result<Self, TokenError> {
+        if !(4..=8).contains(&prefix.len()) || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(TokenError::BinRange);
+        }
+        if (13..=19).any(|len| issuers.overlaps(prefix, len)) {
+            return Err(TokenError::BinRangeOverlap);
+        }
+        Ok(Self { prefix: prefix.to_owned() })
+    }
+
+    /// The prefix.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A random Luhn-valid number of `len` digits in this range.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::BinRange`] if `len` leaves too few random digits after the prefix.
+    pub fn draw(&self, len: usize) -> Result<TokenNumber, TokenError> {
+        let random = len
+            .checked_sub(self.prefix.len() + 1)
+            .filter(|&n| n >= Self::MIN_RANDOM_DIGITS && len <= 19)
+            .ok_or(TokenError::BinRange)?;
+        let mut rng = rand::rng();
+        let mut digits = String::with_capacity(len);
+        digits.push_str(&self.prefix);
+        digits.extend((0..random).map(|_| char::from(b'0' + rng.random_range(0..10u8))));
+        let check = luhn_check_digit(digits.as_bytes()).ok_or(TokenError::BinRange)?;
+        digits.push(char::from(check));
+        Ok(TokenNumber(digits))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudcard_core::{Bank, CardKind};
+    use cloudcard_masking::checks::luhn_valid;
+
+    #[test]
+    fn drawn_numbers_are_luhn_valid_in_range() {
+        let bin = TokenBin::new("990001", IssuerTable::builtin()).unwrap();
+        for len in 13..=19 {
+            let n = bin.draw(len).unwrap();
+            assert_eq!(n.digit_count(), len);
+            assert!(n.expose().starts_with("990001"));
+            assert!(luhn_valid(n.expose().as_bytes()));
+            assert!(IssuerTable::builtin().lookup_digits(n.expose()).is_none());
+        }
+        assert_eq!(bin.draw(12), Err(TokenError::BinRange));
+        assert_eq!(bin.draw(20), Err(TokenError::BinRange));
+    }
+
+    #[test]
+    fn overlapping_ranges_are_refused() {
+        let mut table = IssuerTable::new();
+        table.insert("990001", 16, Bank::Icbc, CardKind::Debit).unwrap();
+        assert_eq!(TokenBin::new("9900", &table), Err(TokenError::BinRangeOverlap));
+        assert_eq!(TokenBin::new("99000123", &table), Err(TokenError::BinRangeOverlap));
+        assert!(TokenBin::new("9901", &table).is_ok());
+        assert_eq!(TokenBin::new("99", &table), Err(TokenError::BinRange));
+        assert_eq!(TokenBin::new("99a1", &table), Err(TokenError::BinRange));
+    }
+
+    #[test]
+    fn token_numbers_print_masked() {
+        let n = TokenNumber::parse("6200000000000005").unwrap();
+        assert_eq!(format!("{n:?}"), "TokenNumber(6200 **** **** 0005)");
+        assert_eq!(n.to_string(), "6200 **** **** 0005");
+        assert_eq!(TokenNumber::parse("6200000000000004"), Err(TokenError::TokenNumber));
+    }
+}

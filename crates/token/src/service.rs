@@ -1,0 +1,711 @@
+//! The token service: provisioning, lifecycle, key replenishment, cryptogram verification and
+//! detokenization, over a [`TokenStore`].
+
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use cloudcard_core::{Amount, CardExpiry, DeviceId, MerchantId, Pan, SharedClock, TokenId};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::cryptogram::{Cryptogram, DeviceCard, ReplenishRequest, mac_matches};
+use crate::keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
+use crate::luk::{self, LukGrant, LukPolicy, LukState};
+use crate::record::{Fingerprint, Par, TokenRecord};
+use crate::{
+    Channel, ChannelSet, Domain, InMemoryTokenStore, LifecycleError, Rejection, StoreError,
+    TokenBin, TokenError, TokenEvent, TokenNumber, TokenStatus, TokenStore, transition,
+};
+
+/// How many times a number is drawn, or an update retried after a version conflict, before
+/// the service gives up.
+const ATTEMPTS: usize = 16;
+
+/// How the token service is set up.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    /// The range token numbers are drawn from, already checked against the issuer table.
+    pub token_bin: TokenBin,
+    /// Limits of each limited-use key.
+    pub luk_policy: LukPolicy,
+    /// How far a cryptogram's time may be from the cloud's clock.
+    pub max_cryptogram_age: TimeDelta,
+}
+
+impl TokenConfig {
+    /// A configuration drawing from `token_bin`, with the default key policy and a 10-minute
+    /// cryptogram age limit.
+    #[must_use]
+    pub fn new(token_bin: TokenBin) -> Self {
+        Self {
+            token_bin,
+            luk_policy: LukPolicy::default(),
+            max_cryptogram_age: TimeDelta::minutes(10),
+        }
+    }
+}
+
+/// A request to provision a cloud card for a device.
+#[derive(Debug, Clone)]
+pub struct ProvisionRequest {
+    /// The card.
+    pub pan: Pan,
+    /// Its expiry, if known.
+    pub expiry: Option<CardExpiry>,
+    /// The device the token will live on.
+    pub device: DeviceId,
+    /// The channels it may pay through (at least one).
+    pub channels: ChannelSet,
+    /// The one merchant it may pay, if any.
+    pub merchant: Option<MerchantId>,
+    /// The most one payment may be.
+    pub max_amount: Option<Amount>,
+    /// When the token stops working.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl ProvisionRequest {
+    /// A token for `pan` on `device`, usable through every channel, with no other limit.
+    #[must_use]
+    pub fn new(pan: Pan, device: DeviceId) -> Self {
+        Self {
+            pan,
+            expiry: None,
+            device,
+            channels: ChannelSet::all(),
+            merchant: None,
+            max_amount: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// A token as callers see it: no PAN, no key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// The token's id.
+    pub id: TokenId,
+    /// The token number (prints masked).
+    pub number: TokenNumber,
+    /// Lifecycle state.
+    pub status: TokenStatus,
+    /// Where it may be used.
+    pub domain: Domain,
+    /// The payment account reference shared by the card's tokens.
+    pub par: Par,
+    /// The card's last four digits.
+    pub pan_last4: String,
+    /// The limited-use key sequence in force.
+    pub key_seq: u32,
+    /// When provisioned.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A newly provisioned token and what its device holds.
+#[derive(Debug)]
+pub struct Provisioned {
+    /// The token.
+    pub token: TokenInfo,
+    /// The phone's side: token number, first limited-use key, ATC.
+    pub device_card: DeviceCard,
+}
+
+/// Proof that a cryptogram verified: only [`TokenService::verify`] makes one, and only with one
+/// may [`TokenService::detokenize`] hand out the PAN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCryptogram {
+    token: TokenId,
+    device: DeviceId,
+    amount: Amount,
+    merchant: MerchantId,
+    channel: Channel,
+    atc: u32,
+}
+
+impl VerifiedCryptogram {
+    /// The token that paid.
+    #[must_use]
+    pub const fn token(&self) -> &TokenId {
+        &self.token
+    }
+
+    /// The device it paid from.
+    #[must_use]
+    pub const fn device(&self) -> &DeviceId {
+        &self.device
+    }
+
+    /// The amount authenticated.
+    #[must_use]
+    pub const fn amount(&self) -> Amount {
+        self.amount
+    }
+
+    /// The merchant authenticated.
+    #[must_use]
+    pub const fn merchant(&self) -> &MerchantId {
+        &self.merchant
+    }
+
+    /// The channel authenticated.
+    #[must_use]
+    pub const fn channel(&self) -> Channel {
+        self.channel
+    }
+
+    /// The ATC accepted.
+    #[must_use]
+    pub const fn atc(&self) -> u32 {
+        self.atc
+    }
+}
+
+/// The card behind a token, for the issuer's authorization only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FundingCard {
+    /// The card number (prints masked).
+    pub pan: Pan,
+    /// Its expiry, if known.
+    pub expiry: Option<CardExpiry>,
+}
+
+/// What a bulk lifecycle call did to each token it touched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BulkOutcome {
+    /// Tokens that moved.
+    pub changed: Vec<TokenId>,
+    /// Tokens left as they were, and why (already deleted tokens are not listed).
+    pub unchanged: Vec<(TokenId, LifecycleError)>,
+}
+
+/// What [`TokenService::rewrap`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RewrapReport {
+    /// Records moved to the current key.
+    pub rewrapped: usize,
+    /// Records already under it.
+    pub current: usize,
+    /// Records that could not be opened (unknown or retired key, or altered): left alone.
+    pub failed: usize,
+}
+
+/// The cloud side of cloud cards.
+///
+/// Every method takes `&self` and is safe to call from many threads: each update is a
+/// compare-and-set on one record in the store, retried on conflict, never a lock around the
+/// service.
+#[derive(Debug)]
+pub struct TokenService<S = InMemoryTokenStore> {
+    config: TokenConfig,
+    data_keys: RwLock<KeyRing>,
+    fingerprint_key: MacKey,
+    par_key: MacKey,
+    luk_master_key: MacKey,
+    store: S,
+    clock: SharedClock,
+}
+
+impl<S: TokenStore> TokenService<S> {
+    /// A service over `store`.
+    #[must_use]
+    pub fn new(config: TokenConfig, keys: TokenKeys, store: S, clock: SharedClock) -> Self {
+        Self {
+            config,
+            data_keys: RwLock::new(keys.data_keys),
+            fingerprint_key: keys.fingerprint_key,
+            par_key: keys.par_key,
+            luk_master_key: keys.luk_master_key,
+            store,
+            clock,
+        }
+    }
+
+    /// The store, for inspection.
+    pub const fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Provisions a token for a card on a device: draws an unused number from the token range,
+    /// seals the PAN in the vault and issues the first limited-use key.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::NoChannel`], [`TokenError::AlreadyProvisioned`] when the card already has
+    /// a live token on the device, [`TokenError::NumberSpaceExhausted`], or a key or store
+    /// error.
+    pub fn provision(&self, request: ProvisionRequest) -> Result<Provisioned, TokenError> {
+        if request.channels.is_empty() {
+            return Err(TokenError::NoChannel);
+        }
+        let now = self.clock.now();
+        let fingerprint = self.fingerprint(request.pan.expose_digits());
+        let siblings = self.store.by_fingerprint(&fingerprint)?;
+        if siblings
+            .iter()
+            .any(|r| r.status != TokenStatus::Deleted && r.domain.device == request.device)
+        {
+            return Err(TokenError::AlreadyProvisioned);
+        }
+        let par = siblings
+            .first()
+            .map_or_else(|| self.par(request.pan.expose_digits()), |r| r.par.clone());
+        let domain = Domain {
+            device: request.device.clone(),
+            channels: request.channels,
+            merchant: request.merchant,
+            max_amount: request.max_amount,
+            expires_at: request.expires_at,
+        };
+        for _ in 0..ATTEMPTS {
+            let number = self.config.token_bin.draw(request.pan.digit_count())?;
+            if !self.number_is_free(&number, &request.pan)? {
+                continue;
+            }
+            let id = TokenId::random();
+            let record = TokenRecord {
+                sealed_pan: self.seal(&id, &request.pan, request.expiry)?,
+                id,
+                number,
+                status: TokenStatus::Active,
+                domain: domain.clone(),
+                fingerprint,
+                par: par.clone(),
+                pan_last4: request.pan.last4().to_owned(),
+                luk: LukState::new(1, now),
+                replay: Default::default(),
+                created_at: now,
+                updated_at: now,
+                version: 0,
+            };
+            match self.store.insert(record.clone()) {
+                Ok(()) => {}
+                Err(StoreError::Duplicate) => continue, // another node drew the same number
+                Err(e) => return Err(e.into()),
+            }
+            let grant = self.grant(&record.id, record.luk);
+            let device_card = DeviceCard::new(request.device, record.number.clone(), grant);
+            return Ok(Provisioned { token: info(&record), device_card });
+        }
+        Err(TokenError::NumberSpaceExhausted)
+    }
+
+    /// The token with this id.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::NotFound`], or a store error.
+    pub fn token(&self, id: &TokenId) -> Result<TokenInfo, TokenError> {
+        self.store.get(id)?.map(|r| info(&r)).ok_or(TokenError::NotFound)
+    }
+
+    /// Every token of this card (deleted ones too), found by fingerprint without decrypting.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub fn tokens_of_card(&self, pan: &Pan) -> Result<Vec<TokenInfo>, TokenError> {
+        let fingerprint = self.fingerprint(pan.expose_digits());
+        Ok(self.store.by_fingerprint(&fingerprint)?.iter().map(info).collect())
+    }
+
+    /// Every token on this device (deleted ones too).
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub fn tokens_of_device(&self, device: &DeviceId) -> Result<Vec<TokenInfo>, TokenError> {
+        Ok(self.store.by_device(device)?.iter().map(info).collect())
+    }
+
+    /// Applies a lifecycle event to one token.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Lifecycle`] for an illegal transition, [`TokenError::NotFound`], or a
+    /// store error.
+    pub fn apply(&self, id: &TokenId, event: TokenEvent) -> Result<TokenInfo, TokenError> {
+        let now = self.clock.now();
+        self.update(id, |record| {
+            record.status = transition(record.status, event)?;
+            record.updated_at = now;
+            Ok(())
+        })
+        .map(|r| info(&r))
+    }
+
+    /// Applies a lifecycle event to every live token on a device (a lost phone).
+    ///
+    /// # Errors
+    ///
+    /// A store error; illegal transitions are reported per token in the outcome.
+    pub fn apply_to_device(
+        &self,
+        device: &DeviceId,
+        event: TokenEvent,
+    ) -> Result<BulkOutcome, TokenError> {
+        let records = self.store.by_device(device)?;
+        self.apply_all(&records, event)
+    }
+
+    /// Applies a lifecycle event to every live token of a card (a lost card).
+    ///
+    /// # Errors
+    ///
+    /// A store error; illegal transitions are reported per token in the outcome.
+    pub fn apply_to_card(&self, pan: &Pan, event: TokenEvent) -> Result<BulkOutcome, TokenError> {
+        let records = self.store.by_fingerprint(&self.fingerprint(pan.expose_digits()))?;
+        self.apply_all(&records, event)
+    }
+
+    fn apply_all(
+        &self,
+        records: &[TokenRecord],
+        event: TokenEvent,
+    ) -> Result<BulkOutcome, TokenError> {
+        let mut outcome = BulkOutcome::default();
+        for record in records.iter().filter(|r| r.status != TokenStatus::Deleted) {
+            match self.apply(&record.id, event) {
+                Ok(_) => outcome.changed.push(record.id.clone()),
+                Err(TokenError::Lifecycle(LifecycleError::Deleted)) => {}
+                Err(TokenError::Lifecycle(e)) => outcome.unchanged.push((record.id.clone(), e)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// A card was reissued (new number or expiry): every live token of `old` now stands for
+    /// `new`. Token ids, numbers, PAR and keys stay; the vault record and fingerprint change.
+    ///
+    /// # Errors
+    ///
+    /// A key or store error.
+    pub fn update_card(
+        &self,
+        old: &Pan,
+        new: &Pan,
+        expiry: Option<CardExpiry>,
+    ) -> Result<Vec<TokenId>, TokenError> {
+        let now = self.clock.now();
+        let fingerprint = self.fingerprint(new.expose_digits());
+        let mut updated = Vec::new();
+        for record in self.store.by_fingerprint(&self.fingerprint(old.expose_digits()))? {
+            if record.status == TokenStatus::Deleted {
+                continue;
+            }
+            self.update(&record.id, |r| {
+                r.sealed_pan = self.seal(&r.id, new, expiry)?;
+                r.fingerprint = fingerprint;
+                new.last4().clone_into(&mut r.pan_last4);
+                r.updated_at = now;
+                Ok(())
+            })?;
+            updated.push(record.id);
+        }
+        Ok(updated)
+    }
+
+    /// Issues the next limited-use key, for an active token whose device reports the same
+    /// key sequence and transaction count as the cloud.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::NotActive`], [`TokenError::WrongDevice`], [`TokenError::ReplenishMismatch`],
+    /// [`TokenError::NotFound`], or a store error.
+    pub fn replenish(&self, request: &ReplenishRequest) -> Result<LukGrant, TokenError> {
+        let now = self.clock.now();
+        let record = self.update(&request.token, |r| {
+            if r.status != TokenStatus::Active {
+                return Err(TokenError::NotActive);
+            }
+            if r.domain.device != request.device {
+                return Err(TokenError::WrongDevice);
+            }
+            if r.luk.key_seq != request.key_seq
+                || r.luk.used_count != request.transactions_under_key
+            {
+                return Err(TokenError::ReplenishMismatch);
+            }
+            let next = r.luk.key_seq.checked_add(1).ok_or(TokenError::CounterExhausted)?;
+            r.luk = LukState::new(next, now);
+            r.updated_at = now;
+            Ok(())
+        })?;
+        Ok(self.grant(&record.id, record.luk))
+    }
+
+    /// Verifies a cryptogram presented from `device`: status, domain, freshness, key limits,
+    /// the MAC (in constant time) and the ATC replay window. On success the key's use is
+    /// counted and the ATC marked, in one compare-and-set.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::CryptogramInvalid`] for every refusal, its reason in
+    /// [`TokenError::rejection`]; [`TokenError::Contention`] or a store error.
+    pub fn verify(
+        &self,
+        device: &DeviceId,
+        cryptogram: &Cryptogram,
+    ) -> Result<VerifiedCryptogram, TokenError> {
+        let now = self.clock.now();
+        for _ in 0..ATTEMPTS {
+            let record = self
+                .store
+                .get_by_number(&cryptogram.token_number)?
+                .ok_or(TokenError::CryptogramInvalid(Rejection::UnknownToken))?;
+            let next = self
+                .check(&record, device, cryptogram, now)
+                .map_err(TokenError::CryptogramInvalid)?;
+            match self.store.compare_and_set(record.version, next) {
+                Ok(()) => {
+                    return Ok(VerifiedCryptogram {
+                        token: record.id,
+                        device: device.clone(),
+                        amount: cryptogram.data.amount,
+                        merchant: cryptogram.data.merchant.clone(),
+                        channel: cryptogram.data.channel,
+                        atc: cryptogram.atc,
+                    });
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(TokenError::Contention)
+    }
+
+    /// The card behind a verified cryptogram, for the issuer's authorization.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::NotActive`] if the token was suspended since, a vault error (unknown or
+    /// retired key, altered record), or a store error.
+    pub fn detokenize(&self, verified: &VerifiedCryptogram) -> Result<FundingCard, TokenError> {
+        let record = self.store.get(&verified.token)?.ok_or(TokenError::NotFound)?;
+        if record.status != TokenStatus::Active {
+            return Err(TokenError::NotActive);
+        }
+        self.open(&record)
+    }
+
+    /// Adds a data key version and makes it current: new records are sealed under it.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::KeyVersion`] unless `version` is above every version held.
+    pub fn add_data_key(&self, version: KeyVersion, key: &KeyBytes) -> Result<(), TokenError> {
+        self.data_keys.write().unwrap_or_else(PoisonError::into_inner).add(version, key)
+    }
+
+    /// Retires a data key version: records still under it fail closed.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::KeyVersion`] for the current or an unknown version.
+    pub fn retire_data_key(&self, version: KeyVersion) -> Result<(), TokenError> {
+        self.data_keys.write().unwrap_or_else(PoisonError::into_inner).retire(version)
+    }
+
+    /// Re-encrypts every vault record not under the current data key.
+    ///
+    /// # Errors
+    ///
+    /// A store error; records that cannot be opened are counted, not fatal.
+    pub fn rewrap(&self) -> Result<RewrapReport, TokenError> {
+        let mut report = RewrapReport::default();
+        for id in self.store.ids()? {
+            let current = self.keys().current();
+            let result = self.update(&id, |r| {
+                if r.sealed_pan.key_version == current {
+                    return Err(TokenError::KeyVersion);
+                }
+                let plain = self.keys().open(r.id.as_str().as_bytes(), &r.sealed_pan)?;
+                r.sealed_pan = self.keys().seal(r.id.as_str().as_bytes(), &plain)?;
+                Ok(())
+            });
+            match result {
+                Ok(_) => report.rewrapped += 1,
+                Err(TokenError::KeyVersion) => report.current += 1,
+                Err(TokenError::UnknownKey | TokenError::RetiredKey | TokenError::Crypto) => {
+                    report.failed += 1
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Reads a record, changes it with `change`, and writes it back with a compare-and-set,
+    /// rereading on conflict.
+    fn update(
+        &self,
+        id: &TokenId,
+        mut change: impl FnMut(&mut TokenRecord) -> Result<(), TokenError>,
+    ) -> Result<TokenRecord, TokenError> {
+        for _ in 0..ATTEMPTS {
+            let mut record = self.store.get(id)?.ok_or(TokenError::NotFound)?;
+            let expected = record.version;
+            change(&mut record)?;
+            record.version = expected.checked_add(1).ok_or(TokenError::Contention)?;
+            match self.store.compare_and_set(expected, record.clone()) {
+                Ok(()) => return Ok(record),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(TokenError::Contention)
+    }
+
+    /// Every check of [`Self::verify`]; the updated record if all pass.
+    fn check(
+        &self,
+        record: &TokenRecord,
+        device: &DeviceId,
+        c: &Cryptogram,
+        now: DateTime<Utc>,
+    ) -> Result<TokenRecord, Rejection> {
+        let domain = &record.domain;
+        let policy = &self.config.luk_policy;
+        let amount = c.data.amount;
+        if record.status != TokenStatus::Active {
+            return Err(Rejection::NotActive);
+        }
+        if domain.device != *device {
+            return Err(Rejection::WrongDevice);
+        }
+        if !domain.channels.contains(c.data.channel) {
+            return Err(Rejection::ChannelNotAllowed);
+        }
+        if domain.merchant.as_ref().is_some_and(|m| *m != c.data.merchant) {
+            return Err(Rejection::WrongMerchant);
+        }
+        if domain.max_amount.is_some_and(|max| amount > max) {
+            return Err(Rejection::OverMaxAmount);
+        }
+        if domain.expires_at.is_some_and(|at| now >= at) {
+            return Err(Rejection::TokenExpired);
+        }
+        if (now - c.data.timestamp).abs() > self.config.max_cryptogram_age {
+            return Err(Rejection::Stale);
+        }
+        if c.key_seq != record.luk.key_seq {
+            return Err(Rejection::WrongKeySequence);
+        }
+        if record.luk.used_count >= policy.max_transactions {
+            return Err(Rejection::LukCountExhausted);
+        }
+        let used_amount = record.luk.used_amount.checked_add(amount);
+        if used_amount.is_none_or(|total| total > policy.max_amount) {
+            return Err(Rejection::LukAmountExhausted);
+        }
+        if record.luk.issued_at.checked_add_signed(policy.ttl).is_none_or(|end| now >= end) {
+            return Err(Rejection::LukExpired);
+        }
+        let luk = luk::derive(&self.luk_master_key, &record.id, record.luk.key_seq);
+        if !mac_matches(&luk, c) {
+            return Err(Rejection::BadMac);
+        }
+        let mut next = record.clone();
+        next.replay.accept(c.atc)?;
+        next.luk.used_count += 1;
+        next.luk.used_amount = used_amount.unwrap_or(Amount::MAX);
+        next.updated_at = now;
+        next.version = record.version.checked_add(1).ok_or(Rejection::Replay)?;
+        Ok(next)
+    }
+
+    fn number_is_free(&self, number: &TokenNumber, pan: &Pan) -> Result<bool, TokenError> {
+        if number.expose() == pan.expose_digits() || self.store.number_taken(number)? {
+            return Ok(false);
+        }
+        // Never a number that is some vaulted card's PAN.
+        Ok(self.store.by_fingerprint(&self.fingerprint(number.expose()))?.is_empty())
+    }
+
+    fn grant(&self, token: &TokenId, state: LukState) -> LukGrant {
+        let policy = self.config.luk_policy;
+        LukGrant {
+            token: token.clone(),
+            key_seq: state.key_seq,
+            luk: luk::derive(&self.luk_master_key, token, state.key_seq),
+            policy,
+            expires_at: state.issued_at.checked_add_signed(policy.ttl).unwrap_or(state.issued_at),
+        }
+    }
+
+    fn keys(&self) -> RwLockReadGuard<'_, KeyRing> {
+        self.data_keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn seal(
+        &self,
+        id: &TokenId,
+        pan: &Pan,
+        expiry: Option<CardExpiry>,
+    ) -> Result<Sealed, TokenError> {
+        let mut plain = Zeroizing::new(String::with_capacity(25));
+        plain.push_str(pan.expose_digits());
+        if let Some(expiry) = expiry {
+            plain.push('|');
+            plain.push_str(&expiry.to_string());
+        }
+        self.keys().seal(id.as_str().as_bytes(), plain.as_bytes())
+    }
+
+    fn open(&self, record: &TokenRecord) -> Result<FundingCard, TokenError> {
+        let plain = self.keys().open(record.id.as_str().as_bytes(), &record.sealed_pan)?;
+        let text = core::str::from_utf8(&plain).map_err(|_| TokenError::Crypto)?;
+        let (digits, expiry) = match text.split_once('|') {
+            Some((digits, expiry)) => {
+                (digits, Some(CardExpiry::parse(expiry).map_err(|_| TokenError::Crypto)?))
+            }
+            None => (text, None),
+        };
+        let pan = Pan::parse(digits).map_err(|_| TokenError::Crypto)?;
+        Ok(FundingCard { pan, expiry })
+    }
+
+    fn fingerprint(&self, digits: &str) -> Fingerprint {
+        Fingerprint(self.fingerprint_key.mac(&[b"cloudcard/pan-fingerprint/v1", digits.as_bytes()]))
+    }
+
+    fn par(&self, digits: &str) -> Par {
+        const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let mac = self.par_key.mac(&[b"cloudcard/par/v1", digits.as_bytes()]);
+        let mut par = String::with_capacity(29);
+        par.push_str("CC01");
+        // 25 base-32 characters: the first 125 bits of the MAC, 5 bits each.
+        let mut acc = 0u32;
+        let mut bits = 0;
+        for &byte in &mac {
+            if par.len() == 29 {
+                break;
+            }
+            acc = (acc << 8) | u32::from(byte);
+            bits += 8;
+            while bits >= 5 && par.len() < 29 {
+                bits -= 5;
+                let index = ((acc >> bits) & 31) as usize;
+                par.extend(ALPHABET.get(index).map(|&c| char::from(c)));
+            }
+            acc &= (1 << bits) - 1;
+        }
+        Par(par)
+    }
+}
+
+fn info(record: &TokenRecord) -> TokenInfo {
+    TokenInfo {
+        id: record.id.clone(),
+        number: record.number.clone(),
+        status: record.status,
+        domain: record.domain.clone(),
+        par: record.par.clone(),
+        pan_last4: record.pan_last4.clone(),
+        key_seq: record.luk.key_seq,
+        created_at: record.created_at,
+    }
+}
+
+#[cfg(test)]
+mod tests;

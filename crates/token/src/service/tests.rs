@@ -1,0 +1,559 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::TimeZone;
+use cloudcard_core::{Clock, Currency, IssuerTable, ManualClock};
+use cloudcard_masking::Secret;
+use cloudcard_masking::checks::luhn_valid;
+use proptest::prelude::*;
+
+use super::*;
+use crate::{Actor, PaymentData};
+
+const PAN: &str = "6222021234567890128";
+
+struct Fixture {
+    clock: Arc<ManualClock>,
+    tokens: TokenService,
+}
+
+fn fixture() -> Fixture {
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()));
+    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
+    let tokens =
+        TokenService::new(config, TokenKeys::random(), InMemoryTokenStore::new(), clock.clone());
+    Fixture { clock, tokens }
+}
+
+fn device(n: u32) -> DeviceId {
+    format!("dev_{n}").parse().unwrap()
+}
+
+fn pan(s: &str) -> Pan {
+    s.parse().unwrap()
+}
+
+impl Fixture {
+    fn provision(&self, request: ProvisionRequest) -> Provisioned {
+        self.tokens.provision(request).unwrap()
+    }
+
+    fn payment(&self, fen: u64) -> PaymentData {
+        PaymentData {
+            amount: Amount::from_fen(fen),
+            currency: Currency::CNY,
+            merchant: "mch_1".parse().unwrap(),
+            channel: Channel::Nfc,
+            unpredictable_number: 0xdead_beef,
+            timestamp: self.clock.now(),
+        }
+    }
+
+    fn rejection(&self, dev: &DeviceId, c: &Cryptogram) -> Option<Rejection> {
+        self.tokens.verify(dev, c).err().and_then(|e| e.rejection())
+    }
+}
+
+#[test]
+fn provision_verify_detokenize() {
+    let f = fixture();
+    let mut req = ProvisionRequest::new(pan(PAN), device(1));
+    req.expiry = Some("09/29".parse().unwrap());
+    let Provisioned { token, mut device_card } = f.provision(req);
+    assert_eq!(token.status, TokenStatus::Active);
+    assert_eq!(token.pan_last4, "0128");
+    assert_eq!(token.number.digit_count(), PAN.len());
+    assert_ne!(token.number.expose(), PAN);
+    assert!(luhn_valid(token.number.expose().as_bytes()));
+    assert_eq!(token.par.0.len(), 29);
+    let c = device_card.cryptogram(f.payment(1000)).unwrap();
+    assert_eq!(c.atc, 1);
+    let verified = f.tokens.verify(&device(1), &c).unwrap();
+    assert_eq!(verified.amount(), Amount::from_fen(1000));
+    let card = f.tokens.detokenize(&verified).unwrap();
+    assert_eq!(card.pan, pan(PAN));
+    assert_eq!(card.expiry, Some("09/29".parse().unwrap()));
+}
+
+#[test]
+fn one_pan_many_devices_share_a_par() {
+    let f = fixture();
+    let a = f.provision(ProvisionRequest::new(pan(PAN), device(1))).token;
+    let b = f.provision(ProvisionRequest::new(pan(PAN), device(2))).token;
+    assert_ne!(a.number, b.number);
+    assert_eq!(a.par, b.par);
+    assert!(!a.par.0.contains("0128"));
+    let other = f.provision(ProvisionRequest::new(pan("6200000000000005"), device(1))).token;
+    assert_ne!(other.par, a.par);
+    assert_eq!(
+        f.tokens.provision(ProvisionRequest::new(pan(PAN), device(1))).unwrap_err(),
+        TokenError::AlreadyProvisioned
+    );
+    assert_eq!(f.tokens.tokens_of_card(&pan(PAN)).unwrap().len(), 2);
+    assert_eq!(f.tokens.tokens_of_device(&device(1)).unwrap().len(), 2);
+    // After deletion the device may get a new token for the card.
+    f.tokens.apply(&a.id, TokenEvent::Delete(Actor::User)).unwrap();
+    f.provision(ProvisionRequest::new(pan(PAN), device(1)));
+}
+
+#[test]
+fn no_channel_is_refused() {
+    let f = fixture();
+    let mut req = ProvisionRequest::new(pan(PAN), device(1));
+    req.channels = ChannelSet::NONE;
+    assert_eq!(f.tokens.provision(req).unwrap_err(), TokenError::NoChannel);
+}
+
+#[test]
+fn replay_and_out_of_order() {
+    let f = fixture();
+    let mut card = f.provision(ProvisionRequest::new(pan(PAN), device(1))).device_card;
+    let c1 = card.cryptogram(f.payment(100)).unwrap();
+    let c2 = card.cryptogram(f.payment(100)).unwrap();
+    assert!(f.tokens.verify(&device(1), &c2).is_ok());
+    // c1 arrives late but inside the window: accepted once.
+    assert!(f.tokens.verify(&device(1), &c1).is_ok());
+    assert_eq!(f.rejection(&device(1), &c1), Some(Rejection::Replay));
+    assert_eq!(f.rejection(&device(1), &c2), Some(Rejection::Replay));
+}
+
+#[test]
+fn every_tampered_field_is_rejected() {
+    let f = fixture();
+    let mut card = f.provision(ProvisionRequest::new(pan(PAN), device(1))).device_card;
+    let good = card.cryptogram(f.payment(100)).unwrap();
+    let other_number =
+        f.provision(ProvisionRequest::new(pan("6200000000000005"), device(1))).token.number;
+    type Tamper = Box<dyn Fn(&mut Cryptogram)>;
+    let tampers: Vec<(&str, Tamper)> = vec![
+        ("amount", Box::new(|c| c.data.amount = Amount::from_fen(99))),
+        ("currency", Box::new(|c| c.data.currency = Currency::from_numeric(840).unwrap())),
+        ("merchant", Box::new(|c| c.data.merchant = "mch_2".parse().unwrap())),
+        ("channel", Box::new(|c| c.data.channel = Channel::Qr)),
+        ("un", Box::new(|c| c.data.unpredictable_number ^= 1)),
+        ("timestamp", Box::new(|c| c.data.timestamp += TimeDelta::seconds(1))),
+        ("atc", Box::new(|c| c.atc += 1)),
+        ("key_seq", Box::new(|c| c.key_seq += 1)),
+        ("mac", Box::new(|c| c.mac[7] ^= 0x80)),
+        ("token", Box::new(move |c| c.token_number = other_number.clone())),
+    ];
+    for (field, tamper) in tampers {
+        let mut c = good.clone();
+        tamper(&mut c);
+        let err = f.tokens.verify(&device(1), &c).unwrap_err();
+        assert_eq!(err.to_string(), "cryptogram invalid", "{field}");
+        assert!(err.rejection().is_some(), "{field}");
+    }
+    // Untouched, it still verifies: the tampered copies consumed nothing.
+    assert!(f.tokens.verify(&device(1), &good).is_ok());
+}
+
+#[test]
+fn domain_controls() {
+    let f = fixture();
+    let mut req = ProvisionRequest::new(pan(PAN), device(1));
+    req.channels = [Channel::Nfc].into_iter().collect();
+    req.merchant = Some("mch_1".parse().unwrap());
+    req.max_amount = Some(Amount::from_fen(5_000));
+    req.expires_at = Some(f.clock.now() + TimeDelta::days(1));
+    let mut card = f.provision(req).device_card;
+
+    let c = card.cryptogram(f.payment(100)).unwrap();
+    assert_eq!(f.rejection(&device(2), &c), Some(Rejection::WrongDevice));
+
+    let mut data = f.payment(100);
+    data.channel = Channel::Online;
+    let c = card.cryptogram(data).unwrap();
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::ChannelNotAllowed));
+
+    let mut data = f.payment(100);
+    data.merchant = "mch_9".parse().unwrap();
+    let c = card.cryptogram(data).unwrap();
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::WrongMerchant));
+
+    let c = card.cryptogram(f.payment(5_001)).unwrap();
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::OverMaxAmount));
+
+    let c = card.cryptogram(f.payment(5_000)).unwrap();
+    assert!(f.tokens.verify(&device(1), &c).is_ok());
+
+    f.clock.advance(TimeDelta::days(1));
+    let c = card.cryptogram(f.payment(100)).unwrap();
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::TokenExpired));
+}
+
+#[test]
+fn stale_cryptograms_are_rejected() {
+    let f = fixture();
+    let mut card = f.provision(ProvisionRequest::new(pan(PAN), device(1))).device_card;
+    let c = card.cryptogram(f.payment(100)).unwrap();
+    f.clock.advance(TimeDelta::minutes(11));
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::Stale));
+}
+
+#[test]
+fn limited_use_key_limits_and_replenish() {
+    let f = fixture();
+    let mut card = f.provision(ProvisionRequest::new(pan(PAN), device(1))).device_card;
+    // Count: 10 per key by default.
+    for _ in 0..10 {
+        let c = card.cryptogram(f.payment(100)).unwrap();
+        f.tokens.verify(&device(1), &c).unwrap();
+    }
+    let c = card.cryptogram(f.payment(100)).unwrap();
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::LukCountExhausted));
+    // The device made 11 cryptograms, the cloud accepted 10: the counts disagree.
+    assert_eq!(
+        f.tokens.replenish(&card.replenish_request()).unwrap_err(),
+        TokenError::ReplenishMismatch
+    );
+    let mut honest = card.replenish_request();
+    honest.transactions_under_key = 10;
+    let grant = f.tokens.replenish(&honest).unwrap();
+    assert_eq!(grant.key_seq, 2);
+    assert!(!format!("{grant:?}").contains(&format!("{:?}", grant.luk.expose_secret())));
+    card.install(grant).unwrap();
+    let c = card.cryptogram(f.payment(100)).unwrap();
+    f.tokens.verify(&device(1), &c).unwrap();
+
+    // Amount: ¥2,000 per key.
+    let c = card.cryptogram(f.payment(199_901)).unwrap();
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::LukAmountExhausted));
+    let c = card.cryptogram(f.payment(199_900)).unwrap();
+    f.tokens.verify(&device(1), &c).unwrap();
+
+    // Time: 3 days per key.
+    let mut request = card.replenish_request();
+    request.transactions_under_key = 2;
+    card.install(f.tokens.replenish(&request).unwrap()).unwrap();
+    f.clock.advance(TimeDelta::days(3));
+    let c = card.cryptogram(f.payment(100)).unwrap();
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::LukExpired));
+
+    // An old key is no good after replenishing.
+    let mut request = card.replenish_request();
+    request.transactions_under_key = 0;
+    let stale_card = card.clone();
+    card.install(f.tokens.replenish(&request).unwrap()).unwrap();
+    let mut stale_card = stale_card;
+    let c = stale_card.cryptogram(f.payment(100)).unwrap();
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::WrongKeySequence));
+}
+
+#[test]
+fn replenish_needs_an_active_token_on_its_device() {
+    let f = fixture();
+    let p = f.provision(ProvisionRequest::new(pan(PAN), device(1)));
+    let mut request = p.device_card.replenish_request();
+    request.device = device(2);
+    assert_eq!(f.tokens.replenish(&request).unwrap_err(), TokenError::WrongDevice);
+    f.tokens.apply(&p.token.id, TokenEvent::Suspend(Actor::User)).unwrap();
+    assert_eq!(
+        f.tokens.replenish(&p.device_card.replenish_request()).unwrap_err(),
+        TokenError::NotActive
+    );
+}
+
+#[test]
+fn suspended_and_deleted_tokens_do_not_pay() {
+    let f = fixture();
+    let Provisioned { token, mut device_card } =
+        f.provision(ProvisionRequest::new(pan(PAN), device(1)));
+    let c = device_card.cryptogram(f.payment(100)).unwrap();
+    let verified = f.tokens.verify(&device(1), &c).unwrap();
+    f.tokens.apply(&token.id, TokenEvent::Suspend(Actor::Issuer)).unwrap();
+    // Suspended between verification and detokenization: no PAN.
+    assert_eq!(f.tokens.detokenize(&verified).unwrap_err(), TokenError::NotActive);
+    let c = device_card.cryptogram(f.payment(100)).unwrap();
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::NotActive));
+    assert!(matches!(
+        f.tokens.apply(&token.id, TokenEvent::Resume(Actor::User)),
+        Err(TokenError::Lifecycle(LifecycleError::NotYourSuspension))
+    ));
+    f.tokens.apply(&token.id, TokenEvent::Resume(Actor::Issuer)).unwrap();
+    assert!(f.tokens.verify(&device(1), &c).is_ok());
+    f.tokens.apply(&token.id, TokenEvent::Delete(Actor::User)).unwrap();
+    let c = device_card.cryptogram(f.payment(100)).unwrap();
+    assert_eq!(f.rejection(&device(1), &c), Some(Rejection::NotActive));
+}
+
+#[test]
+fn lost_device_and_lost_card_in_one_call() {
+    let f = fixture();
+    let a = f.provision(ProvisionRequest::new(pan(PAN), device(1))).token;
+    let b = f.provision(ProvisionRequest::new(pan("6200000000000005"), device(1))).token;
+    let c = f.provision(ProvisionRequest::new(pan(PAN), device(2))).token;
+    f.tokens.apply(&b.id, TokenEvent::Suspend(Actor::Issuer)).unwrap();
+
+    let outcome =
+        f.tokens.apply_to_device(&device(1), TokenEvent::Suspend(Actor::LossReport)).unwrap();
+    assert_eq!(outcome.changed, vec![a.id.clone()]);
+    assert_eq!(outcome.unchanged, vec![(b.id.clone(), LifecycleError::AlreadySuspended)]);
+
+    let outcome = f.tokens.apply_to_card(&pan(PAN), TokenEvent::Delete(Actor::LossReport)).unwrap();
+    let mut changed = outcome.changed.clone();
+    changed.sort();
+    let mut expected = vec![a.id.clone(), c.id.clone()];
+    expected.sort();
+    assert_eq!(changed, expected);
+    assert_eq!(f.tokens.token(&c.id).unwrap().status, TokenStatus::Deleted);
+    // Deleted tokens are skipped the next time.
+    let outcome = f.tokens.apply_to_card(&pan(PAN), TokenEvent::Delete(Actor::User)).unwrap();
+    assert_eq!(outcome, BulkOutcome::default());
+}
+
+#[test]
+fn reissued_card_keeps_its_tokens() {
+    let f = fixture();
+    let Provisioned { token, mut device_card } =
+        f.provision(ProvisionRequest::new(pan(PAN), device(1)));
+    let new_pan = pan("6212345678900000003");
+    let updated =
+        f.tokens.update_card(&pan(PAN), &new_pan, Some("01/31".parse().unwrap())).unwrap();
+    assert_eq!(updated, vec![token.id.clone()]);
+    let after = f.tokens.token(&token.id).unwrap();
+    assert_eq!((after.number.clone(), after.par.clone()), (token.number, token.par));
+    assert_eq!(after.pan_last4, "0003");
+    assert!(f.tokens.tokens_of_card(&pan(PAN)).unwrap().is_empty());
+    assert_eq!(f.tokens.tokens_of_card(&new_pan).unwrap().len(), 1);
+    let c = device_card.cryptogram(f.payment(100)).unwrap();
+    let card = f.tokens.detokenize(&f.tokens.verify(&device(1), &c).unwrap()).unwrap();
+    assert_eq!(card.pan, new_pan);
+    assert_eq!(card.expiry, Some("01/31".parse().unwrap()));
+}
+
+#[test]
+fn key_rotation_and_rewrap() {
+    let f = fixture();
+    let mut cards: Vec<_> = (0..5)
+        .map(|i| f.provision(ProvisionRequest::new(pan(PAN), device(i))).device_card)
+        .collect();
+    f.tokens.add_data_key(KeyVersion(2), &Secret::new([42; 32])).unwrap();
+    // New records use the new key; old ones still open.
+    let mut newer = f.provision(ProvisionRequest::new(pan(PAN), device(9))).device_card;
+    let c = newer.cryptogram(f.payment(100)).unwrap();
+    assert_eq!(
+        f.tokens.detokenize(&f.tokens.verify(&device(9), &c).unwrap()).unwrap().pan,
+        pan(PAN)
+    );
+    let report = f.tokens.rewrap().unwrap();
+    assert_eq!(report, RewrapReport { rewrapped: 5, current: 1, failed: 0 });
+    f.tokens.retire_data_key(KeyVersion(1)).unwrap();
+    for (i, card) in cards.iter_mut().enumerate() {
+        let c = card.cryptogram(f.payment(100)).unwrap();
+        let v = f.tokens.verify(&device(i as u32), &c).unwrap();
+        assert_eq!(f.tokens.detokenize(&v).unwrap().pan, pan(PAN));
+    }
+    assert_eq!(f.tokens.rewrap().unwrap(), RewrapReport { rewrapped: 0, current: 6, failed: 0 });
+}
+
+#[test]
+fn retired_key_fails_closed() {
+    let f = fixture();
+    let mut card = f.provision(ProvisionRequest::new(pan(PAN), device(1))).device_card;
+    f.tokens.add_data_key(KeyVersion(2), &Secret::new([42; 32])).unwrap();
+    f.tokens.retire_data_key(KeyVersion(1)).unwrap();
+    let c = card.cryptogram(f.payment(100)).unwrap();
+    let v = f.tokens.verify(&device(1), &c).unwrap();
+    assert_eq!(f.tokens.detokenize(&v).unwrap_err(), TokenError::RetiredKey);
+    assert_eq!(f.tokens.rewrap().unwrap(), RewrapReport { rewrapped: 0, current: 0, failed: 1 });
+}
+
+#[test]
+fn errors_and_debug_hold_no_pan_or_key() {
+    let f = fixture();
+    let p = f.provision(ProvisionRequest::new(pan(PAN), device(1)));
+    let dump = format!("{:?} {:?} {:?}", f.tokens, p, f.tokens.store().get(&p.token.id).unwrap());
+    assert!(!dump.contains(PAN), "{dump}");
+    assert!(!dump.contains(p.token.number.expose()), "{dump}");
+    assert!(dump.contains("[REDACTED]"));
+}
+
+/// A store that lets "another node" act between a read and the compare-and-set that follows.
+struct Interleaving {
+    inner: Arc<InMemoryTokenStore>,
+    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    conflicts: AtomicUsize,
+}
+
+impl TokenStore for Interleaving {
+    fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        self.inner.insert(record)
+    }
+    fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        self.inner.get(id)
+    }
+    fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
+        let read = self.inner.get_by_number(number);
+        if let Some(hook) = self.hook.lock().unwrap().take() {
+            hook();
+        }
+        read
+    }
+    fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
+        self.inner.number_taken(number)
+    }
+    fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
+        self.inner.by_fingerprint(fingerprint)
+    }
+    fn by_device(&self, device: &DeviceId) -> Result<Vec<TokenRecord>, StoreError> {
+        self.inner.by_device(device)
+    }
+    fn compare_and_set(&self, expected: u64, record: TokenRecord) -> Result<(), StoreError> {
+        let result = self.inner.compare_and_set(expected, record);
+        if result == Err(StoreError::Conflict) {
+            self.conflicts.fetch_add(1, Ordering::SeqCst);
+        }
+        result
+    }
+    fn ids(&self) -> Result<Vec<TokenId>, StoreError> {
+        self.inner.ids()
+    }
+}
+
+#[test]
+fn two_nodes_never_accept_one_atc_twice() {
+    let clock: SharedClock =
+        Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()));
+    let shared = Arc::new(InMemoryTokenStore::new());
+    let keys = || {
+        TokenKeys::new(
+            &Secret::new([1; 32]),
+            &Secret::new([2; 32]),
+            &Secret::new([3; 32]),
+            &Secret::new([4; 32]),
+        )
+    };
+    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
+    let node_b = Arc::new(TokenService::new(config.clone(), keys(), shared.clone(), clock.clone()));
+    let store_a = Interleaving {
+        inner: shared.clone(),
+        hook: Mutex::new(None),
+        conflicts: AtomicUsize::new(0),
+    };
+    let node_a = TokenService::new(config, keys(), store_a, clock.clone());
+
+    let mut card =
+        node_b.provision(ProvisionRequest::new(pan(PAN), device(1))).unwrap().device_card;
+    let data = PaymentData {
+        amount: Amount::from_fen(100),
+        currency: Currency::CNY,
+        merchant: "mch_1".parse().unwrap(),
+        channel: Channel::Nfc,
+        unpredictable_number: 7,
+        timestamp: clock.now(),
+    };
+    let c = card.cryptogram(data).unwrap();
+    // Node A reads the record; before it writes, node B accepts the same cryptogram.
+    let (b, c2) = (node_b.clone(), c.clone());
+    let b_result = Arc::new(Mutex::new(None));
+    let b_slot = b_result.clone();
+    *node_a.store().hook.lock().unwrap() = Some(Box::new(move || {
+        *b_slot.lock().unwrap() = Some(b.verify(&device(1), &c2).is_ok());
+    }));
+    let a_result = node_a.verify(&device(1), &c);
+    assert_eq!(*b_result.lock().unwrap(), Some(true));
+    assert_eq!(a_result.unwrap_err().rejection(), Some(Rejection::Replay));
+    assert_eq!(node_a.store().conflicts.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn many_threads_accept_each_atc_once() {
+    let f = Arc::new(fixture());
+    let mut card = f.provision(ProvisionRequest::new(pan(PAN), device(1))).device_card;
+    // As many cryptograms as one key allows, each presented by 8 threads at once.
+    let cryptograms: Vec<_> = (0..10).map(|_| card.cryptogram(f.payment(1)).unwrap()).collect();
+    let accepted = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for c in &cryptograms {
+                    if f.tokens.verify(&device(1), c).is_ok() {
+                        accepted.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(accepted.load(Ordering::SeqCst), cryptograms.len());
+    let record = f.tokens.store().get(card.token()).unwrap().unwrap();
+    assert_eq!(record.luk.used_count as usize, cryptograms.len());
+    assert_eq!(record.version as usize, cryptograms.len());
+}
+
+fn valid_pan() -> impl Strategy<Value = Pan> {
+    (12usize..=18, any::<u64>(), any::<u64>()).prop_map(|(n, a, b)| {
+        let mut digits: String = format!("{a:020}{b:020}").chars().take(n).collect();
+        digits.push(char::from(
+            cloudcard_masking::checks::luhn_check_digit(digits.as_bytes()).unwrap(),
+        ));
+        digits.parse().unwrap()
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Event(TokenEvent),
+    Pay,
+    Replenish,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let actor = prop::sample::select(vec![Actor::User, Actor::Issuer, Actor::LossReport]);
+    prop_oneof![
+        actor.clone().prop_map(|a| Op::Event(TokenEvent::Suspend(a))),
+        actor.clone().prop_map(|a| Op::Event(TokenEvent::Resume(a))),
+        actor.prop_map(|a| Op::Event(TokenEvent::Delete(a))),
+        Just(Op::Pay),
+        Just(Op::Replenish),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn token_numbers_are_luhn_valid_and_never_the_pan(p in valid_pan()) {
+        let f = fixture();
+        let token = f.provision(ProvisionRequest::new(p.clone(), device(1))).token;
+        prop_assert!(luhn_valid(token.number.expose().as_bytes()));
+        prop_assert_ne!(token.number.expose(), p.expose_digits());
+        prop_assert_eq!(token.number.digit_count(), p.digit_count());
+        prop_assert!(IssuerTable::builtin().lookup_digits(token.number.expose()).is_none());
+    }
+
+    #[test]
+    fn no_operation_sequence_escapes_the_lifecycle(ops in prop::collection::vec(op(), 1..30)) {
+        let f = fixture();
+        let Provisioned { token, mut device_card } = f.provision(ProvisionRequest::new(pan(PAN), device(1)));
+        let mut deleted = false;
+        for op in ops {
+            let before = f.tokens.token(&token.id).unwrap().status;
+            match op {
+                Op::Event(e) => {
+                    let result = f.tokens.apply(&token.id, e);
+                    prop_assert_eq!(result.is_ok(), transition(before, e).is_ok());
+                }
+                Op::Pay => {
+                    let c = device_card.cryptogram(f.payment(1)).unwrap();
+                    let paid = f.tokens.verify(&device(1), &c).is_ok();
+                    // Only an active token pays (or, past its key's count, none).
+                    prop_assert!(!paid || before == TokenStatus::Active);
+                }
+                Op::Replenish => {
+                    let mut request = device_card.replenish_request();
+                    let record = f.tokens.store().get(&token.id).unwrap().unwrap();
+                    request.transactions_under_key = record.luk.used_count;
+                    let granted = f.tokens.replenish(&request);
+                    prop_assert_eq!(granted.is_ok(), before == TokenStatus::Active);
+                    if let Ok(grant) = granted {
+                        device_card.install(grant).unwrap();
+                    }
+                }
+            }
+            let after = f.tokens.token(&token.id).unwrap().status;
+            prop_assert!(!deleted || after == TokenStatus::Deleted, "a deleted token came back");
+            deleted |= after == TokenStatus::Deleted;
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The token store port and its in-memory implementation.
+
+use std::collections::HashMap;
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::hash::{Hash, Hasher};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use cloudcard_core::{DeviceId, TokenId};
+
+use crate::record::{Fingerprint, TokenRecord};
+use crate::{StoreError, TokenNumber};
+
+/// Where token records live. Records go in and come out owned; every update is a
+/// compare-and-set on the record's version, so two service nodes sharing one database can
+/// never both accept the same ATC: the second write fails with [`StoreError::Conflict`] and
+/// that node rereads.
+///
+/// A token number stays taken after its token is deleted, so numbers are never reused.
+pub trait TokenStore: Send + Sync {
+    /// Adds a new record.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`] if the id or the token number is taken.
+    fn insert(&self, record: TokenRecord) -> Result<(), StoreError>;
+
+    /// The record with this id.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the store fails.
+    fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// The record with this token number.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the store fails.
+    fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Whether this token number was ever issued.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the store fails.
+    fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError>;
+
+    /// Every record whose PAN has this fingerprint.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the store fails.
+    fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Every record bound to this device.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the store fails.
+    fn by_device(&self, device: &DeviceId) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Replaces the stored record with `record` if the stored one is still at
+    /// `expected_version`. `record.version` must be `expected_version + 1`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] if the stored version moved on (or `record.version` is not the
+    /// next one); [`StoreError::Missing`] if there is no such record.
+    fn compare_and_set(&self, expected_version: u64, record: TokenRecord)
+    -> Result<(), StoreError>;
+
+    /// Every token id, for batch work such as re-wrapping.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the store fails.
+    fn ids(&self) -> Result<Vec<TokenId>, StoreError>;
+}
+
+const SHARDS: usize = 16;
+
+/// The in-memory store: records in 16 independently locked shards, with indexes by number,
+/// fingerprint and device. A compare-and-set locks one shard for the moment of the swap.
+#[derive(Debug, Default)]
+pub struct InMemoryTokenStore {
+    shards: [RwLock<HashMap<TokenId, TokenRecord>>; SHARDS],
+    by_number: RwLock<HashMap<TokenNumber, TokenId>>,
+    by_fingerprint: RwLock<HashMap<Fingerprint, Vec<TokenId>>>,
+    by_device: RwLock<HashMap<DeviceId, Vec<TokenId>>>,
+}
+
+impl InMemoryTokenStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many records it holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| read(s).len()).sum()
+    }
+
+    /// Whether it holds none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard(&self, id: &TokenId) -> &RwLock<HashMap<TokenId, TokenRecord>> {
+        let mut h = DefaultHasher::new();
+        id.hash(&mut h);
+        let i = (h.finish() % SHARDS as u64) as usize;
+        #[expect(clippy::indexing_slicing, reason = "i < SHARDS, the array's length")]
+        &self.shards[i]
+    }
+
+    fn records(&self, ids: Option<&Vec<TokenId>>) -> Vec<TokenRecord> {
+        ids.into_iter().flatten().filter_map(|id| read(self.shard(id)).get(id).cloned()).collect()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Replaces the record in `shard` if it is at `expected_version`; returns the fingerprint it
+/// had.
+fn swap(
+    shard: &RwLock<HashMap<TokenId, TokenRecord>>,
+    expected_version: u64,
+    record: TokenRecord,
+) -> Result<Fingerprint, StoreError> {
+    let mut shard = write(shard);
+    let stored = shard.get_mut(&record.id).ok_or(StoreError::Missing)?;
+    if stored.version != expected_version {
+        return Err(StoreError::Conflict);
+    }
+    let old = stored.fingerprint;
+    *stored = record;
+    Ok(old)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl TokenStore for InMemoryTokenStore {
+    fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        {
+            let mut numbers = write(&self.by_number);
+            match numbers.entry(record.number.clone()) {
+                Entry::Occupied(_) => return Err(StoreError::Duplicate),
+                Entry::Vacant(slot) => {
+                    let mut shard = write(self.shard(&record.id));
+                    if shard.contains_key(&record.id) {
+                        return Err(StoreError::Duplicate);
+                    }
+                    slot.insert(record.id.clone());
+                    shard.insert(record.id.clone(), record.clone());
+                }
+            }
+        }
+        write(&self.by_fingerprint).entry(record.fingerprint).or_default().push(record.id.clone());
+        write(&self.by_device).entry(record.domain.device.clone()).or_default().push(record.id);
+        Ok(())
+    }
+
+    fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(read(self.shard(id)).get(id).cloned())
+    }
+
+    fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
+        let id = read(&self.by_number).get(number).cloned();
+        Ok(id.and_then(|id| read(self.shard(&id)).get(&id).cloned()))
+    }
+
+    fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
+        Ok(read(&self.by_number).contains_key(number))
+    }
+
+    fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
+        let ids = read(&self.by_fingerprint).get(fingerprint).cloned();
+        Ok(self.records(ids.as_ref()))
+    }
+
+    fn by_device(&self, device: &DeviceId) -> Result<Vec<TokenRecord>, StoreError> {
+        let ids = read(&self.by_device).get(device).cloned();
+        Ok(self.records(ids.as_ref()))
+    }
+
+    fn compare_and_set(
+        &self,
+        expected_version: u64,
+        record: TokenRecord,
+    ) -> Result<(), StoreError> {
+        if expected_version.checked_add(1) != Some(record.version) {
+            return Err(StoreError::Conflict);
+        }
+        let fingerprint_changes = read(self.shard(&record.id))
+            .get(&record.id)
+            .is_some_and(|stored| stored.fingerprint != record.fingerprint);
+        if !fingerprint_changes {
+            // The common case (every cryptogram): one shard locked for the swap, nothing else.
+            return swap(self.shard(&record.id), expected_version, record).map(drop);
+        }
+        // A reissued card: hold the fingerprint index across the swap so that the index always
+        // matches the stored records (lock order: index, then shard).
+        let mut index = write(&self.by_fingerprint);
+        let (id, new_fingerprint) = (record.id.clone(), record.fingerprint);
+        let old_fingerprint = swap(self.shard(&id), expected_version, record)?;
+        if let Some(ids) = index.get_mut(&old_fingerprint) {
+            ids.retain(|other| *other != id);
+            if ids.is_empty() {
+                index.remove(&old_fingerprint);
+            }
+        }
+        index.entry(new_fingerprint).or_default().push(id);
+        Ok(())
+    }
+
+    fn ids(&self) -> Result<Vec<TokenId>, StoreError> {
+        Ok(self.shards.iter().flat_map(|s| read(s).keys().cloned().collect::<Vec<_>>()).collect())
+    }
+}
+
+impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
+    fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        (**self).insert(record)
+    }
+    fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        (**self).get(id)
+    }
+    fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
+        (**self).get_by_number(number)
+    }
+    fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
+        (**self).number_taken(number)
+    }
+    fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
+        (**self).by_fingerprint(fingerprint)
+    }
+    fn by_device(&self, device: &DeviceId) -> Result<Vec<TokenRecord>, StoreError> {
+        (**self).by_device(device)
+    }
+    fn compare_and_set(
+        &self,
+        expected_version: u64,
+        record: TokenRecord,
+    ) -> Result<(), StoreError> {
+        (**self).compare_and_set(expected_version, record)
+    }
+    fn ids(&self) -> Result<Vec<TokenId>, StoreError> {
+        (**self).ids()
+    }
+}

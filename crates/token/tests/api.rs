@@ -1,0 +1,86 @@
+//! The token service as an embedding wallet uses it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use cloudcard_core::{Amount, Clock, Currency, DeviceId, IssuerTable, ManualClock, Pan};
+use cloudcard_token::{
+    Actor, Channel, Cryptogram, InMemoryTokenStore, PaymentData, ProvisionRequest, Provisioned,
+    Rejection, TokenBin, TokenConfig, TokenError, TokenEvent, TokenKeys, TokenService, TokenStatus,
+};
+
+const PAN: &str = "6250946000000016";
+
+fn service() -> (Arc<ManualClock>, TokenService) {
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
+    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
+    (
+        clock.clone(),
+        TokenService::new(config, TokenKeys::random(), InMemoryTokenStore::new(), clock),
+    )
+}
+
+fn phone() -> DeviceId {
+    "dev_phone".parse().unwrap()
+}
+
+fn pay(clock: &ManualClock, fen: u64) -> PaymentData {
+    PaymentData {
+        amount: Amount::from_fen(fen),
+        currency: Currency::CNY,
+        merchant: "mch_cafe".parse().unwrap(),
+        channel: Channel::Qr,
+        unpredictable_number: 42,
+        timestamp: clock.now(),
+    }
+}
+
+#[test]
+fn cryptogram_travels_as_json() {
+    let (clock, tokens) = service();
+    let pan: Pan = PAN.parse().unwrap();
+    let Provisioned { mut device_card, .. } =
+        tokens.provision(ProvisionRequest::new(pan.clone(), phone())).unwrap();
+    let sent = serde_json::to_string(&device_card.cryptogram(pay(&clock, 2_300)).unwrap()).unwrap();
+    assert!(!sent.contains(PAN));
+    let received: Cryptogram = serde_json::from_str(&sent).unwrap();
+    let verified = tokens.verify(&phone(), &received).unwrap();
+    assert_eq!(tokens.detokenize(&verified).unwrap().pan, pan);
+}
+
+#[test]
+fn lost_phone_cancels_its_cloud_cards() {
+    let (clock, tokens) = service();
+    let mut card =
+        tokens.provision(ProvisionRequest::new(PAN.parse().unwrap(), phone())).unwrap().device_card;
+    let outcome = tokens.apply_to_device(&phone(), TokenEvent::Delete(Actor::LossReport)).unwrap();
+    assert_eq!(outcome.changed.len(), 1);
+    let c = card.cryptogram(pay(&clock, 100)).unwrap();
+    let err = tokens.verify(&phone(), &c).unwrap_err();
+    assert_eq!(err.to_string(), "cryptogram invalid");
+    assert_eq!(err.rejection(), Some(Rejection::NotActive));
+    assert_eq!(tokens.tokens_of_device(&phone()).unwrap()[0].status, TokenStatus::Deleted);
+    assert_eq!(tokens.replenish(&card.replenish_request()).unwrap_err(), TokenError::NotActive);
+}
+
+#[test]
+fn public_views_hold_no_pan() {
+    let (_, tokens) = service();
+    let p = tokens.provision(ProvisionRequest::new(PAN.parse().unwrap(), phone())).unwrap();
+    let json = serde_json::to_string(&p.token).unwrap();
+    let debug = format!("{p:?}");
+    for out in [json, debug] {
+        assert!(!out.contains(PAN), "{out}");
+        assert!(!out.contains("6250 9460 0000 0016"), "{out}");
+    }
+}
+
+#[test]
+fn token_bin_must_not_overlap_issuers() {
+    // 622202 is an ICBC BIN in the built-in table.
+    assert_eq!(
+        TokenBin::new("622202", IssuerTable::builtin()).unwrap_err(),
+        TokenError::BinRangeOverlap
+    );
+}
