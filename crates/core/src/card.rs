@@ -165,3 +165,45 @@ mod tests {
         assert_eq!(Currency::from_numeric(1000), Err(Error::Currency));
     }
 }
+
+/// How a payment reaches the merchant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Channel {
+    /// Contactless at a POS terminal (NFC).
+    Nfc,
+    /// A QR code shown or scanned.
+    Qr,
+    /// Inside a merchant's app.
+    InApp,
+    /// Online checkout.
+    Online,
+}
+
+impl Channel {
+    /// Every channel.
+    pub const ALL: [Self; 4] = [Self::Nfc, Self::Qr, Self::InApp, Self::Online];
+
+    /// The channel's one-byte code (1–4), as cryptogram data carries it.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Nfc => 1,
+            Self::Qr => 2,
+            Self::InApp => 3,
+            Self::Online => 4,
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Nfc => "nfc",
+            Self::Qr => "qr",
+            Self::InApp => "in_app",
+            Self::Online => "online",
+        })
+    }
+}

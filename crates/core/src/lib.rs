@@ -13,7 +13,7 @@ mod person;
 
 pub use amount::Amount;
 pub use bank::{Bank, BankCode, CardKind};
-pub use card::{CardExpiry, Currency};
+pub use card::{CardExpiry, Channel, Currency};
 pub use clock::{
     BEIJING, Clock, ManualClock, SharedClock, SystemClock, beijing_date, beijing_day_start,
     beijing_hour,

@@ -4,39 +4,11 @@ use chrono::{DateTime, Utc};
 use cloudcard_core::{Amount, DeviceId, MerchantId};
 use serde::{Deserialize, Serialize};
 
-/// How a payment reaches the merchant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Channel {
-    /// Contactless at a POS terminal (NFC).
-    Nfc,
-    /// A QR code shown or scanned.
-    Qr,
-    /// Inside a merchant's app.
-    InApp,
-    /// Online checkout.
-    Online,
-}
+pub use cloudcard_core::Channel;
 
-impl Channel {
-    /// Every channel.
-    pub const ALL: [Self; 4] = [Self::Nfc, Self::Qr, Self::InApp, Self::Online];
-
-    /// The channel's one-byte code in cryptogram data.
-    #[must_use]
-    pub const fn code(self) -> u8 {
-        match self {
-            Self::Nfc => 1,
-            Self::Qr => 2,
-            Self::InApp => 3,
-            Self::Online => 4,
-        }
-    }
-
-    const fn bit(self) -> u8 {
-        1 << self.code()
-    }
+/// The channel's bit in a [`ChannelSet`].
+const fn bit(channel: Channel) -> u8 {
+    1 << channel.code()
 }
 
 /// A set of channels.
@@ -51,19 +23,19 @@ impl ChannelSet {
     /// Every channel.
     #[must_use]
     pub const fn all() -> Self {
-        Self(Channel::Nfc.bit() | Channel::Qr.bit() | Channel::InApp.bit() | Channel::Online.bit())
+        Self(bit(Channel::Nfc) | bit(Channel::Qr) | bit(Channel::InApp) | bit(Channel::Online))
     }
 
     /// This set with `channel` added.
     #[must_use]
     pub const fn with(self, channel: Channel) -> Self {
-        Self(self.0 | channel.bit())
+        Self(self.0 | bit(channel))
     }
 
     /// Whether `channel` is in the set.
     #[must_use]
     pub const fn contains(self, channel: Channel) -> bool {
-        self.0 & channel.bit() != 0
+        self.0 & bit(channel) != 0
     }
 
     /// Whether the set is empty.

@@ -1,0 +1,179 @@
+//! Token benches, each beside its raw baseline, at 10k and 1M tokens in the vault:
+//! provision vs raw AES-GCM encrypt + raw HMAC; detokenize vs raw AES-GCM decrypt; verify vs raw
+//! HMAC-SHA256 of the same message plus a map lookup. Also prints the heap bytes per token record.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit};
+use chrono::{TimeDelta, TimeZone, Utc};
+use cloudcard_core::{Amount, Currency, DeviceId, IssuerTable, ManualClock, Pan};
+use cloudcard_masking::checks::luhn_check_digit;
+use cloudcard_token::{
+    Channel, DeviceCard, LukPolicy, PaymentData, ProvisionRequest, TokenBin, TokenConfig,
+    TokenKeys, TokenService,
+};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Counts live heap bytes, to report what one token record costs.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn pan(i: u64) -> Pan {
+    let mut digits = format!("62{i:016}");
+    digits.push(char::from(luhn_check_digit(digits.as_bytes()).unwrap()));
+    digits.parse().unwrap()
+}
+
+fn device(i: u64) -> DeviceId {
+    format!("dev_{i}").parse().unwrap()
+}
+
+struct Vault {
+    tokens: TokenService,
+    clock: Arc<ManualClock>,
+    next: u64,
+}
+
+fn vault(size: u64) -> Vault {
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
+    let mut config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
+    config.luk_policy = LukPolicy {
+        max_transactions: u32::MAX,
+        max_amount: Amount::MAX,
+        ttl: TimeDelta::days(3650),
+    };
+    let tokens = TokenService::new(config, TokenKeys::random(), Default::default(), clock.clone());
+    for i in 0..size {
+        tokens.provision(ProvisionRequest::new(pan(i), device(i))).unwrap();
+    }
+    Vault { tokens, clock, next: size }
+}
+
+fn payment(v: &Vault) -> PaymentData {
+    PaymentData {
+        amount: Amount::from_fen(1_000),
+        currency: Currency::CNY,
+        merchant: "mch_bench".parse().unwrap(),
+        channel: Channel::Nfc,
+        unpredictable_number: 7,
+        timestamp: cloudcard_core::Clock::now(&*v.clock),
+    }
+}
+
+fn bytes_per_record() {
+    let before = LIVE.load(Ordering::Relaxed);
+    let v = vault(10_000);
+    let after = LIVE.load(Ordering::Relaxed);
+    eprintln!(
+        "heap bytes per token record (record + indexes, 10k vault): {}",
+        (after - before) / 10_000
+    );
+    drop(v);
+}
+
+fn bench_size(c: &mut Criterion, label: &str, size: u64) {
+    let mut v = vault(size);
+    let key = [7u8; 32];
+    let cipher = Aes256Gcm::new(&key.into());
+    let hmac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+    let plain = b"6200000000000000005|09/29";
+    let nonce = [1u8; 12];
+    let aad = b"tok_0123456789abcdef0123456789abcdef";
+
+    let mut group = c.benchmark_group(format!("provision_{label}"));
+    if size > 100_000 {
+        group.sample_size(20);
+    }
+    group.bench_function("baseline_aes_gcm_encrypt_plus_hmac", |b| {
+        b.iter(|| {
+            let sealed = cipher.encrypt(&nonce.into(), Payload { msg: plain, aad }).unwrap();
+            let mut mac = hmac.clone();
+            mac.update(plain);
+            black_box((sealed, mac.finalize()))
+        });
+    });
+    group.bench_function("provision", |b| {
+        b.iter_batched(
+            || {
+                v.next += 1;
+                ProvisionRequest::new(pan(v.next), device(v.next))
+            },
+            |request| v.tokens.provision(request).unwrap(),
+            BatchSize::SmallInput,
+        );
+    });
+    group.finish();
+
+    let mut card: DeviceCard = v
+        .tokens
+        .provision(ProvisionRequest::new(pan(9_999_999_999), device(9_999_999_999)))
+        .unwrap()
+        .device_card;
+    let dev = device(9_999_999_999);
+    let data = payment(&v);
+
+    let mut group = c.benchmark_group(format!("detokenize_{label}"));
+    let sealed = cipher.encrypt(&nonce.into(), Payload { msg: plain, aad }).unwrap();
+    group.bench_function("baseline_aes_gcm_decrypt", |b| {
+        b.iter(|| cipher.decrypt(&nonce.into(), Payload { msg: &sealed, aad }).unwrap());
+    });
+    let verified = v.tokens.verify(&dev, &card.cryptogram(data.clone()).unwrap()).unwrap();
+    group.bench_function("detokenize", |b| b.iter(|| v.tokens.detokenize(&verified).unwrap()));
+    group.finish();
+
+    let mut group = c.benchmark_group(format!("verify_{label}"));
+    let message = [0x5au8; 96]; // about the size of the canonical cryptogram message
+    let mut index: HashMap<String, u64> =
+        (0..size).map(|i| (format!("99000100000{i:08}"), i)).collect();
+    index.insert("9900010000000000042".into(), 42);
+    group.bench_function("baseline_hmac_sha256_plus_map_lookup", |b| {
+        b.iter(|| {
+            let found = index.get(black_box("9900010000000000042")).copied();
+            let mut mac = hmac.clone();
+            mac.update(&message);
+            black_box((found, mac.finalize()))
+        });
+    });
+    group.bench_function("verify", |b| {
+        b.iter_batched(
+            || card.cryptogram(data.clone()).unwrap(),
+            |c| v.tokens.verify(&dev, &c).unwrap(),
+            BatchSize::SmallInput,
+        );
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    bytes_per_record();
+    bench_size(c, "10k", 10_000);
+    bench_size(c, "1m", 1_000_000);
+}
+
+criterion_group!(token, benches);
+criterion_main!(token);
