@@ -1,0 +1,593 @@
+//! The risk engine: status lists, rules, velocity, shadow rules, the decline-rate monitor,
+//! suppressions, loss reports and claims.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use chrono::{DateTime, TimeDelta, Utc};
+use cloudcard_core::{CardId, ClaimId, DeviceId, SharedClock, UserId, beijing_hour};
+use serde::Serialize;
+
+use crate::RiskError;
+use crate::feature::Features;
+use crate::loss::{Assessment, Claim, ClaimEvent, Instrument, LossBook, LossReport};
+use crate::rules::{Context, DecisionBuf, EvalInput, Outcome, RuleSet};
+use crate::txn::{ProvisioningRequest, Transaction};
+use crate::velocity::{EntityKey, EntityKind, VelocityStore, WindowSet};
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct RiskConfig {
+    /// The velocity windows.
+    pub windows: WindowSet,
+    /// How long the loss log keeps a transaction (at least 72 hours; default 7 days).
+    pub log_retention: TimeDelta,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        Self { windows: WindowSet::default(), log_retention: TimeDelta::days(7) }
+    }
+}
+
+/// Why a decision came out as it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The card was reported lost.
+    LostCard,
+    /// The device was reported lost.
+    LostDevice,
+    /// The user is suspended.
+    SuspendedUser,
+    /// One or more rules fired.
+    Rules,
+    /// The score crossed a threshold.
+    Score,
+    /// Nothing fired.
+    Clear,
+}
+
+/// A decision. The rules that fired, and what they read, are in the [`DecisionBuf`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// What to do.
+    pub outcome: Outcome,
+    /// Why.
+    pub reason: Reason,
+    /// The summed score of the fired rules.
+    pub score: u32,
+}
+
+/// What the shadow rule set would have decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShadowReport {
+    /// The shadow set's version.
+    pub version: String,
+    /// Decisions it shadowed.
+    pub decisions: u64,
+    /// How many it would have decided differently.
+    pub disagreements: u64,
+    /// Its would-be outcomes: approve, challenge, review, decline.
+    pub outcomes: [u64; 4],
+}
+
+/// A rule set declining far more than the one before it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeclineRateAlert {
+    /// The live set's version.
+    pub version: String,
+    /// Its decline rate.
+    pub rate: f64,
+    /// The previous set's version.
+    pub previous_version: String,
+    /// Its decline rate.
+    pub previous_rate: f64,
+}
+
+/// What a backtest found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BacktestReport {
+    /// Transactions replayed.
+    pub decisions: u64,
+    /// Outcomes: approve, challenge, review, decline.
+    pub outcomes: [u64; 4],
+    /// How often each rule fired.
+    pub per_rule: BTreeMap<String, u64>,
+}
+
+/// Per entity: rules turned off, each until an instant.
+type Suppressions = HashMap<EntityKey, Vec<(Arc<str>, DateTime<Utc>)>>;
+
+#[derive(Debug, Default)]
+struct StatusLists {
+    lost_cards: HashMap<CardId, DateTime<Utc>>,
+    lost_devices: HashMap<DeviceId, DateTime<Utc>>,
+    suspended_users: HashSet<UserId>,
+}
+
+#[derive(Debug, Default)]
+struct ShadowStats {
+    decisions: AtomicU64,
+    disagreements: AtomicU64,
+    outcomes: [AtomicU64; 4],
+}
+
+/// The real-time risk engine. Every method takes `&self`; decisions run concurrently, velocity
+/// updates are serialized per entity, and the live rule set is swapped atomically.
+#[derive(Debug)]
+pub struct RiskEngine {
+    config: RiskConfig,
+    velocity: VelocityStore,
+    live: ArcSwap<RuleSet>,
+    previous: ArcSwapOption<RuleSet>,
+    shadow: ArcSwapOption<RuleSet>,
+    shadow_stats: ShadowStats,
+    status: RwLock<StatusLists>,
+    suppressions: RwLock<Suppressions>,
+    losses: Mutex<LossBook>,
+    bind_attempts: AtomicU64,
+    clock: SharedClock,
+}
+
+impl RiskEngine {
+    /// An engine deciding with `rules`.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Windows`] if the log retention is under 72 hours.
+    pub fn new(config: RiskConfig, rules: RuleSet, clock: SharedClock) -> Result<Self, RiskError> {
+        if config.log_retention < crate::loss::PROTECTION_WINDOW {
+            return Err(RiskError::Windows("the loss log must keep at least 72 hours"));
+        }
+        Ok(Self {
+            velocity: VelocityStore::new(config.windows.clone()),
+            config,
+            live: ArcSwap::from_pointee(rules),
+            previous: ArcSwapOption::empty(),
+            shadow: ArcSwapOption::empty(),
+            shadow_stats: ShadowStats::default(),
+            status: RwLock::default(),
+            suppressions: RwLock::default(),
+            losses: Mutex::default(),
+            bind_attempts: AtomicU64::new(0),
+            clock,
+        })
+    }
+
+    /// An engine with the default windows and the shipped rule set.
+    ///
+    /// # Errors
+    ///
+    /// Only if the shipped rules failed to load, which a unit test rules out.
+    pub fn with_default_rules(clock: SharedClock) -> Result<Self, RiskError> {
+        let config = RiskConfig::default();
+        let rules = RuleSet::default_rules(&config.windows)?;
+        Self::new(config, rules, clock)
+    }
+
+    /// The velocity windows; compile rule sets against these.
+    #[must_use]
+    pub const fn windows(&self) -> &WindowSet {
+        &self.config.windows
+    }
+
+    /// The velocity store.
+    #[must_use]
+    pub const fn velocity(&self) -> &VelocityStore {
+        &self.velocity
+    }
+
+    /// The live rule set.
+    #[must_use]
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.live.load_full()
+    }
+
+    /// A decision buffer with room for the live and shadow sets.
+    #[must_use]
+    pub fn buffer(&self) -> DecisionBuf {
+        let mut buf = DecisionBuf::for_rule_set(&self.live.load());
+        if let Some(shadow) = self.shadow.load().as_deref() {
+            buf.reserve_for(shadow);
+        }
+        buf
+    }
+
+    /// Decides a payment: status lists first (lost card, lost device, suspended user →
+    /// decline), then the live rules, strictest outcome winning, then the score. Writes what
+    /// fired into `buf` and allocates nothing once `buf` has room. Does not count the payment
+    /// in velocity: call [`Self::record`] with the final result.
+    pub fn decide(&self, txn: &Transaction, buf: &mut DecisionBuf) -> Decision {
+        buf.clear();
+        if let Some(reason) = self.status_hit(Some(&txn.card), txn.device.as_ref(), Some(&txn.user))
+        {
+            let decision = Decision { outcome: Outcome::Decline, reason, score: 0 };
+            self.live.load().stats.count(decision.outcome);
+            return decision;
+        }
+        let keys = self.payment_keys(txn);
+        let mut features = Features::new(u64::from(beijing_hour(txn.at)));
+        features.amount = Some(txn.amount.fen());
+        for (kind, key) in [
+            (EntityKind::Card, Some(keys[0])),
+            (EntityKind::Token, txn.token.as_ref().map(|_| keys[1])),
+            (EntityKind::Device, txn.device.as_ref().map(|_| keys[2])),
+            (EntityKind::User, Some(keys[3])),
+        ] {
+            if let Some(key) = key {
+                features.set_velocity(kind, self.velocity.snapshot(key, txn.at));
+            }
+        }
+        if txn.device.is_some() {
+            features.device_age_hours =
+                Some(self.device_age_hours(keys[2], txn.device_registered_at, txn.at));
+        }
+        let input = EvalInput {
+            context: Context::Payment,
+            features: &features,
+            mcc: Some(txn.mcc),
+            channel: Some(txn.channel),
+            auth: Some(txn.auth),
+        };
+        let present: [Option<EntityKey>; 4] = [
+            Some(keys[0]),
+            txn.token.as_ref().map(|_| keys[1]),
+            txn.device.as_ref().map(|_| keys[2]),
+            Some(keys[3]),
+        ];
+        self.run(&input, &present, txn.at, buf)
+    }
+
+    /// Counts a payment in velocity (approved or declined apart) and in the loss log. A retried
+    /// transaction id is counted once; returns `false` for a repeat.
+    pub fn record(&self, txn: &Transaction, approved: bool) -> bool {
+        let id = self.velocity.id_hash(txn.id.as_str());
+        let keys = self.payment_keys(txn);
+        let amount = txn.amount.fen();
+        let fresh = self.velocity.record(keys[0], id, txn.at, amount, approved);
+        if !fresh {
+            return false;
+        }
+        if txn.token.is_some() {
+            self.velocity.record(keys[1], id, txn.at, amount, approved);
+        }
+        if txn.device.is_some() {
+            self.velocity.record(keys[2], id, txn.at, amount, approved);
+        }
+        self.velocity.record(keys[3], id, txn.at, amount, approved);
+        self.losses().log(txn, approved, self.config.log_retention);
+        true
+    }
+
+    /// Assesses a card binding or token provisioning: status lists (a card or device reported
+    /// lost, a suspended user → decline), then the live set's provisioning rules. The attempt
+    /// is counted for the `bind.*` velocity features whatever the outcome.
+    pub fn assess_provisioning(
+        &self,
+        request: &ProvisioningRequest,
+        buf: &mut DecisionBuf,
+    ) -> Decision {
+        buf.clear();
+        let user = self.velocity.key(EntityKind::BindUser, request.user.as_str());
+        let device = self.velocity.key(EntityKind::BindDevice, request.device.as_str());
+        let decision = if let Some(reason) =
+            self.status_hit(Some(&request.card), Some(&request.device), Some(&request.user))
+        {
+            Decision { outcome: Outcome::Decline, reason, score: 0 }
+        } else {
+            let mut features = Features::new(u64::from(beijing_hour(request.at)));
+            features.device_cards = Some(u64::from(request.cards_on_device));
+            features.set_velocity(EntityKind::BindUser, self.velocity.snapshot(user, request.at));
+            features
+                .set_velocity(EntityKind::BindDevice, self.velocity.snapshot(device, request.at));
+            let device_key = self.velocity.key(EntityKind::Device, request.device.as_str());
+            features.device_age_hours =
+                Some(self.device_age_hours(device_key, request.device_registered_at, request.at));
+            let input = EvalInput {
+                context: Context::Provisioning,
+                features: &features,
+                mcc: None,
+                channel: None,
+                auth: None,
+            };
+            self.run(&input, &[None; 4], request.at, buf)
+        };
+        let attempt = self.bind_attempts.fetch_add(1, Ordering::Relaxed);
+        let id = self.velocity.id_hash(&format!("bind-{attempt}"));
+        let approved = decision.outcome != Outcome::Decline;
+        self.velocity.record(user, id, request.at, 0, approved);
+        self.velocity.record(device, id, request.at, 0, approved);
+        decision
+    }
+
+    /// Replaces the live rule set at once, with no pause for deciding threads; returns the old
+    /// one, which the decline-rate monitor now compares against.
+    pub fn swap_rules(&self, rules: RuleSet) -> Arc<RuleSet> {
+        let old = self.live.swap(Arc::new(rules));
+        self.previous.store(Some(old.clone()));
+        old
+    }
+
+    /// Runs `rules` beside the live set: its would-be decisions are counted, never enforced.
+    /// `None` stops shadowing.
+    pub fn set_shadow(&self, rules: Option<RuleSet>) {
+        for counter in [&self.shadow_stats.decisions, &self.shadow_stats.disagreements]
+            .into_iter()
+            .chain(&self.shadow_stats.outcomes)
+        {
+            counter.store(0, Ordering::Relaxed);
+        }
+        self.shadow.store(rules.map(Arc::new));
+    }
+
+    /// What the shadow set would have done so far.
+    #[must_use]
+    pub fn shadow_report(&self) -> Option<ShadowReport> {
+        let shadow = self.shadow.load_full()?;
+        let s = &self.shadow_stats;
+        Some(ShadowReport {
+            version: shadow.version().to_string(),
+            decisions: s.decisions.load(Ordering::Relaxed),
+            disagreements: s.disagreements.load(Ordering::Relaxed),
+            outcomes: s.outcomes.each_ref().map(|c| c.load(Ordering::Relaxed)),
+        })
+    }
+
+    /// Flags the live rule set if, over at least 1,000 decisions, it declines more than twice
+    /// as often as the set it replaced did.
+    #[must_use]
+    pub fn decline_rate_alert(&self) -> Option<DeclineRateAlert> {
+        let live = self.live.load();
+        let previous = self.previous.load_full()?;
+        let (d, x) = (
+            live.stats.decisions.load(Ordering::Relaxed),
+            live.stats.declines.load(Ordering::Relaxed),
+        );
+        let (pd, px) = (
+            previous.stats.decisions.load(Ordering::Relaxed),
+            previous.stats.declines.load(Ordering::Relaxed),
+        );
+        if d < 1_000 || pd == 0 {
+            return None;
+        }
+        // x / d > 2 · px / pd, in integers.
+        let flagged = u128::from(x) * u128::from(pd) > 2 * u128::from(px) * u128::from(d);
+        flagged.then(|| DeclineRateAlert {
+            version: live.version().to_string(),
+            rate: ratio(x, d),
+            previous_version: previous.version().to_string(),
+            previous_rate: ratio(px, pd),
+        })
+    }
+
+    /// Turns off one rule for one entity (say, a merchant's known burst on one card) until
+    /// `until`.
+    pub fn suppress(&self, kind: EntityKind, id: &str, rule: &str, until: DateTime<Utc>) {
+        let key = self.velocity.key(kind, id);
+        let mut map = write(&self.suppressions);
+        let list = map.entry(key).or_default();
+        list.retain(|(r, _)| &**r != rule);
+        list.push((Arc::from(rule), until));
+    }
+
+    /// Suspends a user: every payment and binding is declined until [`Self::resume_user`].
+    pub fn suspend_user(&self, user: &UserId) {
+        write(&self.status).suspended_users.insert(user.clone());
+    }
+
+    /// Lifts a user's suspension.
+    pub fn resume_user(&self, user: &UserId) {
+        write(&self.status).suspended_users.remove(user);
+    }
+
+    /// Records a loss: from now on the card's or device's payments are declined.
+    pub fn report_loss(
+        &self,
+        instrument: Instrument,
+        user: &UserId,
+        reported_at: DateTime<Utc>,
+    ) -> LossReport {
+        let mut status = write(&self.status);
+        match &instrument {
+            Instrument::Card(card) => {
+                status.lost_cards.insert(card.clone(), reported_at);
+            }
+            Instrument::Device(device) => {
+                status.lost_devices.insert(device.clone(), reported_at);
+            }
+        }
+        LossReport { instrument, user: user.clone(), reported_at }
+    }
+
+    /// Whether the card was reported lost.
+    #[must_use]
+    pub fn is_card_lost(&self, card: &CardId) -> bool {
+        read(&self.status).lost_cards.contains_key(card)
+    }
+
+    /// The verdict on every logged transaction of the lost instrument: eligible for 72-hour
+    /// protection when approved, made within the 72 hours up to and including the report
+    /// instant, not verified by the cardholder's fingerprint or payment password, and not
+    /// already in a claim.
+    #[must_use]
+    pub fn assess_loss(&self, report: &LossReport) -> Vec<Assessment> {
+        self.losses().assess(report)
+    }
+
+    /// Opens a claim for the eligible transactions of a loss.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::NothingEligible`], or [`RiskError::Overflow`].
+    pub fn file_claim(&self, report: &LossReport) -> Result<Claim, RiskError> {
+        self.losses().file(report, self.clock.now())
+    }
+
+    /// Moves a claim on.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::ClaimNotFound`] or [`RiskError::ClaimTransition`].
+    pub fn advance_claim(&self, id: &ClaimId, event: ClaimEvent) -> Result<Claim, RiskError> {
+        self.losses().advance(id, event, self.clock.now())
+    }
+
+    /// A claim.
+    #[must_use]
+    pub fn claim(&self, id: &ClaimId) -> Option<Claim> {
+        self.losses().claim(id)
+    }
+
+    /// Drops velocity state of entities idle for longer than the longest window.
+    pub fn evict_idle(&self) -> usize {
+        self.velocity.evict_idle(self.clock.now())
+    }
+
+    /// Replays `transactions` in order against `rules`, on fresh velocity state, counting each
+    /// as approved unless declined (a challenge is taken as passed). Nothing live changes.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Windows`] only for a bad configuration.
+    pub fn backtest(
+        &self,
+        rules: RuleSet,
+        transactions: &[Transaction],
+    ) -> Result<BacktestReport, RiskError> {
+        let sandbox = Self::new(self.config.clone(), rules, self.clock.clone())?;
+        let mut buf = sandbox.buffer();
+        let mut report = BacktestReport::default();
+        for txn in transactions {
+            let decision = sandbox.decide(txn, &mut buf);
+            report.decisions += 1;
+            if let Some(slot) = report.outcomes.get_mut(outcome_index(decision.outcome)) {
+                *slot += 1;
+            }
+            for fired in buf.fired() {
+                *report.per_rule.entry(fired.rule.to_string()).or_default() += 1;
+            }
+            sandbox.record(txn, decision.outcome != Outcome::Decline);
+        }
+        Ok(report)
+    }
+
+    fn run(
+        &self,
+        input: &EvalInput<'_>,
+        entities: &[Option<EntityKey>; 4],
+        at: DateTime<Utc>,
+        buf: &mut DecisionBuf,
+    ) -> Decision {
+        let suppressions = read(&self.suppressions);
+        let suppressed = |rule: &str| {
+            !suppressions.is_empty()
+                && entities.iter().flatten().any(|key| {
+                    suppressions.get(key).is_some_and(|list| {
+                        list.iter().any(|(r, until)| &**r == rule && at < *until)
+                    })
+                })
+        };
+        let live = self.live.load();
+        let e = live.evaluate(input, &suppressed, Some(buf));
+        let decision = combine(e.rules_outcome, e.score_outcome, e.score);
+        live.stats.count(decision.outcome);
+        if let Some(shadow) = self.shadow.load().as_deref() {
+            let s = shadow.evaluate(input, &suppressed, None);
+            let would = combine(s.rules_outcome, s.score_outcome, s.score).outcome;
+            let stats = &self.shadow_stats;
+            stats.decisions.fetch_add(1, Ordering::Relaxed);
+            if would != decision.outcome {
+                stats.disagreements.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(c) = stats.outcomes.get(outcome_index(would)) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        decision
+    }
+
+    fn status_hit(
+        &self,
+        card: Option<&CardId>,
+        device: Option<&DeviceId>,
+        user: Option<&UserId>,
+    ) -> Option<Reason> {
+        let status = read(&self.status);
+        if card.is_some_and(|c| status.lost_cards.contains_key(c)) {
+            Some(Reason::LostCard)
+        } else if device.is_some_and(|d| status.lost_devices.contains_key(d)) {
+            Some(Reason::LostDevice)
+        } else if user.is_some_and(|u| status.suspended_users.contains(u)) {
+            Some(Reason::SuspendedUser)
+        } else {
+            None
+        }
+    }
+
+    fn payment_keys(&self, txn: &Transaction) -> [EntityKey; 4] {
+        let v = &self.velocity;
+        [
+            v.key(EntityKind::Card, txn.card.as_str()),
+            v.key(EntityKind::Token, txn.token.as_ref().map_or("", |t| t.as_str())),
+            v.key(EntityKind::Device, txn.device.as_ref().map_or("", |d| d.as_str())),
+            v.key(EntityKind::User, txn.user.as_str()),
+        ]
+    }
+
+    fn device_age_hours(
+        &self,
+        key: EntityKey,
+        registered: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> u64 {
+        let since = registered.or_else(|| {
+            let snapshot = self.velocity.snapshot(key, at)?;
+            DateTime::from_timestamp(snapshot.first_seen, 0)
+        });
+        since.map_or(0, |since| u64::try_from((at - since).num_hours()).unwrap_or(0))
+    }
+
+    fn losses(&self) -> MutexGuard<'_, LossBook> {
+        self.losses.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn combine(rules: Outcome, score: Outcome, points: u32) -> Decision {
+    let outcome = rules.max(score);
+    let reason = if outcome == Outcome::Approve {
+        Reason::Clear
+    } else if score > rules {
+        Reason::Score
+    } else {
+        Reason::Rules
+    };
+    Decision { outcome, reason, score: points }
+}
+
+const fn outcome_index(o: Outcome) -> usize {
+    match o {
+        Outcome::Approve => 0,
+        Outcome::Challenge(_) => 1,
+        Outcome::Review => 2,
+        Outcome::Decline => 3,
+    }
+}
+
+#[expect(clippy::cast_precision_loss, reason = "a rate for display")]
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests;

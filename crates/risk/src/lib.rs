@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod engine;
+mod error;
+mod feature;
+mod loss;
+mod rules;
+mod txn;
+mod velocity;
+
+pub use engine::{
+    BacktestReport, Decision, DeclineRateAlert, Reason, RiskConfig, RiskEngine, ShadowReport,
+};
+pub use error::{RiskError, RuleError};
+pub use feature::{Feature, Measure, WindowLabel};
+pub use loss::{
+    Assessment, Claim, ClaimEvent, ClaimState, Ineligible, Instrument, LoggedTransaction,
+    LossReport, PROTECTION_WINDOW, claim_transition,
+};
+pub use rules::{
+    ChallengeMethod, CompareOp, ConditionSpec, Context, DecisionBuf, FailPolicy, FiredRule, Input,
+    Outcome, Read, RuleFailure, RuleSet, RuleSetSpec, RuleSpec, ScoreThresholds,
+};
+pub use txn::{Authentication, Mcc, ProvisioningRequest, Transaction};
+pub use velocity::{
+    Aggregate, EntityKey, EntityKind, MAX_WINDOWS, RECENT_IDS, Snapshot, VelocityStore, Window,
+    WindowSet,
+};

@@ -1,0 +1,773 @@
+//! Rules as data: the serde shape of a rule set, its validation, and its compiled form.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cloudcard_core::Channel;
+use serde::{Deserialize, Serialize};
+
+use crate::feature::{Feature, Features, ScalarFeature};
+use crate::txn::{Authentication, Mcc};
+use crate::velocity::WindowSet;
+use crate::{RiskError, RuleError};
+
+/// The deepest nesting of `all` / `any` / `not` a rule may use.
+const MAX_DEPTH: usize = 16;
+
+/// How a step-up challenge is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeMethod {
+    /// The phone's fingerprint check.
+    Fingerprint,
+    /// An SMS one-time code.
+    Otp,
+    /// The payment password.
+    PaymentPassword,
+}
+
+/// What a decision says, from least to most strict: approve, challenge (fingerprint, then OTP,
+/// then payment password), review, decline. When several rules fire, the strictest wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Go ahead.
+    Approve,
+    /// Go ahead once the user passes this check.
+    Challenge(ChallengeMethod),
+    /// Hold for a person to look at.
+    Review,
+    /// Refuse.
+    Decline,
+}
+
+/// What happens to a rule that cannot be evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailPolicy {
+    /// The rule counts as fired: its action applies.
+    #[default]
+    Closed,
+    /// The rule counts as not fired.
+    Open,
+}
+
+/// Which requests a rule is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Context {
+    /// Payments.
+    #[default]
+    Payment,
+    /// Card binding and token provisioning.
+    Provisioning,
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CompareOp {
+    /// Less than.
+    #[serde(rename = "<")]
+    Lt,
+    /// At most.
+    #[serde(rename = "<=")]
+    Le,
+    /// More than.
+    #[serde(rename = ">")]
+    Gt,
+    /// At least.
+    #[serde(rename = ">=")]
+    Ge,
+    /// Equal.
+    #[serde(rename = "==")]
+    Eq,
+    /// Not equal.
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+impl CompareOp {
+    const fn apply(self, a: u64, b: u64) -> bool {
+        match self {
+            Self::Lt => a < b,
+            Self::Le => a <= b,
+            Self::Gt => a > b,
+            Self::Ge => a >= b,
+            Self::Eq => a == b,
+            Self::Ne => a != b,
+        }
+    }
+}
+
+/// A condition as a rule file writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ConditionSpec {
+    /// Every one holds.
+    All(Vec<ConditionSpec>),
+    /// At least one holds.
+    Any(Vec<ConditionSpec>),
+    /// It does not hold.
+    Not(Box<ConditionSpec>),
+    /// A feature compared with a number (amounts in fen).
+    Compare {
+        /// The feature.
+        feature: Feature,
+        /// The comparison.
+        op: CompareOp,
+        /// The number.
+        value: u64,
+    },
+    /// The merchant category is one of these.
+    MccIn(Vec<Mcc>),
+    /// The channel is one of these.
+    ChannelIn(Vec<Channel>),
+    /// The authentication is one of these.
+    AuthIn(Vec<Authentication>),
+    /// The Beijing hour is in `from..to`, wrapping past midnight when `from > to`.
+    HourBetween {
+        /// First hour in (0–23).
+        from: u8,
+        /// First hour out (0–24).
+        to: u8,
+    },
+}
+
+/// One rule as a rule file writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// A stable id: lowercase letters, digits, `-`, `_`, `.`.
+    pub id: String,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Payments (the default) or card binding.
+    #[serde(default)]
+    pub applies_to: Context,
+    /// When it fires.
+    pub when: ConditionSpec,
+    /// What it asks for.
+    pub action: Outcome,
+    /// What it adds to the score when it fires.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub score: u32,
+    /// Overrides the set's fail policy for this rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<FailPolicy>,
+}
+
+/// Score thresholds: the summed score of fired rules escalates the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreThresholds {
+    /// At this score, challenge with `challenge_method`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_at: Option<u32>,
+    /// The method for a score challenge (OTP unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_method: Option<ChallengeMethod>,
+    /// At this score, review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_at: Option<u32>,
+    /// At this score, decline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decline_at: Option<u32>,
+}
+
+/// A rule set as a rule file writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSetSpec {
+    /// The set's version id.
+    pub version: String,
+    /// What happens to a rule that cannot be evaluated.
+    #[serde(default)]
+    pub fail_policy: FailPolicy,
+    /// Score thresholds, if the set scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<ScoreThresholds>,
+    /// The rules.
+    pub rules: Vec<RuleSpec>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The input a rule read, and the value it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Read {
+    /// What was read.
+    pub input: Input,
+    /// Its value (fen, a count, an hour, a code).
+    pub value: u64,
+}
+
+/// Something a rule reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// A numeric feature.
+    Feature(Feature),
+    /// The merchant category code.
+    Mcc,
+    /// The channel's code (1 NFC, 2 QR, 3 in-app, 4 online).
+    Channel,
+    /// The authentication (0 none, 1 fingerprint, 2 OTP, 3 payment password).
+    Auth,
+}
+
+/// A rule that fired (or that failed under a closed policy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FiredRule {
+    /// The rule's id.
+    pub rule: Arc<str>,
+    /// Its action.
+    pub action: Outcome,
+    /// Its score.
+    pub score: u32,
+    /// Whether it counts because it failed under a closed policy.
+    pub by_failure: bool,
+    reads_start: u32,
+    reads_len: u32,
+}
+
+/// A rule that could not be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleFailure {
+    /// The rule's id.
+    pub rule: Arc<str>,
+    /// Why.
+    pub error: RuleError,
+}
+
+/// Where a decision writes what fired, so that the hot path allocates nothing: make one per
+/// thread with [`DecisionBuf::for_rule_set`] (or the engine's
+/// [`RiskEngine::buffer`](crate::RiskEngine::buffer)) and reuse it.
+#[derive(Debug, Default, Clone)]
+pub struct DecisionBuf {
+    fired: Vec<FiredRule>,
+    reads: Vec<Read>,
+    errors: Vec<RuleFailure>,
+}
+
+impl DecisionBuf {
+    /// A buffer with room for everything `set` can write.
+    #[must_use]
+    pub fn for_rule_set(set: &RuleSet) -> Self {
+        let mut buf = Self::default();
+        buf.reserve_for(set);
+        buf
+    }
+
+    /// Grows the buffer, if needed, to hold everything `set` can write.
+    pub fn reserve_for(&mut self, set: &RuleSet) {
+        self.fired.reserve(set.rules.len().saturating_sub(self.fired.len()));
+        self.errors.reserve(set.rules.len().saturating_sub(self.errors.len()));
+        self.reads.reserve(set.max_reads.saturating_sub(self.reads.len()));
+    }
+
+    /// Empties the buffer, keeping its room.
+    pub fn clear(&mut self) {
+        self.fired.clear();
+        self.reads.clear();
+        self.errors.clear();
+    }
+
+    /// The rules that fired, in rule-set order.
+    #[must_use]
+    pub fn fired(&self) -> &[FiredRule] {
+        &self.fired
+    }
+
+    /// What a fired rule read.
+    #[must_use]
+    pub fn reads_of(&self, rule: &FiredRule) -> &[Read] {
+        let start = rule.reads_start as usize;
+        self.reads.get(start..start + rule.reads_len as usize).unwrap_or_default()
+    }
+
+    /// The rules that could not be evaluated.
+    #[must_use]
+    pub fn errors(&self) -> &[RuleFailure] {
+        &self.errors
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Node {
+    All { start: u32, len: u32 },
+    Any { start: u32, len: u32 },
+    Not(u32),
+    Compare { feature: Feature, scalar: ScalarFeature, op: CompareOp, value: u64 },
+    MccIn { start: u32, len: u32 },
+    ChannelIn(u8),
+    AuthIn(u8),
+    HourBetween { from: u8, to: u8 },
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    id: Arc<str>,
+    context: Context,
+    root: u32,
+    action: Outcome,
+    score: u32,
+    on_error: FailPolicy,
+}
+
+/// Counters a rule set keeps about its own decisions.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) decisions: AtomicU64,
+    pub(crate) declines: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn count(&self, outcome: Outcome) {
+        self.decisions.fetch_add(1, Ordering::Relaxed);
+        if outcome == Outcome::Decline {
+            self.declines.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A validated rule set compiled into flat arrays: evaluating it allocates nothing.
+#[derive(Debug)]
+pub struct RuleSet {
+    spec: RuleSetSpec,
+    version: Arc<str>,
+    rules: Vec<CompiledRule>,
+    nodes: Vec<Node>,
+    children: Vec<u32>,
+    mccs: Vec<u16>,
+    max_reads: usize,
+    pub(crate) stats: Stats,
+}
+
+/// What one payment or binding offers the rules.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EvalInput<'a> {
+    pub(crate) context: Context,
+    pub(crate) features: &'a Features,
+    pub(crate) mcc: Option<Mcc>,
+    pub(crate) channel: Option<Channel>,
+    pub(crate) auth: Option<Authentication>,
+}
+
+/// How the rules came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Evaluation {
+    pub(crate) rules_outcome: Outcome,
+    pub(crate) score: u32,
+    pub(crate) score_outcome: Outcome,
+}
+
+impl RuleSet {
+    /// Validates and compiles `spec` against the velocity windows it will read.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::InvalidRule`] naming the first bad rule, or [`RiskError::InvalidSet`].
+    pub fn compile(spec: RuleSetSpec, windows: &WindowSet) -> Result<Self, RiskError> {
+        if spec.version.trim().is_empty() {
+            return Err(RiskError::InvalidSet("version must not be empty".into()));
+        }
+        if let Some(score) = spec.score {
+            let steps = [score.challenge_at, score.review_at, score.decline_at];
+            let mut last = None;
+            for at in steps.into_iter().flatten() {
+                if last.is_some_and(|l| at <= l) {
+                    return Err(RiskError::InvalidSet(
+                        "score thresholds must rise: challenge, then review, then decline".into(),
+                    ));
+                }
+                last = Some(at);
+            }
+        }
+        let mut set = Self {
+            version: Arc::from(spec.version.as_str()),
+            rules: Vec::with_capacity(spec.rules.len()),
+            nodes: Vec::new(),
+            children: Vec::new(),
+            mccs: Vec::new(),
+            max_reads: 0,
+            stats: Stats::default(),
+            spec: RuleSetSpec { rules: Vec::new(), ..spec.clone() },
+        };
+        for (i, rule) in spec.rules.iter().enumerate() {
+            let bad = |reason: String| RiskError::InvalidRule {
+                rule: if rule.id.is_empty() { format!("#{}", i + 1) } else { rule.id.clone() },
+                reason,
+            };
+            let id_ok = !rule.id.is_empty()
+                && rule.id.len() <= 64
+                && rule
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+            if !id_ok {
+                return Err(bad("id must be 1 to 64 of a-z, 0-9, '-', '_', '.'".into()));
+            }
+            if set.rules.iter().any(|r| *r.id == *rule.id) {
+                return Err(bad("id is used by an earlier rule".into()));
+            }
+            let mut reads = 0;
+            let root = set
+                .compile_node(&rule.when, rule.applies_to, windows, 0, &mut reads)
+                .map_err(bad)?;
+            set.max_reads += reads;
+            set.rules.push(CompiledRule {
+                id: Arc::from(rule.id.as_str()),
+                context: rule.applies_to,
+                root,
+                action: rule.action,
+                score: rule.score,
+                on_error: rule.on_error.unwrap_or(spec.fail_policy),
+            });
+        }
+        set.spec.rules = spec.rules;
+        Ok(set)
+    }
+
+    /// Parses and compiles a rule set written in JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Parse`] or a validation error naming the bad rule.
+    pub fn from_json(text: &str, windows: &WindowSet) -> Result<Self, RiskError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| RiskError::Parse(e.to_string()))?;
+        Self::compile(spec_from_value(value)?, windows)
+    }
+
+    /// Parses and compiles a rule set written in TOML.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Parse`] or a validation error naming the bad rule.
+    pub fn from_toml(text: &str, windows: &WindowSet) -> Result<Self, RiskError> {
+        let value: serde_json::Value =
+            toml::from_str(text).map_err(|e| RiskError::Parse(e.message().to_owned()))?;
+        Self::compile(spec_from_value(value)?, windows)
+    }
+
+    /// The rule set cloudcard ships, from `rules/default.toml`: bursts, large amounts at night,
+    /// a daily cap, new devices with large amounts, and binding attempts.
+    ///
+    /// # Errors
+    ///
+    /// A validation error if `windows` lacks a window the default rules read (`10m`, `1h`,
+    /// `24h`); the default windows have them all.
+    pub fn default_rules(windows: &WindowSet) -> Result<Self, RiskError> {
+        Self::from_toml(include_str!("../rules/default.toml"), windows)
+    }
+
+    /// The set as written, for saving.
+    #[must_use]
+    pub const fn spec(&self) -> &RuleSetSpec {
+        &self.spec
+    }
+
+    /// The set in JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Parse`] if serialization fails.
+    pub fn to_json(&self) -> Result<String, RiskError> {
+        serde_json::to_string_pretty(&self.spec).map_err(|e| RiskError::Parse(e.to_string()))
+    }
+
+    /// The set in TOML.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Parse`] if serialization fails.
+    pub fn to_toml(&self) -> Result<String, RiskError> {
+        toml::to_string(&self.spec).map_err(|e| RiskError::Parse(e.to_string()))
+    }
+
+    /// The version id.
+    #[must_use]
+    pub fn version(&self) -> &Arc<str> {
+        &self.version
+    }
+
+    /// How many rules it has.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether it has none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    fn compile_node(
+        &mut self,
+        c: &ConditionSpec,
+        context: Context,
+        windows: &WindowSet,
+        depth: usize,
+        reads: &mut usize,
+    ) -> Result<u32, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("conditions nest deeper than {MAX_DEPTH}"));
+        }
+        let payment_only = |what: &str| -> Result<(), String> {
+            if context == Context::Provisioning {
+                Err(format!("{what} is not known when binding a card"))
+            } else {
+                Ok(())
+            }
+        };
+        let node = match c {
+            ConditionSpec::All(list) | ConditionSpec::Any(list) => {
+                if list.is_empty() {
+                    return Err("all / any needs at least one condition".into());
+                }
+                let ids = list
+                    .iter()
+                    .map(|child| self.compile_node(child, context, windows, depth + 1, reads))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let start = index(self.children.len())?;
+                self.children.extend(ids);
+                let len = index(list.len())?;
+                if matches!(c, ConditionSpec::All(_)) {
+                    Node::All { start, len }
+                } else {
+                    Node::Any { start, len }
+                }
+            }
+            ConditionSpec::Not(inner) => {
+                Node::Not(self.compile_node(inner, context, windows, depth + 1, reads)?)
+            }
+            ConditionSpec::Compare { feature, op, value } => {
+                let known = match context {
+                    Context::Payment => feature.in_payments(),
+                    Context::Provisioning => feature.in_provisioning(),
+                };
+                if !known {
+                    return Err(format!("feature '{feature}' is not known in this rule's context"));
+                }
+                *reads += 1;
+                Node::Compare {
+                    feature: *feature,
+                    scalar: ScalarFeature::resolve(*feature, windows)?,
+                    op: *op,
+                    value: *value,
+                }
+            }
+            ConditionSpec::MccIn(list) => {
+                payment_only("the merchant category")?;
+                if list.is_empty() {
+                    return Err("mcc_in needs at least one code".into());
+                }
+                *reads += 1;
+                let start = index(self.mccs.len())?;
+                let mut codes: Vec<u16> = list.iter().map(|m| m.0).collect();
+                codes.sort_unstable();
+                codes.dedup();
+                let len = index(codes.len())?;
+                self.mccs.extend(codes);
+                Node::MccIn { start, len }
+            }
+            ConditionSpec::ChannelIn(list) => {
+                payment_only("the channel")?;
+                if list.is_empty() {
+                    return Err("channel_in needs at least one channel".into());
+                }
+                *reads += 1;
+                Node::ChannelIn(list.iter().fold(0, |m, c| m | (1 << c.code())))
+            }
+            ConditionSpec::AuthIn(list) => {
+                payment_only("the authentication")?;
+                if list.is_empty() {
+                    return Err("auth_in needs at least one method".into());
+                }
+                *reads += 1;
+                Node::AuthIn(list.iter().fold(0, |m, a| m | (1 << auth_code(*a))))
+            }
+            ConditionSpec::HourBetween { from, to } => {
+                if *from > 23 || *to > 24 || from == to {
+                    return Err(
+                        "hour_between needs from in 0..=23 and a different to in 0..=24".into()
+                    );
+                }
+                *reads += 1;
+                Node::HourBetween { from: *from, to: *to }
+            }
+        };
+        let id = index(self.nodes.len())?;
+        self.nodes.push(node);
+        Ok(id)
+    }
+
+    /// Evaluates every rule of `input.context`; with `buf`, records what fired and what it read.
+    pub(crate) fn evaluate(
+        &self,
+        input: &EvalInput<'_>,
+        suppressed: &dyn Fn(&str) -> bool,
+        mut buf: Option<&mut DecisionBuf>,
+    ) -> Evaluation {
+        let mut rules_outcome = Outcome::Approve;
+        let mut score: u32 = 0;
+        for rule in self.rules.iter().filter(|r| r.context == input.context) {
+            let reads_start = buf.as_ref().map_or(0, |b| b.reads.len());
+            let result = self.eval_node(rule.root, input, buf.as_deref_mut());
+            let (fired, by_failure) = match result {
+                Ok(fired) => (fired, false),
+                Err(error) => {
+                    if let Some(b) = buf.as_deref_mut() {
+                        b.errors.push(RuleFailure { rule: rule.id.clone(), error });
+                    }
+                    (rule.on_error == FailPolicy::Closed, true)
+                }
+            };
+            if !fired || suppressed(&rule.id) {
+                if let Some(b) = buf.as_deref_mut() {
+                    b.reads.truncate(reads_start);
+                }
+                continue;
+            }
+            rules_outcome = rules_outcome.max(rule.action);
+            score = score.saturating_add(rule.score);
+            if let Some(b) = buf.as_deref_mut() {
+                let reads_len = b.reads.len() - reads_start;
+                b.fired.push(FiredRule {
+                    rule: rule.id.clone(),
+                    action: rule.action,
+                    score: rule.score,
+                    by_failure,
+                    reads_start: u32::try_from(reads_start).unwrap_or(u32::MAX),
+                    reads_len: u32::try_from(reads_len).unwrap_or(0),
+                });
+            }
+        }
+        Evaluation { rules_outcome, score, score_outcome: self.score_outcome(score) }
+    }
+
+    fn score_outcome(&self, score: u32) -> Outcome {
+        let Some(t) = self.spec.score else {
+            return Outcome::Approve;
+        };
+        if t.decline_at.is_some_and(|at| score >= at) {
+            Outcome::Decline
+        } else if t.review_at.is_some_and(|at| score >= at) {
+            Outcome::Review
+        } else if t.challenge_at.is_some_and(|at| score >= at) {
+            Outcome::Challenge(t.challenge_method.unwrap_or(ChallengeMethod::Otp))
+        } else {
+            Outcome::Approve
+        }
+    }
+
+    fn eval_node(
+        &self,
+        id: u32,
+        input: &EvalInput<'_>,
+        mut buf: Option<&mut DecisionBuf>,
+    ) -> Result<bool, RuleError> {
+        let node = self.nodes.get(id as usize).ok_or(RuleError::MissingFeature)?;
+        match *node {
+            Node::All { start, len } => {
+                for &child in self.child_ids(start, len) {
+                    if !self.eval_node(child, input, buf.as_deref_mut())? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Node::Any { start, len } => {
+                for &child in self.child_ids(start, len) {
+                    if self.eval_node(child, input, buf.as_deref_mut())? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Node::Not(child) => self.eval_node(child, input, buf).map(|b| !b),
+            Node::Compare { feature, scalar, op, value } => {
+                let actual = input.features.scalar(scalar)?;
+                read(Input::Feature(feature), actual, buf);
+                Ok(op.apply(actual, value))
+            }
+            Node::MccIn { start, len } => {
+                let mcc = input.mcc.ok_or(RuleError::MissingFeature)?;
+                read(Input::Mcc, u64::from(mcc.0), buf);
+                let codes =
+                    self.mccs.get(start as usize..(start + len) as usize).unwrap_or_default();
+                Ok(codes.binary_search(&mcc.0).is_ok())
+            }
+            Node::ChannelIn(mask) => {
+                let channel = input.channel.ok_or(RuleError::MissingFeature)?;
+                read(Input::Channel, u64::from(channel.code()), buf);
+                Ok(mask & (1 << channel.code()) != 0)
+            }
+            Node::AuthIn(mask) => {
+                let auth = input.auth.ok_or(RuleError::MissingFeature)?;
+                read(Input::Auth, u64::from(auth_code(auth)), buf);
+                Ok(mask & (1 << auth_code(auth)) != 0)
+            }
+            Node::HourBetween { from, to } => {
+                let hour = input.features.hour;
+                read(Input::Feature(Feature::Hour), hour, buf);
+                let (from, to) = (u64::from(from), u64::from(to));
+                Ok(if from < to { (from..to).contains(&hour) } else { hour >= from || hour < to })
+            }
+        }
+    }
+
+    fn child_ids(&self, start: u32, len: u32) -> &[u32] {
+        self.children.get(start as usize..(start + len) as usize).unwrap_or_default()
+    }
+}
+
+/// Reads a rule set from a generic document, so that a bad rule is reported by its id.
+fn spec_from_value(mut value: serde_json::Value) -> Result<RuleSetSpec, RiskError> {
+    let rules = match value.get_mut("rules").map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(rules)) => rules,
+        Some(_) => return Err(RiskError::Parse("rules must be a list".into())),
+        None => return Err(RiskError::Parse("missing field `rules`".into())),
+    };
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("rules".into(), serde_json::Value::Array(Vec::new()));
+    }
+    let mut spec: RuleSetSpec =
+        serde_json::from_value(value).map_err(|e| RiskError::InvalidSet(e.to_string()))?;
+    for (i, rule) in rules.into_iter().enumerate() {
+        let id = rule
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .map_or_else(|| format!("#{}", i + 1), str::to_owned);
+        let rule = serde_json::from_value(rule)
+            .map_err(|e| RiskError::InvalidRule { rule: id, reason: e.to_string() })?;
+        spec.rules.push(rule);
+    }
+    Ok(spec)
+}
+
+fn read(input: Input, value: u64, buf: Option<&mut DecisionBuf>) {
+    if let Some(b) = buf {
+        b.reads.push(Read { input, value });
+    }
+}
+
+fn index(n: usize) -> Result<u32, String> {
+    u32::try_from(n).map_err(|_| "rule set too large".to_owned())
+}
+
+const fn auth_code(a: Authentication) -> u8 {
+    match a {
+        Authentication::None => 0,
+        Authentication::Fingerprint => 1,
+        Authentication::Otp => 2,
+        Authentication::PaymentPassword => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests;

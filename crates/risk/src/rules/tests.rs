@@ -1,0 +1,270 @@
+use super::*;
+use proptest::prelude::*;
+
+fn windows() -> WindowSet {
+    WindowSet::default()
+}
+
+fn load_json(text: &str) -> Result<RuleSet, RiskError> {
+    RuleSet::from_json(text, &windows())
+}
+
+#[test]
+fn the_shipped_rules_load() {
+    let set = RuleSet::default_rules(&windows()).unwrap();
+    assert!(set.len() >= 10);
+    assert_eq!(&**set.version(), "cloudcard-default-2026.11");
+}
+
+#[test]
+fn json_and_toml_say_the_same() {
+    let json = r#"{"version":"v1","rules":[{"id":"big","when":{"compare":{"feature":"amount","op":">=","value":100}},"action":"review"}]}"#;
+    let toml = "version = \"v1\"\n[[rules]]\nid = \"big\"\nwhen = { compare = { feature = \"amount\", op = \">=\", value = 100 } }\naction = \"review\"\n";
+    assert_eq!(
+        load_json(json).unwrap().spec(),
+        RuleSet::from_toml(toml, &windows()).unwrap().spec()
+    );
+}
+
+#[test]
+fn errors_name_the_bad_rule() {
+    let cases = [
+        (
+            r#"{"id":"r1","when":{"compare":{"feature":"amout","op":">","value":1}},"action":"review"}"#,
+            "r1",
+            "unknown feature",
+        ),
+        (
+            r#"{"id":"r2","when":{"compare":{"feature":"card.count.5m","op":">","value":1}},"action":"review"}"#,
+            "r2",
+            "no velocity window",
+        ),
+        (
+            r#"{"id":"r3","when":{"compare":{"feature":"device.cards","op":">","value":1}},"action":"review"}"#,
+            "r3",
+            "not known",
+        ),
+        (
+            r#"{"id":"r4","applies_to":"provisioning","when":{"mcc_in":[5411]},"action":"review"}"#,
+            "r4",
+            "binding",
+        ),
+        (r#"{"id":"r5","when":{"all":[]},"action":"review"}"#, "r5", "at least one"),
+        (
+            r#"{"id":"r6","when":{"hour_between":{"from":25,"to":3}},"action":"review"}"#,
+            "r6",
+            "hour_between",
+        ),
+        (
+            r#"{"id":"R7","when":{"hour_between":{"from":1,"to":3}},"action":"review"}"#,
+            "R7",
+            "id must be",
+        ),
+        (
+            r#"{"id":"r8","when":{"hour_between":{"from":1,"to":3}},"action":"maybe"}"#,
+            "r8",
+            "unknown variant",
+        ),
+    ];
+    for (rule, id, needle) in cases {
+        let text = format!(r#"{{"version":"v","rules":[{rule}]}}"#);
+        let err = load_json(&text).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(&err, RiskError::InvalidRule { rule, .. } if rule == id), "{msg}");
+        assert!(msg.contains(needle), "{msg}");
+    }
+    let dup = r#"{"version":"v","rules":[
+        {"id":"a","when":{"compare":{"feature":"amount","op":">","value":1}},"action":"review"},
+        {"id":"a","when":{"compare":{"feature":"amount","op":">","value":2}},"action":"review"}]}"#;
+    assert!(load_json(dup).unwrap_err().to_string().contains("earlier rule"));
+    assert!(matches!(load_json(r#"{"version":"","rules":[]}"#), Err(RiskError::InvalidSet(_))));
+    assert!(matches!(load_json("not json"), Err(RiskError::Parse(_))));
+    let bad_score = r#"{"version":"v","score":{"review_at":50,"decline_at":40},"rules":[]}"#;
+    assert!(matches!(load_json(bad_score), Err(RiskError::InvalidSet(_))));
+}
+
+// ---- property tests ----
+
+fn feature() -> impl Strategy<Value = Feature> {
+    prop::sample::select(vec![
+        "amount",
+        "hour",
+        "device.age_hours",
+        "card.count.10m",
+        "user.sum.24h",
+        "token.declined_count.1h",
+        "device.sum_with_amount.7d",
+    ])
+    .prop_map(|s| s.parse().unwrap())
+}
+
+fn condition() -> impl Strategy<Value = ConditionSpec> {
+    let op = prop::sample::select(vec![
+        CompareOp::Lt,
+        CompareOp::Le,
+        CompareOp::Gt,
+        CompareOp::Ge,
+        CompareOp::Eq,
+        CompareOp::Ne,
+    ]);
+    let leaf =
+        prop_oneof![
+            (feature(), op, 0u64..1_000_000)
+                .prop_map(|(feature, op, value)| ConditionSpec::Compare { feature, op, value }),
+            prop::collection::vec((1000u16..9999).prop_map(Mcc), 1..4)
+                .prop_map(ConditionSpec::MccIn),
+            prop::collection::vec(prop::sample::select(Channel::ALL.to_vec()), 1..3)
+                .prop_map(ConditionSpec::ChannelIn),
+            prop::collection::vec(
+                prop::sample::select(vec![
+                    Authentication::None,
+                    Authentication::Otp,
+                    Authentication::Fingerprint
+                ]),
+                1..3
+            )
+            .prop_map(ConditionSpec::AuthIn),
+            (0u8..24, 0u8..24)
+                .prop_filter("distinct", |(a, b)| a != b)
+                .prop_map(|(from, to)| ConditionSpec::HourBetween { from, to }),
+        ];
+    leaf.prop_recursive(3, 16, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..3).prop_map(ConditionSpec::All),
+            prop::collection::vec(inner.clone(), 1..3).prop_map(ConditionSpec::Any),
+            inner.prop_map(|c| ConditionSpec::Not(Box::new(c))),
+        ]
+    })
+}
+
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop::sample::select(vec![
+        Outcome::Approve,
+        Outcome::Challenge(ChallengeMethod::Fingerprint),
+        Outcome::Challenge(ChallengeMethod::Otp),
+        Outcome::Challenge(ChallengeMethod::PaymentPassword),
+        Outcome::Review,
+        Outcome::Decline,
+    ])
+}
+
+fn rule_set() -> impl Strategy<Value = RuleSetSpec> {
+    let rule = (
+        condition(),
+        outcome(),
+        0u32..50,
+        prop::option::of(prop::sample::select(vec![FailPolicy::Open, FailPolicy::Closed])),
+    );
+    (
+        prop::collection::vec(rule, 0..6),
+        prop::sample::select(vec![FailPolicy::Open, FailPolicy::Closed]),
+        prop::option::of((10u32..40, 40u32..80, 80u32..200)),
+    )
+        .prop_map(|(rules, fail_policy, score)| RuleSetSpec {
+            version: "prop".into(),
+            fail_policy,
+            score: score.map(|(c, r, d)| ScoreThresholds {
+                challenge_at: Some(c),
+                challenge_method: Some(ChallengeMethod::Otp),
+                review_at: Some(r),
+                decline_at: Some(d),
+            }),
+            rules: rules
+                .into_iter()
+                .enumerate()
+                .map(|(i, (when, action, score, on_error))| RuleSpec {
+                    id: format!("rule-{i}"),
+                    description: format!("generated rule {i}"),
+                    applies_to: Context::Payment,
+                    when,
+                    action,
+                    score,
+                    on_error,
+                })
+                .collect(),
+        })
+}
+
+fn features()
+-> impl Strategy<Value = (Features, Option<Mcc>, Option<Channel>, Option<Authentication>)> {
+    (
+        0u64..2_000_000,
+        0u64..24,
+        prop::option::of(0u64..100),
+        prop::collection::vec((0u64..20, 0u64..500_000, 0u64..5, 0u64..100_000), MAX_VELOCITY),
+        1000u16..9999,
+        prop::sample::select(Channel::ALL.to_vec()),
+        prop::sample::select(vec![
+            Authentication::None,
+            Authentication::Otp,
+            Authentication::Fingerprint,
+        ]),
+    )
+        .prop_map(|(amount, hour, age, vel, mcc, channel, auth)| {
+            let mut f = Features::new(hour);
+            f.amount = Some(amount);
+            f.device_age_hours = age;
+            for (i, kind) in crate::EntityKind::ALL.iter().take(4).enumerate() {
+                let (ac, asum, dc, dsum) = vel[i];
+                let agg = crate::Aggregate {
+                    approved_count: ac,
+                    approved_sum: asum,
+                    declined_count: dc,
+                    declined_sum: dsum,
+                };
+                f.set_velocity(
+                    *kind,
+                    Some(crate::Snapshot { windows: [agg; crate::MAX_WINDOWS], first_seen: 0 }),
+                );
+            }
+            (f, Some(Mcc(mcc)), Some(channel), Some(auth))
+        })
+}
+
+const MAX_VELOCITY: usize = 4;
+
+fn decide(
+    set: &RuleSet,
+    f: &(Features, Option<Mcc>, Option<Channel>, Option<Authentication>),
+) -> Outcome {
+    let input =
+        EvalInput { context: Context::Payment, features: &f.0, mcc: f.1, channel: f.2, auth: f.3 };
+    let e = set.evaluate(&input, &|_| false, None);
+    e.rules_outcome.max(e.score_outcome)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn load_save_load_is_the_same(spec in rule_set()) {
+        let set = RuleSet::compile(spec.clone(), &windows()).unwrap();
+        let json = set.to_json().unwrap();
+        let again = load_json(&json).unwrap();
+        prop_assert_eq!(again.spec(), &spec);
+        let toml = set.to_toml().unwrap();
+        let again = RuleSet::from_toml(&toml, &windows()).unwrap();
+        prop_assert_eq!(again.spec(), &spec);
+    }
+
+    #[test]
+    fn a_rule_that_fires_never_makes_a_decision_less_strict(
+        spec in rule_set(), f in features(), extra in outcome(), score in 0u32..100,
+    ) {
+        let base = RuleSet::compile(spec.clone(), &windows()).unwrap();
+        let before = decide(&base, &f);
+        let mut more = spec;
+        more.rules.push(RuleSpec {
+            id: "always".into(),
+            description: String::new(),
+            applies_to: Context::Payment,
+            when: ConditionSpec::Compare { feature: Feature::Hour, op: CompareOp::Ge, value: 0 },
+            action: extra,
+            score,
+            on_error: None,
+        });
+        let after = decide(&RuleSet::compile(more, &windows()).unwrap(), &f);
+        prop_assert!(after >= before, "{:?} < {:?}", after, before);
+        prop_assert!(after >= extra);
+    }
+}

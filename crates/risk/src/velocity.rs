@@ -1,0 +1,393 @@
+//! Velocity windows: per-entity counts and sums in fixed buckets.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::RiskError;
+
+/// The most windows a [`WindowSet`] may hold.
+pub const MAX_WINDOWS: usize = 8;
+/// How many recent transaction ids each entity remembers, so a retry is not counted twice.
+pub const RECENT_IDS: usize = 16;
+const SHARDS: usize = 64;
+
+/// What velocity is tracked per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    /// A funding card.
+    Card,
+    /// A payment token.
+    Token,
+    /// A device.
+    Device,
+    /// A user.
+    User,
+    /// Card-binding attempts by a user.
+    BindUser,
+    /// Card-binding attempts on a device.
+    BindDevice,
+}
+
+impl EntityKind {
+    /// Every kind, in index order.
+    pub const ALL: [Self; 6] =
+        [Self::Card, Self::Token, Self::Device, Self::User, Self::BindUser, Self::BindDevice];
+
+    /// The name used in feature names (`card`, `bind.user`, ...).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Card => "card",
+            Self::Token => "token",
+            Self::Device => "device",
+            Self::User => "user",
+            Self::BindUser => "bind.user",
+            Self::BindDevice => "bind.device",
+        }
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One velocity window: a length cut into equal buckets.
+///
+/// A window counts the bucket `now` falls in and the `buckets - 1` before it, so a transaction
+/// leaves a window between `length - width` and `length` after it happened, where `width` is
+/// `length / buckets`: the price of bounded memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    label: String,
+    width_secs: i64,
+    buckets: u16,
+}
+
+impl Window {
+    /// A window named `label` (as rules name it: `10m`, `24h`) of `length`, in `buckets`.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Windows`] unless `buckets` is 1–64 and divides `length` into whole seconds.
+    pub fn new(label: &str, length: TimeDelta, buckets: u16) -> Result<Self, RiskError> {
+        let secs = length.num_seconds();
+        let ok = (1..=64).contains(&buckets)
+            && secs > 0
+            && secs % i64::from(buckets) == 0
+            && !label.is_empty()
+            && label.chars().all(|c| c.is_ascii_alphanumeric());
+        if !ok {
+            return Err(RiskError::Windows(
+                "each window needs a name and 1 to 64 buckets of whole seconds",
+            ));
+        }
+        Ok(Self { label: label.to_owned(), width_secs: secs / i64::from(buckets), buckets })
+    }
+
+    /// The name rules use.
+    #[must_use]
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The window's length.
+    #[must_use]
+    pub fn length(&self) -> TimeDelta {
+        TimeDelta::seconds(self.width_secs * i64::from(self.buckets))
+    }
+}
+
+/// The windows every entity is tracked over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowSet {
+    windows: Vec<Window>,
+}
+
+impl WindowSet {
+    /// A set of 1 to 8 windows with distinct labels.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Windows`] for no window, more than 8, or a repeated label.
+    pub fn new(windows: Vec<Window>) -> Result<Self, RiskError> {
+        if windows.is_empty() || windows.len() > MAX_WINDOWS {
+            return Err(RiskError::Windows("between 1 and 8 windows"));
+        }
+        for (i, w) in windows.iter().enumerate() {
+            if windows.iter().skip(i + 1).any(|o| o.label == w.label) {
+                return Err(RiskError::Windows("window labels must be distinct"));
+            }
+        }
+        Ok(Self { windows })
+    }
+
+    /// The windows.
+    #[must_use]
+    pub fn windows(&self) -> &[Window] {
+        &self.windows
+    }
+
+    /// The index of the window labelled `label`.
+    #[must_use]
+    pub fn position(&self, label: &str) -> Option<usize> {
+        self.windows.iter().position(|w| w.label == label)
+    }
+
+    /// The longest window: entities idle for longer are evicted.
+    #[must_use]
+    pub fn longest(&self) -> TimeDelta {
+        self.windows.iter().map(Window::length).max().unwrap_or_default()
+    }
+
+    fn total_buckets(&self) -> usize {
+        self.windows.iter().map(|w| usize::from(w.buckets)).sum()
+    }
+}
+
+impl Default for WindowSet {
+    /// 10 minutes in 1-minute buckets, 1 hour in 5-minute buckets, 24 hours in hourly buckets
+    /// and 7 days in daily buckets: 53 buckets an entity.
+    fn default() -> Self {
+        let w = |label, length, buckets| Window {
+            label: String::from(label),
+            width_secs: length / i64::from(buckets),
+            buckets,
+        };
+        Self {
+            windows: vec![
+                w("10m", 600, 10),
+                w("1h", 3_600, 12),
+                w("24h", 86_400, 24),
+                w("7d", 604_800, 7),
+            ],
+        }
+    }
+}
+
+/// Counts and sums in one window, approved and declined apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Aggregate {
+    /// Approved transactions.
+    pub approved_count: u64,
+    /// Their amount in fen.
+    pub approved_sum: u64,
+    /// Declined transactions.
+    pub declined_count: u64,
+    /// Their amount in fen.
+    pub declined_sum: u64,
+}
+
+impl Aggregate {
+    /// All transactions, approved and declined.
+    #[must_use]
+    pub const fn count(&self) -> u64 {
+        self.approved_count.saturating_add(self.declined_count)
+    }
+
+    /// All amounts, approved and declined.
+    #[must_use]
+    pub const fn sum(&self) -> u64 {
+        self.approved_sum.saturating_add(self.declined_sum)
+    }
+}
+
+/// One entity's windows at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Per window, in [`WindowSet`] order.
+    pub windows: [Aggregate; MAX_WINDOWS],
+    /// When the entity was first seen (Unix seconds).
+    pub first_seen: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    index: u32,
+    approved_count: u32,
+    declined_count: u32,
+    approved_sum: u64,
+    declined_sum: u64,
+}
+
+#[derive(Debug)]
+struct EntityState {
+    first_seen: i64,
+    last_seen: i64,
+    recent: [u64; RECENT_IDS],
+    next_recent: u8,
+    buckets: Box<[Bucket]>,
+}
+
+/// Per-entity velocity, in 64 independently locked shards. Updates to one entity are
+/// serialized by its shard's lock; reads copy aggregates out without allocating.
+#[derive(Debug)]
+pub struct VelocityStore {
+    windows: WindowSet,
+    shards: Box<[Mutex<HashMap<u64, EntityState>>]>,
+    hasher: RandomState,
+}
+
+/// An entity's key: a keyed 64-bit hash of its kind and id, so that lookups allocate nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EntityKey(u64);
+
+impl VelocityStore {
+    /// An empty store over `windows`.
+    #[must_use]
+    pub fn new(windows: WindowSet) -> Self {
+        Self {
+            windows,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// The windows tracked.
+    #[must_use]
+    pub const fn windows(&self) -> &WindowSet {
+        &self.windows
+    }
+
+    /// The key of entity `id` of `kind`.
+    #[must_use]
+    pub fn key(&self, kind: EntityKind, id: &str) -> EntityKey {
+        let mut h = self.hasher.build_hasher();
+        kind.hash(&mut h);
+        id.hash(&mut h);
+        EntityKey(h.finish())
+    }
+
+    /// Hashes a transaction id for duplicate detection.
+    #[must_use]
+    pub fn id_hash(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id) | 1 // never 0, the empty slot
+    }
+
+    /// The entity's windows at `now`, or `None` if it was never seen.
+    #[must_use]
+    pub fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Option<Snapshot> {
+        let shard = self.shard(key);
+        let state = shard.get(&key.0)?;
+        let now = now.timestamp();
+        let mut windows = [Aggregate::default(); MAX_WINDOWS];
+        let mut offset = 0;
+        for (w, agg) in self.windows.windows.iter().zip(windows.iter_mut()) {
+            let n = usize::from(w.buckets);
+            let current = now.div_euclid(w.width_secs);
+            let oldest = current - i64::from(w.buckets) + 1;
+            for b in state.buckets.iter().skip(offset).take(n) {
+                let index = i64::from(b.index);
+                if b.approved_count + b.declined_count > 0 && (oldest..=current).contains(&index) {
+                    agg.approved_count += u64::from(b.approved_count);
+                    agg.approved_sum = agg.approved_sum.saturating_add(b.approved_sum);
+                    agg.declined_count += u64::from(b.declined_count);
+                    agg.declined_sum = agg.declined_sum.saturating_add(b.declined_sum);
+                }
+            }
+            offset += n;
+        }
+        Some(Snapshot { windows, first_seen: state.first_seen })
+    }
+
+    /// Counts one transaction `id_hash` of `amount` fen at `at` for the entity. Returns
+    /// `false`, counting nothing, if the entity already counted that transaction id.
+    pub fn record(
+        &self,
+        key: EntityKey,
+        id_hash: u64,
+        at: DateTime<Utc>,
+        amount: u64,
+        approved: bool,
+    ) -> bool {
+        let at = at.timestamp();
+        let total = self.windows.total_buckets();
+        let mut shard = self.shard(key);
+        let state = shard.entry(key.0).or_insert_with(|| EntityState {
+            first_seen: at,
+            last_seen: at,
+            recent: [0; RECENT_IDS],
+            next_recent: 0,
+            buckets: vec![Bucket::default(); total].into_boxed_slice(),
+        });
+        if state.recent.contains(&id_hash) {
+            return false;
+        }
+        if let Some(slot) = state.recent.get_mut(usize::from(state.next_recent) % RECENT_IDS) {
+            *slot = id_hash;
+        }
+        state.next_recent = state.next_recent.wrapping_add(1) % RECENT_IDS as u8;
+        state.first_seen = state.first_seen.min(at);
+        state.last_seen = state.last_seen.max(at);
+        let mut offset = 0;
+        for w in &self.windows.windows {
+            let n = usize::from(w.buckets);
+            let index = at.div_euclid(w.width_secs);
+            let slot = usize::try_from(index.rem_euclid(i64::from(w.buckets))).unwrap_or(0);
+            let index = u32::try_from(index).unwrap_or(0);
+            if let Some(b) = state.buckets.get_mut(offset + slot) {
+                if b.index != index {
+                    if b.index > index && b.approved_count + b.declined_count > 0 {
+                        offset += n;
+                        continue; // older than this window reaches: nothing to count here
+                    }
+                    *b = Bucket { index, ..Bucket::default() };
+                }
+                if approved {
+                    b.approved_count = b.approved_count.saturating_add(1);
+                    b.approved_sum = b.approved_sum.saturating_add(amount);
+                } else {
+                    b.declined_count = b.declined_count.saturating_add(1);
+                    b.declined_sum = b.declined_sum.saturating_add(amount);
+                }
+            }
+            offset += n;
+        }
+        true
+    }
+
+    /// Drops every entity not seen for longer than the longest window; returns how many.
+    pub fn evict_idle(&self, now: DateTime<Utc>) -> usize {
+        let cutoff = now.timestamp() - self.windows.longest().num_seconds();
+        let mut evicted = 0;
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let before = shard.len();
+            shard.retain(|_, s| s.last_seen >= cutoff);
+            evicted += before - shard.len();
+        }
+        evicted
+    }
+
+    /// How many entities are tracked.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len()).sum()
+    }
+
+    /// Whether none is.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The heap bytes one tracked entity takes in its shard's table (state and buckets; the
+    /// table's own spare capacity aside).
+    #[must_use]
+    pub fn bytes_per_entity(&self) -> usize {
+        size_of::<(u64, EntityState)>() + self.windows.total_buckets() * size_of::<Bucket>()
+    }
+
+    fn shard(&self, key: EntityKey) -> MutexGuard<'_, HashMap<u64, EntityState>> {
+        let i = (key.0 % SHARDS as u64) as usize;
+        #[expect(clippy::indexing_slicing, reason = "i < SHARDS, the number of shards made in new")]
+        self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests;
