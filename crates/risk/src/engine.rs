@@ -211,13 +211,18 @@ impl RiskEngine {
         let keys = self.payment_keys(txn);
         let mut features = Features::new(u64::from(beijing_hour(txn.at)));
         features.amount = Some(txn.amount.fen());
+        let live = self.live.load();
+        let shadow = self.shadow.load();
+        let read = |kind| {
+            live.reads_entity(kind) || shadow.as_deref().is_some_and(|s| s.reads_entity(kind))
+        };
         for (kind, key) in [
             (EntityKind::Card, Some(keys[0])),
             (EntityKind::Token, txn.token.as_ref().map(|_| keys[1])),
             (EntityKind::Device, txn.device.as_ref().map(|_| keys[2])),
             (EntityKind::User, Some(keys[3])),
         ] {
-            if let Some(key) = key {
+            if let Some(key) = key.filter(|_| read(kind)) {
                 features.set_velocity(kind, self.velocity.snapshot(key, txn.at));
             }
         }
@@ -238,7 +243,7 @@ impl RiskEngine {
             txn.device.as_ref().map(|_| keys[2]),
             Some(keys[3]),
         ];
-        self.run(&input, &present, txn.at, buf)
+        self.run(&live, shadow.as_deref(), &input, &present, txn.at, buf)
     }
 
     /// Counts a payment in velocity (approved or declined apart) and in the loss log. A retried
@@ -293,7 +298,8 @@ impl RiskEngine {
                 channel: None,
                 auth: None,
             };
-            self.run(&input, &[None; 4], request.at, buf)
+            let (live, shadow) = (self.live.load(), self.shadow.load());
+            self.run(&live, shadow.as_deref(), &input, &[None; 4], request.at, buf)
         };
         let attempt = self.bind_attempts.fetch_add(1, Ordering::Relaxed);
         let id = self.velocity.id_hash(&format!("bind-{attempt}"));
@@ -474,8 +480,11 @@ impl RiskEngine {
         Ok(report)
     }
 
+    /// Evaluates `live` (and `shadow`, counted only) on `input`.
     fn run(
         &self,
+        live: &RuleSet,
+        shadow: Option<&RuleSet>,
         input: &EvalInput<'_>,
         entities: &[Option<EntityKey>; 4],
         at: DateTime<Utc>,
@@ -490,11 +499,10 @@ impl RiskEngine {
                     })
                 })
         };
-        let live = self.live.load();
         let e = live.evaluate(input, &suppressed, Some(buf));
         let decision = combine(e.rules_outcome, e.score_outcome, e.score);
         live.stats.count(decision.outcome);
-        if let Some(shadow) = self.shadow.load().as_deref() {
+        if let Some(shadow) = shadow {
             let s = shadow.evaluate(input, &suppressed, None);
             let would = combine(s.rules_outcome, s.score_outcome, s.score).outcome;
             let stats = &self.shadow_stats;

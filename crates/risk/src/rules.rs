@@ -343,6 +343,8 @@ pub struct RuleSet {
     children: Vec<u32>,
     mccs: Vec<u16>,
     max_reads: usize,
+    /// Bit `k` is set when some rule reads velocity of entity kind `k`.
+    entities_read: u8,
     pub(crate) stats: Stats,
 }
 
@@ -393,6 +395,7 @@ impl RuleSet {
             children: Vec::new(),
             mccs: Vec::new(),
             max_reads: 0,
+            entities_read: 0,
             stats: Stats::default(),
             spec: RuleSetSpec { rules: Vec::new(), ..spec.clone() },
         };
@@ -488,6 +491,12 @@ impl RuleSet {
         toml::to_string(&self.spec).map_err(|e| RiskError::Parse(e.to_string()))
     }
 
+    /// Whether some rule reads velocity of `kind`: the engine gathers only what is read.
+    #[must_use]
+    pub const fn reads_entity(&self, kind: crate::EntityKind) -> bool {
+        self.entities_read & (1 << kind.index()) != 0
+    }
+
     /// The version id.
     #[must_use]
     pub fn version(&self) -> &Arc<str> {
@@ -554,12 +563,11 @@ impl RuleSet {
                     return Err(format!("feature '{feature}' is not known in this rule's context"));
                 }
                 *reads += 1;
-                Node::Compare {
-                    feature: *feature,
-                    scalar: ScalarFeature::resolve(*feature, windows)?,
-                    op: *op,
-                    value: *value,
+                let scalar = ScalarFeature::resolve(*feature, windows)?;
+                if let ScalarFeature::Velocity(v) = scalar {
+                    self.entities_read |= 1 << v.entity.index();
                 }
+                Node::Compare { feature: *feature, scalar, op: *op, value: *value }
             }
             ConditionSpec::MccIn(list) => {
                 payment_only("the merchant category")?;

@@ -535,3 +535,22 @@ fn log_retention_must_cover_72_hours() {
     let rules = RuleSet::default_rules(&config.windows).unwrap();
     assert!(RiskEngine::new(config, rules, clock).is_err());
 }
+
+#[test]
+fn every_entity_kind_is_gathered_when_a_rule_reads_it() {
+    for (feature, value) in [
+        ("card.count.10m", 1),
+        ("token.count.10m", 1),
+        ("device.count.10m", 1),
+        ("user.count.10m", 1),
+    ] {
+        let when =
+            format!("{{ compare = {{ feature = \"{feature}\", op = \">=\", value = {value} }} }}");
+        let (clock, engine) = engine_with(&set(&[rule("v", &when, "\"review\"")]));
+        let mut buf = engine.buffer();
+        assert_eq!(engine.decide(&txn(&clock, 1), &mut buf).outcome, Outcome::Approve, "{feature}");
+        engine.record(&txn(&clock, 1), true);
+        assert_eq!(engine.decide(&txn(&clock, 1), &mut buf).outcome, Outcome::Review, "{feature}");
+        assert!(buf.errors().is_empty(), "{feature}");
+    }
+}

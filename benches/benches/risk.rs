@@ -1,0 +1,173 @@
+//! Risk benches: `decide()` with the shipped rule set over 1M tracked cards, beside a
+//! hand-written `if` chain reaching the same decision from the same velocity store. Also prints
+//! the median and p99 of single decisions and the memory per tracked entity.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use cloudcard_core::{Amount, Channel, ManualClock, beijing_hour};
+use cloudcard_risk::{
+    Authentication, ChallengeMethod, DecisionBuf, EntityKind, Mcc, Outcome, RiskEngine, Transaction,
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const CARDS: usize = 1_000_000;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 17, 30, 0).unwrap() // 01:30 Beijing
+}
+
+fn payment(i: usize, fen: u64) -> Transaction {
+    Transaction {
+        id: format!("txn_{i}_{fen}").parse().unwrap(),
+        card: format!("card_{i}").parse().unwrap(),
+        token: Some(format!("tok_{i}").parse().unwrap()),
+        device: Some(format!("dev_{}", i % 50_000).parse().unwrap()),
+        user: format!("usr_{}", i % 100_000).parse().unwrap(),
+        amount: Amount::from_fen(fen),
+        merchant: "mch_1".parse().unwrap(),
+        mcc: Mcc(5411),
+        channel: Channel::Nfc,
+        at: now(),
+        auth: if i.is_multiple_of(3) { Authentication::None } else { Authentication::Fingerprint },
+        device_registered_at: Some(now() - TimeDelta::hours((i % 48) as i64)),
+    }
+}
+
+/// The shipped payment rules written by hand, reading the same velocity store.
+fn hand_decide(engine: &RiskEngine, t: &Transaction) -> Outcome {
+    let v = engine.velocity();
+    let snap =
+        |kind, id: &str| v.snapshot(v.key(kind, id), t.at).map(|s| s.windows).unwrap_or_default();
+    let card = snap(EntityKind::Card, t.card.as_str());
+    let device = t.device.as_ref().map(|d| snap(EntityKind::Device, d.as_str()));
+    let amount = t.amount.fen();
+    let hour = beijing_hour(t.at);
+    let age = t.device_registered_at.map(|r| (t.at - r).num_hours() as u64);
+    let mut outcome = Outcome::Approve;
+    let mut score = 0;
+    if card[0].count() >= 5 {
+        outcome = outcome.max(Outcome::Challenge(ChallengeMethod::Otp));
+        score += 30;
+    }
+    if device.is_some_and(|d| d[1].count() >= 20) {
+        outcome = outcome.max(Outcome::Review);
+        score += 40;
+    }
+    if hour < 6 && amount >= 500_000 {
+        outcome = outcome.max(Outcome::Challenge(ChallengeMethod::PaymentPassword));
+        score += 30;
+    }
+    if card[2].approved_sum.checked_add(amount).is_none_or(|s| s > 5_000_000) {
+        outcome = Outcome::Decline;
+    }
+    if amount >= 200_000 && age.is_some_and(|a| a < 24) {
+        outcome = outcome.max(Outcome::Review);
+        score += 40;
+    }
+    if card[1].declined_count >= 3 {
+        outcome = Outcome::Decline;
+    }
+    if t.auth == Authentication::None && amount >= 100_000 {
+        outcome = outcome.max(Outcome::Challenge(ChallengeMethod::Fingerprint));
+        score += 20;
+    }
+    if score >= 100 {
+        outcome = Outcome::Decline;
+    } else if score >= 60 {
+        outcome = outcome.max(Outcome::Review);
+    }
+    outcome
+}
+
+fn build() -> (RiskEngine, Vec<Transaction>) {
+    let clock = Arc::new(ManualClock::new(now()));
+    let before = LIVE.load(Ordering::Relaxed);
+    let engine = RiskEngine::with_default_rules(clock).unwrap();
+    for i in 0..CARDS {
+        engine.record(&payment(i, 1_000 + (i % 7) as u64 * 50_000), true);
+    }
+    let after = LIVE.load(Ordering::Relaxed);
+    let entities = engine.velocity().len();
+    eprintln!(
+        "tracked entities: {entities} ({CARDS} cards); heap incl. loss log: {} bytes/card; velocity state: {} bytes/entity",
+        (after - before) / CARDS as isize,
+        engine.velocity().bytes_per_entity()
+    );
+    // The payments decided in the bench: amounts spread across the rules' thresholds.
+    let probes = (0..4_096)
+        .map(|k| payment((k * 7_919) % CARDS, [5_000, 150_000, 250_000, 600_000][k % 4]))
+        .collect();
+    (engine, probes)
+}
+
+fn percentiles(engine: &RiskEngine, probes: &[Transaction], buf: &mut DecisionBuf) {
+    let mut nanos: Vec<u128> = Vec::with_capacity(200_000);
+    for round in 0..50 {
+        for t in probes.iter().skip(round % 7) {
+            let start = Instant::now();
+            black_box(engine.decide(t, buf));
+            nanos.push(start.elapsed().as_nanos());
+        }
+    }
+    nanos.sort_unstable();
+    let at = |q: f64| nanos[((nanos.len() as f64 * q) as usize).min(nanos.len() - 1)];
+    eprintln!(
+        "decide() over {} single calls: median {} ns, p99 {} ns",
+        nanos.len(),
+        at(0.5),
+        at(0.99)
+    );
+}
+
+fn bench_decide(c: &mut Criterion) {
+    let (engine, probes) = build();
+    let mut buf = engine.buffer();
+    for t in &probes {
+        assert_eq!(engine.decide(t, &mut buf).outcome, hand_decide(&engine, t), "{t:?}");
+    }
+    percentiles(&engine, &probes, &mut buf);
+    let mut group = c.benchmark_group("decide_1m_cards");
+    let mut i = 0;
+    group.bench_function("baseline_hand_if_chain", |b| {
+        b.iter(|| {
+            i = (i + 1) % probes.len();
+            hand_decide(&engine, black_box(&probes[i]))
+        });
+    });
+    group.bench_function("decide_default_rules", |b| {
+        b.iter(|| {
+            i = (i + 1) % probes.len();
+            engine.decide(black_box(&probes[i]), &mut buf)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(risk, bench_decide);
+criterion_main!(risk);
