@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod config;
+mod dispatch;
+mod error;
+mod evidence;
+mod model;
+mod service;
+mod store;
+
+pub use config::{LookupConfig, Region, RequestChannel};
+pub use dispatch::{BankQuery, Behaviour, Dispatcher, LookupConnector, Reply, SimulatedBank};
+pub use error::LookupError;
+pub use evidence::{Evidence, Face, Otp, Password};
+pub use model::{
+    BankAnswer, BankStatus, Counts, DORMANT_ADVICE, FoundCard, MISSING_CARDS_NOTE, Report,
+    ReportCard, ReportKind, UsageStatus,
+};
+pub use service::{Applicant, Application, Authorization, LookupEvent, LookupService, QueryView};
+pub use store::{
+    AuditEntry, AuditEvent, BankEntry, ContentKey, InMemoryLookupStore, LookupStore, QueryRecord,
+    QueryState, Queue, SealedReport,
+};

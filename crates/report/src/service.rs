@@ -1,0 +1,485 @@
+//! The lookup service: a sans-IO state machine over a [`LookupStore`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit};
+use chrono::{DateTime, Utc};
+use cloudcard_core::{Bank, QueryId, RequestId, UserId, beijing_date, beijing_day_start};
+use cloudcard_masking::Secret;
+use rand::Rng;
+
+use crate::LookupError;
+use crate::config::{LookupConfig, Region, RequestChannel};
+use crate::evidence::{Evidence, Face, Otp, Password};
+use crate::model::{BankAnswer, BankStatus, Report, ReportCard};
+use crate::store::{
+    AuditEntry, AuditEvent, BankEntry, InMemoryLookupStore, LookupStore, QueryRecord, QueryState,
+    Queue, SealedReport,
+};
+
+/// Who is applying, as the wallet knows them. The lookup never takes a name, ID number, card
+/// number or mobile typed by the user: the wallet vouches for the real-name status and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applicant {
+    /// The user.
+    pub user: UserId,
+    /// Whether the user passed real-name verification.
+    pub real_name_verified: bool,
+    /// The user's region.
+    pub region: Region,
+}
+
+/// An application for a lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    /// Who applies.
+    pub applicant: Applicant,
+    /// Through which channel.
+    pub channel: RequestChannel,
+    /// The client's request id: applying twice with one id returns the same query.
+    pub request: RequestId,
+    /// The participating banks chosen this time.
+    pub banks: BTreeSet<Bank>,
+}
+
+/// Consent and verification for one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// The agreement version the user read and accepted.
+    pub agreement_version: String,
+    /// The face check.
+    pub face: Evidence<Face>,
+    /// The SMS code to the registered mobile.
+    pub otp: Evidence<Otp>,
+}
+
+/// Work for the caller: the service does no I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupEvent {
+    /// Ask `bank` about `user` for `query` (attempt `attempt`, from 1).
+    Dispatch {
+        /// The query.
+        query: QueryId,
+        /// Whose cards.
+        user: UserId,
+        /// The bank to ask.
+        bank: Bank,
+        /// Which attempt.
+        attempt: u32,
+    },
+    /// Tell `user` by SMS that the report is ready.
+    ReportReady {
+        /// The query.
+        query: QueryId,
+        /// Whom to tell.
+        user: UserId,
+    },
+}
+
+/// A query as its owner sees it, without the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryView {
+    /// Where it is.
+    pub state: QueryState,
+    /// Each bank's part.
+    pub banks: BTreeMap<Bank, BankStatus>,
+    /// When generated.
+    pub generated_at: Option<DateTime<Utc>>,
+    /// When its content goes.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The one-click card lookup.
+///
+/// Mutations of queries are serialized by one lock: lookups are rare (a user may query once a
+/// week) and each step is short, so correctness wins over concurrency here.
+#[derive(Debug)]
+pub struct LookupService<S = InMemoryLookupStore> {
+    config: LookupConfig,
+    store: S,
+    write: Mutex<()>,
+}
+
+impl<S: LookupStore> LookupService<S> {
+    /// A service over `store`.
+    #[must_use]
+    pub fn new(config: LookupConfig, store: S) -> Self {
+        Self { config, store, write: Mutex::new(()) }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub const fn config(&self) -> &LookupConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub const fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Rule 1 and rule 7: applies for a lookup. Only a real-name verified user in a
+    /// participating region, through the app, choosing participating banks, at least
+    /// `requery_after` since the last report. Idempotent by request id.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::ChannelNotServed`], [`LookupError::NotRealNameVerified`],
+    /// [`LookupError::RegionNotParticipating`], [`LookupError::NoBankChosen`],
+    /// [`LookupError::BankNotParticipating`], [`LookupError::RequeryTooSoon`].
+    pub fn apply(
+        &self,
+        application: &Application,
+        now: DateTime<Utc>,
+    ) -> Result<QueryId, LookupError> {
+        let _guard = self.lock();
+        let a = &application.applicant;
+        if let Some(existing) = self.store.by_request(&a.user, &application.request) {
+            return Ok(existing);
+        }
+        if application.channel != RequestChannel::App {
+            return Err(LookupError::ChannelNotServed);
+        }
+        if !a.real_name_verified {
+            return Err(LookupError::NotRealNameVerified);
+        }
+        if !self.config.regions.contains(&a.region) {
+            return Err(LookupError::RegionNotParticipating);
+        }
+        if application.banks.is_empty() {
+            return Err(LookupError::NoBankChosen);
+        }
+        if let Some(bank) = application.banks.iter().find(|b| !self.config.banks.contains(b)) {
+            return Err(LookupError::BankNotParticipating(*bank));
+        }
+        if let Some(last) = self.store.last_generated(&a.user) {
+            let earliest = last.checked_add_signed(self.config.requery_after).unwrap_or(last);
+            if now < earliest {
+                return Err(LookupError::RequeryTooSoon { earliest });
+            }
+        }
+        let id = QueryId::random();
+        self.store.put(QueryRecord {
+            id: id.clone(),
+            user: a.user.clone(),
+            request: application.request.clone(),
+            banks: application.banks.clone(),
+            state: QueryState::Draft,
+            created_at: now,
+            agreement_version: None,
+            accepted_at: None,
+            generated_at: None,
+            expires_at: None,
+            bank_entries: BTreeMap::new(),
+            found: Vec::new(),
+        });
+        Ok(id)
+    }
+
+    /// Rule 2 and rule 3: records consent (agreement version, banks) and the face and OTP
+    /// results; on success the query is accepted and every chosen bank gets a pending entry and
+    /// a dispatch. Submitting an accepted query again dispatches nothing new.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::QueryNotFound`], [`LookupError::AgreementVersion`], or an evidence error
+    /// (another user's or query's, older than 5 minutes, or failed).
+    pub fn submit(
+        &self,
+        query: &QueryId,
+        auth: &Authorization,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LookupEvent>, LookupError> {
+        let _guard = self.lock();
+        let mut q = self.store.get(query).ok_or(LookupError::QueryNotFound)?;
+        if q.state != QueryState::Draft {
+            return Ok(Vec::new());
+        }
+        if auth.agreement_version != self.config.agreement_version {
+            return Err(LookupError::AgreementVersion);
+        }
+        let max_age = self.config.evidence_max_age;
+        let face = auth.face.check(&q.user, &q.id, now, max_age, "face check");
+        let otp = auth.otp.check(&q.user, &q.id, now, max_age, "sms code");
+        self.audit(
+            &q,
+            &q.user,
+            now,
+            AuditEvent::Verification { face: face.is_ok(), otp: otp.is_ok() },
+        );
+        face?;
+        otp?;
+        self.audit(
+            &q,
+            &q.user,
+            now,
+            AuditEvent::Consent {
+                agreement_version: auth.agreement_version.clone(),
+                banks: q.banks.iter().copied().collect(),
+            },
+        );
+        q.state = QueryState::Accepted;
+        q.agreement_version = Some(auth.agreement_version.clone());
+        q.accepted_at = Some(now);
+        let mut events = Vec::new();
+        for bank in &q.banks {
+            q.bank_entries.insert(*bank, BankEntry { status: BankStatus::Pending, attempts: 1 });
+            self.audit(&q, &q.user, now, AuditEvent::Dispatched { bank: *bank, attempt: 1 });
+            events.push(LookupEvent::Dispatch {
+                query: q.id.clone(),
+                user: q.user.clone(),
+                bank: *bank,
+                attempt: 1,
+            });
+        }
+        let deadline = now.checked_add_signed(self.config.answer_deadline).unwrap_or(now);
+        self.store.schedule(Queue::Deadline, deadline, &q.id);
+        self.store.put(q);
+        Ok(events)
+    }
+
+    /// Rule 3 and rule 4: records a bank's answer. A retryable failure is asked again (up to
+    /// `max_retries` times, before the deadline); when every bank is final the report is
+    /// generated and a `ReportReady` event issued. Answers after that are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::QueryNotFound`], [`LookupError::UnknownBank`] for a bank not asked.
+    pub fn record_answer(
+        &self,
+        query: &QueryId,
+        bank: Bank,
+        answer: BankAnswer,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LookupEvent>, LookupError> {
+        let _guard = self.lock();
+        let mut q = self.store.get(query).ok_or(LookupError::QueryNotFound)?;
+        if q.state != QueryState::Accepted {
+            return Ok(Vec::new());
+        }
+        let deadline =
+            q.accepted_at.and_then(|a| a.checked_add_signed(self.config.answer_deadline));
+        let max_retries = self.config.max_retries;
+        let entry = q.bank_entries.get_mut(&bank).ok_or(LookupError::UnknownBank)?;
+        if entry.status.is_final() {
+            return Ok(Vec::new());
+        }
+        let mut events = Vec::new();
+        let mut found = Vec::new();
+        entry.status = match answer {
+            BankAnswer::Cards(cards) => {
+                // The full numbers stop here: only first 4 + last 4 go on.
+                found.extend(cards.iter().map(|c| ReportCard::from_found(bank, c)));
+                BankStatus::CardsFound(u32::try_from(cards.len()).unwrap_or(u32::MAX))
+            }
+            BankAnswer::NoneFound => BankStatus::NoneFound,
+            BankAnswer::NotSupported => BankStatus::NotCovered,
+            BankAnswer::FailedTerminal => BankStatus::Failed,
+            BankAnswer::FailedRetryable => {
+                if entry.attempts <= max_retries && deadline.is_some_and(|d| now < d) {
+                    entry.attempts += 1;
+                    events.push(LookupEvent::Dispatch {
+                        query: q.id.clone(),
+                        user: q.user.clone(),
+                        bank,
+                        attempt: entry.attempts,
+                    });
+                    BankStatus::Pending
+                } else {
+                    BankStatus::Failed
+                }
+            }
+        };
+        let (status, attempts) = (entry.status, entry.attempts);
+        q.found.extend(found);
+        self.audit(&q, &q.user, now, AuditEvent::BankAnswered { bank, status });
+        if status == BankStatus::Pending {
+            self.audit(&q, &q.user, now, AuditEvent::Dispatched { bank, attempt: attempts });
+        }
+        if q.bank_entries.values().all(|e| e.status.is_final()) {
+            events.push(self.generate(&mut q, now)?);
+        }
+        self.store.put(q);
+        Ok(events)
+    }
+
+    /// Rule 4: generates the report of every accepted query whose 24 hours have passed, banks
+    /// still open marked as no answer. Costs in proportion to the queries due.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::Crypto`] if sealing fails.
+    pub fn tick(&self, now: DateTime<Utc>) -> Result<Vec<LookupEvent>, LookupError> {
+        let _guard = self.lock();
+        let mut events = Vec::new();
+        for id in self.store.take_due(Queue::Deadline, now) {
+            let Some(mut q) = self.store.get(&id) else { continue };
+            if q.state != QueryState::Accepted {
+                continue;
+            }
+            for entry in q.bank_entries.values_mut().filter(|e| !e.status.is_final()) {
+                entry.status = BankStatus::NoAnswer;
+            }
+            events.push(self.generate(&mut q, now)?);
+            self.store.put(q);
+        }
+        Ok(events)
+    }
+
+    /// Rule 5: the report, for its owner, with a passed payment-password check for this query
+    /// made within 5 minutes. Every view and every refusal is audited.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::NotOwner`], an evidence error, [`LookupError::ReportNotReady`],
+    /// [`LookupError::ReportExpired`], [`LookupError::QueryNotFound`].
+    pub fn view(
+        &self,
+        query: &QueryId,
+        viewer: &UserId,
+        password: &Evidence<Password>,
+        now: DateTime<Utc>,
+    ) -> Result<Report, LookupError> {
+        let q = self.store.get(query).ok_or(LookupError::QueryNotFound)?;
+        let result = self.open(&q, viewer, password, now);
+        let event = match &result {
+            Ok(_) => AuditEvent::Viewed,
+            Err(e) => AuditEvent::ViewRefused { reason: e.to_string() },
+        };
+        self.audit(&q, viewer, now, event);
+        result
+    }
+
+    fn open(
+        &self,
+        q: &QueryRecord,
+        viewer: &UserId,
+        password: &Evidence<Password>,
+        now: DateTime<Utc>,
+    ) -> Result<Report, LookupError> {
+        if *viewer != q.user {
+            return Err(LookupError::NotOwner);
+        }
+        password.check(&q.user, &q.id, now, self.config.evidence_max_age, "payment password")?;
+        match q.state {
+            QueryState::Draft | QueryState::Accepted => return Err(LookupError::ReportNotReady),
+            QueryState::Expired => return Err(LookupError::ReportExpired),
+            QueryState::Generated => {}
+        }
+        if q.expires_at.is_some_and(|at| now >= at) {
+            return Err(LookupError::ReportExpired);
+        }
+        let key = self.store.key(&q.id).ok_or(LookupError::ReportExpired)?;
+        let sealed = self.store.sealed(&q.id).ok_or(LookupError::ReportExpired)?;
+        let plain = zeroize::Zeroizing::new(
+            cipher(&key)
+                .decrypt(
+                    &sealed.nonce.into(),
+                    Payload { msg: &sealed.ciphertext, aad: q.id.as_str().as_bytes() },
+                )
+                .map_err(|_| LookupError::Crypto)?,
+        );
+        serde_json::from_slice(&plain).map_err(|_| LookupError::Crypto)
+    }
+
+    /// Rule 6: deletes the content and destroys the key of every report whose retention ended
+    /// at or before `now`; their records stay and read as expired. Costs in proportion to what
+    /// expires. Returns how many expired.
+    pub fn purge_expired(&self, now: DateTime<Utc>) -> usize {
+        let _guard = self.lock();
+        let mut purged = 0;
+        for id in self.store.take_due(Queue::Expiry, now) {
+            self.store.destroy_key(&id);
+            self.store.delete_sealed(&id);
+            if let Some(mut q) = self.store.get(&id) {
+                q.state = QueryState::Expired;
+                self.audit(&q, &q.user, now, AuditEvent::Deleted);
+                self.store.put(q);
+            }
+            purged += 1;
+        }
+        purged
+    }
+
+    /// Where a query stands, for its owner.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::QueryNotFound`], or [`LookupError::NotOwner`].
+    pub fn query(&self, query: &QueryId, viewer: &UserId) -> Result<QueryView, LookupError> {
+        let q = self.store.get(query).ok_or(LookupError::QueryNotFound)?;
+        if *viewer != q.user {
+            return Err(LookupError::NotOwner);
+        }
+        Ok(QueryView {
+            state: q.state,
+            banks: q.bank_entries.iter().map(|(b, e)| (*b, e.status)).collect(),
+            generated_at: q.generated_at,
+            expires_at: q.expires_at,
+        })
+    }
+
+    /// A query's audit trail.
+    #[must_use]
+    pub fn audit_trail(&self, query: &QueryId) -> Vec<AuditEntry> {
+        self.store.audit_of(query)
+    }
+
+    /// When the report of a query generated at `at` expires: the Beijing midnight that ends
+    /// the `retention_days`-th natural day, the generation day counting as day 1.
+    #[must_use]
+    pub fn expiry_for(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let end_day = beijing_date(at)
+            .checked_add_days(chrono::Days::new(u64::from(self.config.retention_days)));
+        end_day.and_then(beijing_day_start).unwrap_or(at)
+    }
+
+    /// Seals the report under a fresh per-query key and schedules its expiry.
+    fn generate(
+        &self,
+        q: &mut QueryRecord,
+        now: DateTime<Utc>,
+    ) -> Result<LookupEvent, LookupError> {
+        let expires_at = self.expiry_for(now);
+        let statuses = q.bank_entries.iter().map(|(b, e)| (*b, e.status)).collect();
+        let report =
+            Report::build(q.id.clone(), now, expires_at, std::mem::take(&mut q.found), statuses);
+        let plain =
+            zeroize::Zeroizing::new(serde_json::to_vec(&report).map_err(|_| LookupError::Crypto)?);
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        let key = Secret::new(key);
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let ciphertext = cipher(&key)
+            .encrypt(&nonce.into(), Payload { msg: &plain, aad: q.id.as_str().as_bytes() })
+            .map_err(|_| LookupError::Crypto)?;
+        self.store.put_key(&q.id, key);
+        self.store.put_sealed(&q.id, SealedReport { nonce, ciphertext });
+        self.store.schedule(Queue::Expiry, expires_at, &q.id);
+        self.store.set_last_generated(&q.user, now);
+        q.state = QueryState::Generated;
+        q.generated_at = Some(now);
+        q.expires_at = Some(expires_at);
+        self.audit(q, &q.user, now, AuditEvent::Generated { cards: report.totals.total() });
+        self.audit(q, &q.user, now, AuditEvent::Notified);
+        Ok(LookupEvent::ReportReady { query: q.id.clone(), user: q.user.clone() })
+    }
+
+    fn audit(&self, q: &QueryRecord, actor: &UserId, at: DateTime<Utc>, event: AuditEvent) {
+        self.store.audit(AuditEntry { at, query: q.id.clone(), actor: actor.clone(), event });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn cipher(key: &crate::store::ContentKey) -> Aes256Gcm {
+    Aes256Gcm::new(key.expose_secret().into())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,69 @@
+//! The one-click lookup as the wallet drives it, through the public API only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+use std::sync::Arc;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use cloudcard_core::{Bank, CardKind, Clock, ManualClock};
+use cloudcard_report::{
+    Applicant, Application, Authorization, Dispatcher, Evidence, FoundCard, InMemoryLookupStore,
+    LookupConfig, LookupConnector, LookupError, LookupEvent, LookupService, QueryState, Region,
+    RequestChannel, SimulatedBank, UsageStatus,
+};
+
+#[test]
+fn the_whole_lookup_from_application_to_expiry() {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap());
+    let user = "usr_zhang".parse().unwrap();
+    let lookup = LookupService::new(LookupConfig::nationwide(), InMemoryLookupStore::new());
+    let connectors: Vec<Arc<dyn LookupConnector>> = vec![
+        Arc::new(SimulatedBank::new(Bank::Icbc).with_card(
+            &user,
+            FoundCard {
+                pan: "6222021234567890128".parse().unwrap(),
+                kind: CardKind::Debit,
+                usage: Some(UsageStatus::Dormant),
+            },
+        )),
+        Arc::new(SimulatedBank::new(Bank::Cmb).with_latency(TimeDelta::minutes(30))),
+    ];
+    let banks = Dispatcher::new(connectors);
+    let query = lookup
+        .apply(
+            &Application {
+                applicant: Applicant {
+                    user: user.clone(),
+                    real_name_verified: true,
+                    region: Region::YUNNAN,
+                },
+                channel: RequestChannel::App,
+                request: "req_a".parse().unwrap(),
+                banks: [Bank::Icbc, Bank::Cmb].into(),
+            },
+            clock.now(),
+        )
+        .unwrap();
+    let auth = Authorization {
+        agreement_version: "2022-06".into(),
+        face: Evidence::new(user.clone(), query.clone(), clock.now(), true),
+        otp: Evidence::new(user.clone(), query.clone(), clock.now(), true),
+    };
+    banks.send(lookup.submit(&query, &auth, clock.now()).unwrap(), clock.now());
+    assert!(banks.pump(&lookup, clock.now()).unwrap().is_empty());
+    clock.advance(TimeDelta::minutes(30));
+    let ready = banks.pump(&lookup, clock.now()).unwrap();
+    assert_eq!(ready, vec![LookupEvent::ReportReady { query: query.clone(), user: user.clone() }]);
+
+    let pw = Evidence::new(user.clone(), query.clone(), clock.now(), true);
+    let report = lookup.view(&query, &user, &pw, clock.now()).unwrap();
+    assert_eq!(report.totals.debit, 1);
+    assert!(report.details[0].dormant);
+    let shown = format!("{report:?} {}", serde_json::to_string(&report).unwrap());
+    assert!(!shown.contains("6222021234567890128"));
+
+    clock.advance(TimeDelta::days(7));
+    assert_eq!(lookup.purge_expired(clock.now()), 1);
+    let pw = Evidence::new(user.clone(), query.clone(), clock.now(), true);
+    assert_eq!(lookup.view(&query, &user, &pw, clock.now()), Err(LookupError::ReportExpired));
+    assert_eq!(lookup.query(&query, &user).unwrap().state, QueryState::Expired);
+}
