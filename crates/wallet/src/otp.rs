@@ -1,0 +1,103 @@
+//! One-time codes: 6 digits from a CSPRNG, stored only as a keyed hash, short-lived, with a try
+//! limit, one live code per purpose, and throttled resends.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use cloudcard_masking::Secret;
+use rand::RngExt;
+use subtle::ConstantTimeEq;
+
+use crate::WalletError;
+use crate::ports::OtpPurpose;
+use crate::store::{OtpRecord, WalletStore};
+
+/// The code rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtpPolicy {
+    /// How long a code is good.
+    pub ttl: TimeDelta,
+    /// Wrong tries before the code is spent.
+    pub max_tries: u32,
+    /// The least time between two codes for one purpose.
+    pub resend_after: TimeDelta,
+}
+
+impl Default for OtpPolicy {
+    /// 5 minutes, 5 tries, 60 seconds between sends.
+    fn default() -> Self {
+        Self { ttl: TimeDelta::minutes(5), max_tries: 5, resend_after: TimeDelta::seconds(60) }
+    }
+}
+
+/// Issues a fresh code for `subject` and `purpose`, replacing any live one. Returns the code for
+/// the caller to send.
+pub(crate) fn issue(
+    store: &dyn WalletStore,
+    key: &cloudcard_masking::Secret<[u8; 32]>,
+    policy: &OtpPolicy,
+    subject: &str,
+    purpose: OtpPurpose,
+    now: DateTime<Utc>,
+) -> Result<Secret<String>, WalletError> {
+    if let Some(live) = store.otp(subject, purpose) {
+        let retry_at =
+            live.issued_at.checked_add_signed(policy.resend_after).unwrap_or(live.issued_at);
+        if now < retry_at {
+            return Err(WalletError::OtpThrottled { retry_at });
+        }
+    }
+    let code = Secret::new(format!("{:06}", rand::rng().random_range(0..1_000_000u32)));
+    let record = OtpRecord {
+        hash: hash(key, subject, purpose, code.expose_secret()),
+        issued_at: now,
+        expires_at: now.checked_add_signed(policy.ttl).unwrap_or(now),
+        tries: 0,
+    };
+    store.put_otp(subject, purpose, Some(record));
+    Ok(code)
+}
+
+/// Checks a code; a right code is spent at once (single use).
+pub(crate) fn verify(
+    store: &dyn WalletStore,
+    key: &cloudcard_masking::Secret<[u8; 32]>,
+    policy: &OtpPolicy,
+    subject: &str,
+    purpose: OtpPurpose,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<(), WalletError> {
+    let mut record = store.otp(subject, purpose).ok_or(WalletError::OtpExpired)?;
+    if now >= record.expires_at {
+        store.put_otp(subject, purpose, None);
+        return Err(WalletError::OtpExpired);
+    }
+    if record.tries >= policy.max_tries {
+        return Err(WalletError::OtpTooManyTries);
+    }
+    if bool::from(hash(key, subject, purpose, code).ct_eq(&record.hash)) {
+        store.put_otp(subject, purpose, None);
+        return Ok(());
+    }
+    record.tries += 1;
+    let spent = record.tries >= policy.max_tries;
+    store.put_otp(subject, purpose, Some(record));
+    Err(if spent { WalletError::OtpTooManyTries } else { WalletError::OtpInvalid })
+}
+
+fn hash(
+    key: &cloudcard_masking::Secret<[u8; 32]>,
+    subject: &str,
+    purpose: OtpPurpose,
+    code: &str,
+) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.expose_secret())
+        .unwrap_or_else(|_| <hmac::Hmac<sha2::Sha256> as KeyInit>::new(&Default::default()));
+    mac.update(b"cloudcard/otp/v1");
+    mac.update(&[u8::try_from(subject.len()).unwrap_or(u8::MAX)]);
+    mac.update(subject.as_bytes());
+    mac.update(format!("{purpose:?}").as_bytes());
+    mac.update(b"|");
+    mac.update(code.as_bytes());
+    mac.finalize().into_bytes().into()
+}

@@ -1,0 +1,437 @@
+//! POS terminals bound to a merchant's mobile, and the three ways to unbind one.
+
+use chrono::{DateTime, Utc};
+use cloudcard_core::{PersonName, PhoneNumber, ResidentId, TerminalId};
+use rand::RngExt;
+use serde::Serialize;
+
+use crate::ports::{FaceSample, Notification, NotifyChannel, OtpPurpose, Sms, SmsBody};
+use crate::service::Wallet;
+use crate::store::{TerminalRecord, WalletStore};
+use crate::{WalletError, otp};
+
+/// Why a merchant unbinds a terminal's mobile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnbindReason {
+    /// The terminal is no longer needed.
+    NoLongerNeeded,
+    /// Moving to another payment method.
+    OtherPaymentMethod,
+    /// A security concern.
+    Security,
+    /// Something else, in the merchant's words.
+    Other(String),
+}
+
+/// How the unbinding is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnbindChannel {
+    /// In the app: the bound mobile's code, or a face check.
+    Online,
+    /// By phone: an agent asks security questions.
+    Hotline,
+    /// At a bank branch, with ID in person.
+    BankCounter,
+}
+
+/// Where an unbinding case is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseState {
+    /// Asked for.
+    Requested,
+    /// The merchant's identity is confirmed.
+    Verified,
+    /// Being carried out.
+    Processing,
+    /// Done: the mobile is unbound. Terminal.
+    Completed,
+    /// Refused. Terminal.
+    Rejected,
+}
+
+/// What moves a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseEvent {
+    /// The evidence verified.
+    Verify,
+    /// Work started.
+    Process,
+    /// Work finished.
+    Complete,
+    /// Refused.
+    Reject,
+}
+
+/// Decides a case's next state: Requested → Verified → Processing → Completed, or Rejected
+/// from any state before completion.
+///
+/// # Errors
+///
+/// [`WalletError::CaseTransition`] for any other move.
+pub const fn case_transition(state: CaseState, event: CaseEvent) -> Result<CaseState, WalletError> {
+    use CaseEvent as E;
+    use CaseState as S;
+    match (state, event) {
+        (S::Requested, E::Verify) => Ok(S::Verified),
+        (S::Verified, E::Process) => Ok(S::Processing),
+        (S::Processing, E::Complete) => Ok(S::Completed),
+        (S::Requested | S::Verified | S::Processing, E::Reject) => Ok(S::Rejected),
+        _ => Err(WalletError::CaseTransition { from: state_name(state), event: event_name(event) }),
+    }
+}
+
+const fn state_name(s: CaseState) -> &'static str {
+    match s {
+        CaseState::Requested => "requested",
+        CaseState::Verified => "verified",
+        CaseState::Processing => "processing",
+        CaseState::Completed => "completed",
+        CaseState::Rejected => "rejected",
+    }
+}
+
+const fn event_name(e: CaseEvent) -> &'static str {
+    match e {
+        CaseEvent::Verify => "verify",
+        CaseEvent::Process => "process",
+        CaseEvent::Complete => "complete",
+        CaseEvent::Reject => "reject",
+    }
+}
+
+/// Evidence of the merchant's identity, one kind per channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnbindEvidence {
+    /// Online: the code sent to the bound mobile.
+    OnlineOtp {
+        /// The code.
+        code: String,
+    },
+    /// Online: a face check of the terminal's owner.
+    OnlineFace {
+        /// The live sample.
+        sample: FaceSample,
+    },
+    /// Hotline: the agent's record of the security questions.
+    Hotline {
+        /// The agent.
+        agent: String,
+        /// Questions asked.
+        asked: u8,
+        /// Answered correctly.
+        correct: u8,
+    },
+    /// Bank counter: the branch's record of the in-person ID check.
+    BankCounter {
+        /// The branch.
+        branch: String,
+        /// The ID presented.
+        id: ResidentId,
+    },
+}
+
+/// An unbinding case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnbindCase {
+    /// Its id.
+    pub id: String,
+    /// The terminal.
+    pub terminal: TerminalId,
+    /// The merchant's reason.
+    pub reason: UnbindReason,
+    /// The channel.
+    pub channel: UnbindChannel,
+    /// How to tell the merchant the outcome.
+    pub notify_via: NotifyChannel,
+    /// Where it is.
+    pub state: CaseState,
+    /// Who verified it, as recorded (agent or branch; "online" otherwise).
+    pub verified_by: Option<String>,
+    /// Every state with when.
+    pub history: Vec<(CaseState, DateTime<Utc>)>,
+}
+
+impl<S: WalletStore> Wallet<S> {
+    /// Registers a terminal, binding `mobile` once that mobile's own code is confirmed (see
+    /// [`Self::send_terminal_mobile_code`]).
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::TerminalTaken`], a code error.
+    pub fn register_terminal(
+        &self,
+        terminal: TerminalId,
+        owner: PersonName,
+        owner_id: ResidentId,
+        mobile: PhoneNumber,
+        code: &str,
+    ) -> Result<(), WalletError> {
+        if self.store.terminal(&terminal).is_some() {
+            return Err(WalletError::TerminalTaken);
+        }
+        self.check_mobile_code(&terminal, &mobile, code)?;
+        self.store.put_terminal(TerminalRecord {
+            id: terminal,
+            owner,
+            owner_id,
+            mobile: Some(mobile),
+            bound_at: self.clock.now(),
+        });
+        Ok(())
+    }
+
+    /// Sends a code to a mobile about to be bound to a terminal: binding a new mobile needs that
+    /// mobile's own code.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::OtpThrottled`], a gateway error.
+    pub fn send_terminal_mobile_code(
+        &self,
+        terminal: &TerminalId,
+        mobile: &PhoneNumber,
+    ) -> Result<(), WalletError> {
+        let now = self.clock.now();
+        let subject = mobile_subject(terminal, mobile);
+        let code = otp::issue(
+            &self.store,
+            &self.keys.otp_key,
+            &self.config.otp,
+            &subject,
+            OtpPurpose::TerminalMobile,
+            now,
+        )?;
+        self.ports.sms.send(Sms {
+            to: mobile.clone(),
+            body: SmsBody::Otp { purpose: OtpPurpose::TerminalMobile, code },
+            at: now,
+        })
+    }
+
+    /// Binds a new mobile to a terminal that has none, with that mobile's code.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::TerminalNotFound`], [`WalletError::TerminalTaken`] if a mobile is still
+    /// bound, a code error.
+    pub fn bind_terminal_mobile(
+        &self,
+        terminal: &TerminalId,
+        mobile: PhoneNumber,
+        code: &str,
+    ) -> Result<(), WalletError> {
+        let mut record = self.store.terminal(terminal).ok_or(WalletError::TerminalNotFound)?;
+        if record.mobile.is_some() {
+            return Err(WalletError::TerminalTaken);
+        }
+        self.check_mobile_code(terminal, &mobile, code)?;
+        record.mobile = Some(mobile);
+        record.bound_at = self.clock.now();
+        self.store.put_terminal(record);
+        Ok(())
+    }
+
+    /// A terminal.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::TerminalNotFound`].
+    pub fn terminal(&self, terminal: &TerminalId) -> Result<TerminalRecord, WalletError> {
+        self.store.terminal(terminal).ok_or(WalletError::TerminalNotFound)
+    }
+
+    /// Opens an unbinding case. Online cases get a code sent to the bound mobile.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::TerminalNotFound`] (or a terminal with no mobile bound), a gateway error.
+    pub fn request_terminal_unbind(
+        &self,
+        terminal: &TerminalId,
+        reason: UnbindReason,
+        channel: UnbindChannel,
+        notify_via: NotifyChannel,
+    ) -> Result<UnbindCase, WalletError> {
+        let record = self.store.terminal(terminal).ok_or(WalletError::TerminalNotFound)?;
+        let mobile = record.mobile.ok_or(WalletError::TerminalNotFound)?;
+        let now = self.clock.now();
+        let case = UnbindCase {
+            id: format!("case_{:024x}", rand::rng().random::<u128>() >> 32),
+            terminal: terminal.clone(),
+            reason,
+            channel,
+            notify_via,
+            state: CaseState::Requested,
+            verified_by: None,
+            history: vec![(CaseState::Requested, now)],
+        };
+        if channel == UnbindChannel::Online {
+            let code = otp::issue(
+                &self.store,
+                &self.keys.otp_key,
+                &self.config.otp,
+                &case.id,
+                OtpPurpose::TerminalUnbind,
+                now,
+            )?;
+            self.ports.sms.send(Sms {
+                to: mobile,
+                body: SmsBody::Otp { purpose: OtpPurpose::TerminalUnbind, code },
+                at: now,
+            })?;
+        }
+        self.store.put_case(case.clone());
+        Ok(case)
+    }
+
+    /// Verifies a case with the evidence its channel takes.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::WrongEvidence`] for another channel's evidence,
+    /// [`WalletError::VerificationFailed`] (or a code error) when it does not verify,
+    /// [`WalletError::CaseTransition`], [`WalletError::CaseNotFound`].
+    pub fn verify_terminal_unbind(
+        &self,
+        case: &str,
+        evidence: &UnbindEvidence,
+    ) -> Result<UnbindCase, WalletError> {
+        let current = self.store.case(case).ok_or(WalletError::CaseNotFound)?;
+        case_transition(current.state, CaseEvent::Verify)?;
+        let terminal =
+            self.store.terminal(&current.terminal).ok_or(WalletError::TerminalNotFound)?;
+        let verified_by = match (current.channel, evidence) {
+            (UnbindChannel::Online, UnbindEvidence::OnlineOtp { code }) => {
+                otp::verify(
+                    &self.store,
+                    &self.keys.otp_key,
+                    &self.config.otp,
+                    case,
+                    OtpPurpose::TerminalUnbind,
+                    code,
+                    self.clock.now(),
+                )?;
+                "online: sms code".to_owned()
+            }
+            (UnbindChannel::Online, UnbindEvidence::OnlineFace { sample }) => {
+                if !self.ports.face.verify(&terminal.owner_id, sample)? {
+                    return Err(WalletError::VerificationFailed);
+                }
+                "online: face check".to_owned()
+            }
+            (UnbindChannel::Hotline, UnbindEvidence::Hotline { agent, asked, correct }) => {
+                if *asked < 2 || correct != asked || agent.trim().is_empty() {
+                    return Err(WalletError::VerificationFailed);
+                }
+                format!("hotline agent {agent}")
+            }
+            (UnbindChannel::BankCounter, UnbindEvidence::BankCounter { branch, id }) => {
+                if *id != terminal.owner_id || branch.trim().is_empty() {
+                    return Err(WalletError::VerificationFailed);
+                }
+                format!("branch {branch}")
+            }
+            _ => return Err(WalletError::WrongEvidence),
+        };
+        self.advance_case(case, CaseEvent::Verify, Some(verified_by))
+    }
+
+    /// Starts the work on a verified case.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::CaseTransition`], [`WalletError::CaseNotFound`].
+    pub fn process_terminal_unbind(&self, case: &str) -> Result<UnbindCase, WalletError> {
+        self.advance_case(case, CaseEvent::Process, None)
+    }
+
+    /// Completes a case: the mobile is unbound and the merchant notified, once.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::CaseTransition`], [`WalletError::CaseNotFound`], a notifier error.
+    pub fn complete_terminal_unbind(&self, case: &str) -> Result<UnbindCase, WalletError> {
+        self.advance_case(case, CaseEvent::Complete, None)
+    }
+
+    /// Rejects a case; the merchant is notified.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::CaseTransition`], [`WalletError::CaseNotFound`], a notifier error.
+    pub fn reject_terminal_unbind(&self, case: &str) -> Result<UnbindCase, WalletError> {
+        self.advance_case(case, CaseEvent::Reject, None)
+    }
+
+    fn advance_case(
+        &self,
+        case: &str,
+        event: CaseEvent,
+        verified_by: Option<String>,
+    ) -> Result<UnbindCase, WalletError> {
+        let mut current = self.store.case(case).ok_or(WalletError::CaseNotFound)?;
+        let next = case_transition(current.state, event)?;
+        let now = self.clock.now();
+        current.state = next;
+        current.history.push((next, now));
+        if verified_by.is_some() {
+            current.verified_by = verified_by;
+        }
+        let mut terminal =
+            self.store.terminal(&current.terminal).ok_or(WalletError::TerminalNotFound)?;
+        if matches!(next, CaseState::Completed | CaseState::Rejected) {
+            let Some(to) = terminal.mobile.clone() else {
+                return Err(WalletError::TerminalNotFound);
+            };
+            let text = if next == CaseState::Completed {
+                "The mobile number bound to your POS terminal has been unbound."
+            } else {
+                "Your request to unbind the POS terminal's mobile number was not approved."
+            };
+            self.ports.notifier.notify(Notification {
+                channel: current.notify_via,
+                to,
+                text: text.to_owned(),
+                at: now,
+            })?;
+        }
+        if next == CaseState::Completed {
+            terminal.mobile = None;
+            self.store.put_terminal(terminal);
+        }
+        self.store.put_case(current.clone());
+        Ok(current)
+    }
+
+    fn check_mobile_code(
+        &self,
+        terminal: &TerminalId,
+        mobile: &PhoneNumber,
+        code: &str,
+    ) -> Result<(), WalletError> {
+        let subject = mobile_subject(terminal, mobile);
+        otp::verify(
+            &self.store,
+            &self.keys.otp_key,
+            &self.config.otp,
+            &subject,
+            OtpPurpose::TerminalMobile,
+            code,
+            self.clock.now(),
+        )
+    }
+}
+
+/// The code subject for a mobile being bound to a terminal (never the mobile in the clear).
+fn mobile_subject(terminal: &TerminalId, mobile: &PhoneNumber) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new(&Default::default());
+    mac.update(mobile.expose().as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{}#{tag}", terminal.as_str())
+}
