@@ -286,3 +286,54 @@ impl LookupStore for InMemoryLookupStore {
         self.lock().sealed.len()
     }
 }
+
+impl<T: LookupStore + ?Sized> LookupStore for std::sync::Arc<T> {
+    fn get(&self, id: &QueryId) -> Option<QueryRecord> {
+        (**self).get(id)
+    }
+    fn put(&self, record: QueryRecord) {
+        (**self).put(record)
+    }
+    fn by_request(&self, user: &UserId, request: &RequestId) -> Option<QueryId> {
+        (**self).by_request(user, request)
+    }
+    fn last_generated(&self, user: &UserId) -> Option<DateTime<Utc>> {
+        (**self).last_generated(user)
+    }
+    fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>) {
+        (**self).set_last_generated(user, at)
+    }
+    fn put_sealed(&self, id: &QueryId, sealed: SealedReport) {
+        (**self).put_sealed(id, sealed)
+    }
+    fn sealed(&self, id: &QueryId) -> Option<SealedReport> {
+        (**self).sealed(id)
+    }
+    fn delete_sealed(&self, id: &QueryId) {
+        (**self).delete_sealed(id)
+    }
+    fn put_key(&self, id: &QueryId, key: ContentKey) {
+        (**self).put_key(id, key)
+    }
+    fn key(&self, id: &QueryId) -> Option<ContentKey> {
+        (**self).key(id)
+    }
+    fn destroy_key(&self, id: &QueryId) {
+        (**self).destroy_key(id)
+    }
+    fn schedule(&self, queue: Queue, at: DateTime<Utc>, id: &QueryId) {
+        (**self).schedule(queue, at, id)
+    }
+    fn take_due(&self, queue: Queue, now: DateTime<Utc>) -> Vec<QueryId> {
+        (**self).take_due(queue, now)
+    }
+    fn audit(&self, entry: AuditEntry) {
+        (**self).audit(entry)
+    }
+    fn audit_of(&self, id: &QueryId) -> Vec<AuditEntry> {
+        (**self).audit_of(id)
+    }
+    fn sealed_count(&self) -> usize {
+        (**self).sealed_count()
+    }
+}

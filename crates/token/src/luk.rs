@@ -19,11 +19,11 @@ pub struct LukPolicy {
 }
 
 impl Default for LukPolicy {
-    /// 10 transactions, ¥2,000 and 3 days per key.
+    /// 10 transactions, ¥10,000 and 3 days per key.
     fn default() -> Self {
         Self {
             max_transactions: 10,
-            max_amount: Amount::from_fen(200_000),
+            max_amount: Amount::from_fen(1_000_000),
             ttl: TimeDelta::days(3),
         }
     }

@@ -306,3 +306,63 @@ impl WalletStore for InMemoryWalletStore {
         self.lock().cases.insert(case.id.clone(), case);
     }
 }
+
+impl<T: WalletStore + ?Sized> WalletStore for std::sync::Arc<T> {
+    fn user(&self, id: &UserId) -> Option<UserRecord> {
+        (**self).user(id)
+    }
+    fn user_by_mobile(&self, mobile: &PhoneNumber) -> Option<UserId> {
+        (**self).user_by_mobile(mobile)
+    }
+    fn put_user(&self, user: UserRecord) {
+        (**self).put_user(user)
+    }
+    fn cards(&self, user: &UserId) -> Vec<CardRecord> {
+        (**self).cards(user)
+    }
+    fn put_cards(&self, user: &UserId, cards: Vec<CardRecord>) {
+        (**self).put_cards(user, cards)
+    }
+    fn binding(&self, id: &str) -> Option<PendingBinding> {
+        (**self).binding(id)
+    }
+    fn put_binding(&self, binding: PendingBinding) {
+        (**self).put_binding(binding)
+    }
+    fn remove_binding(&self, id: &str) -> Option<PendingBinding> {
+        (**self).remove_binding(id)
+    }
+    fn bindings_of(&self, user: &UserId) -> Vec<PendingBinding> {
+        (**self).bindings_of(user)
+    }
+    fn put_ticket(&self, ticket: UnbindTicket) {
+        (**self).put_ticket(ticket)
+    }
+    fn take_ticket(&self, card: &CardId) -> Option<UnbindTicket> {
+        (**self).take_ticket(card)
+    }
+    fn devices(&self, user: &UserId) -> Vec<DeviceRecord> {
+        (**self).devices(user)
+    }
+    fn put_devices(&self, user: &UserId, devices: Vec<DeviceRecord>) {
+        (**self).put_devices(user, devices)
+    }
+    fn otp(&self, subject: &str, purpose: OtpPurpose) -> Option<OtpRecord> {
+        (**self).otp(subject, purpose)
+    }
+    fn put_otp(&self, subject: &str, purpose: OtpPurpose, otp: Option<OtpRecord>) {
+        (**self).put_otp(subject, purpose, otp)
+    }
+    fn terminal(&self, id: &TerminalId) -> Option<TerminalRecord> {
+        (**self).terminal(id)
+    }
+    fn put_terminal(&self, terminal: TerminalRecord) {
+        (**self).put_terminal(terminal)
+    }
+    fn case(&self, id: &str) -> Option<UnbindCase> {
+        (**self).case(id)
+    }
+    fn put_case(&self, case: UnbindCase) {
+        (**self).put_case(case)
+    }
+}

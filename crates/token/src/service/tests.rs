@@ -216,10 +216,10 @@ fn limited_use_key_limits_and_replenish() {
     let c = card.cryptogram(f.payment(100)).unwrap();
     f.tokens.verify(&device(1), &c).unwrap();
 
-    // Amount: ¥2,000 per key.
-    let c = card.cryptogram(f.payment(199_901)).unwrap();
+    // Amount: ¥10,000 per key (¥1.00 already used).
+    let c = card.cryptogram(f.payment(999_901)).unwrap();
     assert_eq!(f.rejection(&device(1), &c), Some(Rejection::LukAmountExhausted));
-    let c = card.cryptogram(f.payment(199_900)).unwrap();
+    let c = card.cryptogram(f.payment(999_900)).unwrap();
     f.tokens.verify(&device(1), &c).unwrap();
 
     // Time: 3 days per key.

@@ -1,0 +1,195 @@
+//! Building a [`CloudCard`]: every port and store defaults to its in-memory implementation or
+//! simulator, so `CloudCard::builder().build()` runs out of the box.
+
+use std::sync::{Arc, Mutex};
+
+use cloudcard_core::{Bank, IssuerTable, SharedClock, SystemClock};
+use cloudcard_report::{
+    Dispatcher, InMemoryLookupStore, LookupConfig, LookupConnector, LookupService, LookupStore,
+};
+use cloudcard_risk::{RiskEngine, RuleSet};
+use cloudcard_token::{
+    InMemoryTokenStore, TokenBin, TokenConfig, TokenKeys, TokenService, TokenStore,
+};
+use cloudcard_wallet::{
+    BankGateway, DEMO_PEOPLE, FaceVerifier, IdentityVerifier, InMemoryNotifier, InMemoryOutbox,
+    InMemoryWalletStore, Notifier, PeopleRegistry, SimulatedBankGateway, SmsGateway, Wallet,
+    WalletConfig, WalletKeys, WalletPorts, WalletStore, demo_cards,
+};
+
+use crate::ports::{IdentityResolver, IssuerAuthorizer, SimulatedIssuer, SimulatedLookupBank};
+use crate::service::Links;
+use crate::{CloudCard, Error, demo};
+
+/// Sets up a [`CloudCard`]. Anything not set uses its in-memory default or simulator: random
+/// keys, the demo people and banks, the shipped risk rules. Production embedders set the keys,
+/// the ports and the stores.
+#[derive(Default)]
+#[must_use]
+pub struct CloudCardBuilder {
+    clock: Option<SharedClock>,
+    token_keys: Option<TokenKeys>,
+    wallet_keys: Option<WalletKeys>,
+    token_bin: Option<String>,
+    wallet_config: Option<WalletConfig>,
+    lookup_config: Option<LookupConfig>,
+    rules: Option<RuleSet>,
+    sms: Option<Arc<dyn SmsGateway>>,
+    identity: Option<Arc<dyn IdentityVerifier>>,
+    face: Option<Arc<dyn FaceVerifier>>,
+    bank: Option<Arc<dyn BankGateway>>,
+    notifier: Option<Arc<dyn Notifier>>,
+    issuer: Option<Arc<dyn IssuerAuthorizer>>,
+    connectors: Option<Vec<Arc<dyn LookupConnector>>>,
+    token_store: Option<Arc<dyn TokenStore>>,
+    wallet_store: Option<Arc<dyn WalletStore>>,
+    lookup_store: Option<Arc<dyn LookupStore>>,
+}
+
+impl std::fmt::Debug for CloudCardBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudCardBuilder").finish_non_exhaustive()
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = Some(value);
+            self
+        }
+    )*};
+}
+
+impl CloudCardBuilder {
+    setters! {
+        /// The clock (default: the system clock).
+        clock: SharedClock;
+        /// Vault data key, fingerprint, PAR and LUK master keys (default: random — demos only).
+        token_keys: TokenKeys;
+        /// Password pepper, code and card-fingerprint keys (default: random — demos only).
+        wallet_keys: WalletKeys;
+        /// The token BIN prefix (default `990001`), checked against the issuer table.
+        token_bin: String;
+        /// Wallet settings (default: 20 cards, production argon2id).
+        wallet_config: WalletConfig;
+        /// Lookup settings (default: nationwide since 2022-06-29).
+        lookup_config: LookupConfig;
+        /// The live risk rules (default: the shipped rules).
+        rules: RuleSet;
+        /// SMS (default: an in-memory outbox).
+        sms: Arc<dyn SmsGateway>;
+        /// The identity authority (default: the demo people registry, a test double).
+        identity: Arc<dyn IdentityVerifier>;
+        /// The face service (default: the demo people registry, a test double).
+        face: Arc<dyn FaceVerifier>;
+        /// The banks' binding checks (default: the demo bank simulator).
+        bank: Arc<dyn BankGateway>;
+        /// Notifications (default: in memory).
+        notifier: Arc<dyn Notifier>;
+        /// The issuer's authorization (default: a simulated issuer).
+        issuer: Arc<dyn IssuerAuthorizer>;
+        /// One lookup connector per bank (default: the simulated banks).
+        connectors: Vec<Arc<dyn LookupConnector>>;
+        /// The token store (default: in memory).
+        token_store: Arc<dyn TokenStore>;
+        /// The wallet store (default: in memory).
+        wallet_store: Arc<dyn WalletStore>;
+        /// The lookup store (default: in memory).
+        lookup_store: Arc<dyn LookupStore>;
+    }
+
+    /// Builds the service.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] if the token BIN overlaps an issuer BIN; [`Error::Risk`] if the rules do
+    /// not fit the velocity windows.
+    pub fn build(self) -> Result<CloudCard, Error> {
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let (outbox, sms) = match self.sms {
+            Some(sms) => (None, sms),
+            None => {
+                let outbox = Arc::new(InMemoryOutbox::new());
+                (Some(outbox.clone()), outbox as Arc<dyn SmsGateway>)
+            }
+        };
+        let (notifications, notifier) = match self.notifier {
+            Some(n) => (None, n),
+            None => {
+                let n = Arc::new(InMemoryNotifier::new());
+                (Some(n.clone()), n as Arc<dyn Notifier>)
+            }
+        };
+        let people = Arc::new(PeopleRegistry::new());
+        for (name, id, _) in DEMO_PEOPLE {
+            if let (Ok(name), Ok(id)) = (name.parse(), id.parse()) {
+                let face = demo::face_of(&id);
+                people.add(name, id, Some(face));
+            }
+        }
+        let ports = WalletPorts {
+            sms: sms.clone(),
+            identity: self.identity.unwrap_or_else(|| people.clone()),
+            face: self.face.unwrap_or(people),
+            bank: self.bank.unwrap_or_else(|| Arc::new(SimulatedBankGateway::demo(sms.clone()))),
+            notifier,
+        };
+        let wallet_store =
+            self.wallet_store.unwrap_or_else(|| Arc::new(InMemoryWalletStore::new()));
+        let wallet = Wallet::new(
+            self.wallet_config.unwrap_or_default(),
+            self.wallet_keys.unwrap_or_else(WalletKeys::random),
+            ports,
+            wallet_store.clone(),
+            clock.clone(),
+        );
+        let bin =
+            TokenBin::new(self.token_bin.as_deref().unwrap_or("990001"), IssuerTable::builtin())?;
+        let tokens = TokenService::new(
+            TokenConfig::new(bin),
+            self.token_keys.unwrap_or_else(TokenKeys::random),
+            self.token_store.unwrap_or_else(|| Arc::new(InMemoryTokenStore::new())),
+            clock.clone(),
+        );
+        let risk = match self.rules {
+            Some(rules) => {
+                RiskEngine::new(cloudcard_risk::RiskConfig::default(), rules, clock.clone())?
+            }
+            None => RiskEngine::with_default_rules(clock.clone())?,
+        };
+        let lookup = LookupService::new(
+            self.lookup_config.unwrap_or_default(),
+            self.lookup_store.unwrap_or_else(|| Arc::new(InMemoryLookupStore::new())),
+        );
+        let connectors = self.connectors.unwrap_or_else(|| {
+            let store = wallet_store.clone();
+            let resolve: Arc<IdentityResolver> =
+                Arc::new(move |user| store.user(user).and_then(|u| u.real_name).map(|r| r.id));
+            Bank::NATIONAL
+                .into_iter()
+                .map(|bank| {
+                    Arc::new(SimulatedLookupBank {
+                        bank,
+                        cards: demo_cards(),
+                        resolve: resolve.clone(),
+                    }) as Arc<dyn LookupConnector>
+                })
+                .collect()
+        });
+        Ok(CloudCard {
+            clock,
+            wallet,
+            tokens,
+            risk,
+            lookup,
+            dispatcher: Dispatcher::new(connectors),
+            issuer: self.issuer.unwrap_or_else(|| Arc::new(SimulatedIssuer::default())),
+            sms,
+            outbox,
+            notifications,
+            links: Mutex::new(Links::default()),
+        })
+    }
+}

@@ -1,0 +1,39 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod builder;
+pub mod demo;
+mod error;
+mod ports;
+mod service;
+
+pub use builder::CloudCardBuilder;
+pub use error::Error;
+pub use ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision, SimulatedIssuer};
+pub use service::{
+    BoundCard, CloudCard, DeclineReason, LossOutcome, PaymentOutcome, PaymentRequest, StepUp,
+    UnbindOutcome,
+};
+
+/// Card numbers, issuers, money, people, ids and time.
+pub use cloudcard_core as core;
+/// Secrets, masks and redaction.
+pub use cloudcard_masking as masking;
+/// The one-click card lookup.
+pub use cloudcard_report as report;
+/// Real-time risk and loss protection.
+pub use cloudcard_risk as risk;
+/// Cloud-card tokens, vault, keys and cryptograms.
+pub use cloudcard_token as token;
+/// Accounts, cards, devices and POS terminals.
+pub use cloudcard_wallet as wallet;
+
+pub use cloudcard_core::{
+    Amount, Bank, CardId, CardKind, Channel, Clock, Currency, DeviceId, ManualClock, Pan,
+    PhoneNumber, ResidentId, SystemClock, UserId,
+};
+pub use cloudcard_masking::{Secret, redact};
+pub use cloudcard_report::{Region, Report};
+pub use cloudcard_risk::{Authentication, ChallengeMethod, Mcc, Outcome};
+pub use cloudcard_token::{Cryptogram, DeviceCard, PaymentData};
+pub use cloudcard_wallet::{BindRequest, CardView, FaceSample};

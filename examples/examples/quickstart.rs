@@ -1,0 +1,240 @@
+//! The whole cloudcard journey, step by step: a user registers, binds cards to a phone, pays with
+//! cloud cards (stepping up when risk asks), loses the phone and a card, unbinds a card, runs the
+//! one-click card lookup, and a merchant unbinds a POS terminal's mobile. Every card number,
+//! mobile and ID prints masked. Time runs on a manual clock, so days pass in an instant.
+//!
+//! Run it with `cargo run --example quickstart`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+use std::sync::Arc;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use cloudcard::core::{Clock, ManualClock, PhoneNumber};
+use cloudcard::demo::{DEMO_PEOPLE, face_of};
+use cloudcard::report::Region;
+use cloudcard::risk::ClaimEvent;
+use cloudcard::token::{Channel, DeviceCard, PaymentData};
+use cloudcard::wallet::{NotifyChannel, OtpPurpose, UnbindChannel, UnbindEvidence, UnbindReason};
+use cloudcard::{
+    Amount, Authentication, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest,
+    Secret, StepUp,
+};
+
+fn main() -> Result<(), cloudcard::Error> {
+    // 10:00 Beijing time, 23 November 2026.
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
+    let cc = CloudCard::builder().clock(clock.clone()).build()?;
+    let code =
+        |mobile: &PhoneNumber, purpose| cc.outbox().unwrap().last_code(mobile, purpose).unwrap();
+
+    step("1. Register and verify a user (real name + resident ID)");
+    let (name, id, mobile) = DEMO_PEOPLE[0];
+    let mobile: PhoneNumber = mobile.parse()?;
+    let id: cloudcard::ResidentId = id.parse()?;
+    let user = cc.register_user(mobile.clone(), name.parse()?, id.clone())?;
+    cc.wallet().set_payment_password(&user, &Secret::new("135790".into()))?;
+    println!("   user {user}: {}", serde_json::to_string(&cc.wallet().account(&user)?).unwrap());
+    let phone = cc.register_device(&user, "Zhang San's phone")?;
+    println!("   phone {phone} registered");
+
+    step("2. Bind two cards to the phone: the bank checks four elements and texts a code");
+    let icbc = bind(&cc, &user, &phone, "6222021234567890128", None, &mobile)?;
+    let cmb = bind(&cc, &user, &phone, "6225751234567893", Some(("08/29", "123")), &mobile)?;
+    for c in cc.wallet().cards(&user)? {
+        println!("   {} {} {} default={}", c.bank_name, c.masked, c.kind, c.is_default);
+    }
+
+    step("3. Pay with the ICBC cloud card (a small contactless payment, no verification)");
+    let (mut icbc_card, icbc_id) = icbc;
+    let small = pay(&cc, &clock, &user, &phone, &mut icbc_card, 3_500, Authentication::None)?;
+    show(&small);
+    let otp_paid = pay(&cc, &clock, &user, &phone, &mut icbc_card, 8_800, Authentication::Otp)?;
+    show(&otp_paid);
+
+    step("4. ¥1,200.00 with no verification: risk asks for the fingerprint");
+    let big = pay(&cc, &clock, &user, &phone, &mut icbc_card, 120_000, Authentication::None)?;
+    show(&big);
+    if let PaymentOutcome::ChallengeRequired { challenge, .. } = &big {
+        show(&cc.step_up(&user, challenge, StepUp::Fingerprint { passed: true })?);
+    }
+
+    step("5. Two days later, 01:30 at night, ¥6,000.00: risk asks for the payment password");
+    clock.set(Utc.with_ymd_and_hms(2026, 11, 24, 17, 30, 0).unwrap()); // 01:30 on 25 November, Beijing
+    let (mut cmb_card, _) = cmb;
+    let night =
+        pay(&cc, &clock, &user, &phone, &mut cmb_card, 600_000, Authentication::Fingerprint)?;
+    show(&night);
+    if let PaymentOutcome::ChallengeRequired { challenge, .. } = &night {
+        show(&cc.step_up(
+            &user,
+            challenge,
+            StepUp::PaymentPassword { password: Secret::new("135790".into()) },
+        )?);
+    }
+
+    step(
+        "6. The phone is lost: its cloud cards are cancelled and 72-hour protection opens a claim",
+    );
+    clock.advance(TimeDelta::hours(3));
+    let lost = cc.report_lost_phone(&user, &phone)?;
+    println!("   cancelled {} cloud cards", lost.cancelled_tokens.len());
+    for a in &lost.assessments {
+        let verdict = a.ineligible.map_or("eligible".to_owned(), |why| format!("{why:?}"));
+        let at = a.transaction.at.with_timezone(&cloudcard::core::BEIJING);
+        println!(
+            "   {} ¥{} by {:?}: {verdict}",
+            at.format("%m-%d %H:%M"),
+            a.transaction.amount,
+            a.transaction.auth
+        );
+    }
+    let claim = lost.claim.expect("unverified payments are covered");
+    println!("   claim for ¥{} ({} transactions)", claim.eligible_amount, claim.transactions.len());
+    for event in [ClaimEvent::Assess, ClaimEvent::AdvancePay, ClaimEvent::Settle] {
+        println!("   claim is now {:?}", cc.risk().advance_claim(&claim.id, event)?.state);
+    }
+    let after = pay(&cc, &clock, &user, &phone, &mut icbc_card, 100, Authentication::None);
+    println!("   a payment from the lost phone: {}", after.unwrap_err());
+
+    step("7. A new phone; then the CCB card is lost");
+    let phone2 = cc.register_device(&user, "new phone")?;
+    let (mut ccb_card, ccb_id) = bind(&cc, &user, &phone2, "6217001234567890122", None, &mobile)?;
+    show(&pay(&cc, &clock, &user, &phone2, &mut ccb_card, 2_000, Authentication::None)?);
+    let lost_card = cc.report_lost_card(&user, &ccb_id)?;
+    println!(
+        "   deleted {} token(s); claim {:?}",
+        lost_card.cancelled_tokens.len(),
+        lost_card.claim.map(|c| c.eligible_amount.to_string())
+    );
+
+    step("8. Unbind the ICBC card (two steps)");
+    let prompt = cc.request_unbind(&user, &icbc_id)?;
+    let until = prompt.expires_at.with_timezone(&cloudcard::core::BEIJING);
+    println!("   Remove {}? (confirm before {})", prompt.masked, until.format("%H:%M:%S"));
+    let removed = cc.confirm_unbind(&user, &icbc_id, prompt.ticket.expose_secret())?;
+    println!(
+        "   removed {}; tokens deleted now: {} (its cloud card went with the lost phone)",
+        removed.removed.masked,
+        removed.deleted_tokens.len()
+    );
+
+    step("9. One-click card lookup (一键查卡) across the 16 national banks");
+    let banks = cloudcard::Bank::NATIONAL.into_iter().collect();
+    let query = cc.start_lookup(&user, Region::SHANGHAI, banks, "req_lookup_1".parse()?)?;
+    cc.send_lookup_code(&user)?;
+    let sms = code(&mobile, OtpPurpose::CardLookup);
+    cc.authorize_lookup(
+        &user,
+        &query,
+        &cc.lookup().config().agreement_version,
+        &face_of(&id),
+        &sms,
+    )?;
+    let ready = cc.process_lookups()?;
+    println!("   reports ready: {}", ready.len());
+    let report = cc.view_report(&user, &query, &Secret::new("135790".into()))?;
+    println!("   totals: {} debit, {} credit", report.totals.debit, report.totals.credit);
+    for card in &report.details {
+        println!("   {} {} {:?}", card.bank_name, card.masked_number, card.kind);
+    }
+    clock.advance(TimeDelta::days(7));
+    println!("   a week later, reports purged: {}", cc.purge_reports());
+    println!(
+        "   viewing now: {}",
+        cc.view_report(&user, &query, &Secret::new("135790".into())).unwrap_err()
+    );
+
+    step("10. A merchant unbinds the mobile of a POS terminal, online");
+    let (m_name, m_id, m_mobile) = DEMO_PEOPLE[2];
+    let m_mobile: PhoneNumber = m_mobile.parse()?;
+    let terminal = "term_SN20261123".parse()?;
+    cc.wallet().send_terminal_mobile_code(&terminal, &m_mobile)?;
+    let c = code(&m_mobile, OtpPurpose::TerminalMobile);
+    cc.wallet().register_terminal(
+        terminal.clone(),
+        m_name.parse()?,
+        m_id.parse()?,
+        m_mobile.clone(),
+        &c,
+    )?;
+    let case = cc.request_terminal_unbind(
+        &terminal,
+        UnbindReason::NoLongerNeeded,
+        UnbindChannel::Online,
+        NotifyChannel::Sms,
+    )?;
+    let c = code(&m_mobile, OtpPurpose::TerminalUnbind);
+    let done = cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: c })?;
+    println!(
+        "   case {:?}; notified: {:?}",
+        done.state,
+        cc.notifications().unwrap().sent().last().map(|n| (&n.to, n.channel))
+    );
+
+    step("Done. Every SMS sent, as the log shows them:");
+    for m in cc.outbox().unwrap().messages() {
+        println!("   {}", serde_json::to_string(&m).unwrap());
+    }
+    Ok(())
+}
+
+fn step(title: &str) {
+    println!("\n{title}");
+}
+
+fn bind(
+    cc: &CloudCard,
+    user: &cloudcard::UserId,
+    phone: &cloudcard::DeviceId,
+    pan: &str,
+    credit: Option<(&str, &str)>,
+    mobile: &PhoneNumber,
+) -> Result<(DeviceCard, cloudcard::CardId), cloudcard::Error> {
+    let request = BindRequest {
+        pan: pan.parse()?,
+        expiry: credit.map(|(e, _)| e.parse()).transpose()?,
+        cvn2: credit.map(|(_, c)| Secret::new(c.to_owned())),
+        reserved_mobile: mobile.clone(),
+    };
+    let pending = cc.bind_card(user, phone, request)?;
+    let code = cc.outbox().unwrap().last_code(mobile, OtpPurpose::CardBinding).unwrap();
+    let bound = cc.confirm_card(user, phone, &pending.binding, &code)?;
+    println!(
+        "   bound {} ({}) as cloud card {}",
+        bound.card.masked, bound.card.bank_name, bound.token.number
+    );
+    Ok((bound.device_card, bound.card.id))
+}
+
+fn pay(
+    cc: &CloudCard,
+    clock: &ManualClock,
+    user: &cloudcard::UserId,
+    phone: &cloudcard::DeviceId,
+    card: &mut DeviceCard,
+    fen: u64,
+    auth: Authentication,
+) -> Result<PaymentOutcome, cloudcard::Error> {
+    clock.advance(TimeDelta::minutes(1));
+    let cryptogram = card
+        .cryptogram(PaymentData {
+            amount: Amount::from_fen(fen),
+            currency: Currency::CNY,
+            merchant: "mch_bakery".parse()?,
+            channel: Channel::Nfc,
+            unpredictable_number: 0x5eed,
+            timestamp: clock.now(),
+        })
+        .map_err(cloudcard::Error::from)?;
+    cc.pay(&PaymentRequest {
+        user: user.clone(),
+        device: phone.clone(),
+        cryptogram,
+        mcc: Mcc(5462),
+        auth,
+    })
+}
+
+fn show(outcome: &PaymentOutcome) {
+    println!("   {}", serde_json::to_string(outcome).unwrap());
+}

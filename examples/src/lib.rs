@@ -1,0 +1,1 @@
+//! Runnable cloudcard programs; see `examples/` and run one with `cargo run --example NAME`.
