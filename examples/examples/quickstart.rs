@@ -39,7 +39,7 @@ fn main() -> Result<(), cloudcard::Error> {
 
     step("2. Bind two cards to the phone: the bank checks four elements and texts a code");
     let icbc = bind(&cc, &user, &phone, "6222021234567890128", None, &mobile)?;
-    let cmb = bind(&cc, &user, &phone, "6225751234567893", Some(("08/29", "123")), &mobile)?;
+    let cmb = bind(&cc, &user, &phone, "6225751234567893", Some(("08/29", "738")), &mobile)?;
     for c in cc.wallet().cards(&user)? {
         println!("   {} {} {} default={}", c.bank_name, c.masked, c.kind, c.is_default);
     }

@@ -142,7 +142,7 @@ impl SimulatedBankGateway {
 pub fn demo_cards() -> Vec<SimulatedCard> {
     let rows: [(usize, &str, Bank, CardKind, &str, &str); 5] = [
         (0, "6222021234567890128", Bank::Icbc, CardKind::Debit, "12/30", "000"),
-        (0, "6225751234567893", Bank::Cmb, CardKind::Credit, "08/29", "123"),
+        (0, "6225751234567893", Bank::Cmb, CardKind::Credit, "08/29", "738"),
         (0, "6217001234567890122", Bank::Ccb, CardKind::Debit, "05/31", "000"),
         (1, "6216611234567890126", Bank::Boc, CardKind::Debit, "03/30", "000"),
         (2, "6228481234567890128", Bank::Abc, CardKind::Debit, "11/32", "000"),

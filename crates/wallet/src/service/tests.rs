@@ -71,7 +71,7 @@ impl Fx {
         BindRequest {
             pan: pan.parse().unwrap(),
             expiry: credit.then(|| "08/29".parse().unwrap()),
-            cvn2: credit.then(|| pw("123")),
+            cvn2: credit.then(|| pw("738")),
             reserved_mobile: person(i).2,
         }
     }

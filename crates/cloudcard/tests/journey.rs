@@ -1,0 +1,33 @@
+//! The whole journey through the facade, as an embedding program runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+mod common;
+
+use cloudcard::risk::ClaimState;
+use cloudcard::{Amount, PaymentOutcome};
+
+#[test]
+fn the_whole_journey() {
+    let j = common::run();
+    let approved: Vec<Amount> = j
+        .outcomes
+        .iter()
+        .filter_map(|o| match o {
+            PaymentOutcome::Approved { amount, .. } => Some(*amount),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(approved, [3_500, 8_800, 120_000, 600_000, 2_000].map(Amount::from_fen));
+    let challenges =
+        j.outcomes.iter().filter(|o| matches!(o, PaymentOutcome::ChallengeRequired { .. })).count();
+    assert_eq!(challenges, 2);
+    // The lost phone's claim covers the unverified payments only: 35 + 88 + 1 (the replayed one).
+    assert_eq!(j.claims[0].eligible_amount, Amount::from_fen(3_500 + 8_800 + 100));
+    assert_eq!(j.claims[1].eligible_amount, Amount::from_fen(2_000));
+    assert_eq!(j.claims[1].state, ClaimState::Filed);
+    assert_eq!(j.lookup_cards, 3);
+    let texts: Vec<String> = j.errors.iter().map(ToString::to_string).collect();
+    assert!(texts.contains(&"cryptogram invalid".to_owned()), "{texts:?}");
+    assert!(texts.contains(&"the report has expired".to_owned()), "{texts:?}");
+    assert_eq!(j.cc.notifications().unwrap().sent().len(), 1);
+}
