@@ -1,0 +1,153 @@
+//! End-to-end `pay()` through the facade with the shipped rules: latency of one payment
+//! (cryptogram verification, risk decision, detokenization, simulated issuer, velocity record)
+//! beside its raw primitives in the same run (HMAC-SHA256 of the cryptogram message plus an
+//! AES-GCM decrypt of the vault record), and throughput on two threads.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit};
+use chrono::{TimeDelta, TimeZone, Utc};
+use cloudcard::core::{Clock, ManualClock, PhoneNumber};
+use cloudcard::demo::DEMO_PEOPLE;
+use cloudcard::token::{Channel, DeviceCard, PaymentData};
+use cloudcard::wallet::OtpPurpose;
+use cloudcard::{
+    Amount, Authentication, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest,
+};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+struct Payer {
+    user: cloudcard::UserId,
+    phone: cloudcard::DeviceId,
+    card: DeviceCard,
+}
+
+fn setup() -> (CloudCard, Arc<ManualClock>, Vec<Payer>) {
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
+    let cc = CloudCard::builder().clock(clock.clone()).build().unwrap();
+    let mut payers = Vec::new();
+    for (i, (name, id, mobile)) in DEMO_PEOPLE.into_iter().enumerate() {
+        let mobile: PhoneNumber = mobile.parse().unwrap();
+        let user =
+            cc.register_user(mobile.clone(), name.parse().unwrap(), id.parse().unwrap()).unwrap();
+        let phone = cc.register_device(&user, "phone").unwrap();
+        let pan = ["6222021234567890128", "6216611234567890126", "6228481234567890128"][i];
+        let pending = cc
+            .bind_card(
+                &user,
+                &phone,
+                BindRequest {
+                    pan: pan.parse().unwrap(),
+                    expiry: None,
+                    cvn2: None,
+                    reserved_mobile: mobile.clone(),
+                },
+            )
+            .unwrap();
+        let code = cc.outbox().unwrap().last_code(&mobile, OtpPurpose::CardBinding).unwrap();
+        let bound = cc.confirm_card(&user, &phone, &pending.binding, &code).unwrap();
+        payers.push(Payer { user, phone, card: bound.device_card });
+    }
+    (cc, clock, payers)
+}
+
+/// A payment request for the payer, replenishing its key when the key's count is used up.
+fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentRequest {
+    let under_key = p.card.replenish_request().transactions_under_key;
+    if under_key >= 10 {
+        p.card.install(cc.tokens().replenish(&p.card.replenish_request()).unwrap()).unwrap();
+    }
+    let cryptogram = p
+        .card
+        .cryptogram(PaymentData {
+            amount: Amount::from_fen(1_000),
+            currency: Currency::CNY,
+            merchant: "mch_bench".parse().unwrap(),
+            channel: Channel::Nfc,
+            unpredictable_number: 9,
+            timestamp: clock.now(),
+        })
+        .unwrap();
+    PaymentRequest {
+        user: p.user.clone(),
+        device: p.phone.clone(),
+        cryptogram,
+        mcc: Mcc(5411),
+        auth: Authentication::Fingerprint,
+    }
+}
+
+fn bench_pay(c: &mut Criterion) {
+    let (cc, clock, mut payers) = setup();
+    let key = [3u8; 32];
+    let hmac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+    let cipher = Aes256Gcm::new(&key.into());
+    let sealed = cipher
+        .encrypt(&[1u8; 12].into(), Payload { msg: b"6222021234567890128", aad: b"tok_x" })
+        .unwrap();
+    let message = [0x42u8; 96];
+
+    let mut group = c.benchmark_group("pay_end_to_end");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("baseline_hmac_plus_aes_gcm_decrypt", |b| {
+        b.iter(|| {
+            let mut mac = hmac.clone();
+            mac.update(black_box(&message));
+            let tag = mac.finalize();
+            let pan =
+                cipher.decrypt(&[1u8; 12].into(), Payload { msg: &sealed, aad: b"tok_x" }).unwrap();
+            black_box((tag, pan))
+        });
+    });
+    let mut n = 0usize;
+    group.bench_function("pay", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                // Spread the payments: a burst rule watches 10 minutes.
+                clock.advance(TimeDelta::minutes(4));
+                let i = n % payers.len();
+                request(&cc, &clock, &mut payers[i])
+            },
+            |req| {
+                let outcome = cc.pay(&req).unwrap();
+                assert!(matches!(outcome, PaymentOutcome::Approved { .. }), "{outcome:?}");
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    group.finish();
+
+    // Throughput on two threads, one payer each: the phone's cryptogram and the cloud's pay().
+    let per_thread = 2_000;
+    let (first, rest) = payers.split_at_mut(1);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for p in [&mut first[0], &mut rest[0]] {
+            let (cc, clock) = (&cc, &clock);
+            s.spawn(move || {
+                for _ in 0..per_thread {
+                    clock.advance(TimeDelta::minutes(4));
+                    let req = request(cc, clock, p);
+                    black_box(cc.pay(&req).unwrap());
+                }
+            });
+        }
+    });
+    let elapsed = start.elapsed();
+    eprintln!(
+        "pay() on 2 threads: {} payments in {:?} = {:.0} payments/s",
+        2 * per_thread,
+        elapsed,
+        f64::from(2 * per_thread) / elapsed.as_secs_f64()
+    );
+}
+
+criterion_group!(pay, bench_pay);
+criterion_main!(pay);
