@@ -1,4 +1,7 @@
 #![doc = include_str!("../README.md")]
+#![doc = ""]
+#![doc = "## The workspace"]
+#![doc = include_str!("../../../README.md")]
 #![forbid(unsafe_code)]
 
 mod builder;
