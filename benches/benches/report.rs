@@ -3,13 +3,12 @@
 //! stored. Also prints the heap bytes per stored report.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use cloudcard_benches::CountingAllocator;
 use cloudcard_core::{Bank, CardKind, QueryId, RequestId, UserId};
 use cloudcard_masking::checks::luhn_check_digit;
 use cloudcard_report::{
@@ -18,25 +17,8 @@ use cloudcard_report::{
 };
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator::new();
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
@@ -128,7 +110,7 @@ fn bench_generate(c: &mut Criterion) {
 /// bytes each took.
 fn stored(n: usize) -> (LookupService, isize) {
     let lookup = LookupService::new(LookupConfig::default(), InMemoryLookupStore::new());
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = GLOBAL.live_bytes();
     for i in 0..n {
         let user: UserId = format!("usr_{i}").parse().unwrap();
         // Spread generation over 30 days so expiries are spread too.
@@ -137,7 +119,7 @@ fn stored(n: usize) -> (LookupService, isize) {
         let card = FoundCard { pan: pan(i as u64), kind: CardKind::Debit, usage: None };
         lookup.record_answer(&q, Bank::Icbc, BankAnswer::Cards(vec![card]), at).unwrap();
     }
-    let per = (LIVE.load(Ordering::Relaxed) - before) / n as isize;
+    let per = (GLOBAL.live_bytes() - before) / n as isize;
     (lookup, per)
 }
 

@@ -3,38 +3,20 @@
 //! the median and p99 of single decisions and the memory per tracked entity.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use cloudcard_benches::CountingAllocator;
 use cloudcard_core::{Amount, Channel, ManualClock, beijing_hour};
 use cloudcard_risk::{
     Authentication, ChallengeMethod, DecisionBuf, EntityKind, Mcc, Outcome, RiskEngine, Transaction,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator::new();
 
 const CARDS: usize = 1_000_000;
 
@@ -107,12 +89,12 @@ fn hand_decide(engine: &RiskEngine, t: &Transaction) -> Outcome {
 
 fn build() -> (RiskEngine, Vec<Transaction>) {
     let clock = Arc::new(ManualClock::new(now()));
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = GLOBAL.live_bytes();
     let engine = RiskEngine::with_default_rules(clock).unwrap();
     for i in 0..CARDS {
         engine.record(&payment(i, 1_000 + (i % 7) as u64 * 50_000), true);
     }
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = GLOBAL.live_bytes();
     let entities = engine.velocity().len();
     eprintln!(
         "tracked entities: {entities} ({CARDS} cards); heap incl. loss log: {} bytes/card; velocity state: {} bytes/entity",

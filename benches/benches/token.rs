@@ -3,15 +3,14 @@
 //! HMAC-SHA256 of the same message plus a map lookup. Also prints the heap bytes per token record.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use chrono::{TimeDelta, TimeZone, Utc};
+use cloudcard_benches::CountingAllocator;
 use cloudcard_core::{Amount, Currency, DeviceId, IssuerTable, ManualClock, Pan};
 use cloudcard_masking::checks::luhn_check_digit;
 use cloudcard_token::{
@@ -22,26 +21,8 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// Counts live heap bytes, to report what one token record costs.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator::new();
 
 fn pan(i: u64) -> Pan {
     let mut digits = format!("62{i:016}");
@@ -86,9 +67,9 @@ fn payment(v: &Vault) -> PaymentData {
 }
 
 fn bytes_per_record() {
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = GLOBAL.live_bytes();
     let v = vault(10_000);
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = GLOBAL.live_bytes();
     eprintln!(
         "heap bytes per token record (record + indexes, 10k vault): {}",
         (after - before) / 10_000

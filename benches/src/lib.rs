@@ -1,5 +1,51 @@
 //! Criterion benches for cloudcard; run them with `cargo bench -p cloudcard-benches`.
 //!
 //! Each bench group measures a cloudcard operation beside the raw primitive it is built on (a
-//! hand-written loop, a regex scanner, raw HMAC or AES-GCM), so that its cost reads as a ratio
-//! to that baseline. This library itself is empty.
+//! hand-written loop, a regex scanner, raw HMAC, AES-GCM or argon2id), so that its cost reads
+//! as a ratio to that baseline. This library holds what the benches share: a counting
+//! allocator for the memory figures.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+/// A global allocator that forwards to the system allocator and counts live heap bytes, so a
+/// bench can report what a stored record costs.
+#[derive(Debug)]
+pub struct CountingAllocator {
+    live: AtomicIsize,
+}
+
+impl CountingAllocator {
+    /// A counter at zero.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self { live: AtomicIsize::new(0) }
+    }
+
+    /// Heap bytes allocated and not yet freed.
+    pub fn live_bytes(&self) -> isize {
+        self.live.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for CountingAllocator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.live.fetch_add(layout.size().cast_signed(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        self.live.fetch_sub(layout.size().cast_signed(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for `dealloc` is passed on as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
