@@ -1,3 +1,6 @@
+//! Unit tests (compiled only under `cfg(test)`).
+#![cfg(test)]
+
 use super::*;
 use crate::checks::luhn_check_digit;
 use proptest::prelude::*;

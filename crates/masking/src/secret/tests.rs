@@ -1,3 +1,6 @@
+//! Unit tests (compiled only under `cfg(test)`).
+#![cfg(test)]
+
 use super::*;
 
 #[test]

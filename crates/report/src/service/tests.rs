@@ -1,3 +1,6 @@
+//! Unit tests (compiled only under `cfg(test)`).
+#![cfg(test)]
+
 //! One test per rule of the one-click lookup (DESIGN §3.5), named after it.
 
 use std::sync::Arc;
