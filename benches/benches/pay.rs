@@ -125,15 +125,23 @@ fn bench_pay(c: &mut Criterion) {
     group.finish();
 
     // Throughput on two threads, one payer each: the phone's cryptogram and the cloud's pay().
+    // The manual clock moves 4 minutes a payment (the burst rule watches 10); a read-write lock
+    // keeps it from moving while a payment is in flight, so no cryptogram goes stale, while the
+    // payments themselves run concurrently.
     let per_thread = 2_000;
+    let time = std::sync::RwLock::new(());
     let (first, rest) = payers.split_at_mut(1);
     let start = Instant::now();
     std::thread::scope(|s| {
         for p in [&mut first[0], &mut rest[0]] {
-            let (cc, clock) = (&cc, &clock);
+            let (cc, clock, time) = (&cc, &clock, &time);
             s.spawn(move || {
                 for _ in 0..per_thread {
-                    clock.advance(TimeDelta::minutes(4));
+                    {
+                        let _moving = time.write().unwrap();
+                        clock.advance(TimeDelta::minutes(4));
+                    }
+                    let _paying = time.read().unwrap();
                     let req = request(cc, clock, p);
                     black_box(cc.pay(&req).unwrap());
                 }
