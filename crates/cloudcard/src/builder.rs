@@ -1,7 +1,7 @@
 //! Building a [`CloudCard`]: every port and store defaults to its in-memory implementation or
 //! simulator, so `CloudCard::builder().build()` runs out of the box.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use cloudcard_core::{Bank, IssuerTable, SharedClock, SystemClock};
 use cloudcard_report::{
@@ -189,7 +189,7 @@ impl CloudCardBuilder {
             sms,
             outbox,
             notifications,
-            links: Mutex::new(Links::default()),
+            links: RwLock::new(Links::default()),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The [`CloudCard`] service: the flows that join wallet, tokens, risk and the card lookup.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::TimeDelta;
 use cloudcard_core::{
@@ -177,7 +177,7 @@ pub struct CloudCard {
     pub(crate) sms: Arc<dyn SmsGateway>,
     pub(crate) outbox: Option<Arc<InMemoryOutbox>>,
     pub(crate) notifications: Option<Arc<InMemoryNotifier>>,
-    pub(crate) links: Mutex<Links>,
+    pub(crate) links: RwLock<Links>,
 }
 
 impl std::fmt::Debug for CloudCard {
@@ -340,7 +340,7 @@ impl CloudCard {
     pub fn pay(&self, request: &PaymentRequest) -> Result<PaymentOutcome, Error> {
         let verified = self.tokens.verify(&request.device, &request.cryptogram)?;
         let (user, card) =
-            self.links().token_card.get(verified.token()).cloned().ok_or(Error::CardNotFound)?;
+            self.links_read().token_card.get(verified.token()).cloned().ok_or(Error::CardNotFound)?;
         if user != request.user {
             return Err(Error::CardNotFound);
         }
@@ -670,7 +670,7 @@ impl CloudCard {
     }
 
     fn delete_tokens_of(&self, card: &CardId, actor: Actor) -> Result<Vec<TokenId>, Error> {
-        let tokens = self.links().card_tokens.get(card).cloned().unwrap_or_default();
+        let tokens = self.links_read().card_tokens.get(card).cloned().unwrap_or_default();
         let mut deleted = Vec::new();
         for token in tokens {
             match self.tokens.apply(&token, TokenEvent::Delete(actor)) {
@@ -715,8 +715,12 @@ impl CloudCard {
             .ok_or(Error::DeviceNotFound)
     }
 
-    fn links(&self) -> MutexGuard<'_, Links> {
-        self.links.lock().unwrap_or_else(PoisonError::into_inner)
+    fn links(&self) -> RwLockWriteGuard<'_, Links> {
+        self.links.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn links_read(&self) -> RwLockReadGuard<'_, Links> {
+        self.links.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
