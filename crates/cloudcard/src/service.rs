@@ -339,8 +339,12 @@ impl CloudCard {
     /// [`Error::Token`] ("cryptogram invalid"), [`Error::CardNotFound`], a port error.
     pub fn pay(&self, request: &PaymentRequest) -> Result<PaymentOutcome, Error> {
         let verified = self.tokens.verify(&request.device, &request.cryptogram)?;
-        let (user, card) =
-            self.links_read().token_card.get(verified.token()).cloned().ok_or(Error::CardNotFound)?;
+        let (user, card) = self
+            .links_read()
+            .token_card
+            .get(verified.token())
+            .cloned()
+            .ok_or(Error::CardNotFound)?;
         if user != request.user {
             return Err(Error::CardNotFound);
         }

@@ -173,7 +173,6 @@ impl<S: LookupStore> LookupService<S> {
             generated_at: None,
             expires_at: None,
             bank_entries: BTreeMap::new(),
-            found: Vec::new(),
         });
         Ok(id)
     }
@@ -293,7 +292,9 @@ impl<S: LookupStore> LookupService<S> {
             }
         };
         let (status, attempts) = (entry.status, entry.attempts);
-        q.found.extend(found);
+        if !found.is_empty() {
+            self.store.add_found(&q.id, found);
+        }
         self.audit(&q, &q.user, now, AuditEvent::BankAnswered { bank, status });
         if status == BankStatus::Pending {
             self.audit(&q, &q.user, now, AuditEvent::Dispatched { bank, attempt: attempts });
@@ -445,7 +446,7 @@ impl<S: LookupStore> LookupService<S> {
         let expires_at = self.expiry_for(now);
         let statuses = q.bank_entries.iter().map(|(b, e)| (*b, e.status)).collect();
         let report =
-            Report::build(q.id.clone(), now, expires_at, std::mem::take(&mut q.found), statuses);
+            Report::build(q.id.clone(), now, expires_at, self.store.take_found(&q.id), statuses);
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(&report).map_err(|_| LookupError::Crypto)?);
         let mut key = [0u8; 32];

@@ -34,8 +34,9 @@ pub struct BankEntry {
     pub attempts: u32,
 }
 
-/// A query as the store keeps it. It holds no card number: cards found are kept masked until
-/// the report is sealed, then only in the sealed report.
+/// A query as the store keeps it. It holds no card number, and no card at all: cards found are
+/// kept apart, masked, until the report is sealed ([`LookupStore::add_found`]), then only in the
+/// sealed report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryRecord {
     /// Its id.
@@ -60,8 +61,6 @@ pub struct QueryRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// Each bank's part.
     pub bank_entries: BTreeMap<Bank, BankEntry>,
-    /// Cards found so far (masked), until the report is sealed.
-    pub found: Vec<ReportCard>,
 }
 
 /// A sealed report: AES-256-GCM under the query's own key, the query id as associated data.
@@ -160,6 +159,10 @@ pub trait LookupStore: Send + Sync {
     fn last_generated(&self, user: &UserId) -> Option<DateTime<Utc>>;
     /// Records when the user's last report was generated.
     fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>);
+    /// Adds masked cards a bank found, until the report is generated.
+    fn add_found(&self, id: &QueryId, cards: Vec<ReportCard>);
+    /// Takes every card found for a query.
+    fn take_found(&self, id: &QueryId) -> Vec<ReportCard>;
     /// Stores sealed content.
     fn put_sealed(&self, id: &QueryId, sealed: SealedReport);
     /// Sealed content.
@@ -190,6 +193,7 @@ struct Inner {
     queries: HashMap<QueryId, QueryRecord>,
     requests: HashMap<(UserId, RequestId), QueryId>,
     last_generated: HashMap<UserId, DateTime<Utc>>,
+    found: HashMap<QueryId, Vec<ReportCard>>,
     sealed: HashMap<QueryId, SealedReport>,
     keys: HashMap<QueryId, ContentKey>,
     deadlines: BTreeSet<(DateTime<Utc>, QueryId)>,
@@ -241,6 +245,12 @@ impl LookupStore for InMemoryLookupStore {
     }
     fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>) {
         self.lock().last_generated.insert(user.clone(), at);
+    }
+    fn add_found(&self, id: &QueryId, cards: Vec<ReportCard>) {
+        self.lock().found.entry(id.clone()).or_default().extend(cards);
+    }
+    fn take_found(&self, id: &QueryId) -> Vec<ReportCard> {
+        self.lock().found.remove(id).unwrap_or_default()
     }
     fn put_sealed(&self, id: &QueryId, sealed: SealedReport) {
         self.lock().sealed.insert(id.clone(), sealed);
@@ -302,6 +312,12 @@ impl<T: LookupStore + ?Sized> LookupStore for std::sync::Arc<T> {
     }
     fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>) {
         (**self).set_last_generated(user, at)
+    }
+    fn add_found(&self, id: &QueryId, cards: Vec<ReportCard>) {
+        (**self).add_found(id, cards)
+    }
+    fn take_found(&self, id: &QueryId) -> Vec<ReportCard> {
+        (**self).take_found(id)
     }
     fn put_sealed(&self, id: &QueryId, sealed: SealedReport) {
         (**self).put_sealed(id, sealed)
