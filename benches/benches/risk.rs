@@ -148,7 +148,128 @@ fn bench_decide(c: &mut Criterion) {
             engine.decide(black_box(&probes[i]), &mut buf)
         });
     });
+    #[cfg(feature = "zen")]
+    {
+        let table = zen::table();
+        for t in &probes {
+            assert_eq!(
+                zen::decide(&table, &engine, t),
+                engine.decide(t, &mut buf).outcome,
+                "{t:?}"
+            );
+        }
+        group.bench_function("zen_engine_same_table", |b| {
+            b.iter(|| {
+                i = (i + 1) % probes.len();
+                zen::decide(&table, &engine, black_box(&probes[i]))
+            });
+        });
+    }
     group.finish();
+}
+
+/// The shipped payment rules as one zen-engine decision table (hit policy "collect"), fed the
+/// same velocity figures; the strictest rank and the score thresholds are applied to what it
+/// returns.
+#[cfg(feature = "zen")]
+mod zen {
+    use std::sync::Arc;
+
+    use cloudcard_core::beijing_hour;
+    use cloudcard_risk::{ChallengeMethod, EntityKind, Outcome, RiskEngine, Transaction};
+    use serde_json::json;
+    use zen_engine::Decision;
+
+    pub(crate) fn table() -> Decision {
+        let rule = |id: &str, cells: &[(&str, &str)], rank: u8, score: u32| {
+            let mut row = serde_json::Map::new();
+            row.insert("_id".into(), json!(id));
+            for (column, test) in cells {
+                row.insert((*column).into(), json!(test));
+            }
+            row.insert("rank".into(), json!(rank.to_string()));
+            row.insert("score".into(), json!(score.to_string()));
+            serde_json::Value::Object(row)
+        };
+        let inputs = [
+            "card_count_10m",
+            "device_count_1h",
+            "hour",
+            "amount",
+            "card_sum_with_amount_24h",
+            "device_age_hours",
+            "card_declined_1h",
+            "auth",
+        ];
+        let content = json!({
+            "nodes": [
+                { "id": "in", "name": "in", "type": "inputNode", "content": {} },
+                { "id": "dt", "name": "rules", "type": "decisionTableNode", "content": {
+                    "hitPolicy": "collect",
+                    "inputs": inputs.iter().map(|f| json!({ "id": f, "name": f, "field": f })).collect::<Vec<_>>(),
+                    "outputs": [{ "id": "rank", "name": "rank", "field": "rank" }, { "id": "score", "name": "score", "field": "score" }],
+                    "rules": [
+                        rule("burst-10m", &[("card_count_10m", ">= 5")], 2, 30),
+                        rule("device-burst-1h", &[("device_count_1h", ">= 20")], 4, 40),
+                        rule("night-large-amount", &[("hour", "< 6"), ("amount", ">= 500000")], 3, 30),
+                        rule("daily-cap", &[("card_sum_with_amount_24h", "> 5000000")], 5, 0),
+                        rule("new-device-large-amount", &[("amount", ">= 200000"), ("device_age_hours", "< 24")], 4, 40),
+                        rule("declines-1h", &[("card_declined_1h", ">= 3")], 5, 0),
+                        rule("unverified-large", &[("auth", "'none'"), ("amount", ">= 100000")], 1, 20),
+                    ],
+                } },
+                { "id": "out", "name": "out", "type": "outputNode", "content": {} }
+            ],
+            "edges": [
+                { "id": "e1", "sourceId": "in", "targetId": "dt" },
+                { "id": "e2", "sourceId": "dt", "targetId": "out" }
+            ]
+        });
+        Decision::from(Arc::new(serde_json::from_value(content).unwrap()))
+    }
+
+    pub(crate) fn decide(table: &Decision, engine: &RiskEngine, t: &Transaction) -> Outcome {
+        let v = engine.velocity();
+        let snap = |kind, id: &str| {
+            v.snapshot(v.key(kind, id), t.at).map(|s| s.windows).unwrap_or_default()
+        };
+        let card = snap(EntityKind::Card, t.card.as_str());
+        let device = snap(EntityKind::Device, t.device.as_ref().unwrap().as_str());
+        let amount = t.amount.fen();
+        let input = json!({
+            "card_count_10m": card[0].count(),
+            "device_count_1h": device[1].count(),
+            "hour": beijing_hour(t.at),
+            "amount": amount,
+            "card_sum_with_amount_24h": card[2].approved_sum + amount,
+            "device_age_hours": (t.at - t.device_registered_at.unwrap()).num_hours(),
+            "card_declined_1h": card[1].declined_count,
+            "auth": if t.auth == cloudcard_risk::Authentication::None { "none" } else { "verified" },
+        });
+        let response = pollster::block_on(table.evaluate(input.into())).unwrap();
+        let fired: serde_json::Value = response.result.into();
+        let (mut rank, mut score) = (0u64, 0u64);
+        for row in fired.as_array().unwrap() {
+            rank = rank.max(row["rank"].as_u64().unwrap());
+            score += row["score"].as_u64().unwrap();
+        }
+        let by_rank = [
+            Outcome::Approve,
+            Outcome::Challenge(ChallengeMethod::Fingerprint),
+            Outcome::Challenge(ChallengeMethod::Otp),
+            Outcome::Challenge(ChallengeMethod::PaymentPassword),
+            Outcome::Review,
+            Outcome::Decline,
+        ];
+        let by_score = if score >= 100 {
+            Outcome::Decline
+        } else if score >= 60 {
+            Outcome::Review
+        } else {
+            Outcome::Approve
+        };
+        by_rank[rank as usize].max(by_score)
+    }
 }
 
 criterion_group!(risk, bench_decide);
