@@ -274,8 +274,7 @@ impl CloudCard {
         request: BindRequest,
     ) -> Result<PendingView, Error> {
         let registered = self.device_registered_at(user, device)?;
-        let probe =
-            CardId::parse(&format!("pan-{}", hex(&self.wallet.fingerprint(&request.pan)[..12])))?;
+        let probe = risk_card_key(&self.wallet.fingerprint(&request.pan))?;
         let cards_on_device = self
             .tokens
             .tokens_of_device(device)?
@@ -470,7 +469,14 @@ impl CloudCard {
     pub fn report_lost_card(&self, user: &UserId, card: &CardId) -> Result<LossOutcome, Error> {
         self.wallet.card(user, card)?;
         let cancelled = self.delete_tokens_of(card, Actor::LossReport)?;
-        let report = self.risk.report_loss(Instrument::Card(card.clone()), user, self.clock.now());
+        let now = self.clock.now();
+        // Risk knows the card by its wallet id for payments, and by a key derived from the card
+        // number for bindings: a card reported lost is refused if anyone binds it again.
+        let record = self.wallet.store().cards(user).into_iter().find(|c| c.id == *card);
+        if let Some(record) = record {
+            self.risk.report_loss(Instrument::Card(risk_card_key(&record.fingerprint)?), user, now);
+        }
+        let report = self.risk.report_loss(Instrument::Card(card.clone()), user, now);
         self.protect(cancelled, &report)
     }
 
@@ -728,6 +734,9 @@ impl CloudCard {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The card's key in provisioning risk: derived from the wallet's keyed fingerprint of the card
+/// number, so it is the same whichever wallet binding the card comes through.
+fn risk_card_key(fingerprint: &[u8; 32]) -> Result<CardId, Error> {
+    let hex: String = fingerprint.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    Ok(CardId::parse(&format!("pan-{hex}"))?)
 }

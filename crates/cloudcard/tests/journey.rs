@@ -31,3 +31,39 @@ fn the_whole_journey() {
     assert!(texts.contains(&"the report has expired".to_owned()), "{texts:?}");
     assert_eq!(j.cc.notifications().unwrap().sent().len(), 1);
 }
+
+#[test]
+fn a_card_reported_lost_cannot_be_bound_again() {
+    use cloudcard::core::PhoneNumber;
+    use cloudcard::wallet::OtpPurpose;
+    use cloudcard::{BindRequest, CloudCard, Error, Outcome};
+
+    let cc = CloudCard::builder()
+        .wallet_config(cloudcard::wallet::WalletConfig {
+            argon2: cloudcard::wallet::Argon2Cost::TESTING,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let (name, id, mobile) = cloudcard::demo::DEMO_PEOPLE[1];
+    let mobile: PhoneNumber = mobile.parse().unwrap();
+    let user =
+        cc.register_user(mobile.clone(), name.parse().unwrap(), id.parse().unwrap()).unwrap();
+    let phone = cc.register_device(&user, "phone").unwrap();
+    let request = || BindRequest {
+        pan: "6216611234567890126".parse().unwrap(),
+        expiry: None,
+        cvn2: None,
+        reserved_mobile: mobile.clone(),
+    };
+    let pending = cc.bind_card(&user, &phone, request()).unwrap();
+    let code = cc.outbox().unwrap().last_code(&mobile, OtpPurpose::CardBinding).unwrap();
+    let bound = cc.confirm_card(&user, &phone, &pending.binding, &code).unwrap();
+    cc.report_lost_card(&user, &bound.card.id).unwrap();
+    let prompt = cc.request_unbind(&user, &bound.card.id).unwrap();
+    cc.confirm_unbind(&user, &bound.card.id, prompt.ticket.expose_secret()).unwrap();
+    assert_eq!(
+        cc.bind_card(&user, &phone, request()).unwrap_err(),
+        Error::BindingRefused(Outcome::Decline)
+    );
+}
