@@ -14,6 +14,8 @@ pub const MAX_WINDOWS: usize = 8;
 /// How many recent transaction ids each entity remembers, so a retry is not counted twice.
 pub const RECENT_IDS: usize = 16;
 const SHARDS: usize = 64;
+/// New entities between two automatic sweeps of a shard.
+const SWEEP_EVERY: u64 = 1_024;
 
 /// What velocity is tracked per.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -223,6 +225,14 @@ struct EntityState {
     buckets: Box<[Bucket]>,
 }
 
+/// What counting one transaction did.
+struct Counted {
+    /// Whether it was counted (not a repeat).
+    fresh: bool,
+    /// A shard due for an idle sweep.
+    sweep: Option<usize>,
+}
+
 /// Per-entity velocity, in 64 independently locked shards. Updates to one entity are
 /// serialized by its shard's lock; reads copy aggregates out without allocating.
 #[derive(Debug)]
@@ -230,6 +240,7 @@ pub struct VelocityStore {
     windows: WindowSet,
     shards: Box<[Mutex<HashMap<u64, EntityState>>]>,
     hasher: RandomState,
+    inserts: std::sync::atomic::AtomicU64,
 }
 
 /// An entity's key: a keyed 64-bit hash of its kind and id, so that lookups allocate nothing.
@@ -244,6 +255,7 @@ impl VelocityStore {
             windows,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
+            inserts: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -305,8 +317,32 @@ impl VelocityStore {
         approved: bool,
     ) -> bool {
         let at = at.timestamp();
+        let counted = self.count(key, id_hash, at, amount, approved);
+        if let Some(index) = counted.sweep {
+            // Every so often a new entity sweeps one shard (in turn) of idle entities, so memory
+            // stays bounded without anyone calling `evict_idle`: amortized, a few entries per new
+            // entity. Done after the entity's own shard is unlocked, so no two locks are held.
+            let cutoff = at - self.windows.longest().num_seconds();
+            if let Some(shard) = self.shards.get(index) {
+                shard
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|_, s| s.last_seen >= cutoff);
+            }
+        }
+        counted.fresh
+    }
+
+    fn count(&self, key: EntityKey, id_hash: u64, at: i64, amount: u64, approved: bool) -> Counted {
         let total = self.windows.total_buckets();
         let mut shard = self.shard(key);
+        let mut sweep = None;
+        if !shard.contains_key(&key.0) {
+            let n = self.inserts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
+                sweep = Some(((n / SWEEP_EVERY) % SHARDS as u64) as usize);
+            }
+        }
         let state = shard.entry(key.0).or_insert_with(|| EntityState {
             first_seen: at,
             last_seen: at,
@@ -315,7 +351,7 @@ impl VelocityStore {
             buckets: vec![Bucket::default(); total].into_boxed_slice(),
         });
         if state.recent.contains(&id_hash) {
-            return false;
+            return Counted { fresh: false, sweep };
         }
         if let Some(slot) = state.recent.get_mut(usize::from(state.next_recent) % RECENT_IDS) {
             *slot = id_hash;
@@ -347,10 +383,12 @@ impl VelocityStore {
             }
             offset += n;
         }
-        true
+        Counted { fresh: true, sweep }
     }
 
-    /// Drops every entity not seen for longer than the longest window; returns how many.
+    /// Drops every entity not seen for longer than the longest window; returns how many. (New
+    /// entities also sweep their shard now and then, so this is for callers that want memory back
+    /// at once.)
     pub fn evict_idle(&self, now: DateTime<Utc>) -> usize {
         let cutoff = now.timestamp() - self.windows.longest().num_seconds();
         let mut evicted = 0;

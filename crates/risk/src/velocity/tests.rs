@@ -107,3 +107,20 @@ fn window_validation() {
     assert!(WindowSet::new(vec![w.clone(), w]).is_err());
     assert!(WindowSet::new(vec![]).is_err());
 }
+
+#[test]
+fn new_entities_sweep_idle_ones_without_being_asked() {
+    let v = store();
+    let old = at(0, 0, 0);
+    for i in 0..500 {
+        v.record(v.key(EntityKind::Card, &format!("old-{i}")), 1, old, 1, true);
+    }
+    let later = old + TimeDelta::days(8);
+    for i in 0..(SWEEP_EVERY as usize * SHARDS) {
+        v.record(v.key(EntityKind::Card, &format!("new-{i}")), 1, later, 1, true);
+    }
+    let remaining_old = (0..500)
+        .filter(|i| v.snapshot(v.key(EntityKind::Card, &format!("old-{i}")), later).is_some())
+        .count();
+    assert!(remaining_old < 50, "{remaining_old} idle entities left");
+}
