@@ -17,8 +17,9 @@ use crate::Error;
 ///
 /// let exp: CardExpiry = "09/28".parse()?;
 /// assert_eq!((exp.year(), exp.month()), (2028, 9));
-/// assert!(!exp.is_expired_on(NaiveDate::from_ymd_opt(2028, 9, 30).unwrap()));
-/// assert!(exp.is_expired_on(NaiveDate::from_ymd_opt(2028, 10, 1).unwrap()));
+/// let last_day = NaiveDate::from_ymd_opt(2028, 9, 30).ok_or(cloudcard_core::Error::CardExpiry)?;
+/// assert!(!exp.is_expired_on(last_day));
+/// assert!(exp.is_expired_on(last_day + chrono::Days::new(1)));
 /// # Ok::<(), cloudcard_core::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

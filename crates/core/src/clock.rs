@@ -49,10 +49,11 @@ impl Clock for SystemClock {
 /// use chrono::{TimeDelta, TimeZone, Utc};
 /// use cloudcard_core::{Clock, ManualClock};
 ///
-/// let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+/// let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().ok_or("no such time")?;
 /// let clock = ManualClock::new(start);
 /// clock.advance(TimeDelta::minutes(5));
 /// assert_eq!(clock.now(), start + TimeDelta::minutes(5));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct ManualClock {
@@ -93,8 +94,9 @@ impl Clock for ManualClock {
 /// use cloudcard_core::beijing_date;
 ///
 /// // 16:30 UTC is already 00:30 the next day in Beijing.
-/// let instant = Utc.with_ymd_and_hms(2026, 3, 1, 16, 30, 0).unwrap();
-/// assert_eq!(beijing_date(instant), NaiveDate::from_ymd_opt(2026, 3, 2).unwrap());
+/// let instant = Utc.with_ymd_and_hms(2026, 3, 1, 16, 30, 0).single().ok_or("no such time")?;
+/// assert_eq!(Some(beijing_date(instant)), NaiveDate::from_ymd_opt(2026, 3, 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use]
 pub fn beijing_date(instant: DateTime<Utc>) -> NaiveDate {
@@ -114,8 +116,9 @@ pub fn beijing_hour(instant: DateTime<Utc>) -> u32 {
 /// use chrono::{NaiveDate, TimeZone, Utc};
 /// use cloudcard_core::beijing_day_start;
 ///
-/// let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
-/// assert_eq!(beijing_day_start(day), Some(Utc.with_ymd_and_hms(2026, 3, 1, 16, 0, 0).unwrap()));
+/// let day = NaiveDate::from_ymd_opt(2026, 3, 2).ok_or("no such day")?;
+/// assert_eq!(beijing_day_start(day), Utc.with_ymd_and_hms(2026, 3, 1, 16, 0, 0).single());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use]
 pub fn beijing_day_start(date: NaiveDate) -> Option<DateTime<Utc>> {

@@ -29,7 +29,8 @@ pub const REDACTED: &str = "[REDACTED]";
 ///
 /// let login = Login { user: "u1".into(), password: Secret::new("123456".into()) };
 /// assert_eq!(format!("{login:?}"), r#"Login { user: "u1", password: [REDACTED] }"#);
-/// assert_eq!(serde_json::to_string(&login).unwrap(), r#"{"user":"u1","password":"[REDACTED]"}"#);
+/// assert_eq!(serde_json::to_string(&login)?, r#"{"user":"u1","password":"[REDACTED]"}"#);
+/// # Ok::<(), serde_json::Error>(())
 /// ```
 pub struct Secret<T: Zeroize> {
     value: T,
@@ -124,7 +125,8 @@ impl<'de, T: Zeroize + Deserialize<'de>> Deserialize<'de> for Secret<T> {
 /// }
 ///
 /// let msg = ToBank { cvn2: Secret::new("123".into()) };
-/// assert_eq!(serde_json::to_string(&msg).unwrap(), r#"{"cvn2":"123"}"#);
+/// assert_eq!(serde_json::to_string(&msg)?, r#"{"cvn2":"123"}"#);
+/// # Ok::<(), serde_json::Error>(())
 /// ```
 pub struct ExposeSecret<'a, T: Zeroize>(&'a Secret<T>);
 

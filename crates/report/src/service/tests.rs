@@ -1,4 +1,4 @@
-//! Unit tests (compiled only under `cfg(test)`).
+//! Unit tests, compiled only under `#[cfg(test)]` (see the parent module).
 #![cfg(test)]
 
 //! One test per rule of the one-click lookup (DESIGN §3.5), named after it.

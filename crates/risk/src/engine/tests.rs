@@ -1,4 +1,4 @@
-//! Unit tests (compiled only under `cfg(test)`).
+//! Unit tests, compiled only under `#[cfg(test)]` (see the parent module).
 #![cfg(test)]
 
 use std::sync::atomic::AtomicUsize;
