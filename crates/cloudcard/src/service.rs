@@ -366,7 +366,11 @@ impl CloudCard {
             Outcome::Approve => self.authorize(&verified, txn),
             Outcome::Challenge(method) => {
                 if method == ChallengeMethod::Otp {
-                    self.wallet.send_otp(&user, OtpPurpose::Payment)?;
+                    match self.wallet.send_otp(&user, OtpPurpose::Payment) {
+                        // A code sent moments ago is still live: the user answers with it.
+                        Ok(()) | Err(cloudcard_wallet::WalletError::OtpThrottled { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 let challenge =
                     format!("chl_{}", TransactionId::random().as_str().trim_start_matches("txn_"));

@@ -67,3 +67,84 @@ fn a_card_reported_lost_cannot_be_bound_again() {
         Error::BindingRefused(Outcome::Decline)
     );
 }
+
+#[test]
+fn an_otp_step_up_during_a_burst() {
+    use std::sync::Arc;
+
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use cloudcard::core::{Clock, ManualClock, PhoneNumber};
+    use cloudcard::token::{Channel, PaymentData};
+    use cloudcard::wallet::{Argon2Cost, OtpPurpose, WalletConfig};
+    use cloudcard::{
+        Authentication, BindRequest, ChallengeMethod, CloudCard, Currency, Mcc, PaymentRequest,
+        Secret, StepUp,
+    };
+
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
+    let cc = CloudCard::builder()
+        .clock(clock.clone())
+        .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
+        .build()
+        .unwrap();
+    let (name, id, mobile) = cloudcard::demo::DEMO_PEOPLE[2];
+    let mobile: PhoneNumber = mobile.parse().unwrap();
+    let user =
+        cc.register_user(mobile.clone(), name.parse().unwrap(), id.parse().unwrap()).unwrap();
+    let phone = cc.register_device(&user, "phone").unwrap();
+    let request = BindRequest {
+        pan: "6228481234567890128".parse().unwrap(),
+        expiry: None,
+        cvn2: None,
+        reserved_mobile: mobile.clone(),
+    };
+    let pending = cc.bind_card(&user, &phone, request).unwrap();
+    let code = cc.outbox().unwrap().last_code(&mobile, OtpPurpose::CardBinding).unwrap();
+    let mut card = cc.confirm_card(&user, &phone, &pending.binding, &code).unwrap().device_card;
+    let mut pay = |fen| {
+        clock.advance(TimeDelta::seconds(20));
+        let data = PaymentData {
+            amount: cloudcard::Amount::from_fen(fen),
+            currency: Currency::CNY,
+            merchant: "mch_1".parse().unwrap(),
+            channel: Channel::Qr,
+            unpredictable_number: 3,
+            timestamp: clock.now(),
+        };
+        let cryptogram = card.cryptogram(data).unwrap();
+        cc.pay(&PaymentRequest {
+            user: user.clone(),
+            device: phone.clone(),
+            cryptogram,
+            mcc: Mcc(5411),
+            auth: Authentication::Fingerprint,
+        })
+        .unwrap()
+    };
+    for _ in 0..5 {
+        assert!(matches!(pay(100), cloudcard::PaymentOutcome::Approved { .. }));
+    }
+    // The sixth and seventh within ten minutes: an OTP challenge each, the second reusing the
+    // code sent seconds before (a new one is throttled).
+    let mut challenges = Vec::new();
+    for _ in 0..2 {
+        match pay(100) {
+            cloudcard::PaymentOutcome::ChallengeRequired { challenge, method, .. } => {
+                assert_eq!(method, ChallengeMethod::Otp);
+                challenges.push(challenge);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let code = cc.outbox().unwrap().last_code(&mobile, OtpPurpose::Payment).unwrap();
+    let wrong = StepUp::Otp { code: Secret::new("not-it".into()) };
+    assert!(cc.step_up(&user, &challenges[0], wrong).is_err());
+    let approved =
+        cc.step_up(&user, &challenges[0], StepUp::Otp { code: Secret::new(code) }).unwrap();
+    assert!(matches!(approved, cloudcard::PaymentOutcome::Approved { .. }));
+    // A fingerprint does not answer an OTP challenge.
+    assert_eq!(
+        cc.step_up(&user, &challenges[1], StepUp::Fingerprint { passed: true }).unwrap_err(),
+        cloudcard::Error::WrongChallengeAnswer
+    );
+}
