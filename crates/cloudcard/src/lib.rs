@@ -7,6 +7,8 @@
 mod builder;
 pub mod demo;
 mod error;
+mod lookup;
+mod loss;
 mod ports;
 mod service;
 

@@ -1,30 +1,26 @@
 //! The [`CloudCard`] service: the flows that join wallet, tokens, risk and the card lookup.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::TimeDelta;
 use cloudcard_core::{
-    Amount, Bank, CardId, Clock, DeviceId, MerchantId, PersonName, PhoneNumber, QueryId, RequestId,
-    ResidentId, SharedClock, TerminalId, TokenId, TransactionId, UserId,
+    Amount, CardId, Clock, DeviceId, MerchantId, PersonName, PhoneNumber, ResidentId, SharedClock,
+    TokenId, TransactionId, UserId,
 };
 use cloudcard_masking::Secret;
-use cloudcard_report::{
-    Applicant, Application, Authorization, Dispatcher, Evidence, LookupEvent, LookupService,
-    LookupStore, Region, Report, RequestChannel,
-};
+use cloudcard_report::{Dispatcher, LookupService, LookupStore};
 use cloudcard_risk::{
-    Assessment, Authentication, ChallengeMethod, Claim, Instrument, Mcc, Outcome,
-    ProvisioningRequest, Reason, RiskEngine, Transaction,
+    Assessment, Authentication, ChallengeMethod, Claim, Mcc, Outcome, ProvisioningRequest, Reason,
+    RiskEngine, Transaction,
 };
 use cloudcard_token::{
-    Actor, Cryptogram, DeviceCard, ProvisionRequest, TokenEvent, TokenInfo, TokenService,
-    TokenStore, VerifiedCryptogram,
+    Cryptogram, DeviceCard, ProvisionRequest, TokenInfo, TokenService, TokenStore,
+    VerifiedCryptogram,
 };
 use cloudcard_wallet::{
-    BindRequest, CardView, FaceSample, InMemoryNotifier, InMemoryOutbox, OtpPurpose, PendingView,
-    RemovedCard, Sms, SmsBody, SmsGateway, UnbindCase, UnbindChannel, UnbindEvidence, UnbindPrompt,
-    UnbindReason, Wallet, WalletStore,
+    BindRequest, CardView, InMemoryNotifier, InMemoryOutbox, OtpPurpose, PendingView, RemovedCard,
+    SmsGateway, Wallet, WalletStore,
 };
 use serde::Serialize;
 
@@ -160,8 +156,8 @@ struct PendingPayment {
 /// The joins between the domain crates that only the facade knows.
 #[derive(Debug, Default)]
 pub(crate) struct Links {
-    card_tokens: HashMap<CardId, Vec<TokenId>>,
-    token_card: HashMap<TokenId, (UserId, CardId)>,
+    pub(crate) card_tokens: HashMap<CardId, Vec<TokenId>>,
+    pub(crate) token_card: HashMap<TokenId, (UserId, CardId)>,
     challenges: HashMap<String, PendingPayment>,
 }
 
@@ -444,201 +440,6 @@ impl CloudCard {
         }
     }
 
-    /// A lost phone: cancels every cloud card on it (挂失、注销), so its payments are declined
-    /// from now on, arms 72-hour protection, lists the verdict on each recent transaction and
-    /// opens a claim for the eligible ones.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::DeviceNotFound`], [`Error::Token`].
-    pub fn report_lost_phone(
-        &self,
-        user: &UserId,
-        device: &DeviceId,
-    ) -> Result<LossOutcome, Error> {
-        self.device_registered_at(user, device)?;
-        let cancelled =
-            self.tokens.apply_to_device(device, TokenEvent::Delete(Actor::LossReport))?.changed;
-        let report =
-            self.risk.report_loss(Instrument::Device(device.clone()), user, self.clock.now());
-        self.protect(cancelled, &report)
-    }
-
-    /// A lost card: deletes all its tokens, declines its further use, arms 72-hour protection
-    /// and opens a claim for the eligible transactions.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Wallet`] (not the user's card), [`Error::Token`].
-    pub fn report_lost_card(&self, user: &UserId, card: &CardId) -> Result<LossOutcome, Error> {
-        self.wallet.card(user, card)?;
-        let cancelled = self.delete_tokens_of(card, Actor::LossReport)?;
-        let now = self.clock.now();
-        // Risk knows the card by its wallet id for payments, and by a key derived from the card
-        // number for bindings: a card reported lost is refused if anyone binds it again.
-        let record = self.wallet.store().cards(user).into_iter().find(|c| c.id == *card);
-        if let Some(record) = record {
-            self.risk.report_loss(Instrument::Card(risk_card_key(&record.fingerprint)?), user, now);
-        }
-        let report = self.risk.report_loss(Instrument::Card(card.clone()), user, now);
-        self.protect(cancelled, &report)
-    }
-
-    /// The first step of unbinding a card: "are you sure?".
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Wallet`].
-    pub fn request_unbind(&self, user: &UserId, card: &CardId) -> Result<UnbindPrompt, Error> {
-        Ok(self.wallet.request_unbind(user, card)?)
-    }
-
-    /// The second step: removes the card from the wallet and deletes its tokens.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Wallet`], [`Error::Token`].
-    pub fn confirm_unbind(
-        &self,
-        user: &UserId,
-        card: &CardId,
-        ticket: &str,
-    ) -> Result<UnbindOutcome, Error> {
-        let removed = self.wallet.confirm_unbind(user, card, ticket)?;
-        let deleted_tokens = self.delete_tokens_of(card, Actor::User)?;
-        let mut links = self.links();
-        for token in &deleted_tokens {
-            links.token_card.remove(token);
-        }
-        links.card_tokens.remove(card);
-        Ok(UnbindOutcome { removed, deleted_tokens })
-    }
-
-    /// One-click card lookup, step 1: apply (real-name verified users in participating regions
-    /// through the app; idempotent by request id).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Lookup`], [`Error::Wallet`].
-    pub fn start_lookup(
-        &self,
-        user: &UserId,
-        region: Region,
-        banks: BTreeSet<Bank>,
-        request: RequestId,
-    ) -> Result<QueryId, Error> {
-        let applicant = Applicant {
-            user: user.clone(),
-            real_name_verified: self.wallet.is_real_name_verified(user)?,
-            region,
-        };
-        let application = Application { applicant, channel: RequestChannel::App, request, banks };
-        Ok(self.lookup.apply(&application, self.clock.now())?)
-    }
-
-    /// Step 2: sends the SMS code for the lookup's verification.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Wallet`].
-    pub fn send_lookup_code(&self, user: &UserId) -> Result<(), Error> {
-        Ok(self.wallet.send_otp(user, OtpPurpose::CardLookup)?)
-    }
-
-    /// Step 3: consent plus face check plus SMS code; the query is accepted and sent to the
-    /// banks.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Lookup`] (a failed check is refused there, and audited), [`Error::Wallet`].
-    pub fn authorize_lookup(
-        &self,
-        user: &UserId,
-        query: &QueryId,
-        agreement_version: &str,
-        face: &FaceSample,
-        code: &str,
-    ) -> Result<(), Error> {
-        let now = self.clock.now();
-        let face_ok = self.wallet.verify_face(user, face)?;
-        let otp_ok = self.wallet.verify_otp(user, OtpPurpose::CardLookup, code).is_ok();
-        let auth = Authorization {
-            agreement_version: agreement_version.to_owned(),
-            face: Evidence::new(user.clone(), query.clone(), now, face_ok),
-            otp: Evidence::new(user.clone(), query.clone(), now, otp_ok),
-        };
-        let events = self.lookup.submit(query, &auth, now)?;
-        let rest = self.dispatcher.send(events, now);
-        self.notify_ready(rest)?;
-        Ok(())
-    }
-
-    /// Step 4: delivers bank answers due by now, generates reports (at the latest 24 hours
-    /// after acceptance), and texts each user whose report is ready. Returns those queries.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Lookup`], a port error.
-    pub fn process_lookups(&self) -> Result<Vec<QueryId>, Error> {
-        let events = self.dispatcher.pump(&self.lookup, self.clock.now())?;
-        self.notify_ready(events)
-    }
-
-    /// Step 5: the report, with the payment password, every time.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Wallet`] (wrong password, locked), [`Error::Lookup`] (not the owner, expired).
-    pub fn view_report(
-        &self,
-        user: &UserId,
-        query: &QueryId,
-        password: &Secret<String>,
-    ) -> Result<Report, Error> {
-        let now = self.clock.now();
-        let checked = self.wallet.verify_payment_password(user, password);
-        let evidence = Evidence::new(user.clone(), query.clone(), now, checked.is_ok());
-        let viewed = self.lookup.view(query, user, &evidence, now);
-        checked?;
-        Ok(viewed?)
-    }
-
-    /// Step 6: deletes report content whose 7 natural days have ended.
-    pub fn purge_reports(&self) -> usize {
-        self.lookup.purge_expired(self.clock.now())
-    }
-
-    /// POS terminal phone unbinding, step 1: the merchant's request through a channel.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Wallet`].
-    pub fn request_terminal_unbind(
-        &self,
-        terminal: &TerminalId,
-        reason: UnbindReason,
-        channel: UnbindChannel,
-        notify_via: cloudcard_wallet::NotifyChannel,
-    ) -> Result<UnbindCase, Error> {
-        Ok(self.wallet.request_terminal_unbind(terminal, reason, channel, notify_via)?)
-    }
-
-    /// Step 2: the channel's evidence verifies, the unbinding is processed and completed, and
-    /// the merchant is notified once.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Wallet`].
-    pub fn complete_terminal_unbind(
-        &self,
-        case: &str,
-        evidence: &UnbindEvidence,
-    ) -> Result<UnbindCase, Error> {
-        self.wallet.verify_terminal_unbind(case, evidence)?;
-        self.wallet.process_terminal_unbind(case)?;
-        Ok(self.wallet.complete_terminal_unbind(case)?)
-    }
-
     fn authorize(
         &self,
         verified: &VerifiedCryptogram,
@@ -669,54 +470,7 @@ impl CloudCard {
         })
     }
 
-    fn protect(
-        &self,
-        cancelled: Vec<TokenId>,
-        report: &cloudcard_risk::LossReport,
-    ) -> Result<LossOutcome, Error> {
-        let assessments = self.risk.assess_loss(report);
-        let claim = match self.risk.file_claim(report) {
-            Ok(claim) => Some(claim),
-            Err(cloudcard_risk::RiskError::NothingEligible) => None,
-            Err(e) => return Err(e.into()),
-        };
-        Ok(LossOutcome { cancelled_tokens: cancelled, assessments, claim })
-    }
-
-    fn delete_tokens_of(&self, card: &CardId, actor: Actor) -> Result<Vec<TokenId>, Error> {
-        let tokens = self.links_read().card_tokens.get(card).cloned().unwrap_or_default();
-        let mut deleted = Vec::new();
-        for token in tokens {
-            match self.tokens.apply(&token, TokenEvent::Delete(actor)) {
-                Ok(_) => deleted.push(token),
-                Err(cloudcard_token::TokenError::Lifecycle(
-                    cloudcard_token::LifecycleError::Deleted,
-                )) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(deleted)
-    }
-
-    fn notify_ready(&self, events: Vec<LookupEvent>) -> Result<Vec<QueryId>, Error> {
-        let mut ready = Vec::new();
-        for event in events {
-            if let LookupEvent::ReportReady { query, user } = event {
-                if let Some(record) = self.wallet.store().user(&user) {
-                    let text = "Your card lookup report is ready. Open the app and enter your payment password to view it.";
-                    self.sms.send(Sms {
-                        to: record.mobile,
-                        body: SmsBody::Notice { text: text.into() },
-                        at: self.clock.now(),
-                    })?;
-                }
-                ready.push(query);
-            }
-        }
-        Ok(ready)
-    }
-
-    fn device_registered_at(
+    pub(crate) fn device_registered_at(
         &self,
         user: &UserId,
         device: &DeviceId,
@@ -729,18 +483,18 @@ impl CloudCard {
             .ok_or(Error::DeviceNotFound)
     }
 
-    fn links(&self) -> RwLockWriteGuard<'_, Links> {
+    pub(crate) fn links(&self) -> RwLockWriteGuard<'_, Links> {
         self.links.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn links_read(&self) -> RwLockReadGuard<'_, Links> {
+    pub(crate) fn links_read(&self) -> RwLockReadGuard<'_, Links> {
         self.links.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// The card's key in provisioning risk: derived from the wallet's keyed fingerprint of the card
 /// number, so it is the same whichever wallet binding the card comes through.
-fn risk_card_key(fingerprint: &[u8; 32]) -> Result<CardId, Error> {
+pub(crate) fn risk_card_key(fingerprint: &[u8; 32]) -> Result<CardId, Error> {
     let hex: String = fingerprint.iter().take(12).map(|b| format!("{b:02x}")).collect();
     Ok(CardId::parse(&format!("pan-{hex}"))?)
 }

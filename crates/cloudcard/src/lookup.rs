@@ -1,0 +1,159 @@
+//! The one-click card lookup and POS terminal unbinding, through the facade.
+
+use std::collections::BTreeSet;
+
+use cloudcard_core::{Bank, Clock, QueryId, RequestId, TerminalId, UserId};
+use cloudcard_masking::Secret;
+use cloudcard_report::{
+    Applicant, Application, Authorization, Evidence, LookupEvent, Region, Report, RequestChannel,
+};
+use cloudcard_wallet::{
+    FaceSample, OtpPurpose, Sms, SmsBody, UnbindCase, UnbindChannel, UnbindEvidence, UnbindReason,
+};
+
+use crate::{CloudCard, Error};
+
+impl CloudCard {
+    /// One-click card lookup, step 1: apply (real-name verified users in participating regions
+    /// through the app; idempotent by request id).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lookup`], [`Error::Wallet`].
+    pub fn start_lookup(
+        &self,
+        user: &UserId,
+        region: Region,
+        banks: BTreeSet<Bank>,
+        request: RequestId,
+    ) -> Result<QueryId, Error> {
+        let applicant = Applicant {
+            user: user.clone(),
+            real_name_verified: self.wallet.is_real_name_verified(user)?,
+            region,
+        };
+        let application = Application { applicant, channel: RequestChannel::App, request, banks };
+        Ok(self.lookup.apply(&application, self.clock.now())?)
+    }
+
+    /// Step 2: sends the SMS code for the lookup's verification.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Wallet`].
+    pub fn send_lookup_code(&self, user: &UserId) -> Result<(), Error> {
+        Ok(self.wallet.send_otp(user, OtpPurpose::CardLookup)?)
+    }
+
+    /// Step 3: consent plus face check plus SMS code; the query is accepted and sent to the
+    /// banks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lookup`] (a failed check is refused there, and audited), [`Error::Wallet`].
+    pub fn authorize_lookup(
+        &self,
+        user: &UserId,
+        query: &QueryId,
+        agreement_version: &str,
+        face: &FaceSample,
+        code: &str,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        let face_ok = self.wallet.verify_face(user, face)?;
+        let otp_ok = self.wallet.verify_otp(user, OtpPurpose::CardLookup, code).is_ok();
+        let auth = Authorization {
+            agreement_version: agreement_version.to_owned(),
+            face: Evidence::new(user.clone(), query.clone(), now, face_ok),
+            otp: Evidence::new(user.clone(), query.clone(), now, otp_ok),
+        };
+        let events = self.lookup.submit(query, &auth, now)?;
+        let rest = self.dispatcher.send(events, now);
+        self.notify_ready(rest)?;
+        Ok(())
+    }
+
+    /// Step 4: delivers bank answers due by now, generates reports (at the latest 24 hours
+    /// after acceptance), and texts each user whose report is ready. Returns those queries.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lookup`], a port error.
+    pub fn process_lookups(&self) -> Result<Vec<QueryId>, Error> {
+        let events = self.dispatcher.pump(&self.lookup, self.clock.now())?;
+        self.notify_ready(events)
+    }
+
+    /// Step 5: the report, with the payment password, every time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Wallet`] (wrong password, locked), [`Error::Lookup`] (not the owner, expired).
+    pub fn view_report(
+        &self,
+        user: &UserId,
+        query: &QueryId,
+        password: &Secret<String>,
+    ) -> Result<Report, Error> {
+        let now = self.clock.now();
+        let checked = self.wallet.verify_payment_password(user, password);
+        let evidence = Evidence::new(user.clone(), query.clone(), now, checked.is_ok());
+        let viewed = self.lookup.view(query, user, &evidence, now);
+        checked?;
+        Ok(viewed?)
+    }
+
+    /// Step 6: deletes report content whose 7 natural days have ended.
+    pub fn purge_reports(&self) -> usize {
+        self.lookup.purge_expired(self.clock.now())
+    }
+
+    pub(crate) fn notify_ready(&self, events: Vec<LookupEvent>) -> Result<Vec<QueryId>, Error> {
+        let mut ready = Vec::new();
+        for event in events {
+            if let LookupEvent::ReportReady { query, user } = event {
+                if let Some(record) = self.wallet.store().user(&user) {
+                    let text = "Your card lookup report is ready. Open the app and enter your payment password to view it.";
+                    self.sms.send(Sms {
+                        to: record.mobile,
+                        body: SmsBody::Notice { text: text.into() },
+                        at: self.clock.now(),
+                    })?;
+                }
+                ready.push(query);
+            }
+        }
+        Ok(ready)
+    }
+
+    /// POS terminal phone unbinding, step 1: the merchant's request through a channel.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Wallet`].
+    pub fn request_terminal_unbind(
+        &self,
+        terminal: &TerminalId,
+        reason: UnbindReason,
+        channel: UnbindChannel,
+        notify_via: cloudcard_wallet::NotifyChannel,
+    ) -> Result<UnbindCase, Error> {
+        Ok(self.wallet.request_terminal_unbind(terminal, reason, channel, notify_via)?)
+    }
+
+    /// Step 2: the channel's evidence verifies, the unbinding is processed and completed, and
+    /// the merchant is notified once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Wallet`].
+    pub fn complete_terminal_unbind(
+        &self,
+        case: &str,
+        evidence: &UnbindEvidence,
+    ) -> Result<UnbindCase, Error> {
+        self.wallet.verify_terminal_unbind(case, evidence)?;
+        self.wallet.process_terminal_unbind(case)?;
+        Ok(self.wallet.complete_terminal_unbind(case)?)
+    }
+}
