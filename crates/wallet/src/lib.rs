@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod account;
 mod bank;
+mod cards;
 mod error;
 mod otp;
 mod password;

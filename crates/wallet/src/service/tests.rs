@@ -9,8 +9,10 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::bank::{DEMO_PEOPLE, SimulatedBankGateway};
+use crate::ports::{FaceSample, OtpPurpose};
 use crate::ports::{InMemoryNotifier, InMemoryOutbox, NotifyChannel, PeopleRegistry};
 use crate::pos::{CaseState, UnbindChannel, UnbindEvidence, UnbindReason};
+use cloudcard_core::{Bank, CardId, CardKind, Pan, PersonName, ResidentId};
 
 const ICBC: &str = "6222021234567890128";
 const CMB_CREDIT: &str = "6225751234567893";

@@ -1,0 +1,254 @@
+//! Accounts: users, real names, payment passwords, one-time codes, face checks.
+
+use cloudcard_core::{PersonName, PhoneNumber, ResidentId, UserId};
+use cloudcard_masking::Secret;
+
+use crate::WalletError;
+use crate::otp;
+use crate::ports::{FaceSample, OtpPurpose, Sms, SmsBody};
+use crate::service::{AccountView, Wallet};
+use crate::store::{RealName, UserRecord, WalletStore};
+
+impl<S: WalletStore> Wallet<S> {
+    /// Creates a user with a registered mobile.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::MobileTaken`].
+    pub fn create_user(&self, mobile: PhoneNumber) -> Result<UserId, WalletError> {
+        if self.store.user_by_mobile(&mobile).is_some() {
+            return Err(WalletError::MobileTaken);
+        }
+        let id = UserId::random();
+        self.store.put_user(UserRecord {
+            id: id.clone(),
+            mobile,
+            real_name: None,
+            password: None,
+            failed_passwords: 0,
+            locked_until: None,
+            created_at: self.clock.now(),
+        });
+        Ok(id)
+    }
+
+    /// Real-name verification: the identity authority confirms the name and resident ID.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::UserNotFound`], [`WalletError::AlreadyVerified`],
+    /// [`WalletError::IdentityRejected`].
+    pub fn verify_real_name(
+        &self,
+        user: &UserId,
+        name: PersonName,
+        id: ResidentId,
+    ) -> Result<(), WalletError> {
+        let mut record = self.user(user)?;
+        if record.real_name.is_some() {
+            return Err(WalletError::AlreadyVerified);
+        }
+        if !self.ports.identity.verify(&name, &id)? {
+            return Err(WalletError::IdentityRejected);
+        }
+        record.real_name = Some(RealName { name, id, verified_at: self.clock.now() });
+        self.store.put_user(record);
+        Ok(())
+    }
+
+    /// The account as the app shows it.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::UserNotFound`].
+    pub fn account(&self, user: &UserId) -> Result<AccountView, WalletError> {
+        let r = self.user(user)?;
+        Ok(AccountView {
+            id: r.id,
+            mobile: r.mobile.masked(),
+            name: r.real_name.as_ref().map(|n| n.name.masked()),
+            real_name_verified: r.real_name.is_some(),
+            has_payment_password: r.password.is_some(),
+            locked_until: r.locked_until.filter(|until| *until > self.clock.now()),
+        })
+    }
+
+    /// Whether the user is real-name verified.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::UserNotFound`].
+    pub fn is_real_name_verified(&self, user: &UserId) -> Result<bool, WalletError> {
+        Ok(self.user(user)?.real_name.is_some())
+    }
+
+    /// Sets the first payment password.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::UserNotFound`], [`WalletError::PasswordFormat`], or
+    /// [`WalletError::WrongPassword`] if one is set already (change it instead).
+    pub fn set_payment_password(
+        &self,
+        user: &UserId,
+        password: &Secret<String>,
+    ) -> Result<(), WalletError> {
+        let mut record = self.user(user)?;
+        if record.password.is_some() {
+            return Err(WalletError::WrongPassword { remaining: self.remaining(&record) });
+        }
+        record.password = Some(self.hasher.hash(password)?);
+        self.store.put_user(record);
+        Ok(())
+    }
+
+    /// Checks the payment password. Five wrong tries in a row lock it for three hours (by
+    /// default); a right one resets the count.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::PasswordLocked`], [`WalletError::WrongPassword`],
+    /// [`WalletError::NoPassword`], [`WalletError::UserNotFound`].
+    pub fn verify_payment_password(
+        &self,
+        user: &UserId,
+        password: &Secret<String>,
+    ) -> Result<(), WalletError> {
+        let now = self.clock.now();
+        let mut record = self.user(user)?;
+        if let Some(until) = record.locked_until {
+            if now < until {
+                return Err(WalletError::PasswordLocked { until });
+            }
+            record.locked_until = None;
+            record.failed_passwords = 0;
+        }
+        let stored = record.password.clone().ok_or(WalletError::NoPassword)?;
+        if self.hasher.verify(password, &stored)? {
+            record.failed_passwords = 0;
+            self.store.put_user(record);
+            return Ok(());
+        }
+        record.failed_passwords += 1;
+        let lockout = self.config.lockout;
+        let result = if record.failed_passwords >= lockout.max_failures {
+            let until = now.checked_add_signed(lockout.lock_for).unwrap_or(now);
+            record.locked_until = Some(until);
+            Err(WalletError::PasswordLocked { until })
+        } else {
+            Err(WalletError::WrongPassword { remaining: self.remaining(&record) })
+        };
+        self.store.put_user(record);
+        result
+    }
+
+    /// Changes the payment password, given the current one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::verify_payment_password`], and [`WalletError::PasswordFormat`].
+    pub fn change_payment_password(
+        &self,
+        user: &UserId,
+        old: &Secret<String>,
+        new: &Secret<String>,
+    ) -> Result<(), WalletError> {
+        let hash = self.hasher.hash(new)?;
+        self.verify_payment_password(user, old)?;
+        let mut record = self.user(user)?;
+        record.password = Some(hash);
+        self.store.put_user(record);
+        Ok(())
+    }
+
+    /// Sends a reset code to the registered mobile.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::OtpThrottled`], [`WalletError::UserNotFound`].
+    pub fn request_password_reset(&self, user: &UserId) -> Result<(), WalletError> {
+        self.send_otp(user, OtpPurpose::PasswordReset)
+    }
+
+    /// Resets the payment password with the code sent to the registered mobile; lifts a lock.
+    ///
+    /// # Errors
+    ///
+    /// A code error, [`WalletError::PasswordFormat`], [`WalletError::UserNotFound`].
+    pub fn reset_payment_password(
+        &self,
+        user: &UserId,
+        code: &str,
+        new: &Secret<String>,
+    ) -> Result<(), WalletError> {
+        let hash = self.hasher.hash(new)?;
+        self.verify_otp(user, OtpPurpose::PasswordReset, code)?;
+        let mut record = self.user(user)?;
+        record.password = Some(hash);
+        record.failed_passwords = 0;
+        record.locked_until = None;
+        self.store.put_user(record);
+        Ok(())
+    }
+
+    /// Sends a one-time code to the user's registered mobile.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::OtpThrottled`], [`WalletError::UserNotFound`], a gateway error.
+    pub fn send_otp(&self, user: &UserId, purpose: OtpPurpose) -> Result<(), WalletError> {
+        let record = self.user(user)?;
+        let now = self.clock.now();
+        let code = otp::issue(
+            &self.store,
+            &self.keys.otp_key,
+            &self.config.otp,
+            user.as_str(),
+            purpose,
+            now,
+        )?;
+        self.ports.sms.send(Sms {
+            to: record.mobile,
+            body: SmsBody::Otp { purpose, code },
+            at: now,
+        })
+    }
+
+    /// Checks a one-time code sent by [`Self::send_otp`]; a right code is spent.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::OtpInvalid`], [`WalletError::OtpExpired`],
+    /// [`WalletError::OtpTooManyTries`].
+    pub fn verify_otp(
+        &self,
+        user: &UserId,
+        purpose: OtpPurpose,
+        code: &str,
+    ) -> Result<(), WalletError> {
+        otp::verify(
+            &self.store,
+            &self.keys.otp_key,
+            &self.config.otp,
+            user.as_str(),
+            purpose,
+            code,
+            self.clock.now(),
+        )
+    }
+
+    /// A face check of a real-name verified user against their ID photo.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::NotRealNameVerified`], [`WalletError::UserNotFound`], a port error.
+    pub fn verify_face(&self, user: &UserId, sample: &FaceSample) -> Result<bool, WalletError> {
+        let record = self.user(user)?;
+        let real = record.real_name.ok_or(WalletError::NotRealNameVerified)?;
+        self.ports.face.verify(&real.id, sample)
+    }
+
+    pub(crate) fn remaining(&self, record: &UserRecord) -> u32 {
+        self.config.lockout.max_failures.saturating_sub(record.failed_passwords)
+    }
+}
