@@ -6,6 +6,7 @@ mod error;
 mod feature;
 mod loss;
 mod rules;
+mod spec;
 mod txn;
 mod velocity;
 
@@ -18,9 +19,10 @@ pub use loss::{
     Assessment, Claim, ClaimEvent, ClaimState, Ineligible, Instrument, LoggedTransaction,
     LossReport, PROTECTION_WINDOW, claim_transition,
 };
-pub use rules::{
-    ChallengeMethod, CompareOp, ConditionSpec, Context, DecisionBuf, FailPolicy, FiredRule, Input,
-    Outcome, Read, RuleFailure, RuleSet, RuleSetSpec, RuleSpec, ScoreThresholds,
+pub use rules::{DecisionBuf, FiredRule, Input, Read, RuleFailure, RuleSet};
+pub use spec::{
+    ChallengeMethod, CompareOp, ConditionSpec, Context, FailPolicy, Outcome, RuleSetSpec, RuleSpec,
+    ScoreThresholds,
 };
 pub use txn::{Authentication, Mcc, ProvisioningRequest, Transaction};
 pub use velocity::{

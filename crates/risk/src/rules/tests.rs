@@ -2,6 +2,7 @@
 #![cfg(test)]
 
 use super::*;
+use crate::spec::{RuleSpec, ScoreThresholds};
 use proptest::prelude::*;
 
 fn windows() -> WindowSet {
