@@ -11,6 +11,7 @@ mod number;
 mod record;
 mod service;
 mod store;
+mod views;
 
 pub use cryptogram::{
     CRYPTOGRAM_LEN, Cryptogram, DeviceCard, PaymentData, ReplayWindow, ReplenishRequest,
@@ -22,8 +23,9 @@ pub use lifecycle::{Actor, LifecycleError, TokenEvent, TokenStatus, transition};
 pub use luk::{LukGrant, LukPolicy, LukState};
 pub use number::{TokenBin, TokenNumber};
 pub use record::{Fingerprint, Par, TokenRecord};
-pub use service::{
-    BulkOutcome, FundingCard, ProvisionRequest, Provisioned, RewrapReport, TokenConfig, TokenInfo,
-    TokenService, VerifiedCryptogram,
-};
+pub use service::TokenService;
 pub use store::{InMemoryTokenStore, TokenStore};
+pub use views::{
+    BulkOutcome, FundingCard, ProvisionRequest, Provisioned, RewrapReport, TokenConfig, TokenInfo,
+    VerifiedCryptogram,
+};

@@ -3,191 +3,26 @@
 
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
-use chrono::{DateTime, TimeDelta, Utc};
-use cloudcard_core::{Amount, CardExpiry, DeviceId, MerchantId, Pan, SharedClock, TokenId};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use cloudcard_core::{Amount, CardExpiry, DeviceId, Pan, SharedClock, TokenId};
 use zeroize::Zeroizing;
 
 use crate::cryptogram::{Cryptogram, DeviceCard, ReplenishRequest, mac_matches};
 use crate::keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
-use crate::luk::{self, LukGrant, LukPolicy, LukState};
+use crate::luk::{self, LukGrant, LukState};
 use crate::record::{Fingerprint, Par, TokenRecord};
+use crate::views::{
+    BulkOutcome, FundingCard, ProvisionRequest, Provisioned, RewrapReport, TokenConfig, TokenInfo,
+    VerifiedCryptogram,
+};
 use crate::{
-    Channel, ChannelSet, Domain, InMemoryTokenStore, LifecycleError, Rejection, StoreError,
-    TokenBin, TokenError, TokenEvent, TokenNumber, TokenStatus, TokenStore, transition,
+    Domain, InMemoryTokenStore, LifecycleError, Rejection, StoreError, TokenError, TokenEvent,
+    TokenNumber, TokenStatus, TokenStore, transition,
 };
 
 /// How many times a number is drawn, or an update retried after a version conflict, before
 /// the service gives up.
 const ATTEMPTS: usize = 16;
-
-/// How the token service is set up.
-#[derive(Debug, Clone)]
-pub struct TokenConfig {
-    /// The range token numbers are drawn from, already checked against the issuer table.
-    pub token_bin: TokenBin,
-    /// Limits of each limited-use key.
-    pub luk_policy: LukPolicy,
-    /// How far a cryptogram's time may be from the cloud's clock.
-    pub max_cryptogram_age: TimeDelta,
-}
-
-impl TokenConfig {
-    /// A configuration drawing from `token_bin`, with the default key policy and a 10-minute
-    /// cryptogram age limit.
-    #[must_use]
-    pub fn new(token_bin: TokenBin) -> Self {
-        Self {
-            token_bin,
-            luk_policy: LukPolicy::default(),
-            max_cryptogram_age: TimeDelta::minutes(10),
-        }
-    }
-}
-
-/// A request to provision a cloud card for a device.
-#[derive(Debug, Clone)]
-pub struct ProvisionRequest {
-    /// The card.
-    pub pan: Pan,
-    /// Its expiry, if known.
-    pub expiry: Option<CardExpiry>,
-    /// The device the token will live on.
-    pub device: DeviceId,
-    /// The channels it may pay through (at least one).
-    pub channels: ChannelSet,
-    /// The one merchant it may pay, if any.
-    pub merchant: Option<MerchantId>,
-    /// The most one payment may be.
-    pub max_amount: Option<Amount>,
-    /// When the token stops working.
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-impl ProvisionRequest {
-    /// A token for `pan` on `device`, usable through every channel, with no other limit.
-    #[must_use]
-    pub fn new(pan: Pan, device: DeviceId) -> Self {
-        Self {
-            pan,
-            expiry: None,
-            device,
-            channels: ChannelSet::all(),
-            merchant: None,
-            max_amount: None,
-            expires_at: None,
-        }
-    }
-}
-
-/// A token as callers see it: no PAN, no key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenInfo {
-    /// The token's id.
-    pub id: TokenId,
-    /// The token number (prints masked).
-    pub number: TokenNumber,
-    /// Lifecycle state.
-    pub status: TokenStatus,
-    /// Where it may be used.
-    pub domain: Domain,
-    /// The payment account reference shared by the card's tokens.
-    pub par: Par,
-    /// The card's last four digits.
-    pub pan_last4: String,
-    /// The limited-use key sequence in force.
-    pub key_seq: u32,
-    /// When provisioned.
-    pub created_at: DateTime<Utc>,
-}
-
-/// A newly provisioned token and what its device holds.
-#[derive(Debug)]
-pub struct Provisioned {
-    /// The token.
-    pub token: TokenInfo,
-    /// The phone's side: token number, first limited-use key, ATC.
-    pub device_card: DeviceCard,
-}
-
-/// Proof that a cryptogram verified: only [`TokenService::verify`] makes one, and only with one
-/// may [`TokenService::detokenize`] hand out the PAN.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedCryptogram {
-    token: TokenId,
-    device: DeviceId,
-    amount: Amount,
-    merchant: MerchantId,
-    channel: Channel,
-    atc: u32,
-}
-
-impl VerifiedCryptogram {
-    /// The token that paid.
-    #[must_use]
-    pub const fn token(&self) -> &TokenId {
-        &self.token
-    }
-
-    /// The device it paid from.
-    #[must_use]
-    pub const fn device(&self) -> &DeviceId {
-        &self.device
-    }
-
-    /// The amount authenticated.
-    #[must_use]
-    pub const fn amount(&self) -> Amount {
-        self.amount
-    }
-
-    /// The merchant authenticated.
-    #[must_use]
-    pub const fn merchant(&self) -> &MerchantId {
-        &self.merchant
-    }
-
-    /// The channel authenticated.
-    #[must_use]
-    pub const fn channel(&self) -> Channel {
-        self.channel
-    }
-
-    /// The ATC accepted.
-    #[must_use]
-    pub const fn atc(&self) -> u32 {
-        self.atc
-    }
-}
-
-/// The card behind a token, for the issuer's authorization only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FundingCard {
-    /// The card number (prints masked).
-    pub pan: Pan,
-    /// Its expiry, if known.
-    pub expiry: Option<CardExpiry>,
-}
-
-/// What a bulk lifecycle call did to each token it touched.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BulkOutcome {
-    /// Tokens that moved.
-    pub changed: Vec<TokenId>,
-    /// Tokens left as they were, and why (already deleted tokens are not listed).
-    pub unchanged: Vec<(TokenId, LifecycleError)>,
-}
-
-/// What [`TokenService::rewrap`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RewrapReport {
-    /// Records moved to the current key.
-    pub rewrapped: usize,
-    /// Records already under it.
-    pub current: usize,
-    /// Records that could not be opened (unknown or retired key, or altered): left alone.
-    pub failed: usize,
-}
 
 /// The cloud side of cloud cards.
 ///

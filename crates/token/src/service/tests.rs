@@ -12,6 +12,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::{Actor, PaymentData};
+use crate::{Channel, ChannelSet, TokenBin};
+use chrono::TimeDelta;
 
 const PAN: &str = "6222021234567890128";
 
