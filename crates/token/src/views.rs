@@ -98,8 +98,8 @@ pub struct Provisioned {
     pub device_card: DeviceCard,
 }
 
-/// Proof that a cryptogram verified: only [`TokenService::verify`] makes one, and only with one
-/// may [`TokenService::detokenize`] hand out the PAN.
+/// Proof that a cryptogram verified: only [`TokenService::verify`](crate::TokenService::verify) makes one, and only with one
+/// may [`TokenService::detokenize`](crate::TokenService::detokenize) hand out the PAN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedCryptogram {
     pub(crate) token: TokenId,
