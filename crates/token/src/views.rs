@@ -166,7 +166,7 @@ pub struct BulkOutcome {
     pub unchanged: Vec<(TokenId, LifecycleError)>,
 }
 
-/// What [`TokenService::rewrap`] did.
+/// What [`TokenService::rewrap`](crate::TokenService::rewrap) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RewrapReport {
     /// Records moved to the current key.
