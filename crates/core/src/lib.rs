@@ -8,6 +8,7 @@ mod clock;
 mod error;
 mod id;
 mod issuer;
+mod mac;
 mod pan;
 mod person;
 
@@ -24,6 +25,7 @@ pub use id::{
     TransactionId, UserId,
 };
 pub use issuer::{IssuerInfo, IssuerTable};
+pub use mac::MacKey;
 pub use pan::Pan;
 pub use person::{PersonName, PhoneNumber, ResidentId};
 

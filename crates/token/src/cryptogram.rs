@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::{Amount, Currency, DeviceId, MerchantId, TokenId};
-use hmac::Mac;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -187,9 +186,8 @@ pub(crate) fn compute_mac(
     atc: u32,
     data: &PaymentData,
 ) -> [u8; CRYPTOGRAM_LEN] {
-    let mut mac = MacKey::new("luk", luk).start();
-    message_parts(token_number, key_seq, atc, data, |part| mac.update(part));
-    let full = mac.finalize().into_bytes();
+    let full = MacKey::new("luk", luk)
+        .mac_with(|update| message_parts(token_number, key_seq, atc, data, update));
     let mut out = [0u8; CRYPTOGRAM_LEN];
     for (o, b) in out.iter_mut().zip(full.iter()) {
         *o = *b;

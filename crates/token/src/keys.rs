@@ -7,11 +7,11 @@ use std::fmt;
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use cloudcard_masking::Secret;
-use hmac::{Hmac, Mac};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use zeroize::Zeroizing;
+
+pub use cloudcard_core::MacKey;
 
 use crate::TokenError;
 
@@ -39,46 +39,6 @@ pub struct Sealed {
     pub nonce: [u8; 12],
     /// Ciphertext and tag.
     pub ciphertext: Vec<u8>,
-}
-
-/// An HMAC-SHA256 key, prepared once. Its `Debug` shows only its purpose.
-#[derive(Clone)]
-pub struct MacKey {
-    purpose: &'static str,
-    mac: Hmac<Sha256>,
-}
-
-impl MacKey {
-    /// A MAC key for `purpose` (shown in `Debug`) from 32 bytes of key material.
-    #[must_use]
-    pub fn new(purpose: &'static str, key: &KeyBytes) -> Self {
-        // HMAC takes keys of any length, so this cannot fail; a fresh instance keyed with
-        // zeroes is never reached.
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose_secret())
-            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
-        Self { purpose, mac }
-    }
-
-    /// A keyed HMAC-SHA256 ready for input.
-    pub(crate) fn start(&self) -> Hmac<Sha256> {
-        self.mac.clone()
-    }
-
-    /// HMAC-SHA256 over the concatenation of `parts`.
-    #[must_use]
-    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = self.mac.clone();
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().into()
-    }
-}
-
-impl fmt::Debug for MacKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MacKey({}, [REDACTED])", self.purpose)
-    }
 }
 
 struct RingEntry {
@@ -300,15 +260,5 @@ mod tests {
             assert!(!dbg.contains(needle), "{dbg}");
         }
         assert!(dbg.contains("MacKey(fingerprint, [REDACTED])"));
-    }
-
-    #[test]
-    fn mac_matches_raw_hmac() {
-        let key = MacKey::new("t", &Secret::new([3; 32]));
-        let mut raw = <Hmac<Sha256> as KeyInit>::new_from_slice(&[3; 32]).unwrap();
-        raw.update(b"ab");
-        raw.update(b"c");
-        let expected: [u8; 32] = raw.finalize().into_bytes().into();
-        assert_eq!(key.mac(&[b"a", b"bc"]), expected);
     }
 }

@@ -199,14 +199,8 @@ impl<S: WalletStore> Wallet<S> {
     pub fn send_otp(&self, user: &UserId, purpose: OtpPurpose) -> Result<(), WalletError> {
         let record = self.user(user)?;
         let now = self.clock.now();
-        let code = otp::issue(
-            &self.store,
-            &self.keys.otp_key,
-            &self.config.otp,
-            user.as_str(),
-            purpose,
-            now,
-        )?;
+        let code =
+            otp::issue(&self.store, &self.otp_mac, &self.config.otp, user.as_str(), purpose, now)?;
         self.ports.sms.send(Sms {
             to: record.mobile,
             body: SmsBody::Otp { purpose, code },
@@ -228,7 +222,7 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<(), WalletError> {
         otp::verify(
             &self.store,
-            &self.keys.otp_key,
+            &self.otp_mac,
             &self.config.otp,
             user.as_str(),
             purpose,

@@ -266,14 +266,7 @@ impl<S: WalletStore> Wallet<S> {
     /// The keyed fingerprint of a card number.
     #[must_use]
     pub fn fingerprint(&self, pan: &Pan) -> [u8; 32] {
-        use hmac::{KeyInit, Mac};
-        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(
-            self.keys.card_key.expose_secret(),
-        )
-        .unwrap_or_else(|_| <hmac::Hmac<sha2::Sha256> as KeyInit>::new(&Default::default()));
-        mac.update(b"cloudcard/wallet-card/v1");
-        mac.update(pan.expose_digits().as_bytes());
-        mac.finalize().into_bytes().into()
+        self.card_mac.mac(&[b"cloudcard/wallet-card/v1", pan.expose_digits().as_bytes()])
     }
 
     pub(crate) fn check_room(&self, user: &UserId, pan: &Pan) -> Result<(), WalletError> {

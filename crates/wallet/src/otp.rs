@@ -2,6 +2,7 @@
 //! limit, one live code per purpose, and throttled resends.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use cloudcard_core::MacKey;
 use cloudcard_masking::Secret;
 use rand::RngExt;
 use subtle::ConstantTimeEq;
@@ -32,7 +33,7 @@ impl Default for OtpPolicy {
 /// the caller to send.
 pub(crate) fn issue(
     store: &dyn WalletStore,
-    key: &cloudcard_masking::Secret<[u8; 32]>,
+    key: &MacKey,
     policy: &OtpPolicy,
     subject: &str,
     purpose: OtpPurpose,
@@ -59,7 +60,7 @@ pub(crate) fn issue(
 /// Checks a code; a right code is spent at once (single use).
 pub(crate) fn verify(
     store: &dyn WalletStore,
-    key: &cloudcard_masking::Secret<[u8; 32]>,
+    key: &MacKey,
     policy: &OtpPolicy,
     subject: &str,
     purpose: OtpPurpose,
@@ -84,20 +85,7 @@ pub(crate) fn verify(
     Err(if spent { WalletError::OtpTooManyTries } else { WalletError::OtpInvalid })
 }
 
-fn hash(
-    key: &cloudcard_masking::Secret<[u8; 32]>,
-    subject: &str,
-    purpose: OtpPurpose,
-    code: &str,
-) -> [u8; 32] {
-    use hmac::{KeyInit, Mac};
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.expose_secret())
-        .unwrap_or_else(|_| <hmac::Hmac<sha2::Sha256> as KeyInit>::new(&Default::default()));
-    mac.update(b"cloudcard/otp/v1");
-    mac.update(&[u8::try_from(subject.len()).unwrap_or(u8::MAX)]);
-    mac.update(subject.as_bytes());
-    mac.update(format!("{purpose:?}").as_bytes());
-    mac.update(b"|");
-    mac.update(code.as_bytes());
-    mac.finalize().into_bytes().into()
+fn hash(key: &MacKey, subject: &str, purpose: OtpPurpose, code: &str) -> [u8; 32] {
+    let len = u8::try_from(subject.len()).unwrap_or(u8::MAX);
+    key.mac(&[b"cloudcard/otp/v1", &[len], subject.as_bytes(), &[purpose as u8], code.as_bytes()])
 }

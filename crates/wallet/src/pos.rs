@@ -1,7 +1,7 @@
 //! POS terminals bound to a merchant's mobile, and the three ways to unbind one.
 
 use chrono::{DateTime, Utc};
-use cloudcard_core::{PersonName, PhoneNumber, ResidentId, TerminalId};
+use cloudcard_core::{MacKey, PersonName, PhoneNumber, ResidentId, TerminalId};
 use rand::RngExt;
 use serde::Serialize;
 
@@ -196,10 +196,10 @@ impl<S: WalletStore> Wallet<S> {
         mobile: &PhoneNumber,
     ) -> Result<(), WalletError> {
         let now = self.clock.now();
-        let subject = mobile_subject(terminal, mobile);
+        let subject = mobile_subject(&self.otp_mac, terminal, mobile);
         let code = otp::issue(
             &self.store,
-            &self.keys.otp_key,
+            &self.otp_mac,
             &self.config.otp,
             &subject,
             OtpPurpose::TerminalMobile,
@@ -272,7 +272,7 @@ impl<S: WalletStore> Wallet<S> {
         if channel == UnbindChannel::Online {
             let code = otp::issue(
                 &self.store,
-                &self.keys.otp_key,
+                &self.otp_mac,
                 &self.config.otp,
                 &case.id,
                 OtpPurpose::TerminalUnbind,
@@ -308,7 +308,7 @@ impl<S: WalletStore> Wallet<S> {
             (UnbindChannel::Online, UnbindEvidence::OnlineOtp { code }) => {
                 otp::verify(
                     &self.store,
-                    &self.keys.otp_key,
+                    &self.otp_mac,
                     &self.config.otp,
                     case,
                     OtpPurpose::TerminalUnbind,
@@ -413,10 +413,10 @@ impl<S: WalletStore> Wallet<S> {
         mobile: &PhoneNumber,
         code: &str,
     ) -> Result<(), WalletError> {
-        let subject = mobile_subject(terminal, mobile);
+        let subject = mobile_subject(&self.otp_mac, terminal, mobile);
         otp::verify(
             &self.store,
-            &self.keys.otp_key,
+            &self.otp_mac,
             &self.config.otp,
             &subject,
             OtpPurpose::TerminalMobile,
@@ -426,12 +426,10 @@ impl<S: WalletStore> Wallet<S> {
     }
 }
 
-/// The code subject for a mobile being bound to a terminal (never the mobile in the clear).
-fn mobile_subject(terminal: &TerminalId, mobile: &PhoneNumber) -> String {
-    use hmac::{KeyInit, Mac};
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new(&Default::default());
-    mac.update(mobile.expose().as_bytes());
-    let digest = mac.finalize().into_bytes();
+/// The code subject for a mobile being bound to a terminal: the terminal and a keyed tag of
+/// the mobile, never the mobile in the clear.
+fn mobile_subject(key: &MacKey, terminal: &TerminalId, mobile: &PhoneNumber) -> String {
+    let digest = key.mac(&[b"cloudcard/terminal-mobile/v1", mobile.expose().as_bytes()]);
     let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("{}#{tag}", terminal.as_str())
 }

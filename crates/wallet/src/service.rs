@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use cloudcard_core::{Bank, CardExpiry, CardId, CardKind, Pan, PhoneNumber, SharedClock, UserId};
+use cloudcard_core::{
+    Bank, CardExpiry, CardId, CardKind, MacKey, Pan, PhoneNumber, SharedClock, UserId,
+};
 use cloudcard_masking::Secret;
 use rand::RngExt;
 use serde::Serialize;
@@ -197,8 +199,11 @@ pub struct AccountView {
 /// The wallet.
 pub struct Wallet<S = InMemoryWalletStore> {
     pub(crate) config: WalletConfig,
-    pub(crate) keys: WalletKeys,
     pub(crate) hasher: PasswordHasher,
+    /// Keys the hashes of one-time codes (and the tags of terminal mobiles).
+    pub(crate) otp_mac: MacKey,
+    /// Keys card-number fingerprints.
+    pub(crate) card_mac: MacKey,
     pub(crate) ports: WalletPorts,
     pub(crate) store: S,
     pub(crate) clock: SharedClock,
@@ -208,7 +213,9 @@ impl<S> fmt::Debug for Wallet<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wallet")
             .field("config", &self.config)
-            .field("keys", &self.keys)
+            .field("hasher", &self.hasher)
+            .field("otp_mac", &self.otp_mac)
+            .field("card_mac", &self.card_mac)
             .finish_non_exhaustive()
     }
 }
@@ -223,8 +230,10 @@ impl<S: WalletStore> Wallet<S> {
         store: S,
         clock: SharedClock,
     ) -> Self {
-        let hasher = PasswordHasher::new(config.argon2, keys.pepper.clone());
-        Self { config, keys, hasher, ports, store, clock }
+        let hasher = PasswordHasher::new(config.argon2, keys.pepper);
+        let otp_mac = MacKey::new("one-time codes", &keys.otp_key);
+        let card_mac = MacKey::new("card fingerprints", &keys.card_key);
+        Self { config, hasher, otp_mac, card_mac, ports, store, clock }
     }
 
     /// The store.
