@@ -176,7 +176,7 @@ mod zen {
     use std::sync::Arc;
 
     use cloudcard_core::beijing_hour;
-    use cloudcard_risk::{ChallengeMethod, EntityKind, Outcome, RiskEngine, Transaction};
+    use cloudcard_risk::{EntityKind, Outcome, RiskEngine, Transaction};
     use serde_json::json;
     use zen_engine::Decision;
 
@@ -253,14 +253,6 @@ mod zen {
             rank = rank.max(row["rank"].as_u64().unwrap());
             score += row["score"].as_u64().unwrap();
         }
-        let by_rank = [
-            Outcome::Approve,
-            Outcome::Challenge(ChallengeMethod::Fingerprint),
-            Outcome::Challenge(ChallengeMethod::Otp),
-            Outcome::Challenge(ChallengeMethod::PaymentPassword),
-            Outcome::Review,
-            Outcome::Decline,
-        ];
         let by_score = if score >= 100 {
             Outcome::Decline
         } else if score >= 60 {
@@ -268,7 +260,7 @@ mod zen {
         } else {
             Outcome::Approve
         };
-        by_rank[rank as usize].max(by_score)
+        Outcome::ALL[rank as usize].max(by_score)
     }
 }
 

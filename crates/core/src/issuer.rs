@@ -158,6 +158,13 @@ impl IssuerTable {
         self.names.get(&code).map(String::as_str).or_else(|| bank.chinese_name())
     }
 
+    /// The name to show for an issuer: the table's name, or the issuer's code when the table
+    /// has none.
+    #[must_use]
+    pub fn display_name<'a>(&'a self, bank: &'a Bank) -> &'a str {
+        self.bank_name(bank).unwrap_or(bank.code())
+    }
+
     /// How many (prefix, length) entries the table holds.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -233,6 +240,8 @@ mod tests {
         assert_eq!(table.bank_name(&Bank::Icbc), Some("中国工商银行"));
         assert_eq!(table.bank_name(&Bank::from_code("KMRCU").unwrap()), Some("昆明农村信用联合社"));
         assert_eq!(table.bank_name(&Bank::from_code("NOSUCH").unwrap()), None);
+        assert_eq!(table.display_name(&Bank::from_code("NOSUCH").unwrap()), "NOSUCH");
+        assert_eq!(table.display_name(&Bank::Cmb), "招商银行");
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl ReportCard {
         let dormant = card.usage == Some(UsageStatus::Dormant);
         Self {
             bank,
-            bank_name: IssuerTable::builtin().bank_name(&bank).unwrap_or(bank.code()).to_owned(),
+            bank_name: IssuerTable::builtin().display_name(&bank).to_owned(),
             kind: card.kind.into(),
             masked_number: MaskPolicy::card().mask(card.pan.expose_digits()),
             usage: card.usage,

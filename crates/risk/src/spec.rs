@@ -33,6 +33,18 @@ pub enum Outcome {
     Decline,
 }
 
+impl Outcome {
+    /// Every outcome, from least to most strict.
+    pub const ALL: [Self; 6] = [
+        Self::Approve,
+        Self::Challenge(ChallengeMethod::Fingerprint),
+        Self::Challenge(ChallengeMethod::Otp),
+        Self::Challenge(ChallengeMethod::PaymentPassword),
+        Self::Review,
+        Self::Decline,
+    ];
+}
+
 /// What happens to a rule that cannot be evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -287,7 +287,7 @@ fn view(c: &CardRecord) -> CardView {
         id: c.id.clone(),
         masked: c.masked.clone(),
         bank: c.bank,
-        bank_name: IssuerTable::builtin().bank_name(&c.bank).unwrap_or(c.bank.code()).to_owned(),
+        bank_name: IssuerTable::builtin().display_name(&c.bank).to_owned(),
         kind: c.kind,
         is_default: c.is_default,
         reserved_mobile: MaskPolicy::mobile().mask(c.reserved_mobile.expose()),

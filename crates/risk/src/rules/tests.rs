@@ -142,14 +142,7 @@ fn condition() -> impl Strategy<Value = ConditionSpec> {
 }
 
 fn outcome() -> impl Strategy<Value = Outcome> {
-    prop::sample::select(vec![
-        Outcome::Approve,
-        Outcome::Challenge(ChallengeMethod::Fingerprint),
-        Outcome::Challenge(ChallengeMethod::Otp),
-        Outcome::Challenge(ChallengeMethod::PaymentPassword),
-        Outcome::Review,
-        Outcome::Decline,
-    ])
+    prop::sample::select(Outcome::ALL.to_vec())
 }
 
 fn rule_set() -> impl Strategy<Value = RuleSetSpec> {
@@ -271,4 +264,9 @@ proptest! {
         prop_assert!(after >= before, "{:?} < {:?}", after, before);
         prop_assert!(after >= extra);
     }
+}
+
+#[test]
+fn outcomes_are_listed_from_least_to_most_strict() {
+    assert!(Outcome::ALL.windows(2).all(|w| w[0] < w[1]));
 }
