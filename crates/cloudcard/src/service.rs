@@ -1,5 +1,6 @@
 //! The [`CloudCard`] service: the flows that join wallet, tokens, risk and the card lookup.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -11,8 +12,8 @@ use cloudcard_core::{
 use cloudcard_masking::Secret;
 use cloudcard_report::{Dispatcher, LookupService, LookupStore};
 use cloudcard_risk::{
-    Assessment, Authentication, ChallengeMethod, Claim, Mcc, Outcome, ProvisioningRequest, Reason,
-    RiskEngine, Transaction,
+    Assessment, Authentication, ChallengeMethod, Claim, DecisionBuf, Mcc, Outcome,
+    ProvisioningRequest, Reason, RiskEngine, Transaction,
 };
 use cloudcard_token::{
     Cryptogram, DeviceCard, ProvisionRequest, TokenInfo, TokenService, TokenStore,
@@ -285,7 +286,8 @@ impl CloudCard {
             device_registered_at: Some(registered),
             at: self.clock.now(),
         };
-        let decision = self.risk.assess_provisioning(&assessment, &mut self.risk.buffer());
+        let decision =
+            self.with_decision_buf(|buf| self.risk.assess_provisioning(&assessment, buf));
         if matches!(decision.outcome, Outcome::Review | Outcome::Decline) {
             return Err(Error::BindingRefused(decision.outcome));
         }
@@ -357,7 +359,7 @@ impl CloudCard {
             auth: request.auth,
             device_registered_at: self.device_registered_at(&user, &request.device).ok(),
         };
-        let decision = self.risk.decide(&txn, &mut self.risk.buffer());
+        let decision = self.with_decision_buf(|buf| self.risk.decide(&txn, buf));
         match decision.outcome {
             Outcome::Approve => self.authorize(&verified, txn),
             Outcome::Challenge(method) => {
@@ -481,6 +483,18 @@ impl CloudCard {
             .find(|d| d.id == *device)
             .map(|d| d.registered_at)
             .ok_or(Error::DeviceNotFound)
+    }
+
+    /// Runs `f` with this thread's decision buffer, grown to the rules in force, so a payment
+    /// does not allocate one.
+    fn with_decision_buf<T>(&self, f: impl FnOnce(&mut DecisionBuf) -> T) -> T {
+        thread_local! {
+            static BUF: RefCell<DecisionBuf> = RefCell::new(DecisionBuf::default());
+        }
+        BUF.with_borrow_mut(|buf| {
+            self.risk.reserve(buf);
+            f(buf)
+        })
     }
 
     pub(crate) fn links(&self) -> RwLockWriteGuard<'_, Links> {

@@ -189,11 +189,18 @@ impl RiskEngine {
     /// A decision buffer with room for the live and shadow sets.
     #[must_use]
     pub fn buffer(&self) -> DecisionBuf {
-        let mut buf = DecisionBuf::for_rule_set(&self.live.load());
+        let mut buf = DecisionBuf::default();
+        self.reserve(&mut buf);
+        buf
+    }
+
+    /// Grows a reused buffer, if the live or shadow set needs more room; allocates nothing when
+    /// it already has room.
+    pub fn reserve(&self, buf: &mut DecisionBuf) {
+        buf.reserve_for(&self.live.load());
         if let Some(shadow) = self.shadow.load().as_deref() {
             buf.reserve_for(shadow);
         }
-        buf
     }
 
     /// Decides a payment: status lists first (lost card, lost device, suspended user →
