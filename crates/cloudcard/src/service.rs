@@ -1,8 +1,9 @@
 //! The [`CloudCard`] service: the flows that join wallet, tokens, risk and the card lookup.
 
+use cloudcard_core::sync::RwLockExt;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::TimeDelta;
 use cloudcard_core::{
@@ -498,11 +499,11 @@ impl CloudCard {
     }
 
     pub(crate) fn links(&self) -> RwLockWriteGuard<'_, Links> {
-        self.links.write().unwrap_or_else(PoisonError::into_inner)
+        self.links.write_unpoisoned()
     }
 
     pub(crate) fn links_read(&self) -> RwLockReadGuard<'_, Links> {
-        self.links.read().unwrap_or_else(PoisonError::into_inner)
+        self.links.read_unpoisoned()
     }
 }
 

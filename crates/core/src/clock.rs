@@ -1,6 +1,7 @@
 //! Time: the [`Clock`] port and the Beijing calendar.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use crate::sync::MutexExt;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
 
@@ -69,12 +70,12 @@ impl ManualClock {
 
     /// Moves the clock to `now` (backwards too, to test clock skew).
     pub fn set(&self, now: DateTime<Utc>) {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner) = now;
+        *self.now.lock_unpoisoned() = now;
     }
 
     /// Moves the clock forward by `by`; past the end of time it stays where it is.
     pub fn advance(&self, by: TimeDelta) {
-        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut now = self.now.lock_unpoisoned();
         if let Some(later) = now.checked_add_signed(by) {
             *now = later;
         }
@@ -83,7 +84,7 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+        *self.now.lock_unpoisoned()
     }
 }
 

@@ -11,6 +11,7 @@ mod issuer;
 mod mac;
 mod pan;
 mod person;
+pub mod sync;
 
 pub use amount::Amount;
 pub use bank::{Bank, BankCode, CardKind};

@@ -1,9 +1,10 @@
 //! The bank fan-out port: one connector per bank, and a dispatcher that drives them and feeds
 //! their answers back into the lookup.
 
+use cloudcard_core::sync::MutexExt;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::{Bank, QueryId, UserId};
@@ -201,7 +202,7 @@ impl Dispatcher {
             if let Reply::Answer { after, answer } =
                 connector.ask(&BankQuery { query: query.clone(), user, attempt })
             {
-                let mut due = self.due.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut due = self.due.lock_unpoisoned();
                 due.0 += 1;
                 let seq = due.0;
                 due.1.push(Reverse(Due {
@@ -230,7 +231,7 @@ impl Dispatcher {
         let mut out = Vec::new();
         loop {
             let next = {
-                let mut due = self.due.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut due = self.due.lock_unpoisoned();
                 if due.1.peek().is_some_and(|Reverse(d)| d.at <= now) { due.1.pop() } else { None }
             };
             let Some(Reverse(d)) = next else { break };

@@ -1,7 +1,8 @@
 //! The lookup service: a sans-IO state machine over a [`LookupStore`].
 
+use cloudcard_core::sync::MutexExt;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
@@ -474,7 +475,7 @@ impl<S: LookupStore> LookupService<S> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write.lock().unwrap_or_else(PoisonError::into_inner)
+        self.write.lock_unpoisoned()
     }
 }
 

@@ -1,8 +1,9 @@
 //! The lookup store port: query records, sealed report content, per-query keys, time-ordered
 //! queues and the audit trail.
 
+use cloudcard_core::sync::MutexExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::{Bank, QueryId, RequestId, UserId};
@@ -224,7 +225,7 @@ impl InMemoryLookupStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock_unpoisoned()
     }
 }
 

@@ -1,9 +1,10 @@
 //! The risk engine: status lists, rules, velocity, shadow rules, the decline-rate monitor,
 //! suppressions, loss reports and claims.
 
+use cloudcard_core::sync::{MutexExt, RwLockExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -380,7 +381,7 @@ impl RiskEngine {
     /// `until`.
     pub fn suppress(&self, kind: EntityKind, id: &str, rule: &str, until: DateTime<Utc>) {
         let key = self.velocity.key(kind, id);
-        let mut map = write(&self.suppressions);
+        let mut map = self.suppressions.write_unpoisoned();
         let list = map.entry(key).or_default();
         list.retain(|(r, _)| &**r != rule);
         list.push((Arc::from(rule), until));
@@ -388,12 +389,12 @@ impl RiskEngine {
 
     /// Suspends a user: every payment and binding is declined until [`Self::resume_user`].
     pub fn suspend_user(&self, user: &UserId) {
-        write(&self.status).suspended_users.insert(user.clone());
+        self.status.write_unpoisoned().suspended_users.insert(user.clone());
     }
 
     /// Lifts a user's suspension.
     pub fn resume_user(&self, user: &UserId) {
-        write(&self.status).suspended_users.remove(user);
+        self.status.write_unpoisoned().suspended_users.remove(user);
     }
 
     /// Records a loss: from now on the card's or device's payments are declined.
@@ -403,7 +404,7 @@ impl RiskEngine {
         user: &UserId,
         reported_at: DateTime<Utc>,
     ) -> LossReport {
-        let mut status = write(&self.status);
+        let mut status = self.status.write_unpoisoned();
         match &instrument {
             Instrument::Card(card) => {
                 status.lost_cards.insert(card.clone(), reported_at);
@@ -418,7 +419,7 @@ impl RiskEngine {
     /// Whether the card was reported lost.
     #[must_use]
     pub fn is_card_lost(&self, card: &CardId) -> bool {
-        read(&self.status).lost_cards.contains_key(card)
+        self.status.read_unpoisoned().lost_cards.contains_key(card)
     }
 
     /// The verdict on every logged transaction of the lost instrument: eligible for 72-hour
@@ -497,7 +498,7 @@ impl RiskEngine {
         at: DateTime<Utc>,
         buf: &mut DecisionBuf,
     ) -> Decision {
-        let suppressions = read(&self.suppressions);
+        let suppressions = self.suppressions.read_unpoisoned();
         let suppressed = |rule: &str| {
             !suppressions.is_empty()
                 && entities.iter().flatten().any(|key| {
@@ -530,7 +531,7 @@ impl RiskEngine {
         device: Option<&DeviceId>,
         user: Option<&UserId>,
     ) -> Option<Reason> {
-        let status = read(&self.status);
+        let status = self.status.read_unpoisoned();
         if card.is_some_and(|c| status.lost_cards.contains_key(c)) {
             Some(Reason::LostCard)
         } else if device.is_some_and(|d| status.lost_devices.contains_key(d)) {
@@ -566,7 +567,7 @@ impl RiskEngine {
     }
 
     fn losses(&self) -> MutexGuard<'_, LossBook> {
-        self.losses.lock().unwrap_or_else(PoisonError::into_inner)
+        self.losses.lock_unpoisoned()
     }
 }
 
@@ -594,14 +595,6 @@ const fn outcome_index(o: Outcome) -> usize {
 #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Velocity windows: per-entity counts and sums in fixed buckets.
 
+use cloudcard_core::sync::MutexExt;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -324,10 +325,7 @@ impl VelocityStore {
             // entity. Done after the entity's own shard is unlocked, so no two locks are held.
             let cutoff = at - self.windows.longest().num_seconds();
             if let Some(shard) = self.shards.get(index) {
-                shard
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .retain(|_, s| s.last_seen >= cutoff);
+                shard.lock_unpoisoned().retain(|_, s| s.last_seen >= cutoff);
             }
         }
         counted.fresh
@@ -393,7 +391,7 @@ impl VelocityStore {
         let cutoff = now.timestamp() - self.windows.longest().num_seconds();
         let mut evicted = 0;
         for shard in &self.shards {
-            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut shard = shard.lock_unpoisoned();
             let before = shard.len();
             shard.retain(|_, s| s.last_seen >= cutoff);
             evicted += before - shard.len();
@@ -404,7 +402,7 @@ impl VelocityStore {
     /// How many entities are tracked.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len()).sum()
+        self.shards.iter().map(|s| s.lock_unpoisoned().len()).sum()
     }
 
     /// Whether none is.
@@ -423,7 +421,7 @@ impl VelocityStore {
     fn shard(&self, key: EntityKey) -> MutexGuard<'_, HashMap<u64, EntityState>> {
         let i = (key.0 % SHARDS as u64) as usize;
         #[expect(clippy::indexing_slicing, reason = "i < SHARDS, the number of shards made in new")]
-        self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)
+        self.shards[i].lock_unpoisoned()
     }
 }
 

@@ -1,7 +1,8 @@
 //! The token service: provisioning, lifecycle, key replenishment, cryptogram verification and
 //! detokenization, over a [`TokenStore`].
 
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use cloudcard_core::sync::RwLockExt;
+use std::sync::{RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::{Amount, CardExpiry, DeviceId, Pan, SharedClock, TokenId};
@@ -329,7 +330,7 @@ impl<S: TokenStore> TokenService<S> {
     ///
     /// [`TokenError::KeyVersion`] unless `version` is above every version held.
     pub fn add_data_key(&self, version: KeyVersion, key: &KeyBytes) -> Result<(), TokenError> {
-        self.data_keys.write().unwrap_or_else(PoisonError::into_inner).add(version, key)
+        self.data_keys.write_unpoisoned().add(version, key)
     }
 
     /// Retires a data key version: records still under it fail closed.
@@ -338,7 +339,7 @@ impl<S: TokenStore> TokenService<S> {
     ///
     /// [`TokenError::KeyVersion`] for the current or an unknown version.
     pub fn retire_data_key(&self, version: KeyVersion) -> Result<(), TokenError> {
-        self.data_keys.write().unwrap_or_else(PoisonError::into_inner).retire(version)
+        self.data_keys.write_unpoisoned().retire(version)
     }
 
     /// Re-encrypts every vault record not under the current data key.
@@ -469,7 +470,7 @@ impl<S: TokenStore> TokenService<S> {
     }
 
     fn keys(&self) -> RwLockReadGuard<'_, KeyRing> {
-        self.data_keys.read().unwrap_or_else(PoisonError::into_inner)
+        self.data_keys.read_unpoisoned()
     }
 
     fn seal(

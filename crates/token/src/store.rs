@@ -1,9 +1,10 @@
 //! The token store port and its in-memory implementation.
 
+use cloudcard_core::sync::RwLockExt;
 use std::collections::HashMap;
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::hash::{Hash, Hasher};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::RwLock;
 
 use cloudcard_core::{DeviceId, TokenId};
 
@@ -99,7 +100,7 @@ impl InMemoryTokenStore {
     /// How many records it holds.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| read(s).len()).sum()
+        self.shards.iter().map(|s| s.read_unpoisoned().len()).sum()
     }
 
     /// Whether it holds none.
@@ -117,12 +118,11 @@ impl InMemoryTokenStore {
     }
 
     fn records(&self, ids: Option<&Vec<TokenId>>) -> Vec<TokenRecord> {
-        ids.into_iter().flatten().filter_map(|id| read(self.shard(id)).get(id).cloned()).collect()
+        ids.into_iter()
+            .flatten()
+            .filter_map(|id| self.shard(id).read_unpoisoned().get(id).cloned())
+            .collect()
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Replaces the record in `shard` if it is at `expected_version`; returns the fingerprint it
@@ -132,7 +132,7 @@ fn swap(
     expected_version: u64,
     record: TokenRecord,
 ) -> Result<Fingerprint, StoreError> {
-    let mut shard = write(shard);
+    let mut shard = shard.write_unpoisoned();
     let stored = shard.get_mut(&record.id).ok_or(StoreError::Missing)?;
     if stored.version != expected_version {
         return Err(StoreError::Conflict);
@@ -142,18 +142,14 @@ fn swap(
     Ok(old)
 }
 
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl TokenStore for InMemoryTokenStore {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
         {
-            let mut numbers = write(&self.by_number);
+            let mut numbers = self.by_number.write_unpoisoned();
             match numbers.entry(record.number.clone()) {
                 Entry::Occupied(_) => return Err(StoreError::Duplicate),
                 Entry::Vacant(slot) => {
-                    let mut shard = write(self.shard(&record.id));
+                    let mut shard = self.shard(&record.id).write_unpoisoned();
                     if shard.contains_key(&record.id) {
                         return Err(StoreError::Duplicate);
                     }
@@ -162,31 +158,39 @@ impl TokenStore for InMemoryTokenStore {
                 }
             }
         }
-        write(&self.by_fingerprint).entry(record.fingerprint).or_default().push(record.id.clone());
-        write(&self.by_device).entry(record.domain.device.clone()).or_default().push(record.id);
+        self.by_fingerprint
+            .write_unpoisoned()
+            .entry(record.fingerprint)
+            .or_default()
+            .push(record.id.clone());
+        self.by_device
+            .write_unpoisoned()
+            .entry(record.domain.device.clone())
+            .or_default()
+            .push(record.id);
         Ok(())
     }
 
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(read(self.shard(id)).get(id).cloned())
+        Ok(self.shard(id).read_unpoisoned().get(id).cloned())
     }
 
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
-        let id = read(&self.by_number).get(number).cloned();
-        Ok(id.and_then(|id| read(self.shard(&id)).get(&id).cloned()))
+        let id = self.by_number.read_unpoisoned().get(number).cloned();
+        Ok(id.and_then(|id| self.shard(&id).read_unpoisoned().get(&id).cloned()))
     }
 
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
-        Ok(read(&self.by_number).contains_key(number))
+        Ok(self.by_number.read_unpoisoned().contains_key(number))
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
-        let ids = read(&self.by_fingerprint).get(fingerprint).cloned();
+        let ids = self.by_fingerprint.read_unpoisoned().get(fingerprint).cloned();
         Ok(self.records(ids.as_ref()))
     }
 
     fn by_device(&self, device: &DeviceId) -> Result<Vec<TokenRecord>, StoreError> {
-        let ids = read(&self.by_device).get(device).cloned();
+        let ids = self.by_device.read_unpoisoned().get(device).cloned();
         Ok(self.records(ids.as_ref()))
     }
 
@@ -198,7 +202,9 @@ impl TokenStore for InMemoryTokenStore {
         if expected_version.checked_add(1) != Some(record.version) {
             return Err(StoreError::Conflict);
         }
-        let fingerprint_changes = read(self.shard(&record.id))
+        let fingerprint_changes = self
+            .shard(&record.id)
+            .read_unpoisoned()
             .get(&record.id)
             .is_some_and(|stored| stored.fingerprint != record.fingerprint);
         if !fingerprint_changes {
@@ -207,7 +213,7 @@ impl TokenStore for InMemoryTokenStore {
         }
         // A reissued card: hold the fingerprint index across the swap so that the index always
         // matches the stored records (lock order: index, then shard).
-        let mut index = write(&self.by_fingerprint);
+        let mut index = self.by_fingerprint.write_unpoisoned();
         let (id, new_fingerprint) = (record.id.clone(), record.fingerprint);
         let old_fingerprint = swap(self.shard(&id), expected_version, record)?;
         if let Some(ids) = index.get_mut(&old_fingerprint) {
@@ -221,7 +227,11 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn ids(&self) -> Result<Vec<TokenId>, StoreError> {
-        Ok(self.shards.iter().flat_map(|s| read(s).keys().cloned().collect::<Vec<_>>()).collect())
+        Ok(self
+            .shards
+            .iter()
+            .flat_map(|s| s.read_unpoisoned().keys().cloned().collect::<Vec<_>>())
+            .collect())
     }
 }
 

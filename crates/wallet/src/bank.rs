@@ -1,8 +1,9 @@
 //! The bank port: four-element verification of a card and the bank's SMS code.
 
+use cloudcard_core::sync::MutexExt;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::{Bank, CardExpiry, CardKind, Pan, PersonName, PhoneNumber, ResidentId};
@@ -186,15 +187,12 @@ impl BankGateway for SimulatedBankGateway {
             },
             at: now,
         })?;
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(session.clone(), Secret::new(code));
+        self.sessions.lock_unpoisoned().insert(session.clone(), Secret::new(code));
         Ok(BankVerdict::CodeSent { session, bank: card.bank, kind: card.kind })
     }
 
     fn confirm(&self, session: &str, code: &str) -> Result<bool, WalletError> {
-        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sessions = self.sessions.lock_unpoisoned();
         let ok = sessions.get(session).is_some_and(|expected| {
             bool::from(expected.expose_secret().as_bytes().ct_eq(code.as_bytes()))
         });

@@ -1,8 +1,9 @@
 //! Ports to the outside: SMS, identity and face checks, notifications. Each comes with an
 //! in-memory implementation; the verifiers' are test doubles for the real services.
 
+use cloudcard_core::sync::MutexExt;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::{PersonName, PhoneNumber, ResidentId};
@@ -97,13 +98,13 @@ impl InMemoryOutbox {
     /// Every message sent so far.
     #[must_use]
     pub fn messages(&self) -> Vec<Sms> {
-        self.sent.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.sent.lock_unpoisoned().clone()
     }
 
     /// The latest code sent to `to` for `purpose`.
     #[must_use]
     pub fn last_code(&self, to: &PhoneNumber, purpose: OtpPurpose) -> Option<String> {
-        let sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        let sent = self.sent.lock_unpoisoned();
         sent.iter().rev().find_map(|m| match &m.body {
             SmsBody::Otp { purpose: p, code } if m.to == *to && *p == purpose => {
                 Some(code.expose_secret().clone())
@@ -115,7 +116,7 @@ impl InMemoryOutbox {
 
 impl SmsGateway for InMemoryOutbox {
     fn send(&self, sms: Sms) -> Result<(), WalletError> {
-        self.sent.lock().unwrap_or_else(PoisonError::into_inner).push(sms);
+        self.sent.lock_unpoisoned().push(sms);
         Ok(())
     }
 }
@@ -154,7 +155,7 @@ pub struct PeopleRegistry {
 
 impl fmt::Debug for PeopleRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.people.lock().unwrap_or_else(PoisonError::into_inner).len();
+        let n = self.people.lock_unpoisoned().len();
         f.debug_struct("PeopleRegistry").field("people", &n).finish()
     }
 }
@@ -168,20 +169,20 @@ impl PeopleRegistry {
 
     /// Registers a person, with the face sample that matches them, if any.
     pub fn add(&self, name: PersonName, id: ResidentId, face: Option<FaceSample>) {
-        self.people.lock().unwrap_or_else(PoisonError::into_inner).push((name, id, face));
+        self.people.lock_unpoisoned().push((name, id, face));
     }
 }
 
 impl IdentityVerifier for PeopleRegistry {
     fn verify(&self, name: &PersonName, id: &ResidentId) -> Result<bool, WalletError> {
-        let people = self.people.lock().unwrap_or_else(PoisonError::into_inner);
+        let people = self.people.lock_unpoisoned();
         Ok(people.iter().any(|(n, i, _)| n == name && i == id))
     }
 }
 
 impl FaceVerifier for PeopleRegistry {
     fn verify(&self, id: &ResidentId, sample: &FaceSample) -> Result<bool, WalletError> {
-        let people = self.people.lock().unwrap_or_else(PoisonError::into_inner);
+        let people = self.people.lock_unpoisoned();
         Ok(people.iter().any(|(_, i, f)| i == id && f.as_ref() == Some(sample)))
     }
 }
@@ -237,13 +238,13 @@ impl InMemoryNotifier {
     /// Everything sent so far.
     #[must_use]
     pub fn sent(&self) -> Vec<Notification> {
-        self.sent.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.sent.lock_unpoisoned().clone()
     }
 }
 
 impl Notifier for InMemoryNotifier {
     fn notify(&self, notification: Notification) -> Result<(), WalletError> {
-        self.sent.lock().unwrap_or_else(PoisonError::into_inner).push(notification);
+        self.sent.lock_unpoisoned().push(notification);
         Ok(())
     }
 }

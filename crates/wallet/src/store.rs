@@ -1,8 +1,9 @@
 //! The wallet store port: users, cards, pending bindings, unbind tickets, devices, OTPs and
 //! POS terminals, as owned records.
 
+use cloudcard_core::sync::MutexExt;
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::{
@@ -217,7 +218,7 @@ impl InMemoryWalletStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock_unpoisoned()
     }
 
     /// Whether anything in the store still refers to `card`: a card record, a ticket. Used to
