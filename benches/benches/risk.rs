@@ -92,7 +92,7 @@ fn build() -> (RiskEngine, Vec<Transaction>) {
     let before = GLOBAL.live_bytes();
     let engine = RiskEngine::with_default_rules(clock).unwrap();
     for i in 0..CARDS {
-        engine.record(&payment(i, 1_000 + (i % 7) as u64 * 50_000), true);
+        engine.record(&payment(i, 1_000 + (i % 7) as u64 * 50_000), true).unwrap();
     }
     let after = GLOBAL.live_bytes();
     let entities = engine.velocity().len();

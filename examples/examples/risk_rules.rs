@@ -60,7 +60,7 @@ fn main() -> Result<(), cloudcard::risk::RiskError> {
                 .collect();
             println!("  fired {} -> {:?}, read {}", fired.rule, fired.action, reads.join(", "));
         }
-        engine.record(&t, d.outcome != cloudcard::risk::Outcome::Decline);
+        engine.record(&t, d.outcome != cloudcard::risk::Outcome::Decline)?;
     }
 
     let stricter =

@@ -1,24 +1,24 @@
 //! Building a [`CloudCard`]: every port and store defaults to its in-memory implementation or
 //! simulator, so `CloudCard::builder().build()` runs out of the box.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use cloudcard_core::{Bank, IssuerTable, SharedClock, SystemClock};
+use cloudcard_core::{Bank, IssuerTable, Kv, MemoryKv, SharedClock, SystemClock};
 use cloudcard_report::{
     Dispatcher, InMemoryLookupStore, LookupConfig, LookupConnector, LookupService, LookupStore,
 };
-use cloudcard_risk::{RiskEngine, RuleSet};
+use cloudcard_risk::{KvRiskStore, RiskConfig, RiskEngine, RuleSet};
 use cloudcard_token::{
-    InMemoryTokenStore, TokenBin, TokenConfig, TokenKeys, TokenService, TokenStore,
+    InMemoryTokenStore, KvTokenStore, TokenBin, TokenConfig, TokenKeys, TokenService, TokenStore,
 };
 use cloudcard_wallet::{
     BankGateway, DEMO_PEOPLE, FaceVerifier, IdentityVerifier, InMemoryNotifier, InMemoryOutbox,
-    InMemoryWalletStore, Notifier, PeopleRegistry, SimulatedBankGateway, SmsGateway, Wallet,
+    KvWalletStore, Notifier, PeopleRegistry, SimulatedBankGateway, SmsGateway, Wallet,
     WalletConfig, WalletKeys, WalletPorts, WalletStore, demo_cards,
 };
 
 use crate::ports::{IdentityResolver, IssuerAuthorizer, SimulatedIssuer, SimulatedLookupBank};
-use crate::service::Links;
+use crate::state::FacadeState;
 use crate::{CloudCard, Error, demo};
 
 /// Sets up a [`CloudCard`]. Anything not set uses its in-memory default or simulator: random
@@ -44,6 +44,7 @@ pub struct CloudCardBuilder {
     token_store: Option<Arc<dyn TokenStore>>,
     wallet_store: Option<Arc<dyn WalletStore>>,
     lookup_store: Option<Arc<dyn LookupStore>>,
+    kv: Option<Arc<dyn Kv>>,
 }
 
 impl std::fmt::Debug for CloudCardBuilder {
@@ -98,6 +99,12 @@ impl CloudCardBuilder {
         wallet_store: Arc<dyn WalletStore>;
         /// The lookup store (default: in memory).
         lookup_store: Arc<dyn LookupStore>;
+        /// The record store every other store is built on: wallet, risk status lists, loss log
+        /// and claims, card-token links, challenges and the flow journal, and the token vault
+        /// unless a token store is set. Default: a fresh in-memory one (with the faster
+        /// sharded in-memory token store). Two services over the same `kv` (and keys) are one
+        /// system: a restart, or two nodes.
+        kv: Arc<dyn Kv>;
     }
 
     /// Builds the service.
@@ -136,8 +143,10 @@ impl CloudCardBuilder {
             bank: self.bank.unwrap_or_else(|| Arc::new(SimulatedBankGateway::demo(sms.clone()))),
             notifier,
         };
+        let shared_kv = self.kv.is_some();
+        let kv: Arc<dyn Kv> = self.kv.unwrap_or_else(|| Arc::new(MemoryKv::new()));
         let wallet_store =
-            self.wallet_store.unwrap_or_else(|| Arc::new(InMemoryWalletStore::new()));
+            self.wallet_store.unwrap_or_else(|| Arc::new(KvWalletStore::new_in(kv.clone())));
         let wallet = Wallet::new(
             self.wallet_config.unwrap_or_default(),
             self.wallet_keys.unwrap_or_else(WalletKeys::random),
@@ -150,15 +159,22 @@ impl CloudCardBuilder {
         let tokens = TokenService::new(
             TokenConfig::new(bin),
             self.token_keys.unwrap_or_else(TokenKeys::random),
-            self.token_store.unwrap_or_else(|| Arc::new(InMemoryTokenStore::new())),
+            self.token_store.unwrap_or_else(|| {
+                if shared_kv {
+                    Arc::new(KvTokenStore::new(kv.clone()))
+                } else {
+                    Arc::new(InMemoryTokenStore::new())
+                }
+            }),
             clock.clone(),
         );
-        let risk = match self.rules {
-            Some(rules) => {
-                RiskEngine::new(cloudcard_risk::RiskConfig::default(), rules, clock.clone())?
-            }
-            None => RiskEngine::with_default_rules(clock.clone())?,
+        let risk_config = RiskConfig::default();
+        let rules = match self.rules {
+            Some(rules) => rules,
+            None => RuleSet::default_rules(&risk_config.windows)?,
         };
+        let risk_store = Arc::new(KvRiskStore::new_in(kv.clone()));
+        let risk = RiskEngine::with_store(risk_config, rules, clock.clone(), risk_store)?;
         let lookup = LookupService::new(
             self.lookup_config.unwrap_or_default(),
             self.lookup_store.unwrap_or_else(|| Arc::new(InMemoryLookupStore::new())),
@@ -166,7 +182,7 @@ impl CloudCardBuilder {
         let connectors = self.connectors.unwrap_or_else(|| {
             let store = wallet_store.clone();
             let resolve: Arc<IdentityResolver> =
-                Arc::new(move |user| store.user(user).and_then(|u| u.real_name).map(|r| r.id));
+                Arc::new(move |user| store.user(user).ok().flatten()?.real_name.map(|r| r.id));
             Bank::NATIONAL
                 .into_iter()
                 .map(|bank| {
@@ -189,7 +205,7 @@ impl CloudCardBuilder {
             sms,
             outbox,
             notifications,
-            links: RwLock::new(Links::default()),
+            state: FacadeState::new(kv),
         })
     }
 }

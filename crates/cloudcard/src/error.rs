@@ -43,6 +43,9 @@ pub enum Error {
     /// A port failed.
     #[error("{0} is unavailable")]
     PortUnavailable(&'static str),
+    /// A store failed (an outage, or a record that cannot be read back).
+    #[error("store failed")]
+    Store(#[from] cloudcard_core::StoreError),
     /// The builder was given an invalid setting.
     #[error("configuration: {0}")]
     Config(&'static str),

@@ -11,9 +11,11 @@ mod lookup;
 mod loss;
 mod ports;
 mod service;
+mod state;
 
 pub use builder::CloudCardBuilder;
 pub use error::Error;
+pub use loss::DueReport;
 pub use ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision, SimulatedIssuer};
 pub use service::{
     BoundCard, CloudCard, DeclineReason, LossOutcome, PaymentOutcome, PaymentRequest, StepUp,

@@ -112,13 +112,14 @@ impl CloudCard {
         let mut ready = Vec::new();
         for event in events {
             if let LookupEvent::ReportReady { query, user } = event {
-                if let Some(record) = self.wallet.store().user(&user) {
+                // One failed SMS does not drop the others' notices.
+                if let Ok(Some(record)) = self.wallet.store().user(&user) {
                     let text = "Your card lookup report is ready. Open the app and enter your payment password to view it.";
-                    self.sms.send(Sms {
+                    let _unsent = self.sms.send(Sms {
                         to: record.mobile,
                         body: SmsBody::Notice { text: text.into() },
                         at: self.clock.now(),
-                    })?;
+                    });
                 }
                 ready.push(query);
             }

@@ -1,52 +1,110 @@
-//! Losing a phone or a card, and unbinding a card, through the facade.
+//! Losing a phone or a card, unbinding a card, and the recovery of flows a crash interrupted.
 
-use cloudcard_core::{CardId, Clock, DeviceId, TokenId, UserId};
-use cloudcard_risk::Instrument;
+use cloudcard_core::{CardId, ClaimId, Clock, DeviceId, TokenId, UserId};
+use cloudcard_risk::{Instrument, LossReport};
 use cloudcard_token::{Actor, TokenEvent};
 use cloudcard_wallet::UnbindPrompt;
 
 use crate::service::{LossOutcome, UnbindOutcome, risk_card_key};
+use crate::state::{Flow, Lost};
 use crate::{CloudCard, Error};
 
+/// What one [`CloudCard::run_due`] pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DueReport {
+    /// Interrupted flows completed or rolled back.
+    pub flows_recovered: usize,
+    /// Flows that could not be finished this time (retried on the next pass).
+    pub flows_failed: usize,
+    /// Lapsed pending bindings, unbind tickets and codes deleted.
+    pub wallet_purged: usize,
+    /// Lapsed payment challenges deleted.
+    pub challenges_purged: usize,
+    /// Loss-log entries past their retention deleted.
+    pub log_purged: usize,
+    /// Lookup reports whose content expired.
+    pub reports_purged: usize,
+}
+
+/// How much of each kind one pass handles, so a pass stays short under any backlog.
+const BATCH: usize = 1_000;
+
 impl CloudCard {
-    /// A lost phone: cancels every cloud card on it (挂失、注销), so its payments are declined
-    /// from now on, arms 72-hour protection, lists the verdict on each recent transaction and
-    /// opens a claim for the eligible ones.
+    /// A lost phone: puts it on the lost list (its payments are declined at once, on every
+    /// node), cancels every cloud card on it (挂失、注销), arms 72-hour protection, lists the
+    /// verdict on each recent transaction and opens a claim for the eligible ones.
     ///
     /// # Errors
     ///
-    /// [`Error::DeviceNotFound`], [`Error::Token`].
+    /// [`Error::DeviceNotFound`], [`Error::Token`], [`Error::Store`].
     pub fn report_lost_phone(
         &self,
         user: &UserId,
         device: &DeviceId,
     ) -> Result<LossOutcome, Error> {
         self.device_registered_at(user, device)?;
-        let cancelled =
-            self.tokens.apply_to_device(device, TokenEvent::Delete(Actor::LossReport))?.changed;
-        let report =
-            self.risk.report_loss(Instrument::Device(device.clone()), user, self.clock.now());
-        self.protect(cancelled, &report)
+        self.run_loss(user, Lost::Device(device.clone()))
     }
 
-    /// A lost card: deletes all its tokens, declines its further use, arms 72-hour protection
+    /// A lost card: declines its further use, deletes all its tokens, arms 72-hour protection
     /// and opens a claim for the eligible transactions.
     ///
     /// # Errors
     ///
-    /// [`Error::Wallet`] (not the user's card), [`Error::Token`].
+    /// [`Error::Wallet`] (not the user's card), [`Error::Token`], [`Error::Store`].
     pub fn report_lost_card(&self, user: &UserId, card: &CardId) -> Result<LossOutcome, Error> {
         self.wallet.card(user, card)?;
-        let cancelled = self.delete_tokens_of(card, Actor::LossReport)?;
-        let now = self.clock.now();
-        // Risk knows the card by its wallet id for payments, and by a key derived from the card
-        // number for bindings: a card reported lost is refused if anyone binds it again.
-        let record = self.wallet.store().cards(user).into_iter().find(|c| c.id == *card);
-        if let Some(record) = record {
-            self.risk.report_loss(Instrument::Card(risk_card_key(&record.fingerprint)?), user, now);
-        }
-        let report = self.risk.report_loss(Instrument::Card(card.clone()), user, now);
-        self.protect(cancelled, &report)
+        self.run_loss(user, Lost::Card(card.clone()))
+    }
+
+    fn run_loss(&self, user: &UserId, lost: Lost) -> Result<LossOutcome, Error> {
+        let flow = Flow::Loss {
+            user: user.clone(),
+            lost,
+            claim: ClaimId::random(),
+            reported_at: self.clock.now(),
+        };
+        self.state.begin(&flow)?;
+        let outcome = self.carry_loss(&flow)?;
+        self.state.end(&flow)?;
+        Ok(outcome)
+    }
+
+    /// The loss steps, each idempotent: the lost list, the tokens, the claim (filed under the
+    /// flow's claim id, so a rerun never files a second one).
+    fn carry_loss(&self, flow: &Flow) -> Result<LossOutcome, Error> {
+        let Flow::Loss { user, lost, claim, reported_at } = flow else {
+            return Err(Error::Config("not a loss flow"));
+        };
+        let (report, cancelled) = match lost {
+            Lost::Device(device) => {
+                let report = self.risk.report_loss(
+                    Instrument::Device(device.clone()),
+                    user,
+                    *reported_at,
+                )?;
+                let cancelled = self
+                    .tokens
+                    .apply_to_device(device, TokenEvent::Delete(Actor::LossReport))?
+                    .changed;
+                (report, cancelled)
+            }
+            Lost::Card(card) => {
+                // Risk knows the card by its wallet id for payments, and by a key derived from
+                // the card number for bindings: a card reported lost is refused if bound again.
+                if let Ok(record) = self.wallet.card_record(user, card) {
+                    self.risk.report_loss(
+                        Instrument::Card(risk_card_key(&record.fingerprint)?),
+                        user,
+                        *reported_at,
+                    )?;
+                }
+                let report =
+                    self.risk.report_loss(Instrument::Card(card.clone()), user, *reported_at)?;
+                (report, self.delete_tokens_of(card, Actor::LossReport)?)
+            }
+        };
+        self.protect(cancelled, &report, claim)
     }
 
     /// The first step of unbinding a card: "are you sure?".
@@ -58,36 +116,86 @@ impl CloudCard {
         Ok(self.wallet.request_unbind(user, card)?)
     }
 
-    /// The second step: removes the card from the wallet and deletes its tokens.
+    /// The second step: deletes the card's tokens, then removes the card from the wallet. Once
+    /// the ticket is spent the flow is journaled, so a crash in between is carried forward by
+    /// [`Self::run_due`]: no card ends up unbound with a live token.
     ///
     /// # Errors
     ///
-    /// [`Error::Wallet`], [`Error::Token`].
+    /// [`Error::Wallet`], [`Error::Token`], [`Error::Store`].
     pub fn confirm_unbind(
         &self,
         user: &UserId,
         card: &CardId,
         ticket: &str,
     ) -> Result<UnbindOutcome, Error> {
-        let removed = self.wallet.confirm_unbind(user, card, ticket)?;
+        self.wallet.take_unbind_ticket(user, card, ticket)?;
+        let flow = Flow::Unbind { user: user.clone(), card: card.clone() };
+        self.state.begin(&flow)?;
         let deleted_tokens = self.delete_tokens_of(card, Actor::User)?;
-        let mut links = self.links();
-        for token in &deleted_tokens {
-            links.token_card.remove(token);
-        }
-        links.card_tokens.remove(card);
+        let removed = self.wallet.remove_card(user, card)?.ok_or(Error::CardNotFound)?;
+        self.state.unlink_card(card)?;
+        self.state.end(&flow)?;
         Ok(UnbindOutcome { removed, deleted_tokens })
+    }
+
+    /// Runs every timed job once: completes or rolls back flows a crash interrupted, and
+    /// deletes what lapsed (pending bindings, unbind tickets, codes, payment challenges, loss-log
+    /// entries past retention, lookup report content past its 7 days). Call it at start-up and
+    /// then every minute or so from one or more nodes; each pass handles at most 1,000 items of
+    /// each kind, and a failure on one item never stops the others.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the journal itself cannot be read.
+    pub fn run_due(&self) -> Result<DueReport, Error> {
+        let now = self.clock.now();
+        let mut report = DueReport::default();
+        for flow in self.state.open_flows(BATCH)? {
+            match self.recover_flow(&flow).and_then(|()| Ok(self.state.end(&flow)?)) {
+                Ok(()) => report.flows_recovered += 1,
+                Err(_) => report.flows_failed += 1,
+            }
+        }
+        report.wallet_purged = self.wallet.purge_expired(BATCH).unwrap_or(0);
+        report.challenges_purged = self.state.purge_challenges(now, BATCH).unwrap_or(0);
+        report.log_purged = self.risk.purge_log(BATCH).unwrap_or(0);
+        report.reports_purged = self.lookup.purge_expired(now);
+        Ok(report)
+    }
+
+    /// Completes or undoes one journaled flow; safe to run more than once.
+    pub(crate) fn recover_flow(&self, flow: &Flow) -> Result<(), Error> {
+        match flow {
+            Flow::Bind { user, card, token } => {
+                if self.wallet.card_record(user, card).is_ok() {
+                    // The card made it: make sure the link does too.
+                    self.state.link(user, card, token)?;
+                } else {
+                    self.delete_token(token, Actor::User)?;
+                    self.state.unlink_token(card, token)?;
+                }
+                Ok(())
+            }
+            Flow::Unbind { user, card } => {
+                self.delete_tokens_of(card, Actor::User)?;
+                self.wallet.remove_card(user, card)?;
+                Ok(self.state.unlink_card(card)?)
+            }
+            Flow::Loss { .. } => self.carry_loss(flow).map(drop),
+        }
     }
 
     pub(crate) fn protect(
         &self,
         cancelled: Vec<TokenId>,
-        report: &cloudcard_risk::LossReport,
+        report: &LossReport,
+        claim: &ClaimId,
     ) -> Result<LossOutcome, Error> {
-        let assessments = self.risk.assess_loss(report);
-        let claim = match self.risk.file_claim(report) {
+        let assessments = self.risk.assess_loss(report)?;
+        let claim = match self.risk.file_claim_as(claim, report) {
             Ok(claim) => Some(claim),
-            Err(cloudcard_risk::RiskError::NothingEligible) => None,
+            Err(cloudcard_risk::RiskError::NothingEligible) => self.risk.claim(claim)?,
             Err(e) => return Err(e.into()),
         };
         Ok(LossOutcome { cancelled_tokens: cancelled, assessments, claim })
@@ -98,17 +206,24 @@ impl CloudCard {
         card: &CardId,
         actor: Actor,
     ) -> Result<Vec<TokenId>, Error> {
-        let tokens = self.links_read().card_tokens.get(card).cloned().unwrap_or_default();
         let mut deleted = Vec::new();
-        for token in tokens {
-            match self.tokens.apply(&token, TokenEvent::Delete(actor)) {
-                Ok(_) => deleted.push(token),
-                Err(cloudcard_token::TokenError::Lifecycle(
-                    cloudcard_token::LifecycleError::Deleted,
-                )) => {}
-                Err(e) => return Err(e.into()),
+        for token in self.state.tokens_of(card)? {
+            if self.delete_token(&token, actor)? {
+                deleted.push(token);
             }
         }
         Ok(deleted)
+    }
+
+    /// Deletes a token; whether it was live. A missing or deleted token is fine.
+    fn delete_token(&self, token: &TokenId, actor: Actor) -> Result<bool, Error> {
+        match self.tokens.apply(token, TokenEvent::Delete(actor)) {
+            Ok(_) => Ok(true),
+            Err(
+                cloudcard_token::TokenError::Lifecycle(cloudcard_token::LifecycleError::Deleted)
+                | cloudcard_token::TokenError::NotFound,
+            ) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 }

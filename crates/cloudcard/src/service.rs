@@ -1,9 +1,7 @@
 //! The [`CloudCard`] service: the flows that join wallet, tokens, risk and the card lookup.
 
-use cloudcard_core::sync::RwLockExt;
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use chrono::TimeDelta;
 use cloudcard_core::{
@@ -29,6 +27,7 @@ use serde::Serialize;
 use crate::Error;
 use crate::builder::CloudCardBuilder;
 use crate::ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision};
+use crate::state::{FacadeState, Flow, PendingPayment};
 
 /// How long a payment challenge waits for its answer.
 const CHALLENGE_TTL: TimeDelta = TimeDelta::minutes(5);
@@ -147,22 +146,6 @@ pub struct UnbindOutcome {
     pub deleted_tokens: Vec<TokenId>,
 }
 
-#[derive(Debug, Clone)]
-struct PendingPayment {
-    user: UserId,
-    verified: VerifiedCryptogram,
-    txn: Transaction,
-    method: ChallengeMethod,
-}
-
-/// The joins between the domain crates that only the facade knows.
-#[derive(Debug, Default)]
-pub(crate) struct Links {
-    pub(crate) card_tokens: HashMap<CardId, Vec<TokenId>>,
-    pub(crate) token_card: HashMap<TokenId, (UserId, CardId)>,
-    challenges: HashMap<String, PendingPayment>,
-}
-
 /// cloudcard: one service for the wallet app's back end. Every method takes `&self`.
 pub struct CloudCard {
     pub(crate) clock: SharedClock,
@@ -175,7 +158,7 @@ pub struct CloudCard {
     pub(crate) sms: Arc<dyn SmsGateway>,
     pub(crate) outbox: Option<Arc<InMemoryOutbox>>,
     pub(crate) notifications: Option<Arc<InMemoryNotifier>>,
-    pub(crate) links: RwLock<Links>,
+    pub(crate) state: FacadeState,
 }
 
 impl std::fmt::Debug for CloudCard {
@@ -297,9 +280,14 @@ impl CloudCard {
 
     /// Confirms a binding with the bank's code and provisions a cloud card for the phone.
     ///
+    /// The steps are ordered so that a crash anywhere leaves nothing half-bound: the flow is
+    /// journaled, the token is provisioned and linked, and the wallet card is added last; if
+    /// adding it fails (a concurrent binding of the same card, a full wallet) the token is
+    /// deleted again, and [`Self::run_due`] does the same for a flow a crash interrupted.
+    ///
     /// # Errors
     ///
-    /// [`Error::Wallet`], [`Error::Token`], [`Error::DeviceNotFound`].
+    /// [`Error::Wallet`], [`Error::Token`], [`Error::DeviceNotFound`], [`Error::Store`].
     pub fn confirm_card(
         &self,
         user: &UserId,
@@ -308,24 +296,43 @@ impl CloudCard {
         code: &str,
     ) -> Result<BoundCard, Error> {
         self.device_registered_at(user, device)?;
-        let bound = self.wallet.confirm_binding(user, binding, code)?;
-        let mut request = ProvisionRequest::new(bound.pan.clone(), device.clone());
-        request.expiry = bound.expiry;
-        let provisioned = self.tokens.provision(request)?;
-        let mut links = self.links();
-        links
-            .card_tokens
-            .entry(bound.card.id.clone())
-            .or_default()
-            .push(provisioned.token.id.clone());
-        links
-            .token_card
-            .insert(provisioned.token.id.clone(), (user.clone(), bound.card.id.clone()));
-        Ok(BoundCard {
-            card: bound.card,
-            token: provisioned.token,
-            device_card: provisioned.device_card,
-        })
+        let confirmed = self.wallet.take_confirmed_binding(user, binding, code)?;
+        let token_id = TokenId::random();
+        let flow = Flow::Bind {
+            user: user.clone(),
+            card: confirmed.card.id.clone(),
+            token: token_id.clone(),
+        };
+        self.state.begin(&flow)?;
+        let mut request = ProvisionRequest::new(confirmed.pan.clone(), device.clone());
+        request.expiry = confirmed.expiry;
+        request.id = Some(token_id.clone());
+        let result = self
+            .tokens
+            .provision(request)
+            .map_err(Error::from)
+            .and_then(|provisioned| {
+                self.state.link(user, &confirmed.card.id, &token_id)?;
+                Ok(provisioned)
+            })
+            .and_then(|provisioned| Ok((self.wallet.add_card(&confirmed.card)?, provisioned)));
+        match result {
+            Ok((card, provisioned)) => {
+                self.state.end(&flow)?;
+                Ok(BoundCard {
+                    card,
+                    token: provisioned.token,
+                    device_card: provisioned.device_card,
+                })
+            }
+            Err(e) => {
+                // Undo what the flow did; if undoing fails too, recovery finishes it.
+                if self.recover_flow(&flow).is_ok() {
+                    self.state.end(&flow)?;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Pays: verifies the phone's cryptogram, asks risk, and on approval detokenizes and asks
@@ -337,12 +344,7 @@ impl CloudCard {
     /// [`Error::Token`] ("cryptogram invalid"), [`Error::CardNotFound`], a port error.
     pub fn pay(&self, request: &PaymentRequest) -> Result<PaymentOutcome, Error> {
         let verified = self.tokens.verify(&request.device, &request.cryptogram)?;
-        let (user, card) = self
-            .links_read()
-            .token_card
-            .get(verified.token())
-            .cloned()
-            .ok_or(Error::CardNotFound)?;
+        let (user, card) = self.state.card_of(verified.token())?.ok_or(Error::CardNotFound)?;
         if user != request.user {
             return Err(Error::CardNotFound);
         }
@@ -374,17 +376,20 @@ impl CloudCard {
                 let challenge =
                     format!("chl_{}", TransactionId::random().as_str().trim_start_matches("txn_"));
                 let transaction = txn.id.clone();
-                self.links()
-                    .challenges
-                    .insert(challenge.clone(), PendingPayment { user, verified, txn, method });
+                let expires_at = txn.at.checked_add_signed(CHALLENGE_TTL).unwrap_or(txn.at);
+                let held = self.tokens.hold(&verified);
+                self.state.put_challenge(
+                    &challenge,
+                    &PendingPayment { user, held, txn, method, expires_at },
+                )?;
                 Ok(PaymentOutcome::ChallengeRequired { transaction, challenge, method })
             }
             Outcome::Review => {
-                self.risk.record(&txn, false);
+                self.risk.record(&txn, false)?;
                 Ok(PaymentOutcome::HeldForReview { transaction: txn.id })
             }
             Outcome::Decline => {
-                self.risk.record(&txn, false);
+                self.risk.record(&txn, false)?;
                 Ok(PaymentOutcome::Declined {
                     transaction: txn.id,
                     reason: DeclineReason::Risk(decision.reason),
@@ -406,8 +411,8 @@ impl CloudCard {
         challenge: &str,
         answer: StepUp,
     ) -> Result<PaymentOutcome, Error> {
-        let pending = self.links().challenges.remove(challenge).ok_or(Error::ChallengeNotFound)?;
-        if pending.user != *user || self.clock.now() - pending.txn.at > CHALLENGE_TTL {
+        let pending = self.state.take_challenge(challenge)?.ok_or(Error::ChallengeNotFound)?;
+        if pending.user != *user || self.clock.now() > pending.expires_at {
             return Err(Error::ChallengeNotFound);
         }
         let checked = match (&answer, pending.method) {
@@ -432,12 +437,13 @@ impl CloudCard {
         };
         match checked {
             Ok(auth) => {
+                let verified = self.tokens.resume(&pending.held)?;
                 let mut txn = pending.txn.clone();
                 txn.auth = auth;
-                self.authorize(&pending.verified, txn)
+                self.authorize(&verified, txn)
             }
             Err(e) => {
-                self.links().challenges.insert(challenge.to_owned(), pending);
+                self.state.restore_challenge(challenge, &pending)?;
                 Err(e)
             }
         }
@@ -458,7 +464,7 @@ impl CloudCard {
         };
         let decision = self.issuer.authorize(&request)?;
         let approved = matches!(decision, IssuerDecision::Approved { .. });
-        self.risk.record(&txn, approved);
+        self.risk.record(&txn, approved)?;
         Ok(match decision {
             IssuerDecision::Approved { auth_code } => PaymentOutcome::Approved {
                 transaction: txn.id,
@@ -479,7 +485,7 @@ impl CloudCard {
         device: &DeviceId,
     ) -> Result<chrono::DateTime<chrono::Utc>, Error> {
         self.wallet
-            .devices(user)
+            .devices(user)?
             .into_iter()
             .find(|d| d.id == *device)
             .map(|d| d.registered_at)
@@ -496,14 +502,6 @@ impl CloudCard {
             self.risk.reserve(buf);
             f(buf)
         })
-    }
-
-    pub(crate) fn links(&self) -> RwLockWriteGuard<'_, Links> {
-        self.links.write_unpoisoned()
-    }
-
-    pub(crate) fn links_read(&self) -> RwLockReadGuard<'_, Links> {
-        self.links.read_unpoisoned()
     }
 }
 

@@ -1,20 +1,21 @@
 //! The risk engine: status lists, rules, velocity, shadow rules, the decline-rate monitor,
 //! suppressions, loss reports and claims.
 
-use cloudcard_core::sync::{MutexExt, RwLockExt};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use cloudcard_core::sync::RwLockExt;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, TimeDelta, Utc};
-use cloudcard_core::{CardId, ClaimId, DeviceId, SharedClock, UserId, beijing_hour};
+use cloudcard_core::{CardId, ClaimId, DeviceId, SharedClock, StoreError, UserId, beijing_hour};
 use serde::Serialize;
 
 use crate::RiskError;
 use crate::feature::Features;
-use crate::loss::{Assessment, Claim, ClaimEvent, Instrument, LossBook, LossReport};
+use crate::loss::{Assessment, Claim, ClaimEvent, Instrument, LoggedTransaction, LossReport};
 use crate::rules::{Context, DecisionBuf, EvalInput, Outcome, RuleSet};
+use crate::state::{InMemoryRiskStore, Listed, RiskStore};
 use crate::txn::{ProvisioningRequest, Transaction};
 use crate::velocity::{EntityKey, EntityKind, VelocityStore, WindowSet};
 
@@ -49,6 +50,8 @@ pub enum Reason {
     Score,
     /// Nothing fired.
     Clear,
+    /// The status lists could not be read: declined, failing closed.
+    Unavailable,
 }
 
 /// A decision. The rules that fired, and what they read, are in the [`DecisionBuf`].
@@ -103,13 +106,6 @@ pub struct BacktestReport {
 type Suppressions = HashMap<EntityKey, Vec<(Arc<str>, DateTime<Utc>)>>;
 
 #[derive(Debug, Default)]
-struct StatusLists {
-    lost_cards: HashMap<CardId, DateTime<Utc>>,
-    lost_devices: HashMap<DeviceId, DateTime<Utc>>,
-    suspended_users: HashSet<UserId>,
-}
-
-#[derive(Debug, Default)]
 struct ShadowStats {
     decisions: AtomicU64,
     disagreements: AtomicU64,
@@ -126,9 +122,8 @@ pub struct RiskEngine {
     previous: ArcSwapOption<RuleSet>,
     shadow: ArcSwapOption<RuleSet>,
     shadow_stats: ShadowStats,
-    status: RwLock<StatusLists>,
+    state: Arc<dyn RiskStore>,
     suppressions: RwLock<Suppressions>,
-    losses: Mutex<LossBook>,
     bind_attempts: AtomicU64,
     clock: SharedClock,
 }
@@ -140,6 +135,21 @@ impl RiskEngine {
     ///
     /// [`RiskError::Windows`] if the log retention is under 72 hours.
     pub fn new(config: RiskConfig, rules: RuleSet, clock: SharedClock) -> Result<Self, RiskError> {
+        Self::with_store(config, rules, clock, Arc::new(InMemoryRiskStore::new()))
+    }
+
+    /// An engine deciding with `rules`, keeping its status lists, loss log and claims in
+    /// `state`.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Windows`] if the log retention is under 72 hours.
+    pub fn with_store(
+        config: RiskConfig,
+        rules: RuleSet,
+        clock: SharedClock,
+        state: Arc<dyn RiskStore>,
+    ) -> Result<Self, RiskError> {
         if config.log_retention < crate::loss::PROTECTION_WINDOW {
             return Err(RiskError::Windows("the loss log must keep at least 72 hours"));
         }
@@ -150,9 +160,8 @@ impl RiskEngine {
             previous: ArcSwapOption::empty(),
             shadow: ArcSwapOption::empty(),
             shadow_stats: ShadowStats::default(),
-            status: RwLock::default(),
+            state,
             suppressions: RwLock::default(),
-            losses: Mutex::default(),
             bind_attempts: AtomicU64::new(0),
             clock,
         })
@@ -256,13 +265,17 @@ impl RiskEngine {
 
     /// Counts a payment in velocity (approved or declined apart) and in the loss log. A retried
     /// transaction id is counted once; returns `false` for a repeat.
-    pub fn record(&self, txn: &Transaction, approved: bool) -> bool {
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`] if the loss log cannot be written.
+    pub fn record(&self, txn: &Transaction, approved: bool) -> Result<bool, RiskError> {
         let id = self.velocity.id_hash(txn.id.as_str());
         let keys = self.payment_keys(txn);
         let amount = txn.amount.fen();
         let fresh = self.velocity.record(keys[0], id, txn.at, amount, approved);
         if !fresh {
-            return false;
+            return Ok(false);
         }
         if txn.token.is_some() {
             self.velocity.record(keys[1], id, txn.at, amount, approved);
@@ -271,8 +284,8 @@ impl RiskEngine {
             self.velocity.record(keys[2], id, txn.at, amount, approved);
         }
         self.velocity.record(keys[3], id, txn.at, amount, approved);
-        self.losses().log(txn, approved, self.config.log_retention);
-        true
+        self.state.log(&LoggedTransaction::of(txn, approved), self.config.log_retention)?;
+        Ok(true)
     }
 
     /// Assesses a card binding or token provisioning: status lists (a card or device reported
@@ -388,47 +401,67 @@ impl RiskEngine {
     }
 
     /// Suspends a user: every payment and binding is declined until [`Self::resume_user`].
-    pub fn suspend_user(&self, user: &UserId) {
-        self.status.write_unpoisoned().suspended_users.insert(user.clone());
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
+    pub fn suspend_user(&self, user: &UserId) -> Result<(), RiskError> {
+        Ok(self.state.set_suspended(user, true)?)
     }
 
     /// Lifts a user's suspension.
-    pub fn resume_user(&self, user: &UserId) {
-        self.status.write_unpoisoned().suspended_users.remove(user);
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
+    pub fn resume_user(&self, user: &UserId) -> Result<(), RiskError> {
+        Ok(self.state.set_suspended(user, false)?)
     }
 
-    /// Records a loss: from now on the card's or device's payments are declined.
+    /// Records a loss: from now on the card's or device's payments are declined, on every node
+    /// sharing the store.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
     pub fn report_loss(
         &self,
         instrument: Instrument,
         user: &UserId,
         reported_at: DateTime<Utc>,
-    ) -> LossReport {
-        let mut status = self.status.write_unpoisoned();
-        match &instrument {
-            Instrument::Card(card) => {
-                status.lost_cards.insert(card.clone(), reported_at);
-            }
-            Instrument::Device(device) => {
-                status.lost_devices.insert(device.clone(), reported_at);
-            }
-        }
-        LossReport { instrument, user: user.clone(), reported_at }
+    ) -> Result<LossReport, RiskError> {
+        self.state.mark_lost(&instrument, reported_at)?;
+        Ok(LossReport { instrument, user: user.clone(), reported_at })
     }
 
     /// Whether the card was reported lost.
-    #[must_use]
-    pub fn is_card_lost(&self, card: &CardId) -> bool {
-        self.status.read_unpoisoned().lost_cards.contains_key(card)
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
+    pub fn is_card_lost(&self, card: &CardId) -> Result<bool, RiskError> {
+        Ok(self.state.listed(Some(card), None, None)? == Some(Listed::LostCard))
+    }
+
+    /// Drops loss-log entries past their retention, at most `limit`; how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
+    pub fn purge_log(&self, limit: usize) -> Result<usize, RiskError> {
+        Ok(self.state.purge_log(self.clock.now(), limit)?)
     }
 
     /// The verdict on every logged transaction of the lost instrument: eligible for 72-hour
     /// protection when approved, made within the 72 hours up to and including the report
     /// instant, not verified by the cardholder's fingerprint or payment password, and not
     /// already in a claim.
-    #[must_use]
-    pub fn assess_loss(&self, report: &LossReport) -> Vec<Assessment> {
-        self.losses().assess(report)
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
+    pub fn assess_loss(&self, report: &LossReport) -> Result<Vec<Assessment>, RiskError> {
+        Ok(self.state.assess(report)?)
     }
 
     /// Opens a claim for the eligible transactions of a loss.
@@ -437,7 +470,17 @@ impl RiskEngine {
     ///
     /// [`RiskError::NothingEligible`], or [`RiskError::Overflow`].
     pub fn file_claim(&self, report: &LossReport) -> Result<Claim, RiskError> {
-        self.losses().file(report, self.clock.now())
+        self.file_claim_as(&ClaimId::random(), report)
+    }
+
+    /// Opens a claim under an id the caller chose, so a retried flow files it once: a rerun
+    /// finds its transactions claimed already.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::NothingEligible`], or [`RiskError::Store`].
+    pub fn file_claim_as(&self, id: &ClaimId, report: &LossReport) -> Result<Claim, RiskError> {
+        self.state.file_claim(id, report, self.clock.now())?.ok_or(RiskError::NothingEligible)
     }
 
     /// Moves a claim on.
@@ -446,13 +489,20 @@ impl RiskEngine {
     ///
     /// [`RiskError::ClaimNotFound`] or [`RiskError::ClaimTransition`].
     pub fn advance_claim(&self, id: &ClaimId, event: ClaimEvent) -> Result<Claim, RiskError> {
-        self.losses().advance(id, event, self.clock.now())
+        match self.state.advance_claim(id, event, self.clock.now()) {
+            Ok(result) => result,
+            Err(StoreError::Missing) => Err(RiskError::ClaimNotFound),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A claim.
-    #[must_use]
-    pub fn claim(&self, id: &ClaimId) -> Option<Claim> {
-        self.losses().claim(id)
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
+    pub fn claim(&self, id: &ClaimId) -> Result<Option<Claim>, RiskError> {
+        Ok(self.state.claim(id)?)
     }
 
     /// Drops velocity state of entities idle for longer than the longest window.
@@ -483,7 +533,7 @@ impl RiskEngine {
             for fired in buf.fired() {
                 *report.per_rule.entry(fired.rule.to_string()).or_default() += 1;
             }
-            sandbox.record(txn, decision.outcome != Outcome::Decline);
+            sandbox.record(txn, decision.outcome != Outcome::Decline)?;
         }
         Ok(report)
     }
@@ -531,15 +581,13 @@ impl RiskEngine {
         device: Option<&DeviceId>,
         user: Option<&UserId>,
     ) -> Option<Reason> {
-        let status = self.status.read_unpoisoned();
-        if card.is_some_and(|c| status.lost_cards.contains_key(c)) {
-            Some(Reason::LostCard)
-        } else if device.is_some_and(|d| status.lost_devices.contains_key(d)) {
-            Some(Reason::LostDevice)
-        } else if user.is_some_and(|u| status.suspended_users.contains(u)) {
-            Some(Reason::SuspendedUser)
-        } else {
-            None
+        match self.state.listed(card, device, user) {
+            Ok(None) => None,
+            Ok(Some(Listed::LostCard)) => Some(Reason::LostCard),
+            Ok(Some(Listed::LostDevice)) => Some(Reason::LostDevice),
+            Ok(Some(Listed::SuspendedUser)) => Some(Reason::SuspendedUser),
+            // A status list that cannot be read fails closed.
+            Err(_) => Some(Reason::Unavailable),
         }
     }
 
@@ -564,10 +612,6 @@ impl RiskEngine {
             DateTime::from_timestamp(snapshot.first_seen, 0)
         });
         since.map_or(0, |since| u64::try_from((at - since).num_hours()).unwrap_or(0))
-    }
-
-    fn losses(&self) -> MutexGuard<'_, LossBook> {
-        self.losses.lock_unpoisoned()
     }
 }
 

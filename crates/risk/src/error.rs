@@ -39,6 +39,9 @@ pub enum RiskError {
     /// Money arithmetic overflowed.
     #[error("amount overflow")]
     Overflow,
+    /// The risk store failed.
+    #[error("risk store failed")]
+    Store(#[from] cloudcard_core::StoreError),
 }
 
 /// Why one rule could not be evaluated. The decision goes on; the rule set's fail policy says

@@ -7,6 +7,7 @@ mod feature;
 mod loss;
 mod rules;
 mod spec;
+mod state;
 mod txn;
 mod velocity;
 
@@ -24,6 +25,7 @@ pub use spec::{
     ChallengeMethod, CompareOp, ConditionSpec, Context, FailPolicy, Outcome, RuleSetSpec, RuleSpec,
     ScoreThresholds,
 };
+pub use state::{InMemoryRiskStore, KvRiskStore, Listed, RiskStore};
 pub use txn::{Authentication, Mcc, ProvisioningRequest, Transaction};
 pub use velocity::{
     Aggregate, EntityKey, EntityKind, MAX_WINDOWS, RECENT_IDS, Snapshot, VelocityStore, Window,

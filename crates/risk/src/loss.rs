@@ -1,13 +1,27 @@
 //! Loss reports and 72-hour loss protection (72小时失卡保障).
 
-use std::collections::{HashMap, HashSet, VecDeque};
-
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::{Amount, CardId, ClaimId, DeviceId, TransactionId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::RiskError;
 use crate::txn::{Authentication, Transaction};
+
+impl LoggedTransaction {
+    /// The log entry of a transaction.
+    #[must_use]
+    pub fn of(txn: &Transaction, approved: bool) -> Self {
+        Self {
+            id: txn.id.clone(),
+            card: txn.card.clone(),
+            device: txn.device.clone(),
+            amount: txn.amount,
+            at: txn.at,
+            auth: txn.auth,
+            approved,
+        }
+    }
+}
 
 /// How far back from a loss report protection reaches.
 pub const PROTECTION_WINDOW: TimeDelta = TimeDelta::hours(72);
@@ -160,115 +174,4 @@ pub struct Claim {
     pub state: ClaimState,
     /// Every state it has been in, with when.
     pub history: Vec<(ClaimState, DateTime<Utc>)>,
-}
-
-/// The transaction log of instruments, and the claims.
-#[derive(Debug, Default)]
-pub(crate) struct LossBook {
-    by_card: HashMap<CardId, VecDeque<LoggedTransaction>>,
-    by_device: HashMap<DeviceId, VecDeque<LoggedTransaction>>,
-    claims: HashMap<ClaimId, Claim>,
-    claimed: HashSet<TransactionId>,
-}
-
-impl LossBook {
-    pub(crate) fn log(&mut self, txn: &Transaction, approved: bool, retention: TimeDelta) {
-        let entry = LoggedTransaction {
-            id: txn.id.clone(),
-            card: txn.card.clone(),
-            device: txn.device.clone(),
-            amount: txn.amount,
-            at: txn.at,
-            auth: txn.auth,
-            approved,
-        };
-        let push = |log: &mut VecDeque<LoggedTransaction>, entry: LoggedTransaction| {
-            let cutoff = entry.at.checked_sub_signed(retention).unwrap_or(entry.at);
-            log.push_back(entry);
-            while log.front().is_some_and(|t| t.at < cutoff) {
-                log.pop_front();
-            }
-        };
-        if let Some(device) = &txn.device {
-            push(self.by_device.entry(device.clone()).or_default(), entry.clone());
-        }
-        push(self.by_card.entry(txn.card.clone()).or_default(), entry);
-    }
-
-    pub(crate) fn assess(&self, report: &LossReport) -> Vec<Assessment> {
-        let log = match &report.instrument {
-            Instrument::Card(card) => self.by_card.get(card),
-            Instrument::Device(device) => self.by_device.get(device),
-        };
-        let start =
-            report.reported_at.checked_sub_signed(PROTECTION_WINDOW).unwrap_or(report.reported_at);
-        log.into_iter()
-            .flatten()
-            .map(|t| {
-                let ineligible = if !t.approved {
-                    Some(Ineligible::Declined)
-                } else if t.at < start || t.at > report.reported_at {
-                    Some(Ineligible::OutsideWindow)
-                } else if t.auth.proves_cardholder() {
-                    Some(Ineligible::CardholderVerified)
-                } else if self.claimed.contains(&t.id) {
-                    Some(Ineligible::AlreadyClaimed)
-                } else {
-                    None
-                };
-                Assessment { transaction: t.clone(), ineligible }
-            })
-            .collect()
-    }
-
-    pub(crate) fn file(
-        &mut self,
-        report: &LossReport,
-        now: DateTime<Utc>,
-    ) -> Result<Claim, RiskError> {
-        let eligible: Vec<LoggedTransaction> = self
-            .assess(report)
-            .into_iter()
-            .filter(|a| a.ineligible.is_none())
-            .map(|a| a.transaction)
-            .collect();
-        if eligible.is_empty() {
-            return Err(RiskError::NothingEligible);
-        }
-        let eligible_amount =
-            Amount::checked_sum(eligible.iter().map(|t| t.amount)).ok_or(RiskError::Overflow)?;
-        let transactions: Vec<TransactionId> = eligible.into_iter().map(|t| t.id).collect();
-        self.claimed.extend(transactions.iter().cloned());
-        let claim = Claim {
-            id: ClaimId::random(),
-            report: report.clone(),
-            transactions,
-            eligible_amount,
-            state: ClaimState::Filed,
-            history: vec![(ClaimState::Filed, now)],
-        };
-        self.claims.insert(claim.id.clone(), claim.clone());
-        Ok(claim)
-    }
-
-    pub(crate) fn advance(
-        &mut self,
-        id: &ClaimId,
-        event: ClaimEvent,
-        now: DateTime<Utc>,
-    ) -> Result<Claim, RiskError> {
-        let claim = self.claims.get_mut(id).ok_or(RiskError::ClaimNotFound)?;
-        claim.state = claim_transition(claim.state, event)?;
-        claim.history.push((claim.state, now));
-        if claim.state == ClaimState::Rejected {
-            for t in &claim.transactions {
-                self.claimed.remove(t);
-            }
-        }
-        Ok(claim.clone())
-    }
-
-    pub(crate) fn claim(&self, id: &ClaimId) -> Option<Claim> {
-        self.claims.get(id).cloned()
-    }
 }

@@ -63,7 +63,7 @@ fn deciding_allocates_nothing() {
         .collect();
     for t in &txns {
         engine.decide(t, &mut buf);
-        engine.record(t, true);
+        engine.record(t, true).unwrap();
     }
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let mut fired = 0;

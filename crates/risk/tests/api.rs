@@ -68,13 +68,15 @@ fn lost_phone_claim_journey() {
     let mut buf = engine.buffer();
     let thief = payment(&clock, "txn_thief", 88_800);
     assert_eq!(engine.decide(&thief, &mut buf).outcome, Outcome::Approve);
-    engine.record(&thief, true);
+    engine.record(&thief, true).unwrap();
     clock.advance(TimeDelta::hours(5));
-    let report = engine.report_loss(
-        Instrument::Device("dev_a".parse().unwrap()),
-        &"usr_a".parse().unwrap(),
-        clock.now(),
-    );
+    let report = engine
+        .report_loss(
+            Instrument::Device("dev_a".parse().unwrap()),
+            &"usr_a".parse().unwrap(),
+            clock.now(),
+        )
+        .unwrap();
     assert_eq!(
         engine.decide(&payment(&clock, "txn_after", 100), &mut buf).outcome,
         Outcome::Decline
@@ -84,5 +86,5 @@ fn lost_phone_claim_journey() {
     for event in [ClaimEvent::Assess, ClaimEvent::AdvancePay, ClaimEvent::Settle] {
         engine.advance_claim(&claim.id, event).unwrap();
     }
-    assert_eq!(engine.claim(&claim.id).unwrap().state, ClaimState::Settled);
+    assert_eq!(engine.claim(&claim.id).unwrap().unwrap().state, ClaimState::Settled);
 }

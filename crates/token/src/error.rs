@@ -115,20 +115,5 @@ pub enum Rejection {
     OutsideWindow,
 }
 
-/// A store failure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The record changed since it was read: reread and retry.
-    #[error("record version conflict")]
-    Conflict,
-    /// A record with that id or token number already exists.
-    #[error("record already exists")]
-    Duplicate,
-    /// No such record.
-    #[error("record not found")]
-    Missing,
-    /// The backend failed.
-    #[error("store backend failed: {0}")]
-    Backend(String),
-}
+/// A store failure: the one error every cloudcard store returns.
+pub use cloudcard_core::StoreError;

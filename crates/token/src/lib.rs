@@ -5,6 +5,7 @@ mod cryptogram;
 mod domain;
 mod error;
 mod keys;
+mod kv_store;
 mod lifecycle;
 mod luk;
 mod number;
@@ -19,6 +20,7 @@ pub use cryptogram::{
 pub use domain::{Channel, ChannelSet, Domain};
 pub use error::{Rejection, StoreError, TokenError};
 pub use keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
+pub use kv_store::KvTokenStore;
 pub use lifecycle::{Actor, LifecycleError, TokenEvent, TokenStatus, transition};
 pub use luk::{LukGrant, LukPolicy, LukState};
 pub use number::{TokenBin, TokenNumber};
@@ -26,6 +28,6 @@ pub use record::{Fingerprint, Par, TokenRecord};
 pub use service::TokenService;
 pub use store::{InMemoryTokenStore, TokenStore};
 pub use views::{
-    BulkOutcome, FundingCard, ProvisionRequest, Provisioned, RewrapReport, TokenConfig, TokenInfo,
-    VerifiedCryptogram,
+    BulkOutcome, FundingCard, HeldCryptogram, ProvisionRequest, Provisioned, RewrapReport,
+    TokenConfig, TokenInfo, VerifiedCryptogram,
 };

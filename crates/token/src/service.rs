@@ -13,8 +13,8 @@ use crate::keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
 use crate::luk::{self, LukGrant, LukState};
 use crate::record::{Fingerprint, Par, TokenRecord};
 use crate::views::{
-    BulkOutcome, FundingCard, ProvisionRequest, Provisioned, RewrapReport, TokenConfig, TokenInfo,
-    VerifiedCryptogram,
+    BulkOutcome, FundingCard, HeldCryptogram, ProvisionRequest, Provisioned, RewrapReport,
+    TokenConfig, TokenInfo, VerifiedCryptogram,
 };
 use crate::{
     Domain, InMemoryTokenStore, LifecycleError, Rejection, StoreError, TokenError, TokenEvent,
@@ -82,6 +82,11 @@ impl<S: TokenStore> TokenService<S> {
         {
             return Err(TokenError::AlreadyProvisioned);
         }
+        if let Some(id) = &request.id
+            && self.store.get(id)?.is_some()
+        {
+            return Err(TokenError::Store(StoreError::Duplicate));
+        }
         let par = siblings
             .first()
             .map_or_else(|| self.par(request.pan.expose_digits()), |r| r.par.clone());
@@ -97,7 +102,7 @@ impl<S: TokenStore> TokenService<S> {
             if !self.number_is_free(&number, &request.pan)? {
                 continue;
             }
-            let id = TokenId::random();
+            let id = request.id.clone().unwrap_or_else(TokenId::random);
             let record = TokenRecord {
                 sealed_pan: self.seal(&id, &request.pan, request.expiry)?,
                 id,
@@ -322,6 +327,59 @@ impl<S: TokenStore> TokenService<S> {
             return Err(TokenError::NotActive);
         }
         self.open(&record)
+    }
+
+    /// Keeps a verified cryptogram while its payment waits for a step-up (a stored challenge),
+    /// under a MAC of this service's keys.
+    #[must_use]
+    pub fn hold(&self, verified: &VerifiedCryptogram) -> HeldCryptogram {
+        let mut held = HeldCryptogram {
+            token: verified.token.clone(),
+            device: verified.device.clone(),
+            amount: verified.amount,
+            merchant: verified.merchant.clone(),
+            channel: verified.channel,
+            atc: verified.atc,
+            tag: [0; 32],
+        };
+        held.tag = self.held_tag(&held);
+        held
+    }
+
+    /// The proof back from a held cryptogram, if its MAC verifies (in constant time).
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::CryptogramInvalid`] for a held cryptogram this service did not make.
+    pub fn resume(&self, held: &HeldCryptogram) -> Result<VerifiedCryptogram, TokenError> {
+        use subtle::ConstantTimeEq;
+        if !bool::from(self.held_tag(held).ct_eq(&held.tag)) {
+            return Err(TokenError::CryptogramInvalid(Rejection::BadMac));
+        }
+        Ok(VerifiedCryptogram {
+            token: held.token.clone(),
+            device: held.device.clone(),
+            amount: held.amount,
+            merchant: held.merchant.clone(),
+            channel: held.channel,
+            atc: held.atc,
+        })
+    }
+
+    fn held_tag(&self, held: &HeldCryptogram) -> [u8; 32] {
+        let part = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes();
+        self.luk_master_key.mac(&[
+            b"cloudcard/held-cryptogram/v1",
+            &part(held.token.as_str()),
+            held.token.as_str().as_bytes(),
+            &part(held.device.as_str()),
+            held.device.as_str().as_bytes(),
+            &held.amount.fen().to_be_bytes(),
+            &part(held.merchant.as_str()),
+            held.merchant.as_str().as_bytes(),
+            &[held.channel.code()],
+            &held.atc.to_be_bytes(),
+        ])
     }
 
     /// Adds a data key version and makes it current: new records are sealed under it.

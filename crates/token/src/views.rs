@@ -50,6 +50,9 @@ pub struct ProvisionRequest {
     pub max_amount: Option<Amount>,
     /// When the token stops working.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The token's id, when the caller chooses it (a flow that must find the token again after
+    /// a crash); random otherwise.
+    pub id: Option<TokenId>,
 }
 
 impl ProvisionRequest {
@@ -64,6 +67,7 @@ impl ProvisionRequest {
             merchant: None,
             max_amount: None,
             expires_at: None,
+            id: None,
         }
     }
 }
@@ -145,6 +149,28 @@ impl VerifiedCryptogram {
     #[must_use]
     pub const fn atc(&self) -> u32 {
         self.atc
+    }
+}
+
+/// A verified cryptogram kept while its payment waits for a step-up: the proof's fields under a
+/// MAC only the token service can make, so a stored one cannot be forged or altered. Turn it
+/// back into a proof with [`TokenService::resume`](crate::TokenService::resume).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldCryptogram {
+    pub(crate) token: TokenId,
+    pub(crate) device: DeviceId,
+    pub(crate) amount: Amount,
+    pub(crate) merchant: MerchantId,
+    pub(crate) channel: Channel,
+    pub(crate) atc: u32,
+    pub(crate) tag: [u8; 32],
+}
+
+impl HeldCryptogram {
+    /// The token that paid.
+    #[must_use]
+    pub const fn token(&self) -> &TokenId {
+        &self.token
     }
 }
 

@@ -7,7 +7,8 @@ use crate::WalletError;
 use crate::otp;
 use crate::ports::{FaceSample, OtpPurpose, Sms, SmsBody};
 use crate::service::{AccountView, Wallet};
-use crate::store::{RealName, UserRecord, WalletStore};
+use crate::store::{PasswordFailure, RealName, UserRecord, WalletStore};
+use cloudcard_core::StoreError;
 
 impl<S: WalletStore> Wallet<S> {
     /// Creates a user with a registered mobile.
@@ -16,11 +17,9 @@ impl<S: WalletStore> Wallet<S> {
     ///
     /// [`WalletError::MobileTaken`].
     pub fn create_user(&self, mobile: PhoneNumber) -> Result<UserId, WalletError> {
-        if self.store.user_by_mobile(&mobile).is_some() {
-            return Err(WalletError::MobileTaken);
-        }
+        let mobile_key = self.mobile_key(&mobile);
         let id = UserId::random();
-        self.store.put_user(UserRecord {
+        let record = UserRecord {
             id: id.clone(),
             mobile,
             real_name: None,
@@ -28,8 +27,22 @@ impl<S: WalletStore> Wallet<S> {
             failed_passwords: 0,
             locked_until: None,
             created_at: self.clock.now(),
-        });
-        Ok(id)
+            version: 0,
+        };
+        match self.store.create_user(&record, &mobile_key) {
+            Ok(()) => Ok(id),
+            Err(StoreError::Duplicate) => Err(WalletError::MobileTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The user registered with `mobile`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::Store`].
+    pub fn user_by_mobile(&self, mobile: &PhoneNumber) -> Result<Option<UserId>, WalletError> {
+        Ok(self.store.user_by_mobile(&self.mobile_key(mobile))?)
     }
 
     /// Real-name verification: the identity authority confirms the name and resident ID.
@@ -37,23 +50,30 @@ impl<S: WalletStore> Wallet<S> {
     /// # Errors
     ///
     /// [`WalletError::UserNotFound`], [`WalletError::AlreadyVerified`],
-    /// [`WalletError::IdentityRejected`].
+    /// [`WalletError::IdentityRejected`], [`WalletError::IdentityTaken`] (one identity holds
+    /// one account).
     pub fn verify_real_name(
         &self,
         user: &UserId,
         name: PersonName,
         id: ResidentId,
     ) -> Result<(), WalletError> {
-        let mut record = self.user(user)?;
+        let record = self.user(user)?;
         if record.real_name.is_some() {
             return Err(WalletError::AlreadyVerified);
         }
         if !self.ports.identity.verify(&name, &id)? {
             return Err(WalletError::IdentityRejected);
         }
-        record.real_name = Some(RealName { name, id, verified_at: self.clock.now() });
-        self.store.put_user(record);
-        Ok(())
+        let identity_key = self.identity_key(&id);
+        let real = RealName { name, id, verified_at: self.clock.now() };
+        match self.store.set_real_name(user, &real, &identity_key) {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => Err(WalletError::AlreadyVerified),
+            Err(StoreError::Duplicate) => Err(WalletError::IdentityTaken),
+            Err(StoreError::Missing) => Err(WalletError::UserNotFound),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The account as the app shows it.
@@ -93,13 +113,14 @@ impl<S: WalletStore> Wallet<S> {
         user: &UserId,
         password: &Secret<String>,
     ) -> Result<(), WalletError> {
-        let mut record = self.user(user)?;
-        if record.password.is_some() {
-            return Err(WalletError::WrongPassword { remaining: self.remaining(&record) });
-        }
-        record.password = Some(self.hasher.hash(password)?);
-        self.store.put_user(record);
-        Ok(())
+        let hash = self.hasher.hash(password)?;
+        self.update_user(user, |record| {
+            if record.password.is_some() {
+                return Err(WalletError::WrongPassword { remaining: self.remaining(record) });
+            }
+            record.password = Some(hash.clone());
+            Ok(())
+        })
     }
 
     /// Checks the payment password. Five wrong tries in a row lock it for three hours (by
@@ -115,31 +136,23 @@ impl<S: WalletStore> Wallet<S> {
         password: &Secret<String>,
     ) -> Result<(), WalletError> {
         let now = self.clock.now();
-        let mut record = self.user(user)?;
-        if let Some(until) = record.locked_until {
-            if now < until {
-                return Err(WalletError::PasswordLocked { until });
-            }
-            record.locked_until = None;
-            record.failed_passwords = 0;
+        let record = self.user(user)?;
+        if let Some(until) = record.locked_until.filter(|until| now < *until) {
+            return Err(WalletError::PasswordLocked { until });
         }
-        let stored = record.password.clone().ok_or(WalletError::NoPassword)?;
+        let stored = record.password.ok_or(WalletError::NoPassword)?;
+        // The hash is checked outside any transaction; the count and the lock are one atomic
+        // store operation, so concurrent wrong guesses lock after exactly the allowed number.
         if self.hasher.verify(password, &stored)? {
-            record.failed_passwords = 0;
-            self.store.put_user(record);
-            return Ok(());
+            return match self.store.record_password_success(user, now)? {
+                Some(until) => Err(WalletError::PasswordLocked { until }),
+                None => Ok(()),
+            };
         }
-        record.failed_passwords += 1;
-        let lockout = self.config.lockout;
-        let result = if record.failed_passwords >= lockout.max_failures {
-            let until = now.checked_add_signed(lockout.lock_for).unwrap_or(now);
-            record.locked_until = Some(until);
-            Err(WalletError::PasswordLocked { until })
-        } else {
-            Err(WalletError::WrongPassword { remaining: self.remaining(&record) })
-        };
-        self.store.put_user(record);
-        result
+        match self.store.record_password_failure(user, now, self.config.lockout)? {
+            PasswordFailure::Locked { until } => Err(WalletError::PasswordLocked { until }),
+            PasswordFailure::Counted { remaining } => Err(WalletError::WrongPassword { remaining }),
+        }
     }
 
     /// Changes the payment password, given the current one.
@@ -155,10 +168,10 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<(), WalletError> {
         let hash = self.hasher.hash(new)?;
         self.verify_payment_password(user, old)?;
-        let mut record = self.user(user)?;
-        record.password = Some(hash);
-        self.store.put_user(record);
-        Ok(())
+        self.update_user(user, |record| {
+            record.password = Some(hash.clone());
+            Ok(())
+        })
     }
 
     /// Sends a reset code to the registered mobile.
@@ -183,12 +196,12 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<(), WalletError> {
         let hash = self.hasher.hash(new)?;
         self.verify_otp(user, OtpPurpose::PasswordReset, code)?;
-        let mut record = self.user(user)?;
-        record.password = Some(hash);
-        record.failed_passwords = 0;
-        record.locked_until = None;
-        self.store.put_user(record);
-        Ok(())
+        self.update_user(user, |record| {
+            record.password = Some(hash.clone());
+            record.failed_passwords = 0;
+            record.locked_until = None;
+            Ok(())
+        })
     }
 
     /// Sends a one-time code to the user's registered mobile.
@@ -244,5 +257,25 @@ impl<S: WalletStore> Wallet<S> {
 
     pub(crate) fn remaining(&self, record: &UserRecord) -> u32 {
         self.config.lockout.max_failures.saturating_sub(record.failed_passwords)
+    }
+
+    /// Changes a user record by compare-and-set, rereading on a conflict.
+    fn update_user(
+        &self,
+        user: &UserId,
+        mut change: impl FnMut(&mut UserRecord) -> Result<(), WalletError>,
+    ) -> Result<(), WalletError> {
+        loop {
+            let mut record = self.user(user)?;
+            let expected = record.version;
+            change(&mut record)?;
+            record.version = expected.saturating_add(1);
+            match self.store.update_user(expected, &record) {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => {}
+                Err(StoreError::Missing) => return Err(WalletError::UserNotFound),
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }

@@ -8,9 +8,10 @@ use subtle::ConstantTimeEq;
 use crate::WalletError;
 use crate::bank::{BankVerdict, FourElements};
 use crate::service::{
-    BindRequest, BoundCard, CardView, PendingView, RemovedCard, UnbindPrompt, Wallet,
+    BindRequest, BoundCard, CardView, ConfirmedBinding, PendingView, RemovedCard, UnbindPrompt,
+    Wallet,
 };
-use crate::store::{CardRecord, DeviceRecord, PendingBinding, UnbindTicket, WalletStore};
+use crate::store::{AddCard, CardRecord, DeviceRecord, PendingBinding, UnbindTicket, WalletStore};
 
 impl<S: WalletStore> Wallet<S> {
     /// Starts binding a card: checks the account, the wallet's room and duplicates, names the
@@ -70,7 +71,7 @@ impl<S: WalletStore> Wallet<S> {
             kind,
             expires_at: binding.expires_at,
         };
-        self.store.put_binding(binding);
+        self.store.put_binding(&binding)?;
         Ok(view)
     }
 
@@ -79,31 +80,50 @@ impl<S: WalletStore> Wallet<S> {
     ///
     /// # Errors
     ///
-    /// [`WalletError::BindingExpired`], [`WalletError::OtpInvalid`], and the room checks of
-    /// [`Self::begin_binding`] again.
+    /// [`WalletError::BindingExpired`], [`WalletError::OtpInvalid`],
+    /// [`WalletError::CardAlreadyBound`], [`WalletError::WalletFull`].
     pub fn confirm_binding(
         &self,
         user: &UserId,
         binding: &str,
         code: &str,
     ) -> Result<BoundCard, WalletError> {
+        let confirmed = self.take_confirmed_binding(user, binding, code)?;
+        let card = self.add_card(&confirmed.card)?;
+        Ok(BoundCard { card, pan: confirmed.pan, expiry: confirmed.expiry })
+    }
+
+    /// The first half of [`Self::confirm_binding`], for flows that must act between the code
+    /// and the card (the facade provisions the token first, so the card appears last): checks
+    /// the bank's code and takes the pending binding (of two callers, one gets it). The card
+    /// record it returns is not in the wallet yet; [`Self::add_card`] adds it.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::BindingExpired`], [`WalletError::OtpInvalid`], and the room checks of
+    /// [`Self::begin_binding`].
+    pub fn take_confirmed_binding(
+        &self,
+        user: &UserId,
+        binding: &str,
+        code: &str,
+    ) -> Result<ConfirmedBinding, WalletError> {
         let now = self.clock.now();
         let pending = self
             .store
-            .binding(binding)
+            .binding(binding)?
             .filter(|b| b.user == *user)
             .ok_or(WalletError::BindingExpired)?;
         if now >= pending.expires_at {
-            self.store.remove_binding(binding);
+            self.store.take_binding(binding)?;
             return Err(WalletError::BindingExpired);
         }
         if !self.ports.bank.confirm(&pending.session, code)? {
             return Err(WalletError::OtpInvalid);
         }
-        self.store.remove_binding(binding);
+        let pending = self.store.take_binding(binding)?.ok_or(WalletError::BindingExpired)?;
         self.check_room(user, &pending.pan)?;
-        let mut cards = self.store.cards(user);
-        let record = CardRecord {
+        let card = CardRecord {
             id: CardId::random(),
             user: user.clone(),
             fingerprint: self.fingerprint(&pending.pan),
@@ -111,13 +131,73 @@ impl<S: WalletStore> Wallet<S> {
             bank: pending.bank,
             kind: pending.kind,
             reserved_mobile: pending.reserved_mobile.clone(),
-            is_default: cards.is_empty(),
+            is_default: false,
             bound_at: now,
         };
-        let card = view(&record);
-        cards.push(record);
-        self.store.put_cards(user, cards);
-        Ok(BoundCard { card, pan: pending.pan, expiry: pending.expiry })
+        Ok(ConfirmedBinding { card, pan: pending.pan, expiry: pending.expiry })
+    }
+
+    /// Adds a confirmed card to its user's wallet, atomically checking the cap and duplicates;
+    /// the first card becomes the default.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::CardAlreadyBound`], [`WalletError::WalletFull`].
+    pub fn add_card(&self, card: &CardRecord) -> Result<CardView, WalletError> {
+        let mut record = card.clone();
+        match self.store.add_card(&record, self.config.max_cards)? {
+            AddCard::Added { is_default } => record.is_default = is_default,
+            AddCard::Duplicate => return Err(WalletError::CardAlreadyBound),
+            AddCard::Full => return Err(WalletError::WalletFull),
+        }
+        Ok(view(&record))
+    }
+
+    /// Removes a card from the wallet without a ticket: for the facade's flows that already
+    /// checked the user's intent. Returns what went, if the card was there.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::Store`].
+    pub fn remove_card(
+        &self,
+        user: &UserId,
+        card: &CardId,
+    ) -> Result<Option<RemovedCard>, WalletError> {
+        Ok(self.store.remove_card(user, card)?.map(|(removed, new_default)| RemovedCard {
+            card: removed.id,
+            masked: removed.masked,
+            bank: removed.bank,
+            new_default,
+        }))
+    }
+
+    /// Checks and spends an unbind ticket ("are you sure?" answered yes).
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::UnbindTicketInvalid`], [`WalletError::CardNotFound`].
+    pub fn take_unbind_ticket(
+        &self,
+        user: &UserId,
+        card: &CardId,
+        ticket: &str,
+    ) -> Result<(), WalletError> {
+        let stored = self.store.take_ticket(card)?.ok_or(WalletError::UnbindTicketInvalid)?;
+        let matches = bool::from(stored.ticket.as_bytes().ct_eq(ticket.as_bytes()));
+        if !matches || stored.user != *user || self.clock.now() >= stored.expires_at {
+            return Err(WalletError::UnbindTicketInvalid);
+        }
+        self.card(user, card).map(drop)
+    }
+
+    /// The stored record of a card (with its keyed fingerprint).
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::CardNotFound`].
+    pub fn card_record(&self, user: &UserId, card: &CardId) -> Result<CardRecord, WalletError> {
+        self.store.cards(user)?.into_iter().find(|c| c.id == *card).ok_or(WalletError::CardNotFound)
     }
 
     /// The user's cards, in binding order.
@@ -127,7 +207,7 @@ impl<S: WalletStore> Wallet<S> {
     /// [`WalletError::UserNotFound`].
     pub fn cards(&self, user: &UserId) -> Result<Vec<CardView>, WalletError> {
         self.user(user)?;
-        Ok(self.store.cards(user).iter().map(view).collect())
+        Ok(self.store.cards(user)?.iter().map(view).collect())
     }
 
     /// One card's details.
@@ -137,7 +217,7 @@ impl<S: WalletStore> Wallet<S> {
     /// [`WalletError::CardNotFound`].
     pub fn card(&self, user: &UserId, card: &CardId) -> Result<CardView, WalletError> {
         self.store
-            .cards(user)
+            .cards(user)?
             .iter()
             .find(|c| c.id == *card)
             .map(view)
@@ -150,15 +230,11 @@ impl<S: WalletStore> Wallet<S> {
     ///
     /// [`WalletError::CardNotFound`].
     pub fn set_default(&self, user: &UserId, card: &CardId) -> Result<(), WalletError> {
-        let mut cards = self.store.cards(user);
-        if !cards.iter().any(|c| c.id == *card) {
-            return Err(WalletError::CardNotFound);
+        if self.store.set_default_card(user, card)? {
+            Ok(())
+        } else {
+            Err(WalletError::CardNotFound)
         }
-        for c in &mut cards {
-            c.is_default = c.id == *card;
-        }
-        self.store.put_cards(user, cards);
-        Ok(())
     }
 
     /// The first step of unbinding: a single-use, short-lived ticket for "are you sure?".
@@ -175,12 +251,12 @@ impl<S: WalletStore> Wallet<S> {
         let now = self.clock.now();
         let ticket = format!("{:032x}", rand::rng().random::<u128>());
         let expires_at = now.checked_add_signed(self.config.unbind_ticket_ttl).unwrap_or(now);
-        self.store.put_ticket(UnbindTicket {
+        self.store.put_ticket(&UnbindTicket {
             ticket: ticket.clone(),
             user: user.clone(),
             card: card.clone(),
             expires_at,
-        });
+        })?;
         Ok(UnbindPrompt { ticket: Secret::new(ticket), masked: found.masked, expires_at })
     }
 
@@ -196,28 +272,8 @@ impl<S: WalletStore> Wallet<S> {
         card: &CardId,
         ticket: &str,
     ) -> Result<RemovedCard, WalletError> {
-        let stored = self.store.take_ticket(card).ok_or(WalletError::UnbindTicketInvalid)?;
-        let matches = bool::from(stored.ticket.as_bytes().ct_eq(ticket.as_bytes()));
-        if !matches || stored.user != *user || self.clock.now() >= stored.expires_at {
-            return Err(WalletError::UnbindTicketInvalid);
-        }
-        let mut cards = self.store.cards(user);
-        let index = cards.iter().position(|c| c.id == *card).ok_or(WalletError::CardNotFound)?;
-        let removed = cards.remove(index);
-        let mut new_default = None;
-        if removed.is_default
-            && let Some(first) = cards.first_mut()
-        {
-            first.is_default = true;
-            new_default = Some(first.id.clone());
-        }
-        self.store.put_cards(user, cards);
-        Ok(RemovedCard {
-            card: removed.id,
-            masked: removed.masked,
-            bank: removed.bank,
-            new_default,
-        })
+        self.take_unbind_ticket(user, card, ticket)?;
+        self.remove_card(user, card)?.ok_or(WalletError::CardNotFound)
     }
 
     /// Registers a device to the user.
@@ -227,22 +283,23 @@ impl<S: WalletStore> Wallet<S> {
     /// [`WalletError::UserNotFound`].
     pub fn register_device(&self, user: &UserId, label: &str) -> Result<DeviceId, WalletError> {
         self.user(user)?;
-        let mut devices = self.store.devices(user);
         let id = DeviceId::random();
-        devices.push(DeviceRecord {
+        self.store.add_device(&DeviceRecord {
             id: id.clone(),
             user: user.clone(),
             label: label.to_owned(),
             registered_at: self.clock.now(),
-        });
-        self.store.put_devices(user, devices);
+        })?;
         Ok(id)
     }
 
     /// The user's devices.
-    #[must_use]
-    pub fn devices(&self, user: &UserId) -> Vec<DeviceRecord> {
-        self.store.devices(user)
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::Store`].
+    pub fn devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, WalletError> {
+        Ok(self.store.devices(user)?)
     }
 
     /// Removes a device.
@@ -255,12 +312,7 @@ impl<S: WalletStore> Wallet<S> {
         user: &UserId,
         device: &DeviceId,
     ) -> Result<DeviceRecord, WalletError> {
-        let mut devices = self.store.devices(user);
-        let index =
-            devices.iter().position(|d| d.id == *device).ok_or(WalletError::DeviceNotFound)?;
-        let removed = devices.remove(index);
-        self.store.put_devices(user, devices);
-        Ok(removed)
+        self.store.remove_device(user, device)?.ok_or(WalletError::DeviceNotFound)
     }
 
     /// The keyed fingerprint of a card number.
@@ -269,8 +321,18 @@ impl<S: WalletStore> Wallet<S> {
         self.card_mac.mac(&[b"cloudcard/wallet-card/v1", pan.expose_digits().as_bytes()])
     }
 
+    /// Deletes pending bindings, unbind tickets and codes that lapsed, at most `limit` of each
+    /// kind; how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::Store`].
+    pub fn purge_expired(&self, limit: usize) -> Result<usize, WalletError> {
+        Ok(self.store.purge_expired(self.clock.now(), limit)?)
+    }
+
     pub(crate) fn check_room(&self, user: &UserId, pan: &Pan) -> Result<(), WalletError> {
-        let cards = self.store.cards(user);
+        let cards = self.store.cards(user)?;
         let fingerprint = self.fingerprint(pan);
         if cards.iter().any(|c| bool::from(c.fingerprint.ct_eq(&fingerprint))) {
             return Err(WalletError::CardAlreadyBound);

@@ -111,4 +111,10 @@ pub enum WalletError {
     /// Password hashing failed.
     #[error("password hashing failed")]
     Hashing,
+    /// This identity already holds an account.
+    #[error("this identity already holds an account")]
+    IdentityTaken,
+    /// The wallet store failed.
+    #[error("wallet store failed")]
+    Store(#[from] cloudcard_core::StoreError),
 }

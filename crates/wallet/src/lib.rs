@@ -27,10 +27,11 @@ pub use pos::{
     CaseEvent, CaseState, UnbindCase, UnbindChannel, UnbindEvidence, UnbindReason, case_transition,
 };
 pub use service::{
-    AccountView, BindRequest, BoundCard, CardView, PendingView, RemovedCard, UnbindPrompt, Wallet,
-    WalletConfig, WalletKeys, WalletPorts,
+    AccountView, BindRequest, BoundCard, CardView, ConfirmedBinding, PendingView, RemovedCard,
+    UnbindPrompt, Wallet, WalletConfig, WalletKeys, WalletPorts,
 };
 pub use store::{
-    CardRecord, DeviceRecord, InMemoryWalletStore, OtpRecord, PendingBinding, RealName,
-    TerminalRecord, UnbindTicket, UserRecord, WalletStore,
+    AddCard, CardRecord, CodeCheck, DeviceRecord, InMemoryWalletStore, KvWalletStore, OtpRecord,
+    PasswordFailure, PendingBinding, RealName, TerminalRecord, UnbindTicket, UserRecord,
+    WalletStore,
 };

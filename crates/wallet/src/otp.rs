@@ -5,11 +5,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::MacKey;
 use cloudcard_masking::Secret;
 use rand::RngExt;
-use subtle::ConstantTimeEq;
 
 use crate::WalletError;
 use crate::ports::OtpPurpose;
-use crate::store::{OtpRecord, WalletStore};
+use crate::store::{CodeCheck, OtpRecord, WalletStore};
 
 /// The code rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +28,8 @@ impl Default for OtpPolicy {
     }
 }
 
-/// Issues a fresh code for `subject` and `purpose`, replacing any live one. Returns the code for
-/// the caller to send.
+/// Issues a fresh code for `subject` and `purpose`, replacing any live one (throttled: one
+/// send per `resend_after`). Returns the code for the caller to send.
 pub(crate) fn issue(
     store: &dyn WalletStore,
     key: &MacKey,
@@ -39,13 +38,6 @@ pub(crate) fn issue(
     purpose: OtpPurpose,
     now: DateTime<Utc>,
 ) -> Result<Secret<String>, WalletError> {
-    if let Some(live) = store.otp(subject, purpose) {
-        let retry_at =
-            live.issued_at.checked_add_signed(policy.resend_after).unwrap_or(live.issued_at);
-        if now < retry_at {
-            return Err(WalletError::OtpThrottled { retry_at });
-        }
-    }
     let code = Secret::new(format!("{:06}", rand::rng().random_range(0..1_000_000u32)));
     let record = OtpRecord {
         hash: hash(key, subject, purpose, code.expose_secret()),
@@ -53,11 +45,13 @@ pub(crate) fn issue(
         expires_at: now.checked_add_signed(policy.ttl).unwrap_or(now),
         tries: 0,
     };
-    store.put_otp(subject, purpose, Some(record));
-    Ok(code)
+    match store.issue_code(subject, purpose, &record, policy.resend_after)? {
+        Ok(()) => Ok(code),
+        Err(retry_at) => Err(WalletError::OtpThrottled { retry_at }),
+    }
 }
 
-/// Checks a code; a right code is spent at once (single use).
+/// Checks a code; a right code is spent at once (single use), atomically in the store.
 pub(crate) fn verify(
     store: &dyn WalletStore,
     key: &MacKey,
@@ -67,22 +61,15 @@ pub(crate) fn verify(
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<(), WalletError> {
-    let mut record = store.otp(subject, purpose).ok_or(WalletError::OtpExpired)?;
-    if now >= record.expires_at {
-        store.put_otp(subject, purpose, None);
-        return Err(WalletError::OtpExpired);
+    let candidate = hash(key, subject, purpose, code);
+    match store.check_code(subject, purpose, &candidate, now, policy.max_tries)? {
+        CodeCheck::Accepted => Ok(()),
+        CodeCheck::Expired => Err(WalletError::OtpExpired),
+        CodeCheck::TooManyTries | CodeCheck::Wrong { spent: true } => {
+            Err(WalletError::OtpTooManyTries)
+        }
+        CodeCheck::Wrong { spent: false } => Err(WalletError::OtpInvalid),
     }
-    if record.tries >= policy.max_tries {
-        return Err(WalletError::OtpTooManyTries);
-    }
-    if bool::from(hash(key, subject, purpose, code).ct_eq(&record.hash)) {
-        store.put_otp(subject, purpose, None);
-        return Ok(());
-    }
-    record.tries += 1;
-    let spent = record.tries >= policy.max_tries;
-    store.put_otp(subject, purpose, Some(record));
-    Err(if spent { WalletError::OtpTooManyTries } else { WalletError::OtpInvalid })
 }
 
 fn hash(key: &MacKey, subject: &str, purpose: OtpPurpose, code: &str) -> [u8; 32] {

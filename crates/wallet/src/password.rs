@@ -13,9 +13,9 @@ use crate::WalletError;
 /// A stored payment-password hash: argon2id output, its salt and the cost it was made with.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHash {
-    salt: [u8; 16],
-    hash: [u8; 32],
-    cost: Argon2Cost,
+    pub(crate) salt: [u8; 16],
+    pub(crate) hash: [u8; 32],
+    pub(crate) cost: Argon2Cost,
 }
 
 impl fmt::Debug for PasswordHash {
@@ -29,7 +29,7 @@ impl fmt::Debug for PasswordHash {
 }
 
 /// The argon2id cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Argon2Cost {
     /// Memory in KiB.
     pub memory_kib: u32,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::WalletError;
 
 /// Why a one-time code was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum OtpPurpose {
@@ -188,7 +188,7 @@ impl FaceVerifier for PeopleRegistry {
 }
 
 /// How a notification reaches a merchant or user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotifyChannel {
     /// A text message.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use cloudcard_core::{MacKey, PersonName, PhoneNumber, ResidentId, TerminalId};
 use rand::RngExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ports::{FaceSample, Notification, NotifyChannel, OtpPurpose, Sms, SmsBody};
 use crate::service::Wallet;
@@ -11,7 +11,7 @@ use crate::store::{TerminalRecord, WalletStore};
 use crate::{WalletError, otp};
 
 /// Why a merchant unbinds a terminal's mobile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnbindReason {
     /// The terminal is no longer needed.
@@ -25,7 +25,7 @@ pub enum UnbindReason {
 }
 
 /// How the unbinding is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnbindChannel {
     /// In the app: the bound mobile's code, or a face check.
@@ -37,7 +37,7 @@ pub enum UnbindChannel {
 }
 
 /// Where an unbinding case is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseState {
     /// Asked for.
@@ -135,7 +135,7 @@ pub enum UnbindEvidence {
 }
 
 /// An unbinding case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnbindCase {
     /// Its id.
     pub id: String,
@@ -170,18 +170,21 @@ impl<S: WalletStore> Wallet<S> {
         mobile: PhoneNumber,
         code: &str,
     ) -> Result<(), WalletError> {
-        if self.store.terminal(&terminal).is_some() {
+        if self.store.terminal(&terminal)?.is_some() {
             return Err(WalletError::TerminalTaken);
         }
         self.check_mobile_code(&terminal, &mobile, code)?;
-        self.store.put_terminal(TerminalRecord {
+        match self.store.create_terminal(&TerminalRecord {
             id: terminal,
             owner,
             owner_id,
             mobile: Some(mobile),
             bound_at: self.clock.now(),
-        });
-        Ok(())
+        }) {
+            Ok(()) => Ok(()),
+            Err(cloudcard_core::StoreError::Duplicate) => Err(WalletError::TerminalTaken),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sends a code to a mobile about to be bound to a terminal: binding a new mobile needs that
@@ -224,14 +227,14 @@ impl<S: WalletStore> Wallet<S> {
         mobile: PhoneNumber,
         code: &str,
     ) -> Result<(), WalletError> {
-        let mut record = self.store.terminal(terminal).ok_or(WalletError::TerminalNotFound)?;
+        let mut record = self.store.terminal(terminal)?.ok_or(WalletError::TerminalNotFound)?;
         if record.mobile.is_some() {
             return Err(WalletError::TerminalTaken);
         }
         self.check_mobile_code(terminal, &mobile, code)?;
         record.mobile = Some(mobile);
         record.bound_at = self.clock.now();
-        self.store.put_terminal(record);
+        self.store.put_terminal(&record)?;
         Ok(())
     }
 
@@ -241,7 +244,7 @@ impl<S: WalletStore> Wallet<S> {
     ///
     /// [`WalletError::TerminalNotFound`].
     pub fn terminal(&self, terminal: &TerminalId) -> Result<TerminalRecord, WalletError> {
-        self.store.terminal(terminal).ok_or(WalletError::TerminalNotFound)
+        self.store.terminal(terminal)?.ok_or(WalletError::TerminalNotFound)
     }
 
     /// Opens an unbinding case. Online cases get a code sent to the bound mobile.
@@ -256,7 +259,7 @@ impl<S: WalletStore> Wallet<S> {
         channel: UnbindChannel,
         notify_via: NotifyChannel,
     ) -> Result<UnbindCase, WalletError> {
-        let record = self.store.terminal(terminal).ok_or(WalletError::TerminalNotFound)?;
+        let record = self.store.terminal(terminal)?.ok_or(WalletError::TerminalNotFound)?;
         let mobile = record.mobile.ok_or(WalletError::TerminalNotFound)?;
         let now = self.clock.now();
         let case = UnbindCase {
@@ -284,7 +287,7 @@ impl<S: WalletStore> Wallet<S> {
                 at: now,
             })?;
         }
-        self.store.put_case(case.clone());
+        self.store.put_case(&case)?;
         Ok(case)
     }
 
@@ -300,10 +303,10 @@ impl<S: WalletStore> Wallet<S> {
         case: &str,
         evidence: &UnbindEvidence,
     ) -> Result<UnbindCase, WalletError> {
-        let current = self.store.case(case).ok_or(WalletError::CaseNotFound)?;
+        let current = self.store.case(case)?.ok_or(WalletError::CaseNotFound)?;
         case_transition(current.state, CaseEvent::Verify)?;
         let terminal =
-            self.store.terminal(&current.terminal).ok_or(WalletError::TerminalNotFound)?;
+            self.store.terminal(&current.terminal)?.ok_or(WalletError::TerminalNotFound)?;
         let verified_by = match (current.channel, evidence) {
             (UnbindChannel::Online, UnbindEvidence::OnlineOtp { code }) => {
                 otp::verify(
@@ -373,7 +376,7 @@ impl<S: WalletStore> Wallet<S> {
         event: CaseEvent,
         verified_by: Option<String>,
     ) -> Result<UnbindCase, WalletError> {
-        let mut current = self.store.case(case).ok_or(WalletError::CaseNotFound)?;
+        let mut current = self.store.case(case)?.ok_or(WalletError::CaseNotFound)?;
         let next = case_transition(current.state, event)?;
         let now = self.clock.now();
         current.state = next;
@@ -382,7 +385,7 @@ impl<S: WalletStore> Wallet<S> {
             current.verified_by = verified_by;
         }
         let mut terminal =
-            self.store.terminal(&current.terminal).ok_or(WalletError::TerminalNotFound)?;
+            self.store.terminal(&current.terminal)?.ok_or(WalletError::TerminalNotFound)?;
         if matches!(next, CaseState::Completed | CaseState::Rejected) {
             let Some(to) = terminal.mobile.clone() else {
                 return Err(WalletError::TerminalNotFound);
@@ -401,9 +404,9 @@ impl<S: WalletStore> Wallet<S> {
         }
         if next == CaseState::Completed {
             terminal.mobile = None;
-            self.store.put_terminal(terminal);
+            self.store.put_terminal(&terminal)?;
         }
-        self.store.put_case(current.clone());
+        self.store.put_case(&current)?;
         Ok(current)
     }
 

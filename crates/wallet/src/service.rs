@@ -155,6 +155,18 @@ pub struct BoundCard {
     pub expiry: Option<CardExpiry>,
 }
 
+/// A binding whose code the bank confirmed: the card record to add, and the number once, for
+/// tokenization.
+#[derive(Debug, Clone)]
+pub struct ConfirmedBinding {
+    /// The card as it will be stored (not in the wallet yet).
+    pub card: crate::store::CardRecord,
+    /// The card number (prints masked).
+    pub pan: Pan,
+    /// Its expiry, if given.
+    pub expiry: Option<CardExpiry>,
+}
+
 /// The "are you sure?" step of unbinding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnbindPrompt {
@@ -204,6 +216,8 @@ pub struct Wallet<S = InMemoryWalletStore> {
     pub(crate) otp_mac: MacKey,
     /// Keys card-number fingerprints.
     pub(crate) card_mac: MacKey,
+    /// Keys the hashes that find a user by mobile or identity (no personal data in keys).
+    pub(crate) index_mac: MacKey,
     pub(crate) ports: WalletPorts,
     pub(crate) store: S,
     pub(crate) clock: SharedClock,
@@ -233,7 +247,9 @@ impl<S: WalletStore> Wallet<S> {
         let hasher = PasswordHasher::new(config.argon2, keys.pepper);
         let otp_mac = MacKey::new("one-time codes", &keys.otp_key);
         let card_mac = MacKey::new("card fingerprints", &keys.card_key);
-        Self { config, hasher, otp_mac, card_mac, ports, store, clock }
+        let index_key = Secret::new(card_mac.mac(&[b"cloudcard/wallet-index-key/v1"]));
+        let index_mac = MacKey::new("wallet indexes", &index_key);
+        Self { config, hasher, otp_mac, card_mac, index_mac, ports, store, clock }
     }
 
     /// The store.
@@ -248,7 +264,17 @@ impl<S: WalletStore> Wallet<S> {
     }
 
     pub(crate) fn user(&self, user: &UserId) -> Result<UserRecord, WalletError> {
-        self.store.user(user).ok_or(WalletError::UserNotFound)
+        self.store.user(user)?.ok_or(WalletError::UserNotFound)
+    }
+
+    /// The keyed hash that finds a user by mobile.
+    pub(crate) fn mobile_key(&self, mobile: &PhoneNumber) -> [u8; 32] {
+        self.index_mac.mac(&[b"cloudcard/wallet-mobile/v1", mobile.expose().as_bytes()])
+    }
+
+    /// The keyed hash that holds one account per resident identity.
+    pub(crate) fn identity_key(&self, id: &cloudcard_core::ResidentId) -> [u8; 32] {
+        self.index_mac.mac(&[b"cloudcard/wallet-identity/v1", id.expose().as_bytes()])
     }
 }
 

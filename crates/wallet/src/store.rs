@@ -1,20 +1,21 @@
 //! The wallet store port: users, cards, pending bindings, unbind tickets, devices, OTPs and
 //! POS terminals, as owned records.
 
-use cloudcard_core::sync::MutexExt;
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
-
 use chrono::{DateTime, Utc};
+use cloudcard_core::StoreError;
 use cloudcard_core::{
     Bank, CardExpiry, CardId, CardKind, DeviceId, Pan, PersonName, PhoneNumber, ResidentId,
     TerminalId, UserId,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::password::PasswordHash;
+use crate::password::{LockoutPolicy, PasswordHash};
 use crate::ports::OtpPurpose;
 use crate::pos::UnbindCase;
+
+mod kv;
+
+pub use kv::{InMemoryWalletStore, KvWalletStore};
 
 /// A verified real name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +45,8 @@ pub struct UserRecord {
     pub locked_until: Option<DateTime<Utc>>,
     /// When created.
     pub created_at: DateTime<Utc>,
+    /// Bumped by one on every update (compare-and-set).
+    pub version: u64,
 }
 
 /// A card bound to a wallet. No card number: a keyed fingerprint finds duplicates, and the mask
@@ -72,7 +75,7 @@ pub struct CardRecord {
 }
 
 /// A binding waiting for the bank's code. It holds the card number for the few minutes until
-/// the facade provisions a token; a durable store must keep it encrypted.
+/// the facade provisions a token; durable backends seal it at rest, like every value.
 #[derive(Debug, Clone)]
 pub struct PendingBinding {
     /// The binding's id.
@@ -109,7 +112,7 @@ pub struct UnbindTicket {
 }
 
 /// A device registered to a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRecord {
     /// The device.
     pub id: DeviceId,
@@ -122,7 +125,7 @@ pub struct DeviceRecord {
 }
 
 /// A live one-time code, stored hashed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OtpRecord {
     /// Keyed hash of the code.
     pub hash: [u8; 32],
@@ -149,221 +152,390 @@ pub struct TerminalRecord {
     pub bound_at: DateTime<Utc>,
 }
 
-/// Where the wallet keeps its records.
+/// What [`WalletStore::record_password_failure`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordFailure {
+    /// Counted; this many tries remain.
+    Counted {
+        /// Tries left before the lock.
+        remaining: u32,
+    },
+    /// Locked (by this failure or already).
+    Locked {
+        /// Until when.
+        until: DateTime<Utc>,
+    },
+}
+
+/// What [`WalletStore::add_card`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddCard {
+    /// Added; whether it became the default (the wallet's first card).
+    Added {
+        /// Whether it is the default.
+        is_default: bool,
+    },
+    /// The wallet already holds a card with this fingerprint.
+    Duplicate,
+    /// The wallet holds the most cards it may.
+    Full,
+}
+
+/// What [`WalletStore::check_code`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// Right: the code is spent.
+    Accepted,
+    /// Wrong; `spent` if that was the last try.
+    Wrong {
+        /// Whether the code is used up.
+        spent: bool,
+    },
+    /// No live code (never sent, spent, or lapsed).
+    Expired,
+    /// Too many wrong tries already.
+    TooManyTries,
+}
+
+/// Where the wallet keeps its records. Every method can fail with a [`StoreError`]; every rule
+/// a race could break (a mobile or identity held once, a lockout after N failures, a code taken
+/// once, a card added under the cap and only once) is one atomic method here, never a
+/// read-modify-write in the service.
+///
+/// Personal data never appears in keys: mobiles and resident IDs are found by keyed hashes the
+/// wallet computes.
 pub trait WalletStore: Send + Sync {
+    /// Adds a user whose mobile's keyed hash is `mobile_key`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`] if the mobile (or the id) is taken.
+    fn create_user(&self, user: &UserRecord, mobile_key: &[u8; 32]) -> Result<(), StoreError>;
     /// A user.
-    fn user(&self, id: &UserId) -> Option<UserRecord>;
-    /// The user registered with a mobile.
-    fn user_by_mobile(&self, mobile: &PhoneNumber) -> Option<UserId>;
-    /// Inserts or replaces a user.
-    fn put_user(&self, user: UserRecord);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn user(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError>;
+    /// The user registered with the mobile whose keyed hash is `mobile_key`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn user_by_mobile(&self, mobile_key: &[u8; 32]) -> Result<Option<UserId>, StoreError>;
+    /// Records a verified real name, held by one account only.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`] if another user holds the identity; [`StoreError::Conflict`]
+    /// if this user is verified already; [`StoreError::Missing`].
+    fn set_real_name(
+        &self,
+        user: &UserId,
+        real: &RealName,
+        identity_key: &[u8; 32],
+    ) -> Result<(), StoreError>;
+    /// Replaces a user if the stored one is still at `expected_version`; `record.version` must
+    /// be the next.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`], [`StoreError::Missing`].
+    fn update_user(&self, expected_version: u64, record: &UserRecord) -> Result<(), StoreError>;
+    /// Counts a wrong payment password and locks once `policy.max_failures` are reached; a
+    /// lapsed lock starts a fresh count.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Missing`].
+    fn record_password_failure(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+        policy: LockoutPolicy,
+    ) -> Result<PasswordFailure, StoreError>;
+    /// Clears the failure count after a right password, unless a lock came first: then the
+    /// lock's end.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Missing`].
+    fn record_password_success(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// A user's cards, in binding order.
-    fn cards(&self, user: &UserId) -> Vec<CardRecord>;
-    /// Replaces a user's cards.
-    fn put_cards(&self, user: &UserId, cards: Vec<CardRecord>);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn cards(&self, user: &UserId) -> Result<Vec<CardRecord>, StoreError>;
+    /// Adds a card unless the wallet holds its fingerprint already or `max_cards` cards; the
+    /// first card becomes the default.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn add_card(&self, card: &CardRecord, max_cards: usize) -> Result<AddCard, StoreError>;
+    /// Removes a card and its unbind ticket; promotes the earliest remaining card if it was
+    /// the default. Returns the card and the new default.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn remove_card(
+        &self,
+        user: &UserId,
+        card: &CardId,
+    ) -> Result<Option<(CardRecord, Option<CardId>)>, StoreError>;
+    /// Makes a card the default; whether the user has it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn set_default_card(&self, user: &UserId, card: &CardId) -> Result<bool, StoreError>;
+
+    /// Adds a pending binding.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`].
+    fn put_binding(&self, binding: &PendingBinding) -> Result<(), StoreError>;
     /// A pending binding.
-    fn binding(&self, id: &str) -> Option<PendingBinding>;
-    /// Inserts or replaces a pending binding.
-    fn put_binding(&self, binding: PendingBinding);
-    /// Removes a pending binding.
-    fn remove_binding(&self, id: &str) -> Option<PendingBinding>;
-    /// Every pending binding of a user.
-    fn bindings_of(&self, user: &UserId) -> Vec<PendingBinding>;
-    /// Inserts an unbind ticket (replacing any for the same card).
-    fn put_ticket(&self, ticket: UnbindTicket);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn binding(&self, id: &str) -> Result<Option<PendingBinding>, StoreError>;
+    /// Removes and returns a pending binding: of two callers, one gets it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn take_binding(&self, id: &str) -> Result<Option<PendingBinding>, StoreError>;
+
+    /// Adds an unbind ticket, replacing any for the same card.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn put_ticket(&self, ticket: &UnbindTicket) -> Result<(), StoreError>;
     /// Removes and returns the unbind ticket for a card.
-    fn take_ticket(&self, card: &CardId) -> Option<UnbindTicket>;
-    /// A user's devices.
-    fn devices(&self, user: &UserId) -> Vec<DeviceRecord>;
-    /// Replaces a user's devices.
-    fn put_devices(&self, user: &UserId, devices: Vec<DeviceRecord>);
-    /// The live code of `subject` (a user or terminal id) for `purpose`.
-    fn otp(&self, subject: &str, purpose: OtpPurpose) -> Option<OtpRecord>;
-    /// Sets or clears the live code.
-    fn put_otp(&self, subject: &str, purpose: OtpPurpose, otp: Option<OtpRecord>);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn take_ticket(&self, card: &CardId) -> Result<Option<UnbindTicket>, StoreError>;
+
+    /// Adds a device.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`].
+    fn add_device(&self, device: &DeviceRecord) -> Result<(), StoreError>;
+    /// A user's devices, in registration order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError>;
+    /// Removes a device.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn remove_device(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<Option<DeviceRecord>, StoreError>;
+
+    /// Stores a fresh code for `subject` (a user or terminal id) and `purpose`, replacing the
+    /// live one, unless the live one was issued less than `resend_after` ago: then when a new
+    /// one may be sent.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn issue_code(
+        &self,
+        subject: &str,
+        purpose: OtpPurpose,
+        record: &OtpRecord,
+        resend_after: chrono::TimeDelta,
+    ) -> Result<Result<(), DateTime<Utc>>, StoreError>;
+    /// Checks a code's keyed hash against the live one in constant time: a right code is
+    /// spent, a wrong one counted, at most `max_tries`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn check_code(
+        &self,
+        subject: &str,
+        purpose: OtpPurpose,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+        max_tries: u32,
+    ) -> Result<CodeCheck, StoreError>;
+
+    /// Deletes pending bindings, unbind tickets and codes that lapsed before `now`, at most
+    /// `limit` of each; how many went. Costs what lapsed, not what is stored.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn purge_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError>;
+
+    /// Adds a terminal.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`] if it is registered already.
+    fn create_terminal(&self, terminal: &TerminalRecord) -> Result<(), StoreError>;
     /// A terminal.
-    fn terminal(&self, id: &TerminalId) -> Option<TerminalRecord>;
-    /// Inserts or replaces a terminal.
-    fn put_terminal(&self, terminal: TerminalRecord);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn terminal(&self, id: &TerminalId) -> Result<Option<TerminalRecord>, StoreError>;
+    /// Replaces a terminal.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Missing`].
+    fn put_terminal(&self, terminal: &TerminalRecord) -> Result<(), StoreError>;
     /// An unbinding case.
-    fn case(&self, id: &str) -> Option<UnbindCase>;
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn case(&self, id: &str) -> Result<Option<UnbindCase>, StoreError>;
     /// Inserts or replaces an unbinding case.
-    fn put_case(&self, case: UnbindCase);
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    users: HashMap<UserId, UserRecord>,
-    mobiles: HashMap<PhoneNumber, UserId>,
-    cards: HashMap<UserId, Vec<CardRecord>>,
-    bindings: HashMap<String, PendingBinding>,
-    tickets: HashMap<CardId, UnbindTicket>,
-    devices: HashMap<UserId, Vec<DeviceRecord>>,
-    otps: HashMap<(String, OtpPurpose), OtpRecord>,
-    terminals: HashMap<TerminalId, TerminalRecord>,
-    cases: HashMap<String, UnbindCase>,
-}
-
-/// The in-memory wallet store.
-#[derive(Debug, Default)]
-pub struct InMemoryWalletStore {
-    inner: Mutex<Inner>,
-}
-
-impl InMemoryWalletStore {
-    /// An empty store.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock_unpoisoned()
-    }
-
-    /// Whether anything in the store still refers to `card`: a card record, a ticket. Used to
-    /// prove an unbind left no trace.
-    #[must_use]
-    pub fn mentions_card(&self, card: &CardId) -> bool {
-        let inner = self.lock();
-        inner.tickets.contains_key(card) || inner.cards.values().flatten().any(|c| c.id == *card)
-    }
-
-    /// Whether any record holds this card fingerprint.
-    #[must_use]
-    pub fn mentions_fingerprint(&self, fingerprint: &[u8; 32]) -> bool {
-        self.lock().cards.values().flatten().any(|c| c.fingerprint == *fingerprint)
-    }
-}
-
-impl WalletStore for InMemoryWalletStore {
-    fn user(&self, id: &UserId) -> Option<UserRecord> {
-        self.lock().users.get(id).cloned()
-    }
-    fn user_by_mobile(&self, mobile: &PhoneNumber) -> Option<UserId> {
-        self.lock().mobiles.get(mobile).cloned()
-    }
-    fn put_user(&self, user: UserRecord) {
-        let mut inner = self.lock();
-        inner.mobiles.insert(user.mobile.clone(), user.id.clone());
-        inner.users.insert(user.id.clone(), user);
-    }
-    fn cards(&self, user: &UserId) -> Vec<CardRecord> {
-        self.lock().cards.get(user).cloned().unwrap_or_default()
-    }
-    fn put_cards(&self, user: &UserId, cards: Vec<CardRecord>) {
-        let mut inner = self.lock();
-        if cards.is_empty() {
-            inner.cards.remove(user);
-        } else {
-            inner.cards.insert(user.clone(), cards);
-        }
-    }
-    fn binding(&self, id: &str) -> Option<PendingBinding> {
-        self.lock().bindings.get(id).cloned()
-    }
-    fn put_binding(&self, binding: PendingBinding) {
-        self.lock().bindings.insert(binding.id.clone(), binding);
-    }
-    fn remove_binding(&self, id: &str) -> Option<PendingBinding> {
-        self.lock().bindings.remove(id)
-    }
-    fn bindings_of(&self, user: &UserId) -> Vec<PendingBinding> {
-        self.lock().bindings.values().filter(|b| b.user == *user).cloned().collect()
-    }
-    fn put_ticket(&self, ticket: UnbindTicket) {
-        self.lock().tickets.insert(ticket.card.clone(), ticket);
-    }
-    fn take_ticket(&self, card: &CardId) -> Option<UnbindTicket> {
-        self.lock().tickets.remove(card)
-    }
-    fn devices(&self, user: &UserId) -> Vec<DeviceRecord> {
-        self.lock().devices.get(user).cloned().unwrap_or_default()
-    }
-    fn put_devices(&self, user: &UserId, devices: Vec<DeviceRecord>) {
-        self.lock().devices.insert(user.clone(), devices);
-    }
-    fn otp(&self, subject: &str, purpose: OtpPurpose) -> Option<OtpRecord> {
-        self.lock().otps.get(&(subject.to_owned(), purpose)).cloned()
-    }
-    fn put_otp(&self, subject: &str, purpose: OtpPurpose, otp: Option<OtpRecord>) {
-        let mut inner = self.lock();
-        let key = (subject.to_owned(), purpose);
-        match otp {
-            Some(otp) => inner.otps.insert(key, otp),
-            None => inner.otps.remove(&key),
-        };
-    }
-    fn terminal(&self, id: &TerminalId) -> Option<TerminalRecord> {
-        self.lock().terminals.get(id).cloned()
-    }
-    fn put_terminal(&self, terminal: TerminalRecord) {
-        self.lock().terminals.insert(terminal.id.clone(), terminal);
-    }
-    fn case(&self, id: &str) -> Option<UnbindCase> {
-        self.lock().cases.get(id).cloned()
-    }
-    fn put_case(&self, case: UnbindCase) {
-        self.lock().cases.insert(case.id.clone(), case);
-    }
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn put_case(&self, case: &UnbindCase) -> Result<(), StoreError>;
 }
 
 impl<T: WalletStore + ?Sized> WalletStore for std::sync::Arc<T> {
-    fn user(&self, id: &UserId) -> Option<UserRecord> {
+    fn create_user(&self, user: &UserRecord, mobile_key: &[u8; 32]) -> Result<(), StoreError> {
+        (**self).create_user(user, mobile_key)
+    }
+    fn user(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
         (**self).user(id)
     }
-    fn user_by_mobile(&self, mobile: &PhoneNumber) -> Option<UserId> {
-        (**self).user_by_mobile(mobile)
+    fn user_by_mobile(&self, mobile_key: &[u8; 32]) -> Result<Option<UserId>, StoreError> {
+        (**self).user_by_mobile(mobile_key)
     }
-    fn put_user(&self, user: UserRecord) {
-        (**self).put_user(user)
+    fn set_real_name(
+        &self,
+        user: &UserId,
+        real: &RealName,
+        identity_key: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        (**self).set_real_name(user, real, identity_key)
     }
-    fn cards(&self, user: &UserId) -> Vec<CardRecord> {
+    fn update_user(&self, expected_version: u64, record: &UserRecord) -> Result<(), StoreError> {
+        (**self).update_user(expected_version, record)
+    }
+    fn record_password_failure(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+        policy: LockoutPolicy,
+    ) -> Result<PasswordFailure, StoreError> {
+        (**self).record_password_failure(user, now, policy)
+    }
+    fn record_password_success(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        (**self).record_password_success(user, now)
+    }
+    fn cards(&self, user: &UserId) -> Result<Vec<CardRecord>, StoreError> {
         (**self).cards(user)
     }
-    fn put_cards(&self, user: &UserId, cards: Vec<CardRecord>) {
-        (**self).put_cards(user, cards)
+    fn add_card(&self, card: &CardRecord, max_cards: usize) -> Result<AddCard, StoreError> {
+        (**self).add_card(card, max_cards)
     }
-    fn binding(&self, id: &str) -> Option<PendingBinding> {
-        (**self).binding(id)
+    fn remove_card(
+        &self,
+        user: &UserId,
+        card: &CardId,
+    ) -> Result<Option<(CardRecord, Option<CardId>)>, StoreError> {
+        (**self).remove_card(user, card)
     }
-    fn put_binding(&self, binding: PendingBinding) {
+    fn set_default_card(&self, user: &UserId, card: &CardId) -> Result<bool, StoreError> {
+        (**self).set_default_card(user, card)
+    }
+    fn put_binding(&self, binding: &PendingBinding) -> Result<(), StoreError> {
         (**self).put_binding(binding)
     }
-    fn remove_binding(&self, id: &str) -> Option<PendingBinding> {
-        (**self).remove_binding(id)
+    fn binding(&self, id: &str) -> Result<Option<PendingBinding>, StoreError> {
+        (**self).binding(id)
     }
-    fn bindings_of(&self, user: &UserId) -> Vec<PendingBinding> {
-        (**self).bindings_of(user)
+    fn take_binding(&self, id: &str) -> Result<Option<PendingBinding>, StoreError> {
+        (**self).take_binding(id)
     }
-    fn put_ticket(&self, ticket: UnbindTicket) {
+    fn put_ticket(&self, ticket: &UnbindTicket) -> Result<(), StoreError> {
         (**self).put_ticket(ticket)
     }
-    fn take_ticket(&self, card: &CardId) -> Option<UnbindTicket> {
+    fn take_ticket(&self, card: &CardId) -> Result<Option<UnbindTicket>, StoreError> {
         (**self).take_ticket(card)
     }
-    fn devices(&self, user: &UserId) -> Vec<DeviceRecord> {
+    fn add_device(&self, device: &DeviceRecord) -> Result<(), StoreError> {
+        (**self).add_device(device)
+    }
+    fn devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
         (**self).devices(user)
     }
-    fn put_devices(&self, user: &UserId, devices: Vec<DeviceRecord>) {
-        (**self).put_devices(user, devices)
+    fn remove_device(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        (**self).remove_device(user, device)
     }
-    fn otp(&self, subject: &str, purpose: OtpPurpose) -> Option<OtpRecord> {
-        (**self).otp(subject, purpose)
+    fn issue_code(
+        &self,
+        subject: &str,
+        purpose: OtpPurpose,
+        record: &OtpRecord,
+        resend_after: chrono::TimeDelta,
+    ) -> Result<Result<(), DateTime<Utc>>, StoreError> {
+        (**self).issue_code(subject, purpose, record, resend_after)
     }
-    fn put_otp(&self, subject: &str, purpose: OtpPurpose, otp: Option<OtpRecord>) {
-        (**self).put_otp(subject, purpose, otp)
+    fn check_code(
+        &self,
+        subject: &str,
+        purpose: OtpPurpose,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+        max_tries: u32,
+    ) -> Result<CodeCheck, StoreError> {
+        (**self).check_code(subject, purpose, hash, now, max_tries)
     }
-    fn terminal(&self, id: &TerminalId) -> Option<TerminalRecord> {
+    fn purge_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        (**self).purge_expired(now, limit)
+    }
+    fn create_terminal(&self, terminal: &TerminalRecord) -> Result<(), StoreError> {
+        (**self).create_terminal(terminal)
+    }
+    fn terminal(&self, id: &TerminalId) -> Result<Option<TerminalRecord>, StoreError> {
         (**self).terminal(id)
     }
-    fn put_terminal(&self, terminal: TerminalRecord) {
+    fn put_terminal(&self, terminal: &TerminalRecord) -> Result<(), StoreError> {
         (**self).put_terminal(terminal)
     }
-    fn case(&self, id: &str) -> Option<UnbindCase> {
+    fn case(&self, id: &str) -> Result<Option<UnbindCase>, StoreError> {
         (**self).case(id)
     }
-    fn put_case(&self, case: UnbindCase) {
+    fn put_case(&self, case: &UnbindCase) -> Result<(), StoreError> {
         (**self).put_case(case)
     }
 }

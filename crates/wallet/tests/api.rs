@@ -57,7 +57,7 @@ fn a_user_binds_a_card_checks_the_password_and_unbinds() {
         wallet.confirm_unbind(&user, &bound.card.id, prompt.ticket.expose_secret()).unwrap();
     assert_eq!(removed.card, bound.card.id);
     assert!(wallet.cards(&user).unwrap().is_empty());
-    assert!(!wallet.store().mentions_card(&bound.card.id));
+    assert!(!wallet.store().mentions_card(&bound.card.id).unwrap());
     // Nothing printed along the way shows the card number or the mobile.
     let printed = format!("{bound:?} {prompt:?} {removed:?} {:?}", outbox.messages());
     assert!(!printed.contains("6216611234567890126") && !printed.contains(mobile.expose()));

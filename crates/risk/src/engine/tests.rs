@@ -165,15 +165,17 @@ fn status_lists_come_first() {
     let mut buf = engine.buffer();
     let t = txn(&clock, 100);
     assert_eq!(engine.decide(&t, &mut buf).outcome, Outcome::Approve);
-    engine.suspend_user(&t.user);
+    engine.suspend_user(&t.user).unwrap();
     assert_eq!(engine.decide(&t, &mut buf).reason, Reason::SuspendedUser);
-    engine.resume_user(&t.user);
-    engine.report_loss(Instrument::Device(t.device.clone().unwrap()), &t.user, clock.now());
+    engine.resume_user(&t.user).unwrap();
+    engine
+        .report_loss(Instrument::Device(t.device.clone().unwrap()), &t.user, clock.now())
+        .unwrap();
     let d = engine.decide(&t, &mut buf);
     assert_eq!((d.outcome, d.reason), (Outcome::Decline, Reason::LostDevice));
-    engine.report_loss(Instrument::Card(t.card.clone()), &t.user, clock.now());
+    engine.report_loss(Instrument::Card(t.card.clone()), &t.user, clock.now()).unwrap();
     assert_eq!(engine.decide(&t, &mut buf).reason, Reason::LostCard);
-    assert!(engine.is_card_lost(&t.card));
+    assert!(engine.is_card_lost(&t.card).unwrap());
     assert!(buf.fired().is_empty());
 }
 
@@ -184,7 +186,7 @@ fn burst_in_ten_minutes_with_a_manual_clock() {
     for _ in 0..5 {
         let t = txn(&clock, 100);
         assert_eq!(engine.decide(&t, &mut buf).outcome, Outcome::Approve);
-        engine.record(&t, true);
+        engine.record(&t, true).unwrap();
         clock.advance(TimeDelta::seconds(60));
     }
     // Five in the last 10 minutes: the sixth is challenged.
@@ -200,7 +202,7 @@ fn daily_cap_night_and_new_device() {
     let (clock, engine) = default_engine();
     let mut buf = engine.buffer();
     let big = txn(&clock, 4_900_000);
-    engine.record(&big, true);
+    engine.record(&big, true).unwrap();
     // 49,000 yuan approved today; 1,000.01 more crosses 50,000.
     assert_eq!(engine.decide(&txn(&clock, 100_001), &mut buf).outcome, Outcome::Decline);
     assert_eq!(engine.decide(&txn(&clock, 100_000), &mut buf).outcome, Outcome::Approve);
@@ -248,7 +250,7 @@ fn overflow_is_a_rule_error() {
         "fail_policy = \"open\"\n{}",
         set(&[rule("cap", when, "\"decline\"")])
     ));
-    engine.record(&txn(&clock, u64::MAX - 5), true);
+    engine.record(&txn(&clock, u64::MAX - 5), true).unwrap();
     let mut buf = engine.buffer();
     assert_eq!(engine.decide(&txn(&clock, 10), &mut buf).outcome, Outcome::Approve);
     assert_eq!(buf.errors()[0].error, RuleError::Overflow);
@@ -286,8 +288,8 @@ fn suppression_expires() {
 fn duplicate_transaction_counts_once() {
     let (clock, engine) = default_engine();
     let t = txn(&clock, 100);
-    assert!(engine.record(&t, true));
-    assert!(!engine.record(&t, true));
+    assert!(engine.record(&t, true).unwrap());
+    assert!(!engine.record(&t, true).unwrap());
     let key = engine.velocity().key(EntityKind::Card, "card_1");
     assert_eq!(engine.velocity().snapshot(key, clock.now()).unwrap().windows[0].count(), 1);
 }
@@ -435,7 +437,9 @@ fn provisioning_risk() {
     engine.assess_provisioning(&request, &mut buf);
     // Five earlier attempts on the device in 24 hours: declined.
     assert_eq!(engine.assess_provisioning(&request, &mut buf).outcome, Outcome::Decline);
-    engine.report_loss(Instrument::Card("card_9".parse().unwrap()), &request.user, clock.now());
+    engine
+        .report_loss(Instrument::Card("card_9".parse().unwrap()), &request.user, clock.now())
+        .unwrap();
     assert_eq!(engine.assess_provisioning(&request, &mut buf).reason, Reason::LostCard);
     let mut fresh = request.clone();
     fresh.user = "usr_2".parse().unwrap();
@@ -457,7 +461,7 @@ fn seventy_two_hours_to_the_second() {
         clock.set(at);
         let mut t = txn(&clock, 1_000);
         t.auth = auth;
-        engine.record(&t, approved);
+        engine.record(&t, approved).unwrap();
         t.id
     };
     let too_early = log(window_start - TimeDelta::seconds(1), Authentication::None, true);
@@ -468,13 +472,19 @@ fn seventy_two_hours_to_the_second() {
     let declined = log(window_start + TimeDelta::hours(13), Authentication::None, false);
     let at_report = log(report_at, Authentication::None, true);
     clock.set(report_at);
-    let report = engine.report_loss(
-        Instrument::Device("dev_1".parse().unwrap()),
-        &"usr_1".parse().unwrap(),
-        report_at,
-    );
-    let verdicts: HashMap<TransactionId, Option<Ineligible>> =
-        engine.assess_loss(&report).into_iter().map(|a| (a.transaction.id, a.ineligible)).collect();
+    let report = engine
+        .report_loss(
+            Instrument::Device("dev_1".parse().unwrap()),
+            &"usr_1".parse().unwrap(),
+            report_at,
+        )
+        .unwrap();
+    let verdicts: HashMap<TransactionId, Option<Ineligible>> = engine
+        .assess_loss(&report)
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.transaction.id, a.ineligible))
+        .collect();
     assert_eq!(verdicts[&too_early], Some(Ineligible::OutsideWindow));
     assert_eq!(verdicts[&first_second], None);
     assert_eq!(verdicts[&otp], None, "an OTP does not exclude: a stolen phone receives it");
@@ -492,11 +502,13 @@ fn seventy_two_hours_to_the_second() {
         "already claimed"
     );
     // The same transactions seen through the card: already claimed.
-    let by_card =
-        engine.report_loss(Instrument::Card("card_1".parse().unwrap()), &report.user, report_at);
+    let by_card = engine
+        .report_loss(Instrument::Card("card_1".parse().unwrap()), &report.user, report_at)
+        .unwrap();
     assert!(
         engine
             .assess_loss(&by_card)
+            .unwrap()
             .iter()
             .any(|a| a.ineligible == Some(Ineligible::AlreadyClaimed))
     );
@@ -523,12 +535,13 @@ fn a_rejected_claim_frees_its_transactions() {
     let (clock, engine) = default_engine();
     let mut t = txn(&clock, 500);
     t.auth = Authentication::Otp;
-    engine.record(&t, true);
-    let report = engine.report_loss(Instrument::Card(t.card.clone()), &t.user, clock.now());
+    engine.record(&t, true).unwrap();
+    let report =
+        engine.report_loss(Instrument::Card(t.card.clone()), &t.user, clock.now()).unwrap();
     let claim = engine.file_claim(&report).unwrap();
     engine.advance_claim(&claim.id, ClaimEvent::Reject).unwrap();
     assert_eq!(engine.file_claim(&report).unwrap().eligible_amount, Amount::from_fen(500));
-    assert_eq!(engine.claim(&claim.id).unwrap().state, ClaimState::Rejected);
+    assert_eq!(engine.claim(&claim.id).unwrap().unwrap().state, ClaimState::Rejected);
 }
 
 #[test]
@@ -552,7 +565,7 @@ fn every_entity_kind_is_gathered_when_a_rule_reads_it() {
         let (clock, engine) = engine_with(&set(&[rule("v", &when, "\"review\"")]));
         let mut buf = engine.buffer();
         assert_eq!(engine.decide(&txn(&clock, 1), &mut buf).outcome, Outcome::Approve, "{feature}");
-        engine.record(&txn(&clock, 1), true);
+        engine.record(&txn(&clock, 1), true).unwrap();
         assert_eq!(engine.decide(&txn(&clock, 1), &mut buf).outcome, Outcome::Review, "{feature}");
         assert!(buf.errors().is_empty(), "{feature}");
     }

@@ -1,0 +1,444 @@
+//! The storage contract every cloudcard store port is built on: a transactional, ordered
+//! key-value space ([`Kv`]) that a backend (in memory, SQLite, PostgreSQL) provides, and the one
+//! [`StoreError`] all stores return.
+//!
+//! Domain crates define their own store ports with atomic domain operations (take a code once,
+//! count a password failure, add a card under its cap) and implement them once, over any
+//! [`Kv`]: each operation reads, decides and writes inside one [`Kv::write`] transaction, so
+//! two threads or two nodes can never interleave inside it, and several records that change
+//! together commit together or not at all.
+//!
+//! Keys are chosen by the domain crates and never hold personal data in clear (ids, keyed
+//! hashes, times); values are opaque bytes that a durable backend seals at rest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use crate::sync::RwLockExt;
+
+/// Why a store could not do what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The record changed since it was read: reread and retry.
+    #[error("record version conflict")]
+    Conflict,
+    /// A record with that id (or a unique field) already exists.
+    #[error("record already exists")]
+    Duplicate,
+    /// No such record.
+    #[error("record not found")]
+    Missing,
+    /// A stored record could not be read back (damaged, or written by other keys).
+    #[error("stored record is unreadable")]
+    Corrupt,
+    /// The store was opened with keys other than the ones it was created with.
+    #[error("store was created with other keys")]
+    WrongKeys,
+    /// The store's schema is newer than this build understands.
+    #[error("store schema version {found} is newer than this build's {supported}")]
+    SchemaTooNew {
+        /// The version found.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// The backend failed (I/O, connection, database error); the source says how.
+    #[error("store backend failed")]
+    Backend(#[source] Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// A backend failure keeping `source`.
+    pub fn backend(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Arc::new(source))
+    }
+
+    /// Whether retrying the same call may succeed (a conflict or a passing outage).
+    #[must_use]
+    pub const fn is_transient(&self) -> bool {
+        matches!(self, Self::Conflict | Self::Backend(_))
+    }
+}
+
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Backend(a), Self::Backend(b)) => a.to_string() == b.to_string(),
+            (
+                Self::SchemaTooNew { found: a, supported: b },
+                Self::SchemaTooNew { found: c, supported: d },
+            ) => a == c && b == d,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl Eq for StoreError {}
+
+/// A named key space inside a [`Kv`].
+pub type Table = &'static str;
+
+/// One entry of a range read: key and value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// The operations available inside a transaction.
+pub trait Txn {
+    /// The value under `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`], [`StoreError::Corrupt`].
+    fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Whether `key` is present (a backend may answer without copying the value).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn contains(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.get(table, key)?.is_some())
+    }
+
+    /// Sets `key` to `value` (a write transaction only).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`]; [`StoreError::Conflict`] inside a read transaction.
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+
+    /// Removes `key`; whether it was there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::put`].
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
+
+    /// Entries with `from <= key < to`, in key order, at most `limit` of them.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`], [`StoreError::Corrupt`].
+    fn range(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError>;
+}
+
+/// The body of a transaction.
+pub type TxnFn<'a> = dyn FnMut(&mut dyn Txn) -> Result<(), StoreError> + 'a;
+
+/// A transactional, ordered key-value space: what every store port is built on.
+///
+/// A write transaction is serializable: no other write runs inside it, on this node or (for a
+/// shared database) on any other, and it commits whole or not at all. If the body returns an
+/// error, nothing it wrote is kept.
+pub trait Kv: Send + Sync + fmt::Debug {
+    /// Runs `body` over a consistent snapshot.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `body` returns, or [`StoreError::Backend`].
+    fn read(&self, body: &mut TxnFn<'_>) -> Result<(), StoreError>;
+
+    /// Runs `body` in a write transaction and commits it if `body` succeeds.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `body` returns, or [`StoreError::Backend`] (nothing was written then).
+    fn write(&self, body: &mut TxnFn<'_>) -> Result<(), StoreError>;
+}
+
+impl<K: Kv + ?Sized> Kv for Arc<K> {
+    fn read(&self, body: &mut TxnFn<'_>) -> Result<(), StoreError> {
+        (**self).read(body)
+    }
+    fn write(&self, body: &mut TxnFn<'_>) -> Result<(), StoreError> {
+        (**self).write(body)
+    }
+}
+
+/// Runs `body` in a read transaction of `kv` and returns its result.
+///
+/// # Errors
+///
+/// Whatever `body` or the backend returns.
+pub fn read<R>(
+    kv: &(impl Kv + ?Sized),
+    mut body: impl FnMut(&mut dyn Txn) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let mut out = None;
+    kv.read(&mut |txn| {
+        out = Some(body(txn)?);
+        Ok(())
+    })?;
+    out.ok_or(StoreError::Missing)
+}
+
+/// Runs `body` in a write transaction of `kv` and returns its result once committed.
+///
+/// # Errors
+///
+/// Whatever `body` or the backend returns; nothing is written then.
+pub fn write<R>(
+    kv: &(impl Kv + ?Sized),
+    mut body: impl FnMut(&mut dyn Txn) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let mut out = None;
+    kv.write(&mut |txn| {
+        out = Some(body(txn)?);
+        Ok(())
+    })?;
+    out.ok_or(StoreError::Missing)
+}
+
+/// Reads a JSON value.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] if the bytes are not a `T`; the backend's error.
+pub fn get_json<T: serde::de::DeserializeOwned>(
+    txn: &mut dyn Txn,
+    table: Table,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    txn.get(table, key)?.map(|bytes| decode(&bytes)).transpose()
+}
+
+/// Writes a JSON value.
+///
+/// # Errors
+///
+/// The backend's error.
+pub fn put_json<T: serde::Serialize>(
+    txn: &mut dyn Txn,
+    table: Table,
+    key: &[u8],
+    value: &T,
+) -> Result<(), StoreError> {
+    txn.put(table, key, &encode(value)?)
+}
+
+/// A value as JSON bytes.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] if `value` cannot be written as JSON.
+pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|_| StoreError::Corrupt)
+}
+
+/// A value from JSON bytes.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`].
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt)
+}
+
+/// A time as an 8-byte key part that sorts in time order (milliseconds since 1970, offset so
+/// that times before it sort first too).
+#[must_use]
+pub fn time_key(at: chrono::DateTime<chrono::Utc>) -> [u8; 8] {
+    let millis = at.timestamp_millis();
+    (millis as u64 ^ (1 << 63)).to_be_bytes()
+}
+
+/// `parts` joined with a 0 byte, for composite keys of text parts that hold no 0 byte.
+#[must_use]
+pub fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// The smallest key greater than every key that starts with `prefix` (for prefix ranges).
+#[must_use]
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len().saturating_add(1)]
+}
+
+type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+/// The in-memory [`Kv`]: for tests, demos and one process. Reads share a lock; a write
+/// transaction holds it alone and undoes its writes if its body fails.
+#[derive(Debug, Default)]
+pub struct MemoryKv {
+    tables: RwLock<Tables>,
+}
+
+impl MemoryKv {
+    /// An empty space.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many entries `table` holds.
+    #[must_use]
+    pub fn len(&self, table: Table) -> usize {
+        self.tables.read_unpoisoned().get(table).map_or(0, BTreeMap::len)
+    }
+}
+
+struct ReadTxn<'a>(&'a Tables);
+
+impl Txn for ReadTxn<'_> {
+    fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.get(table).and_then(|t| t.get(key)).cloned())
+    }
+    fn contains(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.0.get(table).is_some_and(|t| t.contains_key(key)))
+    }
+    fn put(&mut self, _: Table, _: &[u8], _: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError::Conflict)
+    }
+    fn delete(&mut self, _: Table, _: &[u8]) -> Result<bool, StoreError> {
+        Err(StoreError::Conflict)
+    }
+    fn range(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        Ok(range(self.0, table, from, to, limit))
+    }
+}
+
+fn range(tables: &Tables, table: Table, from: &[u8], to: &[u8], limit: usize) -> Vec<Entry> {
+    if from >= to {
+        return Vec::new();
+    }
+    tables.get(table).map_or_else(Vec::new, |t| {
+        t.range(from.to_vec()..to.to_vec())
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
+
+/// A write transaction over the locked tables, with the old values to put back on failure.
+struct WriteTxn<'a> {
+    tables: &'a mut Tables,
+    undo: Vec<(Table, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Txn for WriteTxn<'_> {
+    fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tables.get(table).and_then(|t| t.get(key)).cloned())
+    }
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let old = self.tables.entry(table).or_default().insert(key.to_vec(), value.to_vec());
+        self.undo.push((table, key.to_vec(), old));
+        Ok(())
+    }
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        let old = self.tables.get_mut(table).and_then(|t| t.remove(key));
+        let existed = old.is_some();
+        if existed {
+            self.undo.push((table, key.to_vec(), old));
+        }
+        Ok(existed)
+    }
+    fn range(
+        &mut self,
+        table: Table,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        Ok(range(self.tables, table, from, to, limit))
+    }
+}
+
+impl Kv for MemoryKv {
+    fn read(&self, body: &mut TxnFn<'_>) -> Result<(), StoreError> {
+        let tables = self.tables.read_unpoisoned();
+        body(&mut ReadTxn(&tables))
+    }
+
+    fn write(&self, body: &mut TxnFn<'_>) -> Result<(), StoreError> {
+        let mut tables = self.tables.write_unpoisoned();
+        let mut txn = WriteTxn { tables: &mut tables, undo: Vec::new() };
+        let result = body(&mut txn);
+        if result.is_err() {
+            let WriteTxn { tables, undo } = txn;
+            for (table, key, old) in undo.into_iter().rev() {
+                let t = tables.entry(table).or_default();
+                match old {
+                    Some(value) => t.insert(key, value),
+                    None => t.remove(&key),
+                };
+            }
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_keeps_nothing() {
+        let kv = MemoryKv::new();
+        write(&kv, |t| t.put("a", b"k", b"1")).unwrap();
+        let err = write(&kv, |t| {
+            t.put("a", b"k", b"2")?;
+            t.put("a", b"j", b"3")?;
+            t.delete("a", b"k")?;
+            Err::<(), _>(StoreError::Conflict)
+        });
+        assert_eq!(err, Err(StoreError::Conflict));
+        assert_eq!(read(&kv, |t| t.get("a", b"k")).unwrap(), Some(b"1".to_vec()));
+        assert_eq!(read(&kv, |t| t.get("a", b"j")).unwrap(), None);
+    }
+
+    #[test]
+    fn reads_cannot_write_and_ranges_are_ordered() {
+        let kv = MemoryKv::new();
+        assert_eq!(read(&kv, |t| t.put("a", b"k", b"1")), Err(StoreError::Conflict));
+        write(&kv, |t| {
+            for k in [b"b2", b"a1", b"b1", b"c1"] {
+                t.put("a", k, b"")?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let keys: Vec<_> = read(&kv, |t| t.range("a", b"b", &prefix_end(b"b"), 10))
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, vec![b"b1".to_vec(), b"b2".to_vec()]);
+    }
+
+    #[test]
+    fn time_keys_sort_in_time_order() {
+        use chrono::TimeZone;
+        let a = chrono::Utc.timestamp_opt(-5, 0).unwrap();
+        let b = chrono::Utc.timestamp_opt(5, 0).unwrap();
+        let c = chrono::Utc.timestamp_opt(1_000_000, 0).unwrap();
+        assert!(time_key(a) < time_key(b) && time_key(b) < time_key(c));
+        assert_eq!(prefix_end(&[1, 255]), vec![2]);
+    }
+}

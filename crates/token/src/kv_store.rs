@@ -1,0 +1,145 @@
+//! [`KvTokenStore`]: the token store port over any [`Kv`] (in memory, SQLite, PostgreSQL).
+
+use cloudcard_core::store::{self, Kv, Txn, get_json, key, prefix_end, put_json};
+use cloudcard_core::{DeviceId, TokenId};
+
+use crate::record::{Fingerprint, TokenRecord};
+use crate::{StoreError, TokenNumber, TokenStore};
+
+const RECORDS: &str = "token";
+const NUMBERS: &str = "token_number";
+const BY_FINGERPRINT: &str = "token_fingerprint";
+const BY_DEVICE: &str = "token_device";
+
+/// The token store over a [`Kv`]: records by id, with indexes by number, fingerprint and
+/// device kept in the same transaction as the record, so they always agree.
+#[derive(Debug, Clone)]
+pub struct KvTokenStore<K> {
+    kv: K,
+}
+
+impl<K: Kv> KvTokenStore<K> {
+    /// A token store over `kv`.
+    pub const fn new(kv: K) -> Self {
+        Self { kv }
+    }
+
+    fn records_under(
+        &self,
+        table: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        store::read(&self.kv, |txn| {
+            let entries = txn.range(table, prefix, &prefix_end(prefix), usize::MAX)?;
+            let mut out = Vec::with_capacity(entries.len());
+            for (_, id) in entries {
+                if let Some(record) = get_json::<TokenRecord>(txn, RECORDS, &id)? {
+                    out.push(record);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn fingerprint_key(fingerprint: &Fingerprint, id: &TokenId) -> Vec<u8> {
+    let mut k = fingerprint.0.to_vec();
+    k.extend_from_slice(id.as_str().as_bytes());
+    k
+}
+
+fn device_key(device: &DeviceId, id: &TokenId) -> Vec<u8> {
+    key(&[device.as_str().as_bytes(), id.as_str().as_bytes()])
+}
+
+fn device_prefix(device: &DeviceId) -> Vec<u8> {
+    let mut k = device.as_str().as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+fn id_key(id: &TokenId) -> &[u8] {
+    id.as_str().as_bytes()
+}
+
+fn get(txn: &mut dyn Txn, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+    get_json(txn, RECORDS, id_key(id))
+}
+
+impl<K: Kv> TokenStore for KvTokenStore<K> {
+    fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        store::write(&self.kv, |txn| {
+            let number = record.number.expose().as_bytes();
+            if txn.get(NUMBERS, number)?.is_some()
+                || txn.get(RECORDS, id_key(&record.id))?.is_some()
+            {
+                return Err(StoreError::Duplicate);
+            }
+            txn.put(NUMBERS, number, id_key(&record.id))?;
+            put_json(txn, RECORDS, id_key(&record.id), &record)?;
+            let id = id_key(&record.id);
+            txn.put(BY_FINGERPRINT, &fingerprint_key(&record.fingerprint, &record.id), id)?;
+            txn.put(BY_DEVICE, &device_key(&record.domain.device, &record.id), id)
+        })
+    }
+
+    fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        store::read(&self.kv, |txn| get(txn, id))
+    }
+
+    fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
+        store::read(&self.kv, |txn| match txn.get(NUMBERS, number.expose().as_bytes())? {
+            Some(id) => get_json(txn, RECORDS, &id),
+            None => Ok(None),
+        })
+    }
+
+    fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
+        store::read(&self.kv, |txn| Ok(txn.get(NUMBERS, number.expose().as_bytes())?.is_some()))
+    }
+
+    fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
+        self.records_under(BY_FINGERPRINT, &fingerprint.0)
+    }
+
+    fn by_device(&self, device: &DeviceId) -> Result<Vec<TokenRecord>, StoreError> {
+        self.records_under(BY_DEVICE, &device_prefix(device))
+    }
+
+    fn compare_and_set(
+        &self,
+        expected_version: u64,
+        record: TokenRecord,
+    ) -> Result<(), StoreError> {
+        if expected_version.checked_add(1) != Some(record.version) {
+            return Err(StoreError::Conflict);
+        }
+        store::write(&self.kv, |txn| {
+            let stored = get(txn, &record.id)?.ok_or(StoreError::Missing)?;
+            if stored.version != expected_version {
+                return Err(StoreError::Conflict);
+            }
+            if stored.fingerprint != record.fingerprint {
+                txn.delete(BY_FINGERPRINT, &fingerprint_key(&stored.fingerprint, &record.id))?;
+                txn.put(
+                    BY_FINGERPRINT,
+                    &fingerprint_key(&record.fingerprint, &record.id),
+                    id_key(&record.id),
+                )?;
+            }
+            put_json(txn, RECORDS, id_key(&record.id), &record)
+        })
+    }
+
+    fn ids(&self) -> Result<Vec<TokenId>, StoreError> {
+        store::read(&self.kv, |txn| {
+            txn.range(RECORDS, &[], &[u8::MAX], usize::MAX)?
+                .into_iter()
+                .map(|(k, _)| {
+                    let text = String::from_utf8(k).map_err(|_| StoreError::Corrupt)?;
+                    TokenId::parse(&text).map_err(|_| StoreError::Corrupt)
+                })
+                .collect()
+        })
+    }
+}
