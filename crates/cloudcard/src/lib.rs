@@ -6,6 +6,8 @@
 
 mod builder;
 pub mod demo;
+#[cfg(feature = "sqlite")]
+mod durable;
 mod error;
 mod lookup;
 mod loss;
@@ -30,14 +32,16 @@ pub use cloudcard_masking as masking;
 pub use cloudcard_report as report;
 /// Real-time risk and loss protection.
 pub use cloudcard_risk as risk;
+#[cfg(feature = "sqlite")]
+pub use cloudcard_sqlite as sqlite;
 /// Cloud-card tokens, vault, keys and cryptograms.
 pub use cloudcard_token as token;
 /// Accounts, cards, devices and POS terminals.
 pub use cloudcard_wallet as wallet;
 
 pub use cloudcard_core::{
-    Amount, Bank, CardId, CardKind, Channel, Clock, Currency, DeviceId, ManualClock, Pan,
-    PhoneNumber, ResidentId, SystemClock, UserId,
+    Amount, Bank, CardId, CardKind, Channel, Clock, Currency, DeviceId, KeySource, ManualClock,
+    Pan, PhoneNumber, ResidentId, StoreError, SystemClock, UserId,
 };
 pub use cloudcard_masking::{Secret, redact};
 pub use cloudcard_report::{Region, Report};

@@ -30,7 +30,7 @@ pub use issuer::{IssuerInfo, IssuerTable};
 pub use mac::MacKey;
 pub use pan::Pan;
 pub use person::{PersonName, PhoneNumber, ResidentId};
-pub use store::{Kv, MemoryKv, StoreError};
+pub use store::{KeySource, Kv, MemoryKv, StoreError};
 
 /// The masking crate, re-exported whole so that users of `cloudcard-core` name one crate.
 pub use cloudcard_masking as masking;

@@ -275,6 +275,19 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![u8::MAX; prefix.len().saturating_add(1)]
 }
 
+/// Where a durable store gets its key-encryption key: a key file, an environment variable, or
+/// the embedder's KMS. The key never lives in the database; the database keeps its data keys
+/// only wrapped by it.
+pub trait KeySource: Send + Sync + fmt::Debug {
+    /// The 32-byte key-encryption key.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the key cannot be had (file unreadable, variable unset or
+    /// malformed, KMS down).
+    fn key_encryption_key(&self) -> Result<cloudcard_masking::Secret<[u8; 32]>, StoreError>;
+}
+
 type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
 
 /// The in-memory [`Kv`]: for tests, demos and one process. Reads share a lock; a write

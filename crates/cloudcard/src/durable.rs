@@ -1,0 +1,62 @@
+//! The durable service: every store on one SQLite file.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cloudcard_core::KeySource;
+use cloudcard_sqlite::SqliteKv;
+use cloudcard_token::TokenKeys;
+use cloudcard_wallet::WalletKeys;
+
+use crate::builder::CloudCardBuilder;
+use crate::{CloudCard, Error};
+
+impl CloudCard {
+    /// Opens the durable service on the SQLite file at `path` (created if absent), with the
+    /// key-encryption key from `keys`, and the defaults of [`CloudCard::builder`] for the rest.
+    /// See [`CloudCardBuilder::open`].
+    ///
+    /// # Errors
+    ///
+    /// As [`CloudCardBuilder::open`].
+    pub fn open(path: impl AsRef<Path>, keys: &dyn KeySource) -> Result<Self, Error> {
+        Self::builder().open(path, keys)
+    }
+}
+
+impl CloudCardBuilder {
+    /// Builds the durable service on the SQLite file at `path`: every record (users, cards,
+    /// tokens, links, challenges, status lists, the loss log, claims, the flow journal) lives
+    /// in the file, sealed at rest, and the service's own keys (vault data key, fingerprint,
+    /// PAR and LUK master keys, password pepper, code and card keys) are kept in it wrapped by
+    /// the key-encryption key from `keys`. Opening the same file again, in this process or
+    /// after a crash, continues where it was; [`CloudCard::run_due`] runs once on open to finish
+    /// what a crash interrupted.
+    ///
+    /// Keys set on the builder are ignored: the file's own keys are what open its records.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`]: [`StoreError::WrongKeys`](cloudcard_core::StoreError::WrongKeys) for
+    /// another key, [`StoreError::SchemaTooNew`](cloudcard_core::StoreError::SchemaTooNew),
+    /// or an I/O error; otherwise as [`CloudCardBuilder::build`].
+    pub fn open(self, path: impl AsRef<Path>, keys: &dyn KeySource) -> Result<CloudCard, Error> {
+        let kv = Arc::new(SqliteKv::open(path, keys)?);
+        let token_keys = TokenKeys::new(
+            &kv.key("token/data-v1")?,
+            &kv.key("token/fingerprint")?,
+            &kv.key("token/par")?,
+            &kv.key("token/luk-master")?,
+        );
+        let wallet_keys = WalletKeys {
+            pepper: cloudcard_masking::Secret::new(
+                kv.key("wallet/pepper")?.expose_secret().to_vec(),
+            ),
+            otp_key: kv.key("wallet/codes")?,
+            card_key: kv.key("wallet/cards")?,
+        };
+        let service = self.token_keys(token_keys).wallet_keys(wallet_keys).kv(kv).build()?;
+        service.run_due()?;
+        Ok(service)
+    }
+}

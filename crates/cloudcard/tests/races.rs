@@ -1,0 +1,160 @@
+//! Eight threads on one service, in memory and on SQLite: the rules a race could break hold.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod support;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use cloudcard::core::MemoryKv;
+use cloudcard::token::TokenStatus;
+use cloudcard::wallet::{
+    Argon2Cost, BankGateway, Notifier, OtpPurpose, SmsGateway, WalletConfig, WalletError,
+};
+use cloudcard::{CloudCard, Error, Secret};
+use support::{PANS, World};
+
+const THREADS: usize = 8;
+
+/// The same world served in memory and from SQLite.
+fn services(tag: &str) -> Vec<(World, Arc<CloudCard>)> {
+    let durable = World::new(tag);
+    let cc = Arc::new(durable.open());
+    let memory = World::new(tag);
+    let mem = Arc::new(
+        CloudCard::builder()
+            .clock(memory.clock.clone())
+            .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
+            .sms(memory.outbox.clone() as Arc<dyn SmsGateway>)
+            .notifier(memory.notifier.clone() as Arc<dyn Notifier>)
+            .bank(memory.bank.clone() as Arc<dyn BankGateway>)
+            .kv(Arc::new(MemoryKv::new()))
+            .build()
+            .unwrap(),
+    );
+    vec![(durable, cc), (memory, mem)]
+}
+
+/// Runs `f(i)` on `THREADS` threads started together; their results in thread order.
+fn race<T: Send + 'static>(f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
+    let f = Arc::new(f);
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let (f, barrier) = (f.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                f(i)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn concurrent_wrong_passwords_lock_after_exactly_five() {
+    for (w, cc) in services("race-password") {
+        let (user, _) = w.register(&cc, 0);
+        let results = {
+            let (cc, user) = (cc.clone(), user.clone());
+            race(move |_| {
+                (0..5)
+                    .map(|_| {
+                        cc.wallet().verify_payment_password(&user, &Secret::new("000000".into()))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        let all: Vec<_> = results.into_iter().flatten().collect();
+        let told_wrong =
+            all.iter().filter(|r| matches!(r, Err(WalletError::WrongPassword { .. }))).count();
+        let locked =
+            all.iter().filter(|r| matches!(r, Err(WalletError::PasswordLocked { .. }))).count();
+        assert_eq!(told_wrong, 4, "four 'wrong, N left' answers, then the lock");
+        assert_eq!(locked, THREADS * 5 - 4);
+        let mut remaining: Vec<u32> = all
+            .iter()
+            .filter_map(|r| match r {
+                Err(WalletError::WrongPassword { remaining }) => Some(*remaining),
+                _ => None,
+            })
+            .collect();
+        remaining.sort_unstable();
+        assert_eq!(remaining, vec![1, 2, 3, 4]);
+        assert!(cc.wallet().account(&user).unwrap().locked_until.is_some());
+    }
+}
+
+#[test]
+fn one_code_is_accepted_once() {
+    for (w, cc) in services("race-code") {
+        let (user, _) = w.register(&cc, 0);
+        for round in 0..20 {
+            w.clock.advance(chrono::TimeDelta::minutes(2));
+            cc.wallet().send_otp(&user, OtpPurpose::PasswordReset).unwrap();
+            let code = w.outbox.last_code(&w.mobile(0), OtpPurpose::PasswordReset).unwrap();
+            let accepted = {
+                let (cc, user) = (cc.clone(), user.clone());
+                race(move |_| {
+                    cc.wallet().verify_otp(&user, OtpPurpose::PasswordReset, &code).is_ok()
+                })
+            };
+            assert_eq!(accepted.iter().filter(|ok| **ok).count(), 1, "round {round}");
+        }
+    }
+}
+
+#[test]
+fn one_mobile_registers_one_account() {
+    for (_, cc) in services("race-mobile") {
+        let registered = {
+            let cc = cc.clone();
+            race(move |_| cc.wallet().create_user("13912345678".parse().unwrap()).is_ok())
+        };
+        assert_eq!(registered.iter().filter(|ok| **ok).count(), 1);
+    }
+}
+
+#[test]
+fn concurrent_confirmations_lose_no_card_and_bind_none_twice() {
+    for (w, cc) in services("race-bind") {
+        let (user, phone) = w.register(&cc, 0);
+        // Three different cards and a second binding of the first, each with its own code.
+        let mut pending = Vec::new();
+        for pan in [PANS[0], PANS[1], PANS[2], PANS[0]] {
+            let p = cc.bind_card(&user, &phone, w.request(pan, 0)).unwrap();
+            pending.push((p.binding, w.binding_code(0)));
+        }
+        // Every thread confirms every binding it can; each binding is taken once.
+        let results = {
+            let (cc, user, phone) = (cc.clone(), user.clone(), phone.clone());
+            let pending = Arc::new(pending);
+            race(move |i| {
+                let (binding, code) = &pending[i % pending.len()];
+                cc.confirm_card(&user, &phone, binding, code)
+            })
+        };
+        let bound: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(bound.len(), 3, "three distinct cards bound, the duplicate refused");
+        assert!(results.iter().any(|r| matches!(
+            r,
+            Err(Error::Wallet(WalletError::CardAlreadyBound | WalletError::BindingExpired))
+        )));
+        let cards = cc.wallet().cards(&user).unwrap();
+        assert_eq!(cards.len(), 3);
+        assert_eq!(cards.iter().filter(|c| c.is_default).count(), 1);
+        // One live token per card on the phone, each serving a card in the wallet.
+        let live: Vec<_> = cc
+            .tokens()
+            .tokens_of_device(&phone)
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.status == TokenStatus::Active)
+            .collect();
+        assert_eq!(live.len(), 3);
+        let last4: std::collections::BTreeSet<_> =
+            live.iter().map(|t| t.pan_last4.clone()).collect();
+        assert_eq!(last4.len(), 3, "no card has two live tokens on the phone");
+        assert_eq!(cc.run_due().unwrap().flows_recovered, 0, "every flow finished or undid itself");
+    }
+}
