@@ -146,10 +146,10 @@ fn bench_purge(c: &mut Criterion) {
                     due_at - TimeDelta::days(7),
                 )
                 .unwrap();
-            assert_eq!(lookup.purge_expired(due_at), 1);
+            assert_eq!(lookup.purge_expired(due_at).unwrap(), 1);
             q
         };
-        let template = store.get(&template_id).unwrap();
+        let template = store.get(&template_id).unwrap().unwrap();
         let sealed = cloudcard_report::SealedReport { nonce: [3; 12], ciphertext: vec![0x5a; 420] };
         let mut group = c.benchmark_group(format!("purge_1k_expired_among_{label}"));
         group.sample_size(20);
@@ -160,13 +160,13 @@ fn bench_purge(c: &mut Criterion) {
                         let mut record = template.clone();
                         record.id = QueryId::random();
                         record.state = cloudcard_report::QueryState::Generated;
-                        store.put_key(&record.id, cloudcard_masking::Secret::new([1; 32]));
-                        store.put_sealed(&record.id, sealed.clone());
-                        store.schedule(Queue::Expiry, due_at, &record.id);
-                        store.put(record);
+                        let key = cloudcard_masking::Secret::new([1; 32]);
+                        store.put_sealed(&record.id, &sealed, &key).unwrap();
+                        store.schedule(Queue::Expiry, due_at, &record.id).unwrap();
+                        store.put(&record).unwrap();
                     }
                 },
-                |()| assert_eq!(lookup.purge_expired(due_at), 1_000),
+                |()| assert_eq!(lookup.purge_expired(due_at).unwrap(), 1_000),
                 BatchSize::PerIteration,
             );
         });

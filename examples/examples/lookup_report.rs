@@ -88,7 +88,7 @@ fn main() -> Result<(), cloudcard::report::LookupError> {
     let expires = report.expires_at.with_timezone(&BEIJING);
     println!(
         "\nkept until {expires} (Beijing); purged then: {}",
-        lookup.purge_expired(report.expires_at)
+        lookup.purge_expired(report.expires_at)?
     );
     let late = report.expires_at;
     println!(

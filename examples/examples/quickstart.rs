@@ -138,7 +138,7 @@ fn main() -> Result<(), cloudcard::Error> {
         println!("   {} {} {:?}", card.bank_name, card.masked_number, card.kind);
     }
     clock.advance(TimeDelta::days(7));
-    println!("   a week later, reports purged: {}", cc.purge_reports());
+    println!("   a week later, reports purged: {}", cc.purge_reports()?);
     println!(
         "   viewing now: {}",
         cc.view_report(&user, &query, &Secret::new("135790".into())).unwrap_err()

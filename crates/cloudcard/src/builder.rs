@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cloudcard_core::{Bank, IssuerTable, Kv, MemoryKv, SharedClock, SystemClock};
 use cloudcard_report::{
-    Dispatcher, InMemoryLookupStore, LookupConfig, LookupConnector, LookupService, LookupStore,
+    Dispatcher, KvLookupStore, LookupConfig, LookupConnector, LookupService, LookupStore,
 };
 use cloudcard_risk::{KvRiskStore, RiskConfig, RiskEngine, RuleSet};
 use cloudcard_token::{
@@ -177,7 +177,7 @@ impl CloudCardBuilder {
         let risk = RiskEngine::with_store(risk_config, rules, clock.clone(), risk_store)?;
         let lookup = LookupService::new(
             self.lookup_config.unwrap_or_default(),
-            self.lookup_store.unwrap_or_else(|| Arc::new(InMemoryLookupStore::new())),
+            self.lookup_store.unwrap_or_else(|| Arc::new(KvLookupStore::new_in(kv.clone()))),
         );
         let connectors = self.connectors.unwrap_or_else(|| {
             let store = wallet_store.clone();

@@ -104,8 +104,12 @@ impl CloudCard {
     }
 
     /// Step 6: deletes report content whose 7 natural days have ended.
-    pub fn purge_reports(&self) -> usize {
-        self.lookup.purge_expired(self.clock.now())
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lookup`] if the store fails.
+    pub fn purge_reports(&self) -> Result<usize, Error> {
+        Ok(self.lookup.purge_expired(self.clock.now())?)
     }
 
     pub(crate) fn notify_ready(&self, events: Vec<LookupEvent>) -> Result<Vec<QueryId>, Error> {

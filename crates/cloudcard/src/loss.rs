@@ -160,7 +160,7 @@ impl CloudCard {
         report.wallet_purged = self.wallet.purge_expired(BATCH).unwrap_or(0);
         report.challenges_purged = self.state.purge_challenges(now, BATCH).unwrap_or(0);
         report.log_purged = self.risk.purge_log(BATCH).unwrap_or(0);
-        report.reports_purged = self.lookup.purge_expired(now);
+        report.reports_purged = self.lookup.purge_expired(now).unwrap_or(0);
         Ok(report)
     }
 

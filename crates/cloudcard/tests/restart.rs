@@ -219,3 +219,47 @@ fn one_mobile_and_one_identity_hold_one_account_across_restarts() {
         Err(cloudcard::Error::Wallet(cloudcard::wallet::WalletError::IdentityTaken))
     ));
 }
+
+#[test]
+fn a_lookup_applied_before_a_restart_is_viewed_after_it_and_expires_on_time() {
+    let w = World::new("restart-lookup");
+    let cc = w.open();
+    let (user, _) = w.register(&cc, 0);
+    let banks = cloudcard::Bank::NATIONAL.into_iter().collect();
+    let query = cc
+        .start_lookup(&user, cloudcard::Region::SHANGHAI, banks, "req_1".parse().unwrap())
+        .unwrap();
+    cc.send_lookup_code(&user).unwrap();
+    let code = w.outbox.last_code(&w.mobile(0), OtpPurpose::CardLookup).unwrap();
+    drop(cc);
+    let cc = w.open();
+    // The same request id after the restart is the same query.
+    let banks = cloudcard::Bank::NATIONAL.into_iter().collect();
+    let again = cc
+        .start_lookup(&user, cloudcard::Region::SHANGHAI, banks, "req_1".parse().unwrap())
+        .unwrap();
+    assert_eq!(again, query);
+    let id: cloudcard::ResidentId = cloudcard::demo::DEMO_PEOPLE[0].1.parse().unwrap();
+    let version = cc.lookup().config().agreement_version.clone();
+    cc.authorize_lookup(&user, &query, &version, &cloudcard::demo::face_of(&id), &code).unwrap();
+    // The banks' answers reach this process; then it restarts before anyone views the report.
+    w.clock.advance(chrono::TimeDelta::minutes(5));
+    assert_eq!(cc.process_lookups().unwrap(), vec![query.clone()]);
+    drop(cc);
+    let cc = w.open();
+    let report = cc.view_report(&user, &query, &Secret::new(PASSWORD.into())).unwrap();
+    assert!(!report.details.is_empty());
+    let trail = cc.lookup().audit_trail(&query).unwrap();
+    assert!(trail.iter().any(|e| e.event == cloudcard::report::AuditEvent::Viewed));
+    drop(cc);
+    w.clock.advance(chrono::TimeDelta::days(8));
+    let cc = w.open(); // opening runs the due jobs: the report's content is purged
+    assert!(cc.view_report(&user, &query, &Secret::new(PASSWORD.into())).is_err());
+    assert!(
+        cc.lookup()
+            .audit_trail(&query)
+            .unwrap()
+            .iter()
+            .any(|e| e.event == cloudcard::report::AuditEvent::Deleted)
+    );
+}

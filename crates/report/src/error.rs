@@ -58,4 +58,7 @@ pub enum LookupError {
     /// Sealing or opening the report failed.
     #[error("report content failed authentication")]
     Crypto,
+    /// The lookup store failed.
+    #[error("lookup store failed")]
+    Store(#[from] cloudcard_core::StoreError),
 }

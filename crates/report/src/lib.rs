@@ -19,6 +19,6 @@ pub use model::{
 };
 pub use service::{Applicant, Application, Authorization, LookupEvent, LookupService, QueryView};
 pub use store::{
-    AuditEntry, AuditEvent, BankEntry, ContentKey, InMemoryLookupStore, LookupStore, QueryRecord,
-    QueryState, Queue, SealedReport,
+    AuditEntry, AuditEvent, BankEntry, ContentKey, InMemoryLookupStore, KvLookupStore, LookupStore,
+    QueryRecord, QueryState, Queue, SealedReport,
 };

@@ -137,7 +137,7 @@ impl<S: LookupStore> LookupService<S> {
     ) -> Result<QueryId, LookupError> {
         let _guard = self.lock();
         let a = &application.applicant;
-        if let Some(existing) = self.store.by_request(&a.user, &application.request) {
+        if let Some(existing) = self.store.by_request(&a.user, &application.request)? {
             return Ok(existing);
         }
         if application.channel != RequestChannel::App {
@@ -155,14 +155,14 @@ impl<S: LookupStore> LookupService<S> {
         if let Some(bank) = application.banks.iter().find(|b| !self.config.banks.contains(b)) {
             return Err(LookupError::BankNotParticipating(*bank));
         }
-        if let Some(last) = self.store.last_generated(&a.user) {
+        if let Some(last) = self.store.last_generated(&a.user)? {
             let earliest = last.checked_add_signed(self.config.requery_after).unwrap_or(last);
             if now < earliest {
                 return Err(LookupError::RequeryTooSoon { earliest });
             }
         }
         let id = QueryId::random();
-        self.store.put(QueryRecord {
+        self.store.put(&QueryRecord {
             id: id.clone(),
             user: a.user.clone(),
             request: application.request.clone(),
@@ -174,7 +174,7 @@ impl<S: LookupStore> LookupService<S> {
             generated_at: None,
             expires_at: None,
             bank_entries: BTreeMap::new(),
-        });
+        })?;
         Ok(id)
     }
 
@@ -193,7 +193,7 @@ impl<S: LookupStore> LookupService<S> {
         now: DateTime<Utc>,
     ) -> Result<Vec<LookupEvent>, LookupError> {
         let _guard = self.lock();
-        let mut q = self.store.get(query).ok_or(LookupError::QueryNotFound)?;
+        let mut q = self.store.get(query)?.ok_or(LookupError::QueryNotFound)?;
         if q.state != QueryState::Draft {
             return Ok(Vec::new());
         }
@@ -208,7 +208,7 @@ impl<S: LookupStore> LookupService<S> {
             &q.user,
             now,
             AuditEvent::Verification { face: face.is_ok(), otp: otp.is_ok() },
-        );
+        )?;
         face?;
         otp?;
         self.audit(
@@ -219,14 +219,14 @@ impl<S: LookupStore> LookupService<S> {
                 agreement_version: auth.agreement_version.clone(),
                 banks: q.banks.iter().copied().collect(),
             },
-        );
+        )?;
         q.state = QueryState::Accepted;
         q.agreement_version = Some(auth.agreement_version.clone());
         q.accepted_at = Some(now);
         let mut events = Vec::new();
         for bank in &q.banks {
             q.bank_entries.insert(*bank, BankEntry { status: BankStatus::Pending, attempts: 1 });
-            self.audit(&q, &q.user, now, AuditEvent::Dispatched { bank: *bank, attempt: 1 });
+            self.audit(&q, &q.user, now, AuditEvent::Dispatched { bank: *bank, attempt: 1 })?;
             events.push(LookupEvent::Dispatch {
                 query: q.id.clone(),
                 user: q.user.clone(),
@@ -235,8 +235,8 @@ impl<S: LookupStore> LookupService<S> {
             });
         }
         let deadline = now.checked_add_signed(self.config.answer_deadline).unwrap_or(now);
-        self.store.schedule(Queue::Deadline, deadline, &q.id);
-        self.store.put(q);
+        self.store.schedule(Queue::Deadline, deadline, &q.id)?;
+        self.store.put(&q)?;
         Ok(events)
     }
 
@@ -255,7 +255,7 @@ impl<S: LookupStore> LookupService<S> {
         now: DateTime<Utc>,
     ) -> Result<Vec<LookupEvent>, LookupError> {
         let _guard = self.lock();
-        let mut q = self.store.get(query).ok_or(LookupError::QueryNotFound)?;
+        let mut q = self.store.get(query)?.ok_or(LookupError::QueryNotFound)?;
         if q.state != QueryState::Accepted {
             return Ok(Vec::new());
         }
@@ -294,16 +294,16 @@ impl<S: LookupStore> LookupService<S> {
         };
         let (status, attempts) = (entry.status, entry.attempts);
         if !found.is_empty() {
-            self.store.add_found(&q.id, found);
+            self.store.add_found(&q.id, found)?;
         }
-        self.audit(&q, &q.user, now, AuditEvent::BankAnswered { bank, status });
+        self.audit(&q, &q.user, now, AuditEvent::BankAnswered { bank, status })?;
         if status == BankStatus::Pending {
-            self.audit(&q, &q.user, now, AuditEvent::Dispatched { bank, attempt: attempts });
+            self.audit(&q, &q.user, now, AuditEvent::Dispatched { bank, attempt: attempts })?;
         }
         if q.bank_entries.values().all(|e| e.status.is_final()) {
             events.push(self.generate(&mut q, now)?);
         }
-        self.store.put(q);
+        self.store.put(&q)?;
         Ok(events)
     }
 
@@ -316,8 +316,8 @@ impl<S: LookupStore> LookupService<S> {
     pub fn tick(&self, now: DateTime<Utc>) -> Result<Vec<LookupEvent>, LookupError> {
         let _guard = self.lock();
         let mut events = Vec::new();
-        for id in self.store.take_due(Queue::Deadline, now) {
-            let Some(mut q) = self.store.get(&id) else { continue };
+        for id in self.store.take_due(Queue::Deadline, now, usize::MAX)? {
+            let Some(mut q) = self.store.get(&id)? else { continue };
             if q.state != QueryState::Accepted {
                 continue;
             }
@@ -325,7 +325,7 @@ impl<S: LookupStore> LookupService<S> {
                 entry.status = BankStatus::NoAnswer;
             }
             events.push(self.generate(&mut q, now)?);
-            self.store.put(q);
+            self.store.put(&q)?;
         }
         Ok(events)
     }
@@ -344,13 +344,13 @@ impl<S: LookupStore> LookupService<S> {
         password: &Evidence<Password>,
         now: DateTime<Utc>,
     ) -> Result<Report, LookupError> {
-        let q = self.store.get(query).ok_or(LookupError::QueryNotFound)?;
+        let q = self.store.get(query)?.ok_or(LookupError::QueryNotFound)?;
         let result = self.open(&q, viewer, password, now);
         let event = match &result {
             Ok(_) => AuditEvent::Viewed,
             Err(e) => AuditEvent::ViewRefused { reason: e.to_string() },
         };
-        self.audit(&q, viewer, now, event);
+        self.audit(&q, viewer, now, event)?;
         result
     }
 
@@ -373,8 +373,8 @@ impl<S: LookupStore> LookupService<S> {
         if q.expires_at.is_some_and(|at| now >= at) {
             return Err(LookupError::ReportExpired);
         }
-        let key = self.store.key(&q.id).ok_or(LookupError::ReportExpired)?;
-        let sealed = self.store.sealed(&q.id).ok_or(LookupError::ReportExpired)?;
+        let key = self.store.key(&q.id)?.ok_or(LookupError::ReportExpired)?;
+        let sealed = self.store.sealed(&q.id)?.ok_or(LookupError::ReportExpired)?;
         let plain = zeroize::Zeroizing::new(
             cipher(&key)
                 .decrypt(
@@ -389,20 +389,23 @@ impl<S: LookupStore> LookupService<S> {
     /// Rule 6: deletes the content and destroys the key of every report whose retention ended
     /// at or before `now`; their records stay and read as expired. Costs in proportion to what
     /// expires. Returns how many expired.
-    pub fn purge_expired(&self, now: DateTime<Utc>) -> usize {
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::Store`].
+    pub fn purge_expired(&self, now: DateTime<Utc>) -> Result<usize, LookupError> {
         let _guard = self.lock();
         let mut purged = 0;
-        for id in self.store.take_due(Queue::Expiry, now) {
-            self.store.destroy_key(&id);
-            self.store.delete_sealed(&id);
-            if let Some(mut q) = self.store.get(&id) {
+        for id in self.store.take_due(Queue::Expiry, now, usize::MAX)? {
+            self.store.destroy(&id)?;
+            if let Some(mut q) = self.store.get(&id)? {
                 q.state = QueryState::Expired;
-                self.audit(&q, &q.user, now, AuditEvent::Deleted);
-                self.store.put(q);
+                self.audit(&q, &q.user, now, AuditEvent::Deleted)?;
+                self.store.put(&q)?;
             }
             purged += 1;
         }
-        purged
+        Ok(purged)
     }
 
     /// Where a query stands, for its owner.
@@ -411,7 +414,7 @@ impl<S: LookupStore> LookupService<S> {
     ///
     /// [`LookupError::QueryNotFound`], or [`LookupError::NotOwner`].
     pub fn query(&self, query: &QueryId, viewer: &UserId) -> Result<QueryView, LookupError> {
-        let q = self.store.get(query).ok_or(LookupError::QueryNotFound)?;
+        let q = self.store.get(query)?.ok_or(LookupError::QueryNotFound)?;
         if *viewer != q.user {
             return Err(LookupError::NotOwner);
         }
@@ -424,9 +427,12 @@ impl<S: LookupStore> LookupService<S> {
     }
 
     /// A query's audit trail.
-    #[must_use]
-    pub fn audit_trail(&self, query: &QueryId) -> Vec<AuditEntry> {
-        self.store.audit_of(query)
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::Store`].
+    pub fn audit_trail(&self, query: &QueryId) -> Result<Vec<AuditEntry>, LookupError> {
+        Ok(self.store.audit_of(query)?)
     }
 
     /// When the report of a query generated at `at` expires: the Beijing midnight that ends
@@ -447,7 +453,7 @@ impl<S: LookupStore> LookupService<S> {
         let expires_at = self.expiry_for(now);
         let statuses = q.bank_entries.iter().map(|(b, e)| (*b, e.status)).collect();
         let report =
-            Report::build(q.id.clone(), now, expires_at, self.store.take_found(&q.id), statuses);
+            Report::build(q.id.clone(), now, expires_at, self.store.take_found(&q.id)?, statuses);
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(&report).map_err(|_| LookupError::Crypto)?);
         let mut key = [0u8; 32];
@@ -458,20 +464,26 @@ impl<S: LookupStore> LookupService<S> {
         let ciphertext = cipher(&key)
             .encrypt(&nonce.into(), Payload { msg: &plain, aad: q.id.as_str().as_bytes() })
             .map_err(|_| LookupError::Crypto)?;
-        self.store.put_key(&q.id, key);
-        self.store.put_sealed(&q.id, SealedReport { nonce, ciphertext });
-        self.store.schedule(Queue::Expiry, expires_at, &q.id);
-        self.store.set_last_generated(&q.user, now);
+        self.store.put_sealed(&q.id, &SealedReport { nonce, ciphertext }, &key)?;
+        self.store.schedule(Queue::Expiry, expires_at, &q.id)?;
+        self.store.set_last_generated(&q.user, now)?;
         q.state = QueryState::Generated;
         q.generated_at = Some(now);
         q.expires_at = Some(expires_at);
-        self.audit(q, &q.user, now, AuditEvent::Generated { cards: report.totals.total() });
-        self.audit(q, &q.user, now, AuditEvent::Notified);
+        self.audit(q, &q.user, now, AuditEvent::Generated { cards: report.totals.total() })?;
+        self.audit(q, &q.user, now, AuditEvent::Notified)?;
         Ok(LookupEvent::ReportReady { query: q.id.clone(), user: q.user.clone() })
     }
 
-    fn audit(&self, q: &QueryRecord, actor: &UserId, at: DateTime<Utc>, event: AuditEvent) {
-        self.store.audit(AuditEntry { at, query: q.id.clone(), actor: actor.clone(), event });
+    fn audit(
+        &self,
+        q: &QueryRecord,
+        actor: &UserId,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> Result<(), LookupError> {
+        let entry = AuditEntry { at, query: q.id.clone(), actor: actor.clone(), event };
+        Ok(self.store.audit(&entry)?)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {

@@ -1,12 +1,11 @@
 //! The lookup store port: query records, sealed report content, per-query keys, time-ordered
 //! queues and the audit trail.
 
-use cloudcard_core::sync::MutexExt;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use cloudcard_core::{Bank, QueryId, RequestId, UserId};
+use cloudcard_core::store::{self, Kv, get_json, put_json, time_key};
+use cloudcard_core::{Bank, MemoryKv, QueryId, RequestId, StoreError, UserId};
 use cloudcard_masking::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -65,7 +64,7 @@ pub struct QueryRecord {
 }
 
 /// A sealed report: AES-256-GCM under the query's own key, the query id as associated data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedReport {
     /// The nonce.
     pub nonce: [u8; 12],
@@ -148,209 +147,350 @@ pub struct AuditEntry {
     pub event: AuditEvent,
 }
 
-/// Where the lookup keeps its state. Owned records in and out; `Send + Sync`.
+/// Where the lookup keeps its state. Owned records in and out; every method can fail.
 pub trait LookupStore: Send + Sync {
     /// The query with this id.
-    fn get(&self, id: &QueryId) -> Option<QueryRecord>;
-    /// Inserts or replaces a query record.
-    fn put(&self, record: QueryRecord);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn get(&self, id: &QueryId) -> Result<Option<QueryRecord>, StoreError>;
+    /// Inserts or replaces a query record (and its request-id index).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn put(&self, record: &QueryRecord) -> Result<(), StoreError>;
     /// The query a user's request id made, if any.
-    fn by_request(&self, user: &UserId, request: &RequestId) -> Option<QueryId>;
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn by_request(&self, user: &UserId, request: &RequestId)
+    -> Result<Option<QueryId>, StoreError>;
     /// When the user's last report was generated.
-    fn last_generated(&self, user: &UserId) -> Option<DateTime<Utc>>;
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn last_generated(&self, user: &UserId) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Records when the user's last report was generated.
-    fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Adds masked cards a bank found, until the report is generated.
-    fn add_found(&self, id: &QueryId, cards: Vec<ReportCard>);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn add_found(&self, id: &QueryId, cards: Vec<ReportCard>) -> Result<(), StoreError>;
     /// Takes every card found for a query.
-    fn take_found(&self, id: &QueryId) -> Vec<ReportCard>;
-    /// Stores sealed content.
-    fn put_sealed(&self, id: &QueryId, sealed: SealedReport);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn take_found(&self, id: &QueryId) -> Result<Vec<ReportCard>, StoreError>;
+    /// Stores a report's sealed content and its key together.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn put_sealed(
+        &self,
+        id: &QueryId,
+        sealed: &SealedReport,
+        key: &ContentKey,
+    ) -> Result<(), StoreError>;
     /// Sealed content.
-    fn sealed(&self, id: &QueryId) -> Option<SealedReport>;
-    /// Deletes sealed content.
-    fn delete_sealed(&self, id: &QueryId);
-    /// Stores a query's content key.
-    fn put_key(&self, id: &QueryId, key: ContentKey);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn sealed(&self, id: &QueryId) -> Result<Option<SealedReport>, StoreError>;
     /// A query's content key.
-    fn key(&self, id: &QueryId) -> Option<ContentKey>;
-    /// Destroys a query's content key.
-    fn destroy_key(&self, id: &QueryId);
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn key(&self, id: &QueryId) -> Result<Option<ContentKey>, StoreError>;
+    /// Destroys a query's content key and deletes its sealed content, together.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn destroy(&self, id: &QueryId) -> Result<(), StoreError>;
     /// Schedules `id` on `queue` at `at`.
-    fn schedule(&self, queue: Queue, at: DateTime<Utc>, id: &QueryId);
-    /// Takes every id on `queue` due at or before `now`, in time order; costs in proportion to
-    /// what is due.
-    fn take_due(&self, queue: Queue, now: DateTime<Utc>) -> Vec<QueryId>;
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn schedule(&self, queue: Queue, at: DateTime<Utc>, id: &QueryId) -> Result<(), StoreError>;
+    /// Takes every id on `queue` due at or before `now`, in time order, at most `limit`: of
+    /// two callers, each id goes to one. Costs in proportion to what is due.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn take_due(
+        &self,
+        queue: Queue,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueryId>, StoreError>;
     /// Appends to the audit trail.
-    fn audit(&self, entry: AuditEntry);
-    /// A query's audit trail.
-    fn audit_of(&self, id: &QueryId) -> Vec<AuditEntry>;
-    /// How many sealed reports are stored.
-    fn sealed_count(&self) -> usize;
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// A query's audit trail, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn audit_of(&self, id: &QueryId) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    queries: HashMap<QueryId, QueryRecord>,
-    requests: HashMap<(UserId, RequestId), QueryId>,
-    last_generated: HashMap<UserId, DateTime<Utc>>,
-    found: HashMap<QueryId, Vec<ReportCard>>,
-    sealed: HashMap<QueryId, SealedReport>,
-    keys: HashMap<QueryId, ContentKey>,
-    deadlines: BTreeSet<(DateTime<Utc>, QueryId)>,
-    expiries: BTreeSet<(DateTime<Utc>, QueryId)>,
-    audit: HashMap<QueryId, Vec<AuditEntry>>,
+const QUERIES: &str = "lookup_query";
+const REQUESTS: &str = "lookup_request";
+const LAST: &str = "lookup_last_generated";
+const FOUND: &str = "lookup_found";
+const SEALED: &str = "lookup_sealed";
+const KEYS: &str = "lookup_key";
+const DEADLINES: &str = "lookup_deadline";
+const EXPIRIES: &str = "lookup_expiry";
+const AUDIT: &str = "lookup_audit";
+
+/// The lookup store over a [`Kv`].
+#[derive(Debug, Clone, Default)]
+pub struct KvLookupStore<K> {
+    kv: K,
 }
 
-impl Inner {
-    fn queue(&mut self, queue: Queue) -> &mut BTreeSet<(DateTime<Utc>, QueryId)> {
-        match queue {
-            Queue::Deadline => &mut self.deadlines,
-            Queue::Expiry => &mut self.expiries,
-        }
+/// The in-memory lookup store.
+pub type InMemoryLookupStore = KvLookupStore<MemoryKv>;
+
+impl<K: Kv> KvLookupStore<K> {
+    /// A lookup store over `kv`.
+    pub const fn new_in(kv: K) -> Self {
+        Self { kv }
     }
 }
 
-/// The in-memory store.
-#[derive(Debug, Default)]
-pub struct InMemoryLookupStore {
-    inner: Mutex<Inner>,
-}
-
 impl InMemoryLookupStore {
-    /// An empty store.
+    /// An empty in-memory store.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock_unpoisoned()
+fn id(q: &QueryId) -> &[u8] {
+    q.as_str().as_bytes()
+}
+
+const fn queue_table(queue: Queue) -> &'static str {
+    match queue {
+        Queue::Deadline => DEADLINES,
+        Queue::Expiry => EXPIRIES,
     }
 }
 
-impl LookupStore for InMemoryLookupStore {
-    fn get(&self, id: &QueryId) -> Option<QueryRecord> {
-        self.lock().queries.get(id).cloned()
+#[derive(Serialize, Deserialize)]
+struct KeyRow([u8; 32]);
+
+impl<K: Kv> LookupStore for KvLookupStore<K> {
+    fn get(&self, q: &QueryId) -> Result<Option<QueryRecord>, StoreError> {
+        store::read(&self.kv, |txn| get_json(txn, QUERIES, id(q)))
     }
-    fn put(&self, record: QueryRecord) {
-        let mut inner = self.lock();
-        inner.requests.insert((record.user.clone(), record.request.clone()), record.id.clone());
-        inner.queries.insert(record.id.clone(), record);
+
+    fn put(&self, record: &QueryRecord) -> Result<(), StoreError> {
+        store::write(&self.kv, |txn| {
+            let request =
+                store::key(&[record.user.as_str().as_bytes(), record.request.as_str().as_bytes()]);
+            txn.put(REQUESTS, &request, id(&record.id))?;
+            put_json(txn, QUERIES, id(&record.id), record)
+        })
     }
-    fn by_request(&self, user: &UserId, request: &RequestId) -> Option<QueryId> {
-        self.lock().requests.get(&(user.clone(), request.clone())).cloned()
+
+    fn by_request(
+        &self,
+        user: &UserId,
+        request: &RequestId,
+    ) -> Result<Option<QueryId>, StoreError> {
+        let key = store::key(&[user.as_str().as_bytes(), request.as_str().as_bytes()]);
+        store::read(&self.kv, |txn| {
+            txn.get(REQUESTS, &key)?
+                .map(|bytes| {
+                    let text = String::from_utf8(bytes).map_err(|_| StoreError::Corrupt)?;
+                    QueryId::parse(&text).map_err(|_| StoreError::Corrupt)
+                })
+                .transpose()
+        })
     }
-    fn last_generated(&self, user: &UserId) -> Option<DateTime<Utc>> {
-        self.lock().last_generated.get(user).copied()
+
+    fn last_generated(&self, user: &UserId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        store::read(&self.kv, |txn| get_json(txn, LAST, user.as_str().as_bytes()))
     }
-    fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>) {
-        self.lock().last_generated.insert(user.clone(), at);
+
+    fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        store::write(&self.kv, |txn| put_json(txn, LAST, user.as_str().as_bytes(), &at))
     }
-    fn add_found(&self, id: &QueryId, cards: Vec<ReportCard>) {
-        self.lock().found.entry(id.clone()).or_default().extend(cards);
+
+    fn add_found(&self, q: &QueryId, cards: Vec<ReportCard>) -> Result<(), StoreError> {
+        store::write(&self.kv, |txn| {
+            let mut found: Vec<ReportCard> = get_json(txn, FOUND, id(q))?.unwrap_or_default();
+            found.extend(cards.iter().cloned());
+            put_json(txn, FOUND, id(q), &found)
+        })
     }
-    fn take_found(&self, id: &QueryId) -> Vec<ReportCard> {
-        self.lock().found.remove(id).unwrap_or_default()
+
+    fn take_found(&self, q: &QueryId) -> Result<Vec<ReportCard>, StoreError> {
+        store::write(&self.kv, |txn| {
+            let found: Vec<ReportCard> = get_json(txn, FOUND, id(q))?.unwrap_or_default();
+            txn.delete(FOUND, id(q))?;
+            Ok(found)
+        })
     }
-    fn put_sealed(&self, id: &QueryId, sealed: SealedReport) {
-        self.lock().sealed.insert(id.clone(), sealed);
+
+    fn put_sealed(
+        &self,
+        q: &QueryId,
+        sealed: &SealedReport,
+        key: &ContentKey,
+    ) -> Result<(), StoreError> {
+        store::write(&self.kv, |txn| {
+            put_json(txn, KEYS, id(q), &KeyRow(*key.expose_secret()))?;
+            put_json(txn, SEALED, id(q), sealed)
+        })
     }
-    fn sealed(&self, id: &QueryId) -> Option<SealedReport> {
-        self.lock().sealed.get(id).cloned()
+
+    fn sealed(&self, q: &QueryId) -> Result<Option<SealedReport>, StoreError> {
+        store::read(&self.kv, |txn| get_json(txn, SEALED, id(q)))
     }
-    fn delete_sealed(&self, id: &QueryId) {
-        self.lock().sealed.remove(id);
+
+    fn key(&self, q: &QueryId) -> Result<Option<ContentKey>, StoreError> {
+        store::read(&self.kv, |txn| {
+            Ok(get_json::<KeyRow>(txn, KEYS, id(q))?.map(|row| Secret::new(row.0)))
+        })
     }
-    fn put_key(&self, id: &QueryId, key: ContentKey) {
-        self.lock().keys.insert(id.clone(), key);
+
+    fn destroy(&self, q: &QueryId) -> Result<(), StoreError> {
+        store::write(&self.kv, |txn| {
+            txn.delete(KEYS, id(q))?;
+            txn.delete(SEALED, id(q)).map(drop)
+        })
     }
-    fn key(&self, id: &QueryId) -> Option<ContentKey> {
-        self.lock().keys.get(id).cloned()
+
+    fn schedule(&self, queue: Queue, at: DateTime<Utc>, q: &QueryId) -> Result<(), StoreError> {
+        let mut key = time_key(at).to_vec();
+        key.extend_from_slice(id(q));
+        store::write(&self.kv, |txn| txn.put(queue_table(queue), &key, id(q)))
     }
-    fn destroy_key(&self, id: &QueryId) {
-        // Dropping the key zeroizes it.
-        self.lock().keys.remove(id);
-    }
-    fn schedule(&self, queue: Queue, at: DateTime<Utc>, id: &QueryId) {
-        let mut inner = self.lock();
-        inner.queue(queue).insert((at, id.clone()));
-    }
-    fn take_due(&self, queue: Queue, now: DateTime<Utc>) -> Vec<QueryId> {
-        let mut inner = self.lock();
-        let set = inner.queue(queue);
-        let mut due = Vec::new();
-        while set.first().is_some_and(|(at, _)| *at <= now) {
-            if let Some((_, id)) = set.pop_first() {
-                due.push(id);
+
+    fn take_due(
+        &self,
+        queue: Queue,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueryId>, StoreError> {
+        let table = queue_table(queue);
+        let end =
+            time_key(now.checked_add_signed(chrono::TimeDelta::milliseconds(1)).unwrap_or(now));
+        store::write(&self.kv, |txn| {
+            let mut due = Vec::new();
+            for (key, value) in txn.range(table, &[], &end, limit)? {
+                txn.delete(table, &key)?;
+                let text = String::from_utf8(value).map_err(|_| StoreError::Corrupt)?;
+                due.push(QueryId::parse(&text).map_err(|_| StoreError::Corrupt)?);
             }
-        }
-        due
+            Ok(due)
+        })
     }
-    fn audit(&self, entry: AuditEntry) {
-        self.lock().audit.entry(entry.query.clone()).or_default().push(entry);
+
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        store::write(&self.kv, |txn| {
+            let prefix = store::key(&[id(&entry.query), b""]);
+            let end = cloudcard_core::store::prefix_end(&prefix);
+            let count = txn.range(AUDIT, &prefix, &end, usize::MAX)?.len();
+            let mut key = prefix.clone();
+            key.extend_from_slice(&u32::try_from(count).unwrap_or(u32::MAX).to_be_bytes());
+            put_json(txn, AUDIT, &key, entry)
+        })
     }
-    fn audit_of(&self, id: &QueryId) -> Vec<AuditEntry> {
-        self.lock().audit.get(id).cloned().unwrap_or_default()
-    }
-    fn sealed_count(&self) -> usize {
-        self.lock().sealed.len()
+
+    fn audit_of(&self, q: &QueryId) -> Result<Vec<AuditEntry>, StoreError> {
+        let prefix = store::key(&[id(q), b""]);
+        let end = cloudcard_core::store::prefix_end(&prefix);
+        store::read(&self.kv, |txn| {
+            txn.range(AUDIT, &prefix, &end, usize::MAX)?
+                .into_iter()
+                .map(|(_, v)| store::decode(&v))
+                .collect()
+        })
     }
 }
 
 impl<T: LookupStore + ?Sized> LookupStore for std::sync::Arc<T> {
-    fn get(&self, id: &QueryId) -> Option<QueryRecord> {
+    fn get(&self, id: &QueryId) -> Result<Option<QueryRecord>, StoreError> {
         (**self).get(id)
     }
-    fn put(&self, record: QueryRecord) {
+    fn put(&self, record: &QueryRecord) -> Result<(), StoreError> {
         (**self).put(record)
     }
-    fn by_request(&self, user: &UserId, request: &RequestId) -> Option<QueryId> {
+    fn by_request(
+        &self,
+        user: &UserId,
+        request: &RequestId,
+    ) -> Result<Option<QueryId>, StoreError> {
         (**self).by_request(user, request)
     }
-    fn last_generated(&self, user: &UserId) -> Option<DateTime<Utc>> {
+    fn last_generated(&self, user: &UserId) -> Result<Option<DateTime<Utc>>, StoreError> {
         (**self).last_generated(user)
     }
-    fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>) {
+    fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
         (**self).set_last_generated(user, at)
     }
-    fn add_found(&self, id: &QueryId, cards: Vec<ReportCard>) {
+    fn add_found(&self, id: &QueryId, cards: Vec<ReportCard>) -> Result<(), StoreError> {
         (**self).add_found(id, cards)
     }
-    fn take_found(&self, id: &QueryId) -> Vec<ReportCard> {
+    fn take_found(&self, id: &QueryId) -> Result<Vec<ReportCard>, StoreError> {
         (**self).take_found(id)
     }
-    fn put_sealed(&self, id: &QueryId, sealed: SealedReport) {
-        (**self).put_sealed(id, sealed)
+    fn put_sealed(
+        &self,
+        id: &QueryId,
+        sealed: &SealedReport,
+        key: &ContentKey,
+    ) -> Result<(), StoreError> {
+        (**self).put_sealed(id, sealed, key)
     }
-    fn sealed(&self, id: &QueryId) -> Option<SealedReport> {
+    fn sealed(&self, id: &QueryId) -> Result<Option<SealedReport>, StoreError> {
         (**self).sealed(id)
     }
-    fn delete_sealed(&self, id: &QueryId) {
-        (**self).delete_sealed(id)
-    }
-    fn put_key(&self, id: &QueryId, key: ContentKey) {
-        (**self).put_key(id, key)
-    }
-    fn key(&self, id: &QueryId) -> Option<ContentKey> {
+    fn key(&self, id: &QueryId) -> Result<Option<ContentKey>, StoreError> {
         (**self).key(id)
     }
-    fn destroy_key(&self, id: &QueryId) {
-        (**self).destroy_key(id)
+    fn destroy(&self, id: &QueryId) -> Result<(), StoreError> {
+        (**self).destroy(id)
     }
-    fn schedule(&self, queue: Queue, at: DateTime<Utc>, id: &QueryId) {
+    fn schedule(&self, queue: Queue, at: DateTime<Utc>, id: &QueryId) -> Result<(), StoreError> {
         (**self).schedule(queue, at, id)
     }
-    fn take_due(&self, queue: Queue, now: DateTime<Utc>) -> Vec<QueryId> {
-        (**self).take_due(queue, now)
+    fn take_due(
+        &self,
+        queue: Queue,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueryId>, StoreError> {
+        (**self).take_due(queue, now, limit)
     }
-    fn audit(&self, entry: AuditEntry) {
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         (**self).audit(entry)
     }
-    fn audit_of(&self, id: &QueryId) -> Vec<AuditEntry> {
+    fn audit_of(&self, id: &QueryId) -> Result<Vec<AuditEntry>, StoreError> {
         (**self).audit_of(id)
-    }
-    fn sealed_count(&self) -> usize {
-        (**self).sealed_count()
     }
 }

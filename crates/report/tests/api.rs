@@ -62,7 +62,7 @@ fn the_whole_lookup_from_application_to_expiry() {
     assert!(!shown.contains("6222021234567890128"));
 
     clock.advance(TimeDelta::days(7));
-    assert_eq!(lookup.purge_expired(clock.now()), 1);
+    assert_eq!(lookup.purge_expired(clock.now()).unwrap(), 1);
     let pw = Evidence::new(user.clone(), query.clone(), clock.now(), true);
     assert_eq!(lookup.view(&query, &user, &pw, clock.now()), Err(LookupError::ReportExpired));
     assert_eq!(lookup.query(&query, &user).unwrap().state, QueryState::Expired);

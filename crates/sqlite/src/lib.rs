@@ -111,6 +111,9 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
     conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+    // Deleted rows are overwritten, so a destroyed report key or a crypto-shredded record
+    // leaves no copy in free pages.
+    conn.pragma_update(None, "secure_delete", "ON").map_err(backend)?;
     Ok(conn)
 }
 

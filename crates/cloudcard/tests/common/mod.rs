@@ -191,10 +191,10 @@ pub fn run() -> Journey {
     let report = j.cc.view_report(&user, &query, &Secret::new(PASSWORD.into())).unwrap();
     j.lookup_cards = report.details.len();
     j.keep(&report);
-    let trail = j.cc.lookup().audit_trail(&query);
+    let trail = j.cc.lookup().audit_trail(&query).unwrap();
     j.keep(&trail);
     j.clock.advance(TimeDelta::days(7));
-    assert_eq!(j.cc.purge_reports(), 1);
+    assert_eq!(j.cc.purge_reports().unwrap(), 1);
     let expired = j.cc.view_report(&user, &query, &Secret::new(PASSWORD.into())).unwrap_err();
     j.keep_err(expired);
 
