@@ -3,6 +3,9 @@
 //! one-click card lookup, and a merchant unbinds a POS terminal's mobile. Every card number,
 //! mobile and ID prints masked. Time runs on a manual clock, so days pass in an instant.
 //!
+//! Everything is kept in a SQLite file (sealed at rest) in a fresh temporary directory, with
+//! its key-encryption key in a key file beside it; the program prints where.
+//!
 //! Run it with `cargo run --example quickstart`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
@@ -23,7 +26,15 @@ use cloudcard::{
 fn main() -> Result<(), cloudcard::Error> {
     // 10:00 Beijing time, 23 November 2026.
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let cc = CloudCard::builder().clock(clock.clone()).build()?;
+    let dir = std::env::temp_dir().join(format!(
+        "cloudcard-quickstart-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_millis()
+    ));
+    std::fs::create_dir_all(&dir).map_err(cloudcard::StoreError::backend)?;
+    let keys = cloudcard::sqlite::KeyFile::new(dir.join("kek"));
+    let cc = CloudCard::builder().clock(clock.clone()).open(dir.join("cloudcard.db"), &keys)?;
+    println!("records: {} (key file beside it; delete the folder when done)", dir.display());
     let code =
         |mobile: &PhoneNumber, purpose| cc.outbox().unwrap().last_code(mobile, purpose).unwrap();
 
