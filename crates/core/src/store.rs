@@ -288,6 +288,9 @@ pub trait KeySource: Send + Sync + fmt::Debug {
     fn key_encryption_key(&self) -> Result<cloudcard_masking::Secret<[u8; 32]>, StoreError>;
 }
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
 
 /// The in-memory [`Kv`]: for tests, demos and one process. Reads share a lock; a write

@@ -8,6 +8,8 @@ mod evidence;
 mod model;
 mod service;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{LookupConfig, Region, RequestChannel};
 pub use dispatch::{BankQuery, Behaviour, Dispatcher, LookupConnector, Reply, SimulatedBank};

@@ -8,6 +8,8 @@ mod loss;
 mod rules;
 mod spec;
 mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod txn;
 mod velocity;
 

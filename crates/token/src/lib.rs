@@ -12,6 +12,8 @@ mod number;
 mod record;
 mod service;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod views;
 
 pub use cryptogram::{

@@ -11,6 +11,8 @@ mod ports;
 mod pos;
 mod service;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use bank::{
     BankGateway, BankVerdict, DEMO_PEOPLE, FourElements, SimulatedBankGateway, SimulatedCard,

@@ -1,0 +1,133 @@
+//! The conformance suite every [`LookupStore`] backend must pass. Behind the `testing`
+//! feature; its checks panic on failure, as tests do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test suite: a failed check panics"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use cloudcard_core::store::testing::race;
+use cloudcard_core::{Bank, QueryId, UserId};
+use cloudcard_masking::Secret;
+
+use crate::model::{ReportCard, ReportKind};
+use crate::store::{
+    AuditEntry, AuditEvent, LookupStore, QueryRecord, QueryState, Queue, SealedReport,
+};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
+}
+
+fn query(user: &UserId, request: &str) -> QueryRecord {
+    QueryRecord {
+        id: QueryId::random(),
+        user: user.clone(),
+        request: request.parse().unwrap(),
+        banks: BTreeSet::from([Bank::Icbc]),
+        state: QueryState::Draft,
+        created_at: t0(),
+        agreement_version: None,
+        accepted_at: None,
+        generated_at: None,
+        expires_at: None,
+        bank_entries: BTreeMap::new(),
+    }
+}
+
+fn found() -> ReportCard {
+    ReportCard {
+        bank: Bank::Icbc,
+        bank_name: "中国工商银行".into(),
+        kind: ReportKind::Debit,
+        masked_number: "6222 **** **** *** 0128".into(),
+        usage: None,
+        dormant: false,
+        advice: None,
+    }
+}
+
+/// Runs the whole suite; `make` returns a fresh, empty store each call.
+pub fn lookup_store_suite(make: &dyn Fn() -> Arc<dyn LookupStore>) {
+    records(&*make());
+    content_and_keys(&*make());
+    due_items_go_to_one_taker(make());
+    audit_in_order(&*make());
+}
+
+fn records(s: &dyn LookupStore) {
+    let user = UserId::random();
+    let mut q = query(&user, "req_1");
+    s.put(&q).unwrap();
+    assert_eq!(s.get(&q.id).unwrap(), Some(q.clone()));
+    assert_eq!(s.by_request(&user, &"req_1".parse().unwrap()).unwrap(), Some(q.id.clone()));
+    assert_eq!(s.by_request(&UserId::random(), &"req_1".parse().unwrap()).unwrap(), None);
+    q.state = QueryState::Accepted;
+    s.put(&q).unwrap();
+    assert_eq!(s.get(&q.id).unwrap().unwrap().state, QueryState::Accepted);
+    assert_eq!(s.last_generated(&user).unwrap(), None);
+    s.set_last_generated(&user, t0()).unwrap();
+    assert_eq!(s.last_generated(&user).unwrap(), Some(t0()));
+}
+
+fn content_and_keys(s: &dyn LookupStore) {
+    let q = QueryId::random();
+    s.add_found(&q, vec![found()]).unwrap();
+    s.add_found(&q, vec![found(), found()]).unwrap();
+    assert_eq!(s.take_found(&q).unwrap().len(), 3);
+    assert!(s.take_found(&q).unwrap().is_empty(), "taken once");
+    let sealed = SealedReport { nonce: [1; 12], ciphertext: vec![2; 40] };
+    s.put_sealed(&q, &sealed, &Secret::new([9; 32])).unwrap();
+    assert_eq!(s.sealed(&q).unwrap(), Some(sealed));
+    assert_eq!(s.key(&q).unwrap().unwrap().expose_secret(), &[9; 32]);
+    s.destroy(&q).unwrap();
+    assert!(s.key(&q).unwrap().is_none() && s.sealed(&q).unwrap().is_none());
+}
+
+fn due_items_go_to_one_taker(s: Arc<dyn LookupStore>) {
+    let ids: Vec<QueryId> = (0..40).map(|_| QueryId::random()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let at = t0() + TimeDelta::minutes(i64::try_from(i).unwrap());
+        s.schedule(Queue::Expiry, at, id).unwrap();
+    }
+    s.schedule(Queue::Deadline, t0(), &ids[0]).unwrap();
+    let now = t0() + TimeDelta::minutes(29);
+    let store = s.clone();
+    let taken: Vec<QueryId> = race(8, move |_| store.take_due(Queue::Expiry, now, 3).unwrap())
+        .into_iter()
+        .flatten()
+        .collect();
+    let more = s.take_due(Queue::Expiry, now, 100).unwrap();
+    let all: BTreeSet<QueryId> = taken.iter().chain(more.iter()).cloned().collect();
+    assert_eq!(taken.len() + more.len(), 30, "each due item taken once");
+    assert_eq!(all.len(), 30);
+    assert!(
+        all.iter().all(|id| ids[..30].contains(id)),
+        "only what is due, up to and including now"
+    );
+    assert_eq!(
+        s.take_due(Queue::Deadline, now, 100).unwrap(),
+        vec![ids[0].clone()],
+        "queues are apart"
+    );
+}
+
+fn audit_in_order(s: &dyn LookupStore) {
+    let q = QueryId::random();
+    let actor = UserId::random();
+    let events = [AuditEvent::Notified, AuditEvent::Viewed, AuditEvent::Deleted];
+    for (i, event) in events.iter().enumerate() {
+        let at = t0() + TimeDelta::seconds(i64::try_from(i).unwrap());
+        s.audit(&AuditEntry { at, query: q.clone(), actor: actor.clone(), event: event.clone() })
+            .unwrap();
+    }
+    let trail: Vec<AuditEvent> = s.audit_of(&q).unwrap().into_iter().map(|e| e.event).collect();
+    assert_eq!(trail, events.to_vec());
+    assert!(s.audit_of(&QueryId::random()).unwrap().is_empty());
+}

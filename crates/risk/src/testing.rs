@@ -1,0 +1,180 @@
+//! The conformance suite every [`RiskStore`] backend must pass. Behind the `testing` feature;
+//! its checks panic on failure, as tests do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test suite: a failed check panics"
+)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use cloudcard_core::store::testing::race;
+use cloudcard_core::{Amount, CardId, ClaimId, DeviceId, StoreError, TransactionId, UserId};
+
+use crate::loss::{ClaimEvent, ClaimState, Ineligible, Instrument, LoggedTransaction, LossReport};
+use crate::state::{Listed, RiskStore};
+use crate::{Authentication, RiskError};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
+}
+
+fn logged(
+    card: &CardId,
+    device: &DeviceId,
+    fen: u64,
+    at: DateTime<Utc>,
+    auth: Authentication,
+) -> LoggedTransaction {
+    LoggedTransaction {
+        id: TransactionId::random(),
+        card: card.clone(),
+        device: Some(device.clone()),
+        amount: Amount::from_fen(fen),
+        at,
+        auth,
+        approved: true,
+    }
+}
+
+/// Runs the whole suite; `make` returns a fresh, empty store each call.
+pub fn risk_store_suite(make: &dyn Fn() -> Arc<dyn RiskStore>) {
+    status_lists(&*make());
+    log_and_assess(&*make());
+    one_claim_per_transaction(make());
+    claims_move_and_reject_frees(&*make());
+    purge_log(&*make());
+}
+
+fn status_lists(s: &dyn RiskStore) {
+    let (card, device, user) = (CardId::random(), DeviceId::random(), UserId::random());
+    assert_eq!(s.listed(Some(&card), Some(&device), Some(&user)).unwrap(), None);
+    s.mark_lost(&Instrument::Device(device.clone()), t0()).unwrap();
+    assert_eq!(s.listed(Some(&card), Some(&device), None).unwrap(), Some(Listed::LostDevice));
+    s.mark_lost(&Instrument::Card(card.clone()), t0()).unwrap();
+    assert_eq!(s.listed(Some(&card), Some(&device), None).unwrap(), Some(Listed::LostCard));
+    s.set_suspended(&user, true).unwrap();
+    assert_eq!(s.listed(None, None, Some(&user)).unwrap(), Some(Listed::SuspendedUser));
+    s.set_suspended(&user, false).unwrap();
+    assert_eq!(s.listed(None, None, Some(&user)).unwrap(), None);
+    assert_eq!(s.listed(Some(&CardId::random()), None, None).unwrap(), None);
+}
+
+fn log_and_assess(s: &dyn RiskStore) {
+    let (card, device) = (CardId::random(), DeviceId::random());
+    let report_at = t0();
+    let inside = logged(&card, &device, 100, report_at - TimeDelta::hours(72), Authentication::Otp);
+    let outside = logged(
+        &card,
+        &device,
+        200,
+        report_at - TimeDelta::hours(72) - TimeDelta::seconds(1),
+        Authentication::None,
+    );
+    let verified =
+        logged(&card, &device, 300, report_at - TimeDelta::hours(1), Authentication::Fingerprint);
+    let mut declined =
+        logged(&card, &device, 400, report_at - TimeDelta::hours(1), Authentication::None);
+    declined.approved = false;
+    for t in [&inside, &outside, &verified, &declined] {
+        s.log(t, TimeDelta::days(7)).unwrap();
+    }
+    let report = LossReport {
+        instrument: Instrument::Device(device),
+        user: UserId::random(),
+        reported_at: report_at,
+    };
+    let verdicts = s.assess(&report).unwrap();
+    assert_eq!(verdicts.len(), 4, "the device's log has every transaction");
+    let of = |t: &LoggedTransaction| {
+        verdicts.iter().find(|a| a.transaction.id == t.id).unwrap().ineligible
+    };
+    assert_eq!(of(&inside), None, "72 hours to the second, an OTP does not exclude");
+    assert_eq!(of(&outside), Some(Ineligible::OutsideWindow));
+    assert_eq!(of(&verified), Some(Ineligible::CardholderVerified));
+    assert_eq!(of(&declined), Some(Ineligible::Declined));
+    let by_card = LossReport { instrument: Instrument::Card(card), ..report };
+    assert_eq!(s.assess(&by_card).unwrap().len(), 4, "and so has the card's");
+}
+
+fn one_claim_per_transaction(s: Arc<dyn RiskStore>) {
+    let (card, device) = (CardId::random(), DeviceId::random());
+    for fen in [100, 250] {
+        s.log(
+            &logged(&card, &device, fen, t0() - TimeDelta::hours(1), Authentication::None),
+            TimeDelta::days(7),
+        )
+        .unwrap();
+    }
+    let report = LossReport {
+        instrument: Instrument::Card(card),
+        user: UserId::random(),
+        reported_at: t0(),
+    };
+    let store = s.clone();
+    let claims = race(8, move |_| store.file_claim(&ClaimId::random(), &report, t0()).unwrap());
+    let filed: Vec<_> = claims.into_iter().flatten().collect();
+    assert_eq!(filed.len(), 1, "one claim, whoever files");
+    assert_eq!(filed[0].eligible_amount, Amount::from_fen(350));
+    assert_eq!(s.claim(&filed[0].id).unwrap(), Some(filed[0].clone()));
+}
+
+fn claims_move_and_reject_frees(s: &dyn RiskStore) {
+    let (card, device) = (CardId::random(), DeviceId::random());
+    s.log(
+        &logged(&card, &device, 100, t0() - TimeDelta::hours(1), Authentication::None),
+        TimeDelta::days(7),
+    )
+    .unwrap();
+    let report = LossReport {
+        instrument: Instrument::Card(card),
+        user: UserId::random(),
+        reported_at: t0(),
+    };
+    let id = ClaimId::random();
+    let claim = s.file_claim(&id, &report, t0()).unwrap().unwrap();
+    assert_eq!(claim.state, ClaimState::Filed);
+    assert_eq!(s.file_claim(&ClaimId::random(), &report, t0()).unwrap(), None, "already claimed");
+    let assessed = s.advance_claim(&id, ClaimEvent::Assess, t0()).unwrap().unwrap();
+    assert_eq!(assessed.state, ClaimState::Assessed);
+    assert!(matches!(
+        s.advance_claim(&id, ClaimEvent::Settle, t0()).unwrap(),
+        Err(RiskError::ClaimTransition { .. })
+    ));
+    s.advance_claim(&id, ClaimEvent::Reject, t0()).unwrap().unwrap();
+    assert_eq!(s.claim(&id).unwrap().unwrap().history.len(), 3);
+    assert!(
+        s.file_claim(&ClaimId::random(), &report, t0()).unwrap().is_some(),
+        "a rejected claim frees its transactions"
+    );
+    assert_eq!(
+        s.advance_claim(&ClaimId::random(), ClaimEvent::Assess, t0()),
+        Err(StoreError::Missing)
+    );
+}
+
+fn purge_log(s: &dyn RiskStore) {
+    let (card, device) = (CardId::random(), DeviceId::random());
+    for hours in [1, 100, 200] {
+        s.log(
+            &logged(&card, &device, 100, t0() - TimeDelta::hours(hours), Authentication::None),
+            TimeDelta::hours(96),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        s.purge_log(t0(), 100).unwrap(),
+        4,
+        "two old transactions, each under card and device"
+    );
+    assert_eq!(s.purge_log(t0(), 100).unwrap(), 0);
+    let report = LossReport {
+        instrument: Instrument::Card(card),
+        user: UserId::random(),
+        reported_at: t0(),
+    };
+    assert_eq!(s.assess(&report).unwrap().len(), 1);
+}

@@ -1,0 +1,120 @@
+//! Every store port's conformance suite, on the in-memory backend and on SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use cloudcard_core::store::testing::{CountingKv, kv_suite};
+use cloudcard_core::{Kv, MemoryKv};
+use cloudcard_report::KvLookupStore;
+use cloudcard_risk::KvRiskStore;
+use cloudcard_sqlite::{SqliteKv, StaticKey};
+use cloudcard_token::{InMemoryTokenStore, KvTokenStore};
+use cloudcard_wallet::{KvWalletStore, OtpRecord, WalletStore};
+
+/// Fresh SQLite files in one throwaway directory, removed when the suite ends.
+struct Files {
+    dir: PathBuf,
+    count: Mutex<u32>,
+}
+
+impl Files {
+    fn new(tag: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("cloudcard-conf-{tag}-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir, count: Mutex::new(0) }
+    }
+
+    fn open(&self) -> Arc<SqliteKv> {
+        let mut n = self.count.lock().unwrap();
+        *n += 1;
+        Arc::new(
+            SqliteKv::open(self.dir.join(format!("{n}.db")), &StaticKey::new([5; 32])).unwrap(),
+        )
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn memory() -> Arc<dyn Kv> {
+    Arc::new(MemoryKv::new())
+}
+
+#[test]
+fn kv_on_memory_and_sqlite() {
+    kv_suite(&MemoryKv::new);
+    let files = Files::new("kv");
+    kv_suite(&|| files.open());
+}
+
+#[test]
+fn token_store_on_memory_and_sqlite() {
+    cloudcard_token::testing::token_store_suite(&|| Arc::new(InMemoryTokenStore::new()));
+    cloudcard_token::testing::token_store_suite(&|| Arc::new(KvTokenStore::new(memory())));
+    let files = Files::new("token");
+    cloudcard_token::testing::token_store_suite(&|| Arc::new(KvTokenStore::new(files.open())));
+}
+
+#[test]
+fn wallet_store_on_memory_and_sqlite() {
+    cloudcard_wallet::testing::wallet_store_suite(&|| Arc::new(KvWalletStore::new_in(memory())));
+    let files = Files::new("wallet");
+    cloudcard_wallet::testing::wallet_store_suite(&|| {
+        Arc::new(KvWalletStore::new_in(files.open()))
+    });
+}
+
+#[test]
+fn risk_store_on_memory_and_sqlite() {
+    cloudcard_risk::testing::risk_store_suite(&|| Arc::new(KvRiskStore::new_in(memory())));
+    let files = Files::new("risk");
+    cloudcard_risk::testing::risk_store_suite(&|| Arc::new(KvRiskStore::new_in(files.open())));
+}
+
+#[test]
+fn lookup_store_on_memory_and_sqlite() {
+    cloudcard_report::testing::lookup_store_suite(&|| Arc::new(KvLookupStore::new_in(memory())));
+    let files = Files::new("lookup");
+    cloudcard_report::testing::lookup_store_suite(&|| {
+        Arc::new(KvLookupStore::new_in(files.open()))
+    });
+}
+
+/// Purging 10 lapsed codes among 2,000 live ones reads the 10, not the 2,000.
+#[test]
+fn a_purge_costs_what_lapsed() {
+    let files = Files::new("purge");
+    let backends: Vec<Arc<dyn Kv>> = vec![memory(), files.open()];
+    for backend in backends {
+        let counting = Arc::new(CountingKv::new(backend));
+        let store = KvWalletStore::new_in(counting.clone());
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+        for i in 0..2_010 {
+            let issued = if i < 10 { t0 - TimeDelta::minutes(10) } else { t0 };
+            let code = OtpRecord {
+                hash: [1; 32],
+                issued_at: issued,
+                expires_at: issued + TimeDelta::minutes(5),
+                tries: 0,
+            };
+            store
+                .issue_code(
+                    &format!("usr_{i}"),
+                    cloudcard_wallet::OtpPurpose::Payment,
+                    &code,
+                    TimeDelta::zero(),
+                )
+                .unwrap()
+                .unwrap();
+        }
+        counting.take_count();
+        assert_eq!(store.purge_expired(t0, 1_000).unwrap(), 10);
+        assert!(counting.take_count() <= 10, "the purge read only what lapsed");
+    }
+}

@@ -1,0 +1,157 @@
+//! The conformance suite every [`TokenStore`] backend must pass. Behind the `testing` feature;
+//! its checks panic on failure, as tests do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test suite: a failed check panics"
+)]
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use cloudcard_core::store::testing::race;
+use cloudcard_core::{DeviceId, StoreError, TokenId};
+use cloudcard_masking::Secret;
+
+use crate::keys::{KeyRing, KeyVersion};
+use crate::luk::LukState;
+use crate::record::{Fingerprint, Par, TokenRecord};
+use crate::{ChannelSet, Domain, TokenNumber, TokenStatus, TokenStore};
+
+fn record(number: &str, fingerprint: u8, device: &DeviceId) -> TokenRecord {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+    let id = TokenId::random();
+    let ring = KeyRing::new(KeyVersion(1), &Secret::new([1; 32]));
+    TokenRecord {
+        sealed_pan: ring.seal(id.as_str().as_bytes(), b"6222021234567890128").unwrap(),
+        id,
+        number: TokenNumber::parse(number).unwrap(),
+        status: TokenStatus::Active,
+        domain: Domain {
+            device: device.clone(),
+            channels: ChannelSet::all(),
+            merchant: None,
+            max_amount: None,
+            expires_at: None,
+        },
+        fingerprint: Fingerprint([fingerprint; 32]),
+        par: Par("CC01ABCDEFGHIJKLMNOPQRSTUVWXY".into()),
+        pan_last4: "0128".into(),
+        luk: LukState::new(1, t0),
+        replay: Default::default(),
+        created_at: t0,
+        updated_at: t0,
+        version: 0,
+    }
+}
+
+/// Luhn-valid 16-digit token numbers from the `990001` range.
+fn number(i: u32) -> String {
+    let body = format!("990001{i:09}");
+    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(k, d)| {
+            if k % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// Runs the whole suite; `make` returns a fresh, empty store each call.
+pub fn token_store_suite(make: &dyn Fn() -> Arc<dyn TokenStore>) {
+    crud_and_indexes(&*make());
+    compare_and_set(&*make());
+    one_winner_per_version(make());
+    numbers_are_taken_once(make());
+}
+
+fn crud_and_indexes(s: &dyn TokenStore) {
+    let phone = DeviceId::random();
+    let a = record(&number(1), 1, &phone);
+    let b = record(&number(2), 1, &DeviceId::random());
+    s.insert(a.clone()).unwrap();
+    s.insert(b.clone()).unwrap();
+    assert_eq!(s.get(&a.id).unwrap(), Some(a.clone()));
+    assert_eq!(s.get_by_number(&a.number).unwrap(), Some(a.clone()));
+    assert!(s.number_taken(&b.number).unwrap());
+    assert!(!s.number_taken(&TokenNumber::parse(&number(3)).unwrap()).unwrap());
+    assert_eq!(s.by_fingerprint(&Fingerprint([1; 32])).unwrap().len(), 2);
+    assert_eq!(s.by_device(&phone).unwrap(), vec![a.clone()]);
+    assert!(s.by_device(&DeviceId::random()).unwrap().is_empty());
+    let mut ids = s.ids().unwrap();
+    ids.sort();
+    let mut expected = vec![a.id.clone(), b.id.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let mut dup = record(&number(1), 9, &phone);
+    assert_eq!(s.insert(dup.clone()), Err(StoreError::Duplicate), "a number is taken once");
+    dup.id = a.id.clone();
+    dup.number = TokenNumber::parse(&number(4)).unwrap();
+    assert_eq!(s.insert(dup), Err(StoreError::Duplicate), "an id is taken once");
+}
+
+fn compare_and_set(s: &dyn TokenStore) {
+    let phone = DeviceId::random();
+    let a = record(&number(10), 2, &phone);
+    s.insert(a.clone()).unwrap();
+    let mut next = a.clone();
+    next.version = 1;
+    next.status = TokenStatus::Suspended(crate::Actor::User);
+    s.compare_and_set(0, next.clone()).unwrap();
+    assert_eq!(s.compare_and_set(0, next.clone()), Err(StoreError::Conflict));
+    let mut skip = next.clone();
+    skip.version = 3;
+    assert_eq!(s.compare_and_set(1, skip), Err(StoreError::Conflict));
+    assert_eq!(s.get(&a.id).unwrap().unwrap().status, TokenStatus::Suspended(crate::Actor::User));
+    // A reissued card moves the token to the new fingerprint.
+    let mut reissued = next.clone();
+    reissued.version = 2;
+    reissued.fingerprint = Fingerprint([3; 32]);
+    s.compare_and_set(1, reissued).unwrap();
+    assert!(s.by_fingerprint(&Fingerprint([2; 32])).unwrap().is_empty());
+    assert_eq!(s.by_fingerprint(&Fingerprint([3; 32])).unwrap().len(), 1);
+    let ghost = record(&number(11), 2, &phone);
+    assert_eq!(s.compare_and_set(0, TokenRecord { version: 1, ..ghost }), Err(StoreError::Missing));
+}
+
+fn one_winner_per_version(s: Arc<dyn TokenStore>) {
+    let a = record(&number(20), 4, &DeviceId::random());
+    s.insert(a.clone()).unwrap();
+    let id = a.id.clone();
+    let store = s.clone();
+    let per = 25u64;
+    let wins: u64 = race(8, move |_| {
+        let mut wins = 0;
+        while wins < per {
+            let current = store.get(&id).unwrap().unwrap();
+            let mut next = current.clone();
+            next.version += 1;
+            match store.compare_and_set(current.version, next) {
+                Ok(()) => wins += 1,
+                Err(StoreError::Conflict) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        wins
+    })
+    .into_iter()
+    .sum();
+    assert_eq!(s.get(&a.id).unwrap().unwrap().version, wins, "every accepted update counted once");
+}
+
+fn numbers_are_taken_once(s: Arc<dyn TokenStore>) {
+    let store = s.clone();
+    let results =
+        race(8, move |_| store.insert(record(&number(30), 5, &DeviceId::random())).is_ok());
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 1);
+}
