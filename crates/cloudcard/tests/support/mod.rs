@@ -68,6 +68,14 @@ impl World {
         }
     }
 
+    /// A world whose records live in `dir` (made by someone else: it is not deleted here).
+    pub fn at(dir: PathBuf) -> Self {
+        let mut w = Self::new("unused");
+        let _ = std::fs::remove_dir_all(&w.dir.0);
+        std::mem::forget(std::mem::replace(&mut w.dir, TempDir(dir)));
+        w
+    }
+
     pub fn path(&self) -> PathBuf {
         self.dir.0.join("cloudcard.db")
     }
