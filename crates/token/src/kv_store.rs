@@ -4,7 +4,7 @@ use cloudcard_core::store::{self, Kv, Txn, get_json, key, prefix_end, put_json};
 use cloudcard_core::{DeviceId, TokenId};
 
 use crate::record::{Fingerprint, TokenRecord};
-use crate::{StoreError, TokenNumber, TokenStore};
+use crate::{StoreError, TokenNumber, TokenStatus, TokenStore};
 
 const RECORDS: &str = "token";
 const NUMBERS: &str = "token_number";
@@ -119,7 +119,11 @@ impl<K: Kv> TokenStore for KvTokenStore<K> {
             if stored.version != expected_version {
                 return Err(StoreError::Conflict);
             }
-            if stored.fingerprint != record.fingerprint {
+            if record.status == TokenStatus::Deleted {
+                // A deleted token leaves the indexes: nothing finds it by card or device.
+                txn.delete(BY_FINGERPRINT, &fingerprint_key(&stored.fingerprint, &record.id))?;
+                txn.delete(BY_DEVICE, &device_key(&stored.domain.device, &record.id))?;
+            } else if stored.fingerprint != record.fingerprint {
                 txn.delete(BY_FINGERPRINT, &fingerprint_key(&stored.fingerprint, &record.id))?;
                 txn.put(
                     BY_FINGERPRINT,

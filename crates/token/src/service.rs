@@ -139,7 +139,8 @@ impl<S: TokenStore> TokenService<S> {
         self.store.get(id)?.map(|r| info(&r)).ok_or(TokenError::NotFound)
     }
 
-    /// Every token of this card (deleted ones too), found by fingerprint without decrypting.
+    /// Every live or suspended token of this card, found by fingerprint without decrypting
+    /// (a deleted token no longer knows its card).
     ///
     /// # Errors
     ///
@@ -149,7 +150,7 @@ impl<S: TokenStore> TokenService<S> {
         Ok(self.store.by_fingerprint(&fingerprint)?.iter().map(info).collect())
     }
 
-    /// Every token on this device (deleted ones too).
+    /// Every live or suspended token on this device (deleted ones are forgotten).
     ///
     /// # Errors
     ///
@@ -169,6 +170,9 @@ impl<S: TokenStore> TokenService<S> {
         self.update(id, |record| {
             record.status = transition(record.status, event)?;
             record.updated_at = now;
+            if record.status == TokenStatus::Deleted {
+                shred(record);
+            }
             Ok(())
         })
         .map(|r| info(&r))
@@ -599,6 +603,15 @@ fn info(record: &TokenRecord) -> TokenInfo {
         key_seq: record.luk.key_seq,
         created_at: record.created_at,
     }
+}
+
+/// Crypto-shredding at deletion: the sealed card number and the fingerprint are destroyed, so
+/// nothing left in the record leads back to the card. The number stays reserved.
+fn shred(record: &mut TokenRecord) {
+    record.sealed_pan.ciphertext.clear();
+    record.sealed_pan.nonce = [0; 12];
+    record.fingerprint = Fingerprint([0; 32]);
+    record.pan_last4.clear();
 }
 
 #[cfg(test)]

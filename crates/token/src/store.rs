@@ -9,7 +9,7 @@ use std::sync::RwLock;
 use cloudcard_core::{DeviceId, TokenId};
 
 use crate::record::{Fingerprint, TokenRecord};
-use crate::{StoreError, TokenNumber};
+use crate::{StoreError, TokenNumber, TokenStatus};
 
 /// Where token records live. Records go in and come out owned; every update is a
 /// compare-and-set on the record's version, so two service nodes sharing one database can
@@ -201,6 +201,28 @@ impl TokenStore for InMemoryTokenStore {
     ) -> Result<(), StoreError> {
         if expected_version.checked_add(1) != Some(record.version) {
             return Err(StoreError::Conflict);
+        }
+        if record.status == TokenStatus::Deleted {
+            // A deleted token leaves the indexes (lock order: indexes, then shard).
+            let mut fingerprints = self.by_fingerprint.write_unpoisoned();
+            let mut devices = self.by_device.write_unpoisoned();
+            let (id, device) = (record.id.clone(), record.domain.device.clone());
+            let old_fingerprint = swap(self.shard(&id), expected_version, record)?;
+            for (index, key) in [(&mut *fingerprints, old_fingerprint)] {
+                if let Some(ids) = index.get_mut(&key) {
+                    ids.retain(|other| *other != id);
+                    if ids.is_empty() {
+                        index.remove(&key);
+                    }
+                }
+            }
+            if let Some(ids) = devices.get_mut(&device) {
+                ids.retain(|other| *other != id);
+                if ids.is_empty() {
+                    devices.remove(&device);
+                }
+            }
+            return Ok(());
         }
         let fingerprint_changes = self
             .shard(&record.id)

@@ -60,7 +60,15 @@ fn lost_phone_cancels_its_cloud_cards() {
     let err = tokens.verify(&phone(), &c).unwrap_err();
     assert_eq!(err.to_string(), "cryptogram invalid");
     assert_eq!(err.rejection(), Some(Rejection::NotActive));
-    assert_eq!(tokens.tokens_of_device(&phone()).unwrap()[0].status, TokenStatus::Deleted);
+    // Deleted means crypto-shredded: no index leads to it, and its record no longer holds the
+    // sealed card number or the fingerprint.
+    assert!(tokens.tokens_of_device(&phone()).unwrap().is_empty());
+    let record =
+        cloudcard_token::TokenStore::get(tokens.store(), &outcome.changed[0]).unwrap().unwrap();
+    assert_eq!(record.status, TokenStatus::Deleted);
+    assert!(record.sealed_pan.ciphertext.is_empty());
+    assert_eq!(record.fingerprint, cloudcard_token::Fingerprint([0; 32]));
+    assert!(tokens.tokens_of_card(&PAN.parse().unwrap()).unwrap().is_empty());
     assert_eq!(tokens.replenish(&card.replenish_request()).unwrap_err(), TokenError::NotActive);
 }
 
