@@ -29,10 +29,13 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 /// One store operation as a call issued it.
 #[derive(Debug, Clone)]
 enum Op {
-    Begin { write: bool },
+    Begin {
+        write: bool,
+    },
     Get(Table, Vec<u8>),
     Contains(Table, Vec<u8>),
-    Put(Table, Vec<u8>, usize),
+    /// Table, key, sealed length, and whether the key was new (an insert, not an update).
+    Put(Table, Vec<u8>, usize, bool),
     Delete(Table, Vec<u8>),
     Range(Table, Vec<u8>, Vec<u8>, usize),
     Commit,
@@ -75,7 +78,8 @@ impl Txn for RecTxn<'_> {
     }
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         // Sealed at rest: a 12-byte nonce and a 16-byte tag around the value.
-        self.rec.log(Op::Put(table, key.to_vec(), value.len() + 28));
+        let fresh = !self.inner.contains(table, key)?;
+        self.rec.log(Op::Put(table, key.to_vec(), value.len() + 28, fresh));
         self.inner.put(table, key, value)
     }
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
@@ -109,8 +113,26 @@ impl Kv for Recorder {
     }
 }
 
-/// Replays recorded operations with plain statements on `conn`.
-fn replay(conn: &mut Connection, ops: &[Op]) {
+/// Replays recorded operations with plain statements on `conn`. A key the call inserted gets
+/// the replay's `round` appended, wherever it appears, so each replay inserts rows as the call
+/// did rather than overwriting the last replay's.
+fn replay(conn: &mut Connection, ops: &[Op], round: u64) {
+    let fresh: std::collections::HashSet<(Table, Vec<u8>)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Put(t, k, _, true) => Some((*t, k.clone())),
+            _ => None,
+        })
+        .collect();
+    let key = |t: &Table, k: &Vec<u8>| -> Vec<u8> {
+        if fresh.contains(&(*t, k.clone())) {
+            let mut k = k.clone();
+            k.extend_from_slice(&round.to_be_bytes());
+            k
+        } else {
+            k.clone()
+        }
+    };
     let mut i = 0;
     while i < ops.len() {
         let Op::Begin { write } = ops[i] else { panic!("ops start with a begin") };
@@ -121,37 +143,33 @@ fn replay(conn: &mut Connection, ops: &[Op]) {
         while !matches!(ops[i], Op::Commit) {
             match &ops[i] {
                 Op::Get(t, k) => {
-                    let mut s =
-                        tx.prepare_cached("SELECT v FROM kv WHERE tbl = ?1 AND k = ?2").unwrap();
-                    black_box(
-                        s.query_row(params![t, k], |r| r.get::<_, Vec<u8>>(0)).optional().unwrap(),
-                    );
+                    let sql = "SELECT v FROM kv WHERE tbl = ?1 AND k = ?2";
+                    let mut s = tx.prepare_cached(sql).unwrap();
+                    let row = s.query_row(params![t, key(t, k)], |r| r.get::<_, Vec<u8>>(0));
+                    black_box(row.optional().unwrap());
                 }
                 Op::Contains(t, k) => {
-                    let mut s =
-                        tx.prepare_cached("SELECT 1 FROM kv WHERE tbl = ?1 AND k = ?2").unwrap();
-                    black_box(s.exists(params![t, k]).unwrap());
+                    let sql = "SELECT 1 FROM kv WHERE tbl = ?1 AND k = ?2";
+                    let mut s = tx.prepare_cached(sql).unwrap();
+                    black_box(s.exists(params![t, key(t, k)]).unwrap());
                 }
-                Op::Put(t, k, len) => {
-                    let mut s = tx
-                        .prepare_cached("INSERT OR REPLACE INTO kv (tbl, k, v) VALUES (?1, ?2, ?3)")
-                        .unwrap();
+                Op::Put(t, k, len, _) => {
+                    let sql = "INSERT OR REPLACE INTO kv (tbl, k, v) VALUES (?1, ?2, ?3)";
+                    let mut s = tx.prepare_cached(sql).unwrap();
                     // Random bytes, as sealed values are: storage that dedups or compresses
                     // repeated pages would flatter a constant filler.
                     let value: Vec<u8> = (0..*len).map(|_| rand::random::<u8>()).collect();
-                    s.execute(params![t, k, value]).unwrap();
+                    s.execute(params![t, key(t, k), value]).unwrap();
                 }
                 Op::Delete(t, k) => {
-                    let mut s =
-                        tx.prepare_cached("DELETE FROM kv WHERE tbl = ?1 AND k = ?2").unwrap();
-                    s.execute(params![t, k]).unwrap();
+                    let sql = "DELETE FROM kv WHERE tbl = ?1 AND k = ?2";
+                    let mut s = tx.prepare_cached(sql).unwrap();
+                    s.execute(params![t, key(t, k)]).unwrap();
                 }
                 Op::Range(t, from, to, limit) => {
-                    let mut s = tx
-                        .prepare_cached(
-                            "SELECT k, v FROM kv WHERE tbl = ?1 AND k >= ?2 AND k < ?3 ORDER BY k LIMIT ?4",
-                        )
-                        .unwrap();
+                    let sql = "SELECT k, v FROM kv WHERE tbl = ?1 AND k >= ?2 AND k < ?3 \
+                               ORDER BY k LIMIT ?4";
+                    let mut s = tx.prepare_cached(sql).unwrap();
                     let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
                     let rows: Vec<(Vec<u8>, Vec<u8>)> = s
                         .query_map(params![t, from, to, limit], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -284,6 +302,19 @@ fn copy_for_replay(s: &Setup) -> Connection {
     raw_connection(&copy)
 }
 
+/// Deletes the rows that replay `round` inserted.
+fn remove_inserted(conn: &mut Connection, ops: &[Op], round: u64) {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+    for op in ops {
+        if let Op::Put(t, k, _, true) = op {
+            let mut k = k.clone();
+            k.extend_from_slice(&round.to_be_bytes());
+            tx.execute("DELETE FROM kv WHERE tbl = ?1 AND k = ?2", params![t, k]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
 fn bench_durable(c: &mut Criterion) {
     let mut s = setup();
     // Record one payment and one card binding as they reach the store.
@@ -323,8 +354,12 @@ fn bench_durable(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("sqlite_pay");
     group.throughput(Throughput::Elements(1));
+    let mut round = 0u64;
     group.bench_function("baseline_raw_rusqlite_same_statements", |b| {
-        b.iter(|| replay(&mut raw, &pay_ops));
+        b.iter(|| {
+            round += 1;
+            replay(&mut raw, &pay_ops, round);
+        });
     });
     let mut n = 0usize;
     group.bench_function("pay", |b| {
@@ -375,8 +410,20 @@ fn bench_durable(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("sqlite_confirm_card");
     group.sample_size(30);
+    // Between replays (untimed) the rows the last one inserted are deleted again, as the
+    // binding bench unbinds its card between calls: a binding's reads range over index entries
+    // that would otherwise grow with every replay.
+    let raw = std::cell::RefCell::new(raw);
     group.bench_function("baseline_raw_rusqlite_same_statements", |b| {
-        b.iter(|| replay(&mut raw, &confirm_ops));
+        b.iter_batched(
+            || {
+                remove_inserted(&mut raw.borrow_mut(), &confirm_ops, round);
+                round += 1;
+                round
+            },
+            |r| replay(&mut raw.borrow_mut(), &confirm_ops, r),
+            BatchSize::PerIteration,
+        );
     });
     // Each iteration binds a fresh card (unbinding it again outside the timing).
     let pans = ["6225751234567893", "6217001234567890122"];

@@ -251,6 +251,20 @@ impl Txn for SqlTxn<'_> {
 
 impl Kv for SqliteKv {
     fn read(&self, body: &mut TxnFn<'_>) -> Result<(), StoreError> {
+        // When no write is under way, read on the writer's connection: its page cache is warm,
+        // where a reader's must reload every page a write changed.
+        let idle_writer = match self.writer.try_lock() {
+            Ok(conn) => Some(conn),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut conn) = idle_writer {
+            let tx =
+                conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(backend)?;
+            let out = body(&mut SqlTxn { tx: &tx, sealer: &self.sealer, writable: false });
+            tx.rollback().map_err(backend)?;
+            return out;
+        }
         let mut conn = self.reader()?;
         let result = (|| {
             let tx =
