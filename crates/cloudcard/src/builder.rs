@@ -173,7 +173,11 @@ impl CloudCardBuilder {
             Some(rules) => rules,
             None => RuleSet::default_rules(&risk_config.windows)?,
         };
-        let risk_store = Arc::new(KvRiskStore::new_in(kv.clone()));
+        let risk_store: Arc<dyn cloudcard_risk::RiskStore> = if shared_kv {
+            Arc::new(KvRiskStore::new_in(kv.clone()))
+        } else {
+            Arc::new(cloudcard_risk::InMemoryRiskStore::new())
+        };
         let risk = RiskEngine::with_store(risk_config, rules, clock.clone(), risk_store)?;
         let lookup = LookupService::new(
             self.lookup_config.unwrap_or_default(),

@@ -484,12 +484,11 @@ impl CloudCard {
         user: &UserId,
         device: &DeviceId,
     ) -> Result<chrono::DateTime<chrono::Utc>, Error> {
-        self.wallet
-            .devices(user)?
-            .into_iter()
-            .find(|d| d.id == *device)
-            .map(|d| d.registered_at)
-            .ok_or(Error::DeviceNotFound)
+        match self.wallet.device(user, device) {
+            Ok(d) => Ok(d.registered_at),
+            Err(cloudcard_wallet::WalletError::DeviceNotFound) => Err(Error::DeviceNotFound),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Runs `f` with this thread's decision buffer, grown to the rules in force, so a payment

@@ -88,7 +88,11 @@ impl FacadeState {
                 tokens.push(token.clone());
             }
             put_json(txn, CARD_TOKENS, ids_key(card.as_str()), &tokens)?;
-            put_json(txn, TOKEN_CARD, ids_key(token.as_str()), &(user, card))
+            txn.put(
+                TOKEN_CARD,
+                ids_key(token.as_str()),
+                &store::key(&[user.as_str().as_bytes(), card.as_str().as_bytes()]),
+            )
         })
     }
 
@@ -120,8 +124,18 @@ impl FacadeState {
     }
 
     /// The user and wallet card a token serves.
+    /// Read on every payment: the link is stored as `user \0 card`, no JSON.
     pub(crate) fn card_of(&self, token: &TokenId) -> Result<Option<(UserId, CardId)>, StoreError> {
-        store::read(&*self.kv, |txn| get_json(txn, TOKEN_CARD, ids_key(token.as_str())))
+        let Some(bytes) =
+            store::read(&*self.kv, |txn| txn.get(TOKEN_CARD, ids_key(token.as_str())))?
+        else {
+            return Ok(None);
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| StoreError::Corrupt)?;
+        let (user, card) = text.split_once('\0').ok_or(StoreError::Corrupt)?;
+        let user = UserId::parse(user).map_err(|_| StoreError::Corrupt)?;
+        let card = CardId::parse(card).map_err(|_| StoreError::Corrupt)?;
+        Ok(Some((user, card)))
     }
 
     /// Stores a payment challenge.

@@ -2,12 +2,11 @@
 //! [`RiskStore`] port, implemented once over any [`Kv`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::store::{self, Kv, Txn, get_json, prefix_end, put_json, time_key};
-use cloudcard_core::{
-    Amount, CardId, ClaimId, DeviceId, MemoryKv, StoreError, TransactionId, UserId,
-};
+use cloudcard_core::{Amount, CardId, ClaimId, DeviceId, StoreError, TransactionId, UserId};
 
 use crate::RiskError;
 use crate::loss::{
@@ -114,21 +113,10 @@ pub struct KvRiskStore<K> {
     kv: K,
 }
 
-/// The in-memory risk store.
-pub type InMemoryRiskStore = KvRiskStore<MemoryKv>;
-
 impl<K: Kv> KvRiskStore<K> {
     /// A risk store over `kv`.
     pub const fn new_in(kv: K) -> Self {
         Self { kv }
-    }
-}
-
-impl InMemoryRiskStore {
-    /// An empty in-memory store.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
     }
 }
 
@@ -231,30 +219,35 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
 
     fn log(&self, entry: &LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError> {
         let due = entry.at.checked_add_signed(retention).unwrap_or(entry.at);
+        let value = store::encode(entry)?;
+        let mut keys = vec![log_key(&Instrument::Card(entry.card.clone()), entry)];
+        if let Some(device) = &entry.device {
+            keys.push(log_key(&Instrument::Device(device.clone()), entry));
+        }
+        // One due entry per transaction, naming every log entry it made.
+        let mut due_key = time_key(due).to_vec();
+        due_key.extend_from_slice(entry.id.as_str().as_bytes());
+        let due_value = store::encode(&keys)?;
         store::write(&self.kv, |txn| {
-            let mut instruments = vec![Instrument::Card(entry.card.clone())];
-            if let Some(device) = &entry.device {
-                instruments.push(Instrument::Device(device.clone()));
+            for key in &keys {
+                txn.put(LOG, key, &value)?;
             }
-            for instrument in &instruments {
-                let key = log_key(instrument, entry);
-                put_json(txn, LOG, &key, entry)?;
-                let mut due_key = time_key(due).to_vec();
-                due_key.extend_from_slice(&key);
-                txn.put(LOG_DUE, &due_key, &key)?;
-            }
-            Ok(())
+            txn.put(LOG_DUE, &due_key, &due_value)
         })
     }
 
     fn purge_log(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
         store::write(&self.kv, |txn| {
-            let due = txn.range(LOG_DUE, &[], &time_key(now), limit)?;
-            for (due_key, key) in &due {
-                txn.delete(LOG_DUE, due_key)?;
-                txn.delete(LOG, key)?;
+            let mut purged = 0;
+            for (due_key, keys) in txn.range(LOG_DUE, &[], &time_key(now), limit)? {
+                txn.delete(LOG_DUE, &due_key)?;
+                for key in store::decode::<Vec<Vec<u8>>>(&keys)? {
+                    if txn.delete(LOG, &key)? {
+                        purged += 1;
+                    }
+                }
             }
-            Ok(due.len())
+            Ok(purged)
         })
     }
 
@@ -325,5 +318,228 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
 
     fn claim(&self, id: &ClaimId) -> Result<Option<Claim>, StoreError> {
         store::read(&self.kv, |txn| get_json(txn, CLAIMS, id.as_str().as_bytes()))
+    }
+}
+
+/// The in-memory risk store: the status lists in hash sets, each instrument's log in a queue,
+/// a time-ordered index of what lapses, the claims; one lock, held for a few map operations.
+#[derive(Debug, Default)]
+pub struct InMemoryRiskStore {
+    book: std::sync::RwLock<Book>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    lost_cards: std::collections::HashMap<CardId, DateTime<Utc>>,
+    lost_devices: std::collections::HashMap<DeviceId, DateTime<Utc>>,
+    suspended: std::collections::HashSet<UserId>,
+    by_card: std::collections::HashMap<CardId, Log>,
+    by_device: std::collections::HashMap<DeviceId, Log>,
+    due: std::collections::BTreeMap<(DateTime<Utc>, TransactionId), Arc<LoggedTransaction>>,
+    claims: std::collections::HashMap<ClaimId, Claim>,
+    claimed: std::collections::HashMap<TransactionId, ClaimId>,
+}
+
+impl InMemoryRiskStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Book> {
+        cloudcard_core::sync::RwLockExt::read_unpoisoned(&self.book)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Book> {
+        cloudcard_core::sync::RwLockExt::write_unpoisoned(&self.book)
+    }
+}
+
+/// One instrument's log, oldest first (payments arrive in time order, so what lapses first is
+/// at the front).
+type Log = std::collections::VecDeque<Arc<LoggedTransaction>>;
+
+impl Book {
+    fn log_of(&self, instrument: &Instrument) -> impl Iterator<Item = &LoggedTransaction> {
+        let log = match instrument {
+            Instrument::Card(c) => self.by_card.get(c),
+            Instrument::Device(d) => self.by_device.get(d),
+        };
+        log.into_iter().flatten().map(|t| &**t)
+    }
+
+    fn assess(&self, report: &LossReport) -> Vec<Assessment> {
+        let start =
+            report.reported_at.checked_sub_signed(PROTECTION_WINDOW).unwrap_or(report.reported_at);
+        self.log_of(&report.instrument)
+            .map(|t| {
+                let ineligible = if !t.approved {
+                    Some(Ineligible::Declined)
+                } else if t.at < start || t.at > report.reported_at {
+                    Some(Ineligible::OutsideWindow)
+                } else if t.auth.proves_cardholder() {
+                    Some(Ineligible::CardholderVerified)
+                } else if self.claimed.contains_key(&t.id) {
+                    Some(Ineligible::AlreadyClaimed)
+                } else {
+                    None
+                };
+                Assessment { transaction: t.clone(), ineligible }
+            })
+            .collect()
+    }
+}
+
+/// Removes one transaction from a log: from the front in the usual case, by search otherwise.
+fn forget(log: Option<&mut Log>, id: &TransactionId) -> usize {
+    let Some(log) = log else { return 0 };
+    if log.front().is_some_and(|t| t.id == *id) {
+        log.pop_front();
+        return 1;
+    }
+    let before = log.len();
+    log.retain(|t| t.id != *id);
+    before - log.len()
+}
+
+impl RiskStore for InMemoryRiskStore {
+    fn mark_lost(&self, instrument: &Instrument, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut book = self.write();
+        match instrument {
+            Instrument::Card(c) => book.lost_cards.entry(c.clone()).or_insert(at),
+            Instrument::Device(d) => book.lost_devices.entry(d.clone()).or_insert(at),
+        };
+        Ok(())
+    }
+
+    fn set_suspended(&self, user: &UserId, suspended: bool) -> Result<(), StoreError> {
+        let mut book = self.write();
+        if suspended {
+            book.suspended.insert(user.clone());
+        } else {
+            book.suspended.remove(user);
+        }
+        Ok(())
+    }
+
+    fn listed(
+        &self,
+        card: Option<&CardId>,
+        device: Option<&DeviceId>,
+        user: Option<&UserId>,
+    ) -> Result<Option<Listed>, StoreError> {
+        let book = self.read();
+        Ok(if card.is_some_and(|c| book.lost_cards.contains_key(c)) {
+            Some(Listed::LostCard)
+        } else if device.is_some_and(|d| book.lost_devices.contains_key(d)) {
+            Some(Listed::LostDevice)
+        } else if user.is_some_and(|u| book.suspended.contains(u)) {
+            Some(Listed::SuspendedUser)
+        } else {
+            None
+        })
+    }
+
+    fn log(&self, entry: &LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError> {
+        let due = entry.at.checked_add_signed(retention).unwrap_or(entry.at);
+        let shared = Arc::new(entry.clone());
+        let mut book = self.write();
+        book.by_card.entry(entry.card.clone()).or_default().push_back(shared.clone());
+        if let Some(device) = &entry.device {
+            book.by_device.entry(device.clone()).or_default().push_back(shared.clone());
+        }
+        book.due.insert((due, entry.id.clone()), shared);
+        Ok(())
+    }
+
+    fn purge_log(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        let mut book = self.write();
+        let mut purged = 0;
+        for _ in 0..limit {
+            let Some(first) = book.due.first_key_value().map(|(k, _)| k.clone()) else { break };
+            if first.0 > now {
+                break;
+            }
+            let Some(t) = book.due.remove(&first) else { break };
+            purged += forget(book.by_card.get_mut(&t.card), &t.id);
+            if book.by_card.get(&t.card).is_some_and(Log::is_empty) {
+                book.by_card.remove(&t.card);
+            }
+            if let Some(device) = &t.device {
+                purged += forget(book.by_device.get_mut(device), &t.id);
+                if book.by_device.get(device).is_some_and(Log::is_empty) {
+                    book.by_device.remove(device);
+                }
+            }
+        }
+        Ok(purged)
+    }
+
+    fn assess(&self, report: &LossReport) -> Result<Vec<Assessment>, StoreError> {
+        Ok(self.read().assess(report))
+    }
+
+    fn file_claim(
+        &self,
+        id: &ClaimId,
+        report: &LossReport,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Claim>, StoreError> {
+        let mut book = self.write();
+        let eligible: Vec<LoggedTransaction> = book
+            .assess(report)
+            .into_iter()
+            .filter(|a| a.ineligible.is_none())
+            .map(|a| a.transaction)
+            .collect();
+        if eligible.is_empty() {
+            return Ok(None);
+        }
+        if book.claims.contains_key(id) {
+            return Err(StoreError::Duplicate);
+        }
+        let eligible_amount =
+            Amount::checked_sum(eligible.iter().map(|t| t.amount)).ok_or(StoreError::Corrupt)?;
+        let transactions: Vec<TransactionId> = eligible.into_iter().map(|t| t.id).collect();
+        for t in &transactions {
+            book.claimed.insert(t.clone(), id.clone());
+        }
+        let claim = Claim {
+            id: id.clone(),
+            report: report.clone(),
+            transactions,
+            eligible_amount,
+            state: ClaimState::Filed,
+            history: vec![(ClaimState::Filed, now)],
+        };
+        book.claims.insert(id.clone(), claim.clone());
+        Ok(Some(claim))
+    }
+
+    fn advance_claim(
+        &self,
+        id: &ClaimId,
+        event: ClaimEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Claim, RiskError>, StoreError> {
+        let mut book = self.write();
+        let claim = book.claims.get_mut(id).ok_or(StoreError::Missing)?;
+        claim.state = match claim_transition(claim.state, event) {
+            Ok(state) => state,
+            Err(e) => return Ok(Err(e)),
+        };
+        claim.history.push((claim.state, now));
+        let claim = claim.clone();
+        if claim.state == ClaimState::Rejected {
+            for t in &claim.transactions {
+                book.claimed.remove(t);
+            }
+        }
+        Ok(Ok(claim))
+    }
+
+    fn claim(&self, id: &ClaimId) -> Result<Option<Claim>, StoreError> {
+        Ok(self.read().claims.get(id).cloned())
     }
 }

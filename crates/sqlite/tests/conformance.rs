@@ -72,6 +72,9 @@ fn wallet_store_on_memory_and_sqlite() {
 
 #[test]
 fn risk_store_on_memory_and_sqlite() {
+    cloudcard_risk::testing::risk_store_suite(&|| {
+        Arc::new(cloudcard_risk::InMemoryRiskStore::new())
+    });
     cloudcard_risk::testing::risk_store_suite(&|| Arc::new(KvRiskStore::new_in(memory())));
     let files = Files::new("risk");
     cloudcard_risk::testing::risk_store_suite(&|| Arc::new(KvRiskStore::new_in(files.open())));

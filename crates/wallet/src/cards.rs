@@ -302,6 +302,15 @@ impl<S: WalletStore> Wallet<S> {
         Ok(self.store.devices(user)?)
     }
 
+    /// One of the user's devices.
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::DeviceNotFound`], [`WalletError::Store`].
+    pub fn device(&self, user: &UserId, device: &DeviceId) -> Result<DeviceRecord, WalletError> {
+        self.store.device(user, device)?.ok_or(WalletError::DeviceNotFound)
+    }
+
     /// Removes a device.
     ///
     /// # Errors

@@ -341,6 +341,12 @@ pub trait WalletStore: Send + Sync {
     ///
     /// [`StoreError::Backend`].
     fn devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError>;
+    /// One of a user's devices.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn device(&self, user: &UserId, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError>;
     /// Removes a device.
     ///
     /// # Errors
@@ -500,6 +506,9 @@ impl<T: WalletStore + ?Sized> WalletStore for std::sync::Arc<T> {
         device: &DeviceId,
     ) -> Result<Option<DeviceRecord>, StoreError> {
         (**self).remove_device(user, device)
+    }
+    fn device(&self, user: &UserId, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        (**self).device(user, device)
     }
     fn issue_code(
         &self,

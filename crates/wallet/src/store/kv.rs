@@ -305,8 +305,27 @@ fn put_cards(txn: &mut dyn Txn, user: &UserId, cards: &[CardRecord]) -> Result<(
     put_json(txn, CARDS, key, &rows)
 }
 
+/// Devices are kept one per key, `user \0 registration time \0 device`, so a user's devices
+/// come in registration order and one device is a single read.
+fn device_prefix(user: &UserId) -> Vec<u8> {
+    let mut k = user.as_str().as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
 fn get_devices(txn: &mut dyn Txn, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
-    Ok(get_json(txn, DEVICES, user.as_str().as_bytes())?.unwrap_or_default())
+    let prefix = device_prefix(user);
+    txn.range(DEVICES, &prefix, &store::prefix_end(&prefix), usize::MAX)?
+        .into_iter()
+        .map(|(_, v)| decode(&v))
+        .collect()
+}
+
+fn device_key(device: &DeviceRecord) -> Vec<u8> {
+    let mut k = device_prefix(&device.user);
+    k.extend_from_slice(&time_key(device.registered_at));
+    k.extend_from_slice(device.id.as_str().as_bytes());
+    k
 }
 
 fn code_key(subject: &str, purpose: OtpPurpose) -> Vec<u8> {
@@ -573,12 +592,20 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn add_device(&self, device: &DeviceRecord) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
-            let mut devices = get_devices(txn, &device.user)?;
-            if devices.iter().any(|d| d.id == device.id) {
+            let index = store::key(&[b"by-id", device.id.as_str().as_bytes()]);
+            if txn.contains(DEVICES, &index)? {
                 return Err(StoreError::Duplicate);
             }
-            devices.push(device.clone());
-            put_json(txn, DEVICES, device.user.as_str().as_bytes(), &devices)
+            txn.put(DEVICES, &index, &device_key(device))?;
+            put_json(txn, DEVICES, &device_key(device), device)
+        })
+    }
+
+    fn device(&self, user: &UserId, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        store::read(&self.kv, |txn| {
+            let index = store::key(&[b"by-id", device.as_str().as_bytes()]);
+            let Some(key) = txn.get(DEVICES, &index)? else { return Ok(None) };
+            Ok(get_json::<DeviceRecord>(txn, DEVICES, &key)?.filter(|d| d.user == *user))
         })
     }
 
@@ -592,13 +619,17 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
         device: &DeviceId,
     ) -> Result<Option<DeviceRecord>, StoreError> {
         store::write(&self.kv, |txn| {
-            let mut devices = get_devices(txn, user)?;
-            let Some(index) = devices.iter().position(|d| d.id == *device) else {
+            let index = store::key(&[b"by-id", device.as_str().as_bytes()]);
+            let Some(key) = txn.get(DEVICES, &index)? else { return Ok(None) };
+            let Some(found) = get_json::<DeviceRecord>(txn, DEVICES, &key)? else {
                 return Ok(None);
             };
-            let removed = devices.remove(index);
-            put_json(txn, DEVICES, user.as_str().as_bytes(), &devices)?;
-            Ok(Some(removed))
+            if found.user != *user {
+                return Ok(None);
+            }
+            txn.delete(DEVICES, &index)?;
+            txn.delete(DEVICES, &key)?;
+            Ok(Some(found))
         })
     }
 
