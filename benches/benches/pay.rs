@@ -114,7 +114,7 @@ fn bench_pay(c: &mut Criterion) {
                 clock.advance(TimeDelta::minutes(4));
                 // The timed jobs run as a deployment runs them (every minute or so): the loss
                 // log keeps its 7 days, not every payment ever made.
-                if n % 500 == 0 {
+                if n.is_multiple_of(500) {
                     cc.run_due().unwrap();
                 }
                 let i = n % payers.len();
