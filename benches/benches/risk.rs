@@ -44,8 +44,9 @@ fn payment(i: usize, fen: u64) -> Transaction {
 /// The shipped payment rules written by hand, reading the same velocity store.
 fn hand_decide(engine: &RiskEngine, t: &Transaction) -> Outcome {
     let v = engine.velocity();
-    let snap =
-        |kind, id: &str| v.snapshot(v.key(kind, id), t.at).map(|s| s.windows).unwrap_or_default();
+    let snap = |kind, id: &str| {
+        v.snapshot(v.key(kind, id), t.at).ok().flatten().map(|s| s.windows).unwrap_or_default()
+    };
     let card = snap(EntityKind::Card, t.card.as_str());
     let device = t.device.as_ref().map(|d| snap(EntityKind::Device, d.as_str()));
     let amount = t.amount.fen();
@@ -90,16 +91,20 @@ fn hand_decide(engine: &RiskEngine, t: &Transaction) -> Outcome {
 fn build() -> (RiskEngine, Vec<Transaction>) {
     let clock = Arc::new(ManualClock::new(now()));
     let before = GLOBAL.live_bytes();
-    let engine = RiskEngine::with_default_rules(clock).unwrap();
+    let config = cloudcard_risk::RiskConfig::default();
+    let rules = cloudcard_risk::RuleSet::default_rules(&config.windows).unwrap();
+    let velocity = Arc::new(cloudcard_risk::VelocityStore::new(config.windows.clone()));
+    let state = Arc::new(cloudcard_risk::InMemoryRiskStore::new());
+    let engine = RiskEngine::with_store(config, rules, clock, state, velocity.clone()).unwrap();
     for i in 0..CARDS {
         engine.record(&payment(i, 1_000 + (i % 7) as u64 * 50_000), true).unwrap();
     }
     let after = GLOBAL.live_bytes();
-    let entities = engine.velocity().len();
+    let entities = velocity.len();
     eprintln!(
         "tracked entities: {entities} ({CARDS} cards); heap incl. loss log: {} bytes/card; velocity state: {} bytes/entity",
         (after - before) / CARDS as isize,
-        engine.velocity().bytes_per_entity()
+        velocity.bytes_per_entity()
     );
     // The payments decided in the bench: amounts spread across the rules' thresholds.
     let probes = (0..4_096)
@@ -231,7 +236,7 @@ mod zen {
     pub(crate) fn decide(table: &Decision, engine: &RiskEngine, t: &Transaction) -> Outcome {
         let v = engine.velocity();
         let snap = |kind, id: &str| {
-            v.snapshot(v.key(kind, id), t.at).map(|s| s.windows).unwrap_or_default()
+            v.snapshot(v.key(kind, id), t.at).ok().flatten().map(|s| s.windows).unwrap_or_default()
         };
         let card = snap(EntityKind::Card, t.card.as_str());
         let device = snap(EntityKind::Device, t.device.as_ref().unwrap().as_str());

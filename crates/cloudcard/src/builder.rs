@@ -7,7 +7,10 @@ use cloudcard_core::{Bank, IssuerTable, Kv, MemoryKv, SharedClock, SystemClock};
 use cloudcard_report::{
     Dispatcher, KvLookupStore, LookupConfig, LookupConnector, LookupService, LookupStore,
 };
-use cloudcard_risk::{KvRiskStore, RiskConfig, RiskEngine, RuleSet};
+use cloudcard_risk::{
+    InMemoryRiskStore, KvRiskStore, KvVelocityStore, RiskConfig, RiskEngine, RiskStore, RuleSet,
+    VelocityPort, VelocityStore,
+};
 use cloudcard_token::{
     InMemoryTokenStore, KvTokenStore, TokenBin, TokenConfig, TokenKeys, TokenService, TokenStore,
 };
@@ -173,12 +176,16 @@ impl CloudCardBuilder {
             Some(rules) => rules,
             None => RuleSet::default_rules(&risk_config.windows)?,
         };
-        let risk_store: Arc<dyn cloudcard_risk::RiskStore> = if shared_kv {
-            Arc::new(KvRiskStore::new_in(kv.clone()))
+        let windows = risk_config.windows.clone();
+        let (risk_store, velocity): (Arc<dyn RiskStore>, Arc<dyn VelocityPort>) = if shared_kv {
+            (
+                Arc::new(KvRiskStore::new_in(kv.clone())),
+                Arc::new(KvVelocityStore::new(kv.clone(), windows)),
+            )
         } else {
-            Arc::new(cloudcard_risk::InMemoryRiskStore::new())
+            (Arc::new(InMemoryRiskStore::new()), Arc::new(VelocityStore::new(windows)))
         };
-        let risk = RiskEngine::with_store(risk_config, rules, clock.clone(), risk_store)?;
+        let risk = RiskEngine::with_store(risk_config, rules, clock.clone(), risk_store, velocity)?;
         let lookup = LookupService::new(
             self.lookup_config.unwrap_or_default(),
             self.lookup_store.unwrap_or_else(|| Arc::new(KvLookupStore::new_in(kv.clone()))),

@@ -263,3 +263,23 @@ fn a_lookup_applied_before_a_restart_is_viewed_after_it_and_expires_on_time() {
             .any(|e| e.event == cloudcard::report::AuditEvent::Deleted)
     );
 }
+
+#[test]
+fn velocity_counted_before_a_restart_still_counts_after_it() {
+    let w = World::new("restart-velocity");
+    let cc = w.open();
+    let (user, phone) = w.register(&cc, 0);
+    let mut card = w.bind(&cc, &user, &phone, PANS[0], 0).device_card;
+    // Five payments inside ten minutes, then a restart.
+    for _ in 0..5 {
+        assert!(approved(&w.pay(&cc, &user, &phone, &mut card, 1_000)));
+    }
+    drop(cc);
+    let cc = w.open();
+    // The sixth is a burst: the shipped rules ask for a code.
+    let sixth = w.pay(&cc, &user, &phone, &mut card, 1_000).unwrap();
+    assert!(
+        matches!(sixth, PaymentOutcome::ChallengeRequired { method: ChallengeMethod::Otp, .. }),
+        "{sixth:?}"
+    );
+}

@@ -17,7 +17,7 @@ use crate::loss::{Assessment, Claim, ClaimEvent, Instrument, LoggedTransaction, 
 use crate::rules::{Context, DecisionBuf, EvalInput, Outcome, RuleSet};
 use crate::state::{InMemoryRiskStore, Listed, RiskStore};
 use crate::txn::{ProvisioningRequest, Transaction};
-use crate::velocity::{EntityKey, EntityKind, VelocityStore, WindowSet};
+use crate::velocity::{EntityKey, EntityKind, VelocityPort, VelocityStore, WindowSet};
 
 /// How the engine is set up.
 #[derive(Debug, Clone)]
@@ -117,14 +117,13 @@ struct ShadowStats {
 #[derive(Debug)]
 pub struct RiskEngine {
     config: RiskConfig,
-    velocity: VelocityStore,
+    velocity: Arc<dyn VelocityPort>,
     live: ArcSwap<RuleSet>,
     previous: ArcSwapOption<RuleSet>,
     shadow: ArcSwapOption<RuleSet>,
     shadow_stats: ShadowStats,
     state: Arc<dyn RiskStore>,
     suppressions: RwLock<Suppressions>,
-    bind_attempts: AtomicU64,
     clock: SharedClock,
 }
 
@@ -135,26 +134,32 @@ impl RiskEngine {
     ///
     /// [`RiskError::Windows`] if the log retention is under 72 hours.
     pub fn new(config: RiskConfig, rules: RuleSet, clock: SharedClock) -> Result<Self, RiskError> {
-        Self::with_store(config, rules, clock, Arc::new(InMemoryRiskStore::new()))
+        let velocity = Arc::new(VelocityStore::new(config.windows.clone()));
+        Self::with_store(config, rules, clock, Arc::new(InMemoryRiskStore::new()), velocity)
     }
 
     /// An engine deciding with `rules`, keeping its status lists, loss log and claims in
-    /// `state`.
+    /// `state` and its velocity windows in `velocity`.
     ///
     /// # Errors
     ///
-    /// [`RiskError::Windows`] if the log retention is under 72 hours.
+    /// [`RiskError::Windows`] if the log retention is under 72 hours or `velocity` tracks other
+    /// windows than `config`.
     pub fn with_store(
         config: RiskConfig,
         rules: RuleSet,
         clock: SharedClock,
         state: Arc<dyn RiskStore>,
+        velocity: Arc<dyn VelocityPort>,
     ) -> Result<Self, RiskError> {
         if config.log_retention < crate::loss::PROTECTION_WINDOW {
             return Err(RiskError::Windows("the loss log must keep at least 72 hours"));
         }
+        if *velocity.windows() != config.windows {
+            return Err(RiskError::Windows("the velocity store tracks other windows"));
+        }
         Ok(Self {
-            velocity: VelocityStore::new(config.windows.clone()),
+            velocity,
             config,
             live: ArcSwap::from_pointee(rules),
             previous: ArcSwapOption::empty(),
@@ -162,7 +167,6 @@ impl RiskEngine {
             shadow_stats: ShadowStats::default(),
             state,
             suppressions: RwLock::default(),
-            bind_attempts: AtomicU64::new(0),
             clock,
         })
     }
@@ -186,8 +190,8 @@ impl RiskEngine {
 
     /// The velocity store.
     #[must_use]
-    pub const fn velocity(&self) -> &VelocityStore {
-        &self.velocity
+    pub fn velocity(&self) -> &dyn VelocityPort {
+        &*self.velocity
     }
 
     /// The live rule set.
@@ -240,7 +244,11 @@ impl RiskEngine {
             (EntityKind::User, Some(keys[3])),
         ] {
             if let Some(key) = key.filter(|_| read(kind)) {
-                features.set_velocity(kind, self.velocity.snapshot(key, txn.at));
+                match self.velocity.snapshot(key, txn.at) {
+                    Ok(snapshot) => features.set_velocity(kind, snapshot),
+                    // Velocity that cannot be read fails closed, like the status lists.
+                    Err(_) => return self.unavailable(),
+                }
             }
         }
         if txn.device.is_some() {
@@ -273,17 +281,20 @@ impl RiskEngine {
         let id = self.velocity.id_hash(txn.id.as_str());
         let keys = self.payment_keys(txn);
         let amount = txn.amount.fen();
-        let fresh = self.velocity.record(keys[0], id, txn.at, amount, approved);
-        if !fresh {
+        let mut entities = [keys[0]; 4];
+        let mut n = 1;
+        for (present, key) in
+            [(txn.token.is_some(), keys[1]), (txn.device.is_some(), keys[2]), (true, keys[3])]
+        {
+            if present && let Some(slot) = entities.get_mut(n) {
+                *slot = key;
+                n += 1;
+            }
+        }
+        let counted = entities.get(..n).unwrap_or(&entities);
+        if !self.velocity.record(counted, id, txn.at, amount, approved)? {
             return Ok(false);
         }
-        if txn.token.is_some() {
-            self.velocity.record(keys[1], id, txn.at, amount, approved);
-        }
-        if txn.device.is_some() {
-            self.velocity.record(keys[2], id, txn.at, amount, approved);
-        }
-        self.velocity.record(keys[3], id, txn.at, amount, approved);
         self.state.log(&LoggedTransaction::of(txn, approved), self.config.log_retention)?;
         Ok(true)
     }
@@ -306,9 +317,14 @@ impl RiskEngine {
         } else {
             let mut features = Features::new(u64::from(beijing_hour(request.at)));
             features.device_cards = Some(u64::from(request.cards_on_device));
-            features.set_velocity(EntityKind::BindUser, self.velocity.snapshot(user, request.at));
-            features
-                .set_velocity(EntityKind::BindDevice, self.velocity.snapshot(device, request.at));
+            let (Ok(by_user), Ok(by_device)) = (
+                self.velocity.snapshot(user, request.at),
+                self.velocity.snapshot(device, request.at),
+            ) else {
+                return self.unavailable();
+            };
+            features.set_velocity(EntityKind::BindUser, by_user);
+            features.set_velocity(EntityKind::BindDevice, by_device);
             let device_key = self.velocity.key(EntityKind::Device, request.device.as_str());
             features.device_age_hours =
                 Some(self.device_age_hours(device_key, request.device_registered_at, request.at));
@@ -322,11 +338,12 @@ impl RiskEngine {
             let (live, shadow) = (self.live.load(), self.shadow.load());
             self.run(&live, shadow.as_deref(), &input, &[None; 4], request.at, buf)
         };
-        let attempt = self.bind_attempts.fetch_add(1, Ordering::Relaxed);
-        let id = self.velocity.id_hash(&format!("bind-{attempt}"));
+        // Every attempt is its own (random) id, so attempts on different nodes never collide.
+        let id = self.velocity.id_hash(cloudcard_core::TransactionId::random().as_str());
         let approved = decision.outcome != Outcome::Decline;
-        self.velocity.record(user, id, request.at, 0, approved);
-        self.velocity.record(device, id, request.at, 0, approved);
+        if self.velocity.record(&[user, device], id, request.at, 0, approved).is_err() {
+            return self.unavailable();
+        }
         decision
     }
 
@@ -506,8 +523,20 @@ impl RiskEngine {
     }
 
     /// Drops velocity state of entities idle for longer than the longest window.
-    pub fn evict_idle(&self) -> usize {
-        self.velocity.evict_idle(self.clock.now())
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
+    pub fn evict_idle(&self) -> Result<usize, RiskError> {
+        Ok(self.velocity.evict_idle(self.clock.now())?)
+    }
+
+    /// The decision when a store the rules need cannot be read: decline, failing closed.
+    fn unavailable(&self) -> Decision {
+        let decision =
+            Decision { outcome: Outcome::Decline, reason: Reason::Unavailable, score: 0 };
+        self.live.load().stats.count(decision.outcome);
+        decision
     }
 
     /// Replays `transactions` in order against `rules`, on fresh velocity state, counting each
@@ -608,7 +637,7 @@ impl RiskEngine {
         at: DateTime<Utc>,
     ) -> u64 {
         let since = registered.or_else(|| {
-            let snapshot = self.velocity.snapshot(key, at)?;
+            let snapshot = self.velocity.snapshot(key, at).ok().flatten()?;
             DateTime::from_timestamp(snapshot.first_seen, 0)
         });
         since.map_or(0, |since| u64::try_from((at - since).num_hours()).unwrap_or(0))

@@ -178,3 +178,44 @@ fn purge_log(s: &dyn RiskStore) {
     };
     assert_eq!(s.assess(&report).unwrap().len(), 1);
 }
+
+/// The [`VelocityPort`](crate::VelocityPort) conformance suite; `make` returns a fresh,
+/// empty store over the default windows each call.
+pub fn velocity_suite(make: &dyn Fn() -> Arc<dyn crate::VelocityPort>) {
+    use crate::EntityKind;
+    let v = make();
+    let card = v.key(EntityKind::Card, "card_1");
+    assert_eq!(card, v.key(EntityKind::Card, "card_1"), "keys are stable");
+    assert_ne!(card, v.key(EntityKind::Device, "card_1"), "kinds are apart");
+    assert_eq!(v.snapshot(card, t0()).unwrap(), None);
+    let device = v.key(EntityKind::Device, "dev_1");
+    let id = v.id_hash("txn_1");
+    assert!(v.record(&[card, device], id, t0(), 500, true).unwrap());
+    assert!(!v.record(&[card, device], id, t0(), 500, true).unwrap(), "a retry counts once");
+    assert!(v.record(&[card], v.id_hash("txn_2"), t0(), 700, false).unwrap());
+    let now = v.snapshot(card, t0()).unwrap().unwrap();
+    assert_eq!(now.windows[0].approved_count, 1);
+    assert_eq!(now.windows[0].approved_sum, 500);
+    assert_eq!(now.windows[0].declined_count, 1, "declined counted apart");
+    assert_eq!(v.snapshot(device, t0()).unwrap().unwrap().windows[0].count(), 1);
+    let later = v.snapshot(card, t0() + TimeDelta::minutes(11)).unwrap().unwrap();
+    assert_eq!(later.windows[0].count(), 0, "out of 10 minutes");
+    assert_eq!(later.windows[1].count(), 2, "still in the hour");
+    assert_eq!(v.tracked().unwrap(), 2);
+
+    let v = make();
+    let store = v.clone();
+    let (a, b) = (v.key(EntityKind::User, "usr_1"), v.key(EntityKind::Token, "tok_1"));
+    race(8, move |i| {
+        for n in 0..25 {
+            let id = store.id_hash(&format!("txn_{i}_{n}"));
+            assert!(store.record(&[a, b], id, t0(), 1, true).unwrap());
+        }
+    });
+    for key in [a, b] {
+        let snap = v.snapshot(key, t0()).unwrap().unwrap();
+        assert_eq!(snap.windows[0].approved_count, 200, "no count lost under 8 threads");
+    }
+    assert_eq!(v.evict_idle(t0() + TimeDelta::days(8)).unwrap(), 2);
+    assert_eq!(v.tracked().unwrap(), 0);
+}

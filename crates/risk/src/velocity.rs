@@ -5,7 +5,11 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::{Mutex, MutexGuard};
 
+use std::fmt;
+
 use chrono::{DateTime, TimeDelta, Utc};
+use cloudcard_core::StoreError;
+use cloudcard_core::store::{self, Kv};
 use serde::{Deserialize, Serialize};
 
 use crate::RiskError;
@@ -226,12 +230,322 @@ struct EntityState {
     buckets: Box<[Bucket]>,
 }
 
+impl EntityState {
+    fn new(windows: &WindowSet, at: i64) -> Self {
+        Self {
+            first_seen: at,
+            last_seen: at,
+            recent: [0; RECENT_IDS],
+            next_recent: 0,
+            buckets: vec![Bucket::default(); windows.total_buckets()].into_boxed_slice(),
+        }
+    }
+
+    fn snapshot(&self, windows: &WindowSet, now: i64) -> Snapshot {
+        let mut out = [Aggregate::default(); MAX_WINDOWS];
+        let mut offset = 0;
+        for (w, agg) in windows.windows.iter().zip(out.iter_mut()) {
+            let n = usize::from(w.buckets);
+            let current = now.div_euclid(w.width_secs);
+            let oldest = current - i64::from(w.buckets) + 1;
+            for b in self.buckets.iter().skip(offset).take(n) {
+                let index = i64::from(b.index);
+                if b.approved_count + b.declined_count > 0 && (oldest..=current).contains(&index) {
+                    agg.approved_count += u64::from(b.approved_count);
+                    agg.approved_sum = agg.approved_sum.saturating_add(b.approved_sum);
+                    agg.declined_count += u64::from(b.declined_count);
+                    agg.declined_sum = agg.declined_sum.saturating_add(b.declined_sum);
+                }
+            }
+            offset += n;
+        }
+        Snapshot { windows: out, first_seen: self.first_seen }
+    }
+
+    /// Counts one transaction; `false` (counting nothing) for an id counted already.
+    fn count(
+        &mut self,
+        windows: &WindowSet,
+        id_hash: u64,
+        at: i64,
+        amount: u64,
+        approved: bool,
+    ) -> bool {
+        if self.recent.contains(&id_hash) {
+            return false;
+        }
+        if let Some(slot) = self.recent.get_mut(usize::from(self.next_recent) % RECENT_IDS) {
+            *slot = id_hash;
+        }
+        self.next_recent = self.next_recent.wrapping_add(1) % RECENT_IDS as u8;
+        self.first_seen = self.first_seen.min(at);
+        self.last_seen = self.last_seen.max(at);
+        let mut offset = 0;
+        for w in &windows.windows {
+            let n = usize::from(w.buckets);
+            let index = at.div_euclid(w.width_secs);
+            let slot = usize::try_from(index.rem_euclid(i64::from(w.buckets))).unwrap_or(0);
+            let index = u32::try_from(index).unwrap_or(0);
+            if let Some(b) = self.buckets.get_mut(offset + slot) {
+                if b.index != index {
+                    if b.index > index && b.approved_count + b.declined_count > 0 {
+                        offset += n;
+                        continue; // older than this window reaches: nothing to count here
+                    }
+                    *b = Bucket { index, ..Bucket::default() };
+                }
+                if approved {
+                    b.approved_count = b.approved_count.saturating_add(1);
+                    b.approved_sum = b.approved_sum.saturating_add(amount);
+                } else {
+                    b.declined_count = b.declined_count.saturating_add(1);
+                    b.declined_sum = b.declined_sum.saturating_add(amount);
+                }
+            }
+            offset += n;
+        }
+        true
+    }
+
+    /// The state as bytes for a durable store: little-endian fixed fields, then the buckets.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(17 + 8 * RECENT_IDS + 28 * self.buckets.len());
+        out.extend_from_slice(&self.first_seen.to_le_bytes());
+        out.extend_from_slice(&self.last_seen.to_le_bytes());
+        out.push(self.next_recent);
+        for id in &self.recent {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+        for b in &self.buckets {
+            out.extend_from_slice(&b.index.to_le_bytes());
+            out.extend_from_slice(&b.approved_count.to_le_bytes());
+            out.extend_from_slice(&b.declined_count.to_le_bytes());
+            out.extend_from_slice(&b.approved_sum.to_le_bytes());
+            out.extend_from_slice(&b.declined_sum.to_le_bytes());
+        }
+        out
+    }
+
+    /// The state back from [`Self::encode`]'s bytes, if they fit `windows`.
+    fn decode(windows: &WindowSet, bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        let first_seen = i64::from_le_bytes(r.take()?);
+        let last_seen = i64::from_le_bytes(r.take()?);
+        let [next_recent] = r.take()?;
+        let mut recent = [0; RECENT_IDS];
+        for id in &mut recent {
+            *id = u64::from_le_bytes(r.take()?);
+        }
+        let mut buckets = vec![Bucket::default(); windows.total_buckets()].into_boxed_slice();
+        for b in buckets.iter_mut() {
+            *b = Bucket {
+                index: u32::from_le_bytes(r.take()?),
+                approved_count: u32::from_le_bytes(r.take()?),
+                declined_count: u32::from_le_bytes(r.take()?),
+                approved_sum: u64::from_le_bytes(r.take()?),
+                declined_sum: u64::from_le_bytes(r.take()?),
+            };
+        }
+        r.0.is_empty().then_some(Self { first_seen, last_seen, recent, next_recent, buckets })
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+}
+
 /// What counting one transaction did.
 struct Counted {
     /// Whether it was counted (not a repeat).
     fresh: bool,
     /// A shard due for an idle sweep.
     sweep: Option<usize>,
+}
+
+/// Where velocity is kept: the port the risk engine reads windows from and counts payments
+/// into. [`VelocityStore`] keeps it in this process; [`KvVelocityStore`] in a shared store, so
+/// that every node counts into the same windows.
+pub trait VelocityPort: Send + Sync + fmt::Debug {
+    /// The windows tracked.
+    fn windows(&self) -> &WindowSet;
+    /// The key of entity `id` of `kind`.
+    fn key(&self, kind: EntityKind, id: &str) -> EntityKey;
+    /// Hashes a transaction id for duplicate detection (never 0).
+    fn id_hash(&self, id: &str) -> u64;
+    /// The entity's windows at `now`, or `None` if it was never seen.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the store fails.
+    fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Result<Option<Snapshot>, StoreError>;
+    /// Counts one transaction for every entity in `keys`, together. Returns `false`, counting
+    /// nothing, if the first entity already counted that transaction id (a retry).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the store fails; nothing is counted then.
+    fn record(
+        &self,
+        keys: &[EntityKey],
+        id_hash: u64,
+        at: DateTime<Utc>,
+        amount: u64,
+        approved: bool,
+    ) -> Result<bool, StoreError>;
+    /// Drops entities idle for longer than the longest window; how many.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the store fails.
+    fn evict_idle(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// How many entities are tracked.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the store fails.
+    fn tracked(&self) -> Result<usize, StoreError>;
+}
+
+impl VelocityPort for VelocityStore {
+    fn windows(&self) -> &WindowSet {
+        &self.windows
+    }
+    fn key(&self, kind: EntityKind, id: &str) -> EntityKey {
+        Self::key(self, kind, id)
+    }
+    fn id_hash(&self, id: &str) -> u64 {
+        Self::id_hash(self, id)
+    }
+    fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Result<Option<Snapshot>, StoreError> {
+        Ok(Self::snapshot(self, key, now))
+    }
+    fn record(
+        &self,
+        keys: &[EntityKey],
+        id_hash: u64,
+        at: DateTime<Utc>,
+        amount: u64,
+        approved: bool,
+    ) -> Result<bool, StoreError> {
+        let Some((first, rest)) = keys.split_first() else { return Ok(false) };
+        if !Self::record(self, *first, id_hash, at, amount, approved) {
+            return Ok(false);
+        }
+        for key in rest {
+            Self::record(self, *key, id_hash, at, amount, approved);
+        }
+        Ok(true)
+    }
+    fn evict_idle(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        Ok(Self::evict_idle(self, now))
+    }
+    fn tracked(&self) -> Result<usize, StoreError> {
+        Ok(self.len())
+    }
+}
+
+const VELOCITY: &str = "risk_velocity";
+
+/// Velocity over a [`Kv`]: each entity's buckets in one record, keyed by a stable hash of its
+/// kind and id (the same on every node and after every restart), all of one payment's entities
+/// counted in one transaction. Idle entities are not swept here; a backend with expiry (Redis)
+/// or a periodic job drops them.
+#[derive(Debug)]
+pub struct KvVelocityStore<K> {
+    kv: K,
+    windows: WindowSet,
+}
+
+impl<K: Kv> KvVelocityStore<K> {
+    /// Velocity over `kv` in `windows`.
+    pub const fn new(kv: K, windows: WindowSet) -> Self {
+        Self { kv, windows }
+    }
+}
+
+fn stable_hash(parts: &[&[u8]]) -> u64 {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in parts {
+        h.update(u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+        h.update(part);
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
+    u64::from_be_bytes(first)
+}
+
+impl<K: Kv> VelocityPort for KvVelocityStore<K> {
+    fn windows(&self) -> &WindowSet {
+        &self.windows
+    }
+    fn key(&self, kind: EntityKind, id: &str) -> EntityKey {
+        EntityKey(stable_hash(&[b"cloudcard/velocity-entity/v1", &[kind as u8], id.as_bytes()]))
+    }
+    fn id_hash(&self, id: &str) -> u64 {
+        stable_hash(&[b"cloudcard/velocity-txn/v1", id.as_bytes()]) | 1
+    }
+    fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Result<Option<Snapshot>, StoreError> {
+        let bytes = store::read(&self.kv, |txn| txn.get(VELOCITY, &key.0.to_be_bytes()))?;
+        bytes
+            .map(|b| {
+                EntityState::decode(&self.windows, &b)
+                    .map(|state| state.snapshot(&self.windows, now.timestamp()))
+                    .ok_or(StoreError::Corrupt)
+            })
+            .transpose()
+    }
+    fn record(
+        &self,
+        keys: &[EntityKey],
+        id_hash: u64,
+        at: DateTime<Utc>,
+        amount: u64,
+        approved: bool,
+    ) -> Result<bool, StoreError> {
+        let at = at.timestamp();
+        store::write(&self.kv, |txn| {
+            for (i, key) in keys.iter().enumerate() {
+                let k = key.0.to_be_bytes();
+                let mut state = match txn.get(VELOCITY, &k)? {
+                    Some(b) => EntityState::decode(&self.windows, &b).ok_or(StoreError::Corrupt)?,
+                    None => EntityState::new(&self.windows, at),
+                };
+                let fresh = state.count(&self.windows, id_hash, at, amount, approved);
+                if !fresh && i == 0 {
+                    return Ok(false);
+                }
+                if fresh {
+                    txn.put(VELOCITY, &k, &state.encode())?;
+                }
+            }
+            Ok(true)
+        })
+    }
+    fn evict_idle(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cutoff = now.timestamp() - self.windows.longest().num_seconds();
+        store::write(&self.kv, |txn| {
+            let mut evicted = 0;
+            for (k, v) in txn.range(VELOCITY, &[], &[u8::MAX], usize::MAX)? {
+                let idle =
+                    EntityState::decode(&self.windows, &v).is_none_or(|s| s.last_seen < cutoff);
+                if idle && txn.delete(VELOCITY, &k)? {
+                    evicted += 1;
+                }
+            }
+            Ok(evicted)
+        })
+    }
+    fn tracked(&self) -> Result<usize, StoreError> {
+        store::read(&self.kv, |txn| Ok(txn.range(VELOCITY, &[], &[u8::MAX], usize::MAX)?.len()))
+    }
 }
 
 /// Per-entity velocity, in 64 independently locked shards. Updates to one entity are
@@ -286,25 +600,7 @@ impl VelocityStore {
     pub fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Option<Snapshot> {
         let shard = self.shard(key);
         let state = shard.get(&key.0)?;
-        let now = now.timestamp();
-        let mut windows = [Aggregate::default(); MAX_WINDOWS];
-        let mut offset = 0;
-        for (w, agg) in self.windows.windows.iter().zip(windows.iter_mut()) {
-            let n = usize::from(w.buckets);
-            let current = now.div_euclid(w.width_secs);
-            let oldest = current - i64::from(w.buckets) + 1;
-            for b in state.buckets.iter().skip(offset).take(n) {
-                let index = i64::from(b.index);
-                if b.approved_count + b.declined_count > 0 && (oldest..=current).contains(&index) {
-                    agg.approved_count += u64::from(b.approved_count);
-                    agg.approved_sum = agg.approved_sum.saturating_add(b.approved_sum);
-                    agg.declined_count += u64::from(b.declined_count);
-                    agg.declined_sum = agg.declined_sum.saturating_add(b.declined_sum);
-                }
-            }
-            offset += n;
-        }
-        Some(Snapshot { windows, first_seen: state.first_seen })
+        Some(state.snapshot(&self.windows, now.timestamp()))
     }
 
     /// Counts one transaction `id_hash` of `amount` fen at `at` for the entity. Returns
@@ -332,7 +628,6 @@ impl VelocityStore {
     }
 
     fn count(&self, key: EntityKey, id_hash: u64, at: i64, amount: u64, approved: bool) -> Counted {
-        let total = self.windows.total_buckets();
         let mut shard = self.shard(key);
         let mut sweep = None;
         if !shard.contains_key(&key.0) {
@@ -341,47 +636,8 @@ impl VelocityStore {
                 sweep = Some(((n / SWEEP_EVERY) % SHARDS as u64) as usize);
             }
         }
-        let state = shard.entry(key.0).or_insert_with(|| EntityState {
-            first_seen: at,
-            last_seen: at,
-            recent: [0; RECENT_IDS],
-            next_recent: 0,
-            buckets: vec![Bucket::default(); total].into_boxed_slice(),
-        });
-        if state.recent.contains(&id_hash) {
-            return Counted { fresh: false, sweep };
-        }
-        if let Some(slot) = state.recent.get_mut(usize::from(state.next_recent) % RECENT_IDS) {
-            *slot = id_hash;
-        }
-        state.next_recent = state.next_recent.wrapping_add(1) % RECENT_IDS as u8;
-        state.first_seen = state.first_seen.min(at);
-        state.last_seen = state.last_seen.max(at);
-        let mut offset = 0;
-        for w in &self.windows.windows {
-            let n = usize::from(w.buckets);
-            let index = at.div_euclid(w.width_secs);
-            let slot = usize::try_from(index.rem_euclid(i64::from(w.buckets))).unwrap_or(0);
-            let index = u32::try_from(index).unwrap_or(0);
-            if let Some(b) = state.buckets.get_mut(offset + slot) {
-                if b.index != index {
-                    if b.index > index && b.approved_count + b.declined_count > 0 {
-                        offset += n;
-                        continue; // older than this window reaches: nothing to count here
-                    }
-                    *b = Bucket { index, ..Bucket::default() };
-                }
-                if approved {
-                    b.approved_count = b.approved_count.saturating_add(1);
-                    b.approved_sum = b.approved_sum.saturating_add(amount);
-                } else {
-                    b.declined_count = b.declined_count.saturating_add(1);
-                    b.declined_sum = b.declined_sum.saturating_add(amount);
-                }
-            }
-            offset += n;
-        }
-        Counted { fresh: true, sweep }
+        let state = shard.entry(key.0).or_insert_with(|| EntityState::new(&self.windows, at));
+        Counted { fresh: state.count(&self.windows, id_hash, at, amount, approved), sweep }
     }
 
     /// Drops every entity not seen for longer than the longest window; returns how many. (New

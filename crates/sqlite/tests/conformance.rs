@@ -121,3 +121,16 @@ fn a_purge_costs_what_lapsed() {
         assert!(counting.take_count() <= 10, "the purge read only what lapsed");
     }
 }
+
+#[test]
+fn velocity_on_memory_and_sqlite() {
+    use cloudcard_risk::{KvVelocityStore, VelocityStore, WindowSet};
+    cloudcard_risk::testing::velocity_suite(&|| Arc::new(VelocityStore::new(WindowSet::default())));
+    cloudcard_risk::testing::velocity_suite(&|| {
+        Arc::new(KvVelocityStore::new(memory(), WindowSet::default()))
+    });
+    let files = Files::new("velocity");
+    cloudcard_risk::testing::velocity_suite(&|| {
+        Arc::new(KvVelocityStore::new(files.open(), WindowSet::default()))
+    });
+}
