@@ -316,18 +316,39 @@ impl<S: LookupStore> LookupService<S> {
     pub fn tick(&self, now: DateTime<Utc>) -> Result<Vec<LookupEvent>, LookupError> {
         let _guard = self.lock();
         let mut events = Vec::new();
+        let mut failed = None;
         for id in self.store.take_due(Queue::Deadline, now, usize::MAX)? {
-            let Some(mut q) = self.store.get(&id)? else { continue };
-            if q.state != QueryState::Accepted {
-                continue;
+            // One query that cannot be generated now goes back on the queue; the rest go on.
+            match self.generate_due(&id, now) {
+                Ok(Some(event)) => events.push(event),
+                Ok(None) => {}
+                Err(e) => {
+                    self.store.schedule(Queue::Deadline, now, &id)?;
+                    failed.get_or_insert(e);
+                }
             }
-            for entry in q.bank_entries.values_mut().filter(|e| !e.status.is_final()) {
-                entry.status = BankStatus::NoAnswer;
-            }
-            events.push(self.generate(&mut q, now)?);
-            self.store.put(&q)?;
         }
-        Ok(events)
+        match failed {
+            Some(e) if events.is_empty() => Err(e),
+            _ => Ok(events),
+        }
+    }
+
+    fn generate_due(
+        &self,
+        id: &QueryId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LookupEvent>, LookupError> {
+        let Some(mut q) = self.store.get(id)? else { return Ok(None) };
+        if q.state != QueryState::Accepted {
+            return Ok(None);
+        }
+        for entry in q.bank_entries.values_mut().filter(|e| !e.status.is_final()) {
+            entry.status = BankStatus::NoAnswer;
+        }
+        let event = self.generate(&mut q, now)?;
+        self.store.put(&q)?;
+        Ok(Some(event))
     }
 
     /// Rule 5: the report, for its owner, with a passed payment-password check for this query
@@ -396,16 +417,31 @@ impl<S: LookupStore> LookupService<S> {
     pub fn purge_expired(&self, now: DateTime<Utc>) -> Result<usize, LookupError> {
         let _guard = self.lock();
         let mut purged = 0;
+        let mut failed = None;
         for id in self.store.take_due(Queue::Expiry, now, usize::MAX)? {
-            self.store.destroy(&id)?;
-            if let Some(mut q) = self.store.get(&id)? {
-                q.state = QueryState::Expired;
-                self.audit(&q, &q.user, now, AuditEvent::Deleted)?;
-                self.store.put(&q)?;
+            // One report that cannot be purged now goes back on the queue; the rest go on.
+            match self.purge_one(&id, now) {
+                Ok(()) => purged += 1,
+                Err(e) => {
+                    self.store.schedule(Queue::Expiry, now, &id)?;
+                    failed.get_or_insert(e);
+                }
             }
-            purged += 1;
         }
-        Ok(purged)
+        match failed {
+            Some(e) if purged == 0 => Err(e),
+            _ => Ok(purged),
+        }
+    }
+
+    fn purge_one(&self, id: &QueryId, now: DateTime<Utc>) -> Result<(), LookupError> {
+        self.store.destroy(id)?;
+        if let Some(mut q) = self.store.get(id)? {
+            q.state = QueryState::Expired;
+            self.audit(&q, &q.user, now, AuditEvent::Deleted)?;
+            self.store.put(&q)?;
+        }
+        Ok(())
     }
 
     /// Where a query stands, for its owner.
@@ -453,7 +489,7 @@ impl<S: LookupStore> LookupService<S> {
         let expires_at = self.expiry_for(now);
         let statuses = q.bank_entries.iter().map(|(b, e)| (*b, e.status)).collect();
         let report =
-            Report::build(q.id.clone(), now, expires_at, self.store.take_found(&q.id)?, statuses);
+            Report::build(q.id.clone(), now, expires_at, self.store.found(&q.id)?, statuses);
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(&report).map_err(|_| LookupError::Crypto)?);
         let mut key = [0u8; 32];

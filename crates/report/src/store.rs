@@ -186,13 +186,14 @@ pub trait LookupStore: Send + Sync {
     ///
     /// [`StoreError`].
     fn add_found(&self, id: &QueryId, cards: Vec<ReportCard>) -> Result<(), StoreError>;
-    /// Takes every card found for a query.
+    /// Every card found for a query so far.
     ///
     /// # Errors
     ///
     /// [`StoreError`].
-    fn take_found(&self, id: &QueryId) -> Result<Vec<ReportCard>, StoreError>;
-    /// Stores a report's sealed content and its key together.
+    fn found(&self, id: &QueryId) -> Result<Vec<ReportCard>, StoreError>;
+    /// Stores a report's sealed content and its key together, and drops the cards found that
+    /// it now holds: all or nothing, so a failure leaves the cards for the next try.
     ///
     /// # Errors
     ///
@@ -347,12 +348,8 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
         })
     }
 
-    fn take_found(&self, q: &QueryId) -> Result<Vec<ReportCard>, StoreError> {
-        store::write(&self.kv, |txn| {
-            let found: Vec<ReportCard> = get_json(txn, FOUND, id(q))?.unwrap_or_default();
-            txn.delete(FOUND, id(q))?;
-            Ok(found)
-        })
+    fn found(&self, q: &QueryId) -> Result<Vec<ReportCard>, StoreError> {
+        store::read(&self.kv, |txn| Ok(get_json(txn, FOUND, id(q))?.unwrap_or_default()))
     }
 
     fn put_sealed(
@@ -363,7 +360,8 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
     ) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
             put_json(txn, KEYS, id(q), &KeyRow(*key.expose_secret()))?;
-            put_json(txn, SEALED, id(q), sealed)
+            put_json(txn, SEALED, id(q), sealed)?;
+            txn.delete(FOUND, id(q)).map(drop)
         })
     }
 
@@ -456,8 +454,8 @@ impl<T: LookupStore + ?Sized> LookupStore for std::sync::Arc<T> {
     fn add_found(&self, id: &QueryId, cards: Vec<ReportCard>) -> Result<(), StoreError> {
         (**self).add_found(id, cards)
     }
-    fn take_found(&self, id: &QueryId) -> Result<Vec<ReportCard>, StoreError> {
-        (**self).take_found(id)
+    fn found(&self, id: &QueryId) -> Result<Vec<ReportCard>, StoreError> {
+        (**self).found(id)
     }
     fn put_sealed(
         &self,

@@ -80,10 +80,10 @@ fn content_and_keys(s: &dyn LookupStore) {
     let q = QueryId::random();
     s.add_found(&q, vec![found()]).unwrap();
     s.add_found(&q, vec![found(), found()]).unwrap();
-    assert_eq!(s.take_found(&q).unwrap().len(), 3);
-    assert!(s.take_found(&q).unwrap().is_empty(), "taken once");
+    assert_eq!(s.found(&q).unwrap().len(), 3);
     let sealed = SealedReport { nonce: [1; 12], ciphertext: vec![2; 40] };
     s.put_sealed(&q, &sealed, &Secret::new([9; 32])).unwrap();
+    assert!(s.found(&q).unwrap().is_empty(), "sealing drops the cards it now holds");
     assert_eq!(s.sealed(&q).unwrap(), Some(sealed));
     assert_eq!(s.key(&q).unwrap().unwrap().expose_secret(), &[9; 32]);
     s.destroy(&q).unwrap();

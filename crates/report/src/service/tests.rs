@@ -14,6 +14,7 @@ use super::*;
 use crate::config::Region;
 use crate::dispatch::{Behaviour, Dispatcher, LookupConnector, SimulatedBank};
 use crate::model::{DORMANT_ADVICE, FoundCard, MISSING_CARDS_NOTE, ReportKind, UsageStatus};
+use cloudcard_core::StoreError;
 
 fn user() -> UserId {
     "usr_owner".parse().unwrap()
@@ -489,5 +490,83 @@ proptest! {
             let matches_a_card = pans.iter().any(|p| shown == [&p[..4], &p[p.len() - 4..]].concat());
             prop_assert!(matches_a_card);
         }
+    }
+}
+
+/// A store whose first write of sealed report content fails.
+#[derive(Debug)]
+struct FailFirstSeal {
+    inner: cloudcard_core::MemoryKv,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+struct FailingTxn<'a> {
+    inner: &'a mut dyn cloudcard_core::store::Txn,
+    failed: &'a std::sync::atomic::AtomicBool,
+}
+
+impl cloudcard_core::store::Txn for FailingTxn<'_> {
+    fn get(&mut self, t: &'static str, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(t, k)
+    }
+    fn put(&mut self, t: &'static str, k: &[u8], v: &[u8]) -> Result<(), StoreError> {
+        if t == "lookup_sealed" && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Conflict);
+        }
+        self.inner.put(t, k, v)
+    }
+    fn delete(&mut self, t: &'static str, k: &[u8]) -> Result<bool, StoreError> {
+        self.inner.delete(t, k)
+    }
+    fn range(
+        &mut self,
+        t: &'static str,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<cloudcard_core::store::Entry>, StoreError> {
+        self.inner.range(t, from, to, limit)
+    }
+}
+
+impl cloudcard_core::Kv for FailFirstSeal {
+    fn read(&self, body: &mut cloudcard_core::store::TxnFn<'_>) -> Result<(), StoreError> {
+        self.inner.read(body)
+    }
+    fn write(&self, body: &mut cloudcard_core::store::TxnFn<'_>) -> Result<(), StoreError> {
+        let failed = &self.failed;
+        self.inner.write(&mut |txn| body(&mut FailingTxn { inner: txn, failed }))
+    }
+}
+
+#[test]
+fn rule_4_one_report_failing_at_the_deadline_holds_up_no_other() {
+    let store = crate::store::KvLookupStore::new_in(FailFirstSeal {
+        inner: cloudcard_core::MemoryKv::new(),
+        failed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let lookup = LookupService::new(LookupConfig::default(), store);
+    let silent: Arc<dyn LookupConnector> =
+        Arc::new(SimulatedBank::new(Bank::Icbc).behaving(Behaviour::Silent));
+    let dispatcher = Dispatcher::new(vec![silent]);
+    let mut queries = Vec::new();
+    for i in 0..2 {
+        let at = t0() + TimeDelta::seconds(i);
+        let query = lookup.apply(&application(&[Bank::Icbc]), at).unwrap();
+        let authz = Authorization {
+            agreement_version: lookup.config().agreement_version.clone(),
+            face: Evidence::new(user(), query.clone(), at, true),
+            otp: Evidence::new(user(), query.clone(), at, true),
+        };
+        dispatcher.send(lookup.submit(&query, &authz, at).unwrap(), at);
+        queries.push(query);
+    }
+    let deadline = t0() + TimeDelta::hours(25);
+    let first = lookup.tick(deadline).unwrap();
+    assert_eq!(first.len(), 1, "one report generated, the other put back");
+    let second = lookup.tick(deadline).unwrap();
+    assert_eq!(second.len(), 1, "the one put back is generated on the next pass");
+    for q in &queries {
+        assert_eq!(lookup.query(q, &user()).unwrap().state, QueryState::Generated);
     }
 }
