@@ -31,6 +31,9 @@ pub enum Error {
     /// No such device, or not this user's.
     #[error("device not found")]
     DeviceNotFound,
+    /// The device was reported lost: nothing new is provisioned on it.
+    #[error("this device was reported lost")]
+    DeviceLost,
     /// No such pending challenge, or it was answered already.
     #[error("no pending challenge with that id")]
     ChallengeNotFound,

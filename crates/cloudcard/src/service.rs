@@ -231,6 +231,30 @@ impl CloudCard {
         Ok(user)
     }
 
+    /// Removes a phone: its cloud cards are deleted first, then the device itself, so no token
+    /// outlives the phone it lived on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DeviceNotFound`], [`Error::Token`], [`Error::Store`].
+    pub fn remove_device(&self, user: &UserId, device: &DeviceId) -> Result<Vec<TokenId>, Error> {
+        self.device_registered_at(user, device)?;
+        let deleted = self
+            .tokens
+            .apply_to_device(
+                device,
+                cloudcard_token::TokenEvent::Delete(cloudcard_token::Actor::User),
+            )?
+            .changed;
+        for token in &deleted {
+            if let Some((_, card)) = self.state.card_of(token)? {
+                self.state.unlink_token(&card, token)?;
+            }
+        }
+        self.wallet.remove_device(user, device)?;
+        Ok(deleted)
+    }
+
     /// Registers a phone to a user.
     ///
     /// # Errors
@@ -275,7 +299,7 @@ impl CloudCard {
         if matches!(decision.outcome, Outcome::Review | Outcome::Decline) {
             return Err(Error::BindingRefused(decision.outcome));
         }
-        Ok(self.wallet.begin_binding(user, request)?)
+        Ok(self.wallet.begin_binding_on(user, Some(device), request)?)
     }
 
     /// Confirms a binding with the bank's code and provisions a cloud card for the phone.
@@ -296,7 +320,11 @@ impl CloudCard {
         code: &str,
     ) -> Result<BoundCard, Error> {
         self.device_registered_at(user, device)?;
-        let confirmed = self.wallet.take_confirmed_binding(user, binding, code)?;
+        // A cloud card goes only to the phone the binding was started on, never to a lost one.
+        if self.risk.is_device_lost(device)? {
+            return Err(Error::DeviceLost);
+        }
+        let confirmed = self.wallet.take_confirmed_binding(user, Some(device), binding, code)?;
         let token_id = TokenId::random();
         let flow = Flow::Bind {
             user: user.clone(),
@@ -412,7 +440,12 @@ impl CloudCard {
         answer: StepUp,
     ) -> Result<PaymentOutcome, Error> {
         let pending = self.state.take_challenge(challenge)?.ok_or(Error::ChallengeNotFound)?;
-        if pending.user != *user || self.clock.now() > pending.expires_at {
+        if pending.user != *user {
+            // Someone else's answer leaves the challenge as it was.
+            self.state.restore_challenge(challenge, &pending)?;
+            return Err(Error::ChallengeNotFound);
+        }
+        if self.clock.now() > pending.expires_at {
             return Err(Error::ChallengeNotFound);
         }
         let checked = match (&answer, pending.method) {

@@ -149,14 +149,14 @@ impl Counts {
     /// All cards.
     #[must_use]
     pub const fn total(&self) -> u32 {
-        self.debit + self.credit + self.prepaid
+        self.debit.saturating_add(self.credit).saturating_add(self.prepaid)
     }
 
     fn add(&mut self, kind: ReportKind) {
         match kind {
-            ReportKind::Debit => self.debit += 1,
-            ReportKind::Credit => self.credit += 1,
-            ReportKind::Prepaid => self.prepaid += 1,
+            ReportKind::Debit => self.debit = self.debit.saturating_add(1),
+            ReportKind::Credit => self.credit = self.credit.saturating_add(1),
+            ReportKind::Prepaid => self.prepaid = self.prepaid.saturating_add(1),
         }
     }
 }

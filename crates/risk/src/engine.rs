@@ -460,6 +460,15 @@ impl RiskEngine {
         Ok(self.state.listed(Some(card), None, None)? == Some(Listed::LostCard))
     }
 
+    /// Whether the device was reported lost.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
+    pub fn is_device_lost(&self, device: &DeviceId) -> Result<bool, RiskError> {
+        Ok(self.state.listed(None, Some(device), None)? == Some(Listed::LostDevice))
+    }
+
     /// Drops loss-log entries past their retention, at most `limit`; how many went.
     ///
     /// # Errors

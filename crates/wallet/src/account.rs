@@ -114,6 +114,7 @@ impl<S: WalletStore> Wallet<S> {
         password: &Secret<String>,
     ) -> Result<(), WalletError> {
         let hash = self.hasher.hash(password)?;
+        self.refuse_weak(&self.user(user)?, password)?;
         self.update_user(user, |record| {
             if record.password.is_some() {
                 return Err(WalletError::WrongPassword { remaining: self.remaining(record) });
@@ -168,6 +169,7 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<(), WalletError> {
         let hash = self.hasher.hash(new)?;
         self.verify_payment_password(user, old)?;
+        self.refuse_weak(&self.user(user)?, new)?;
         self.update_user(user, |record| {
             record.password = Some(hash.clone());
             Ok(())
@@ -195,6 +197,7 @@ impl<S: WalletStore> Wallet<S> {
         new: &Secret<String>,
     ) -> Result<(), WalletError> {
         let hash = self.hasher.hash(new)?;
+        self.refuse_weak(&self.user(user)?, new)?;
         self.verify_otp(user, OtpPurpose::PasswordReset, code)?;
         self.update_user(user, |record| {
             record.password = Some(hash.clone());
@@ -253,6 +256,38 @@ impl<S: WalletStore> Wallet<S> {
         let record = self.user(user)?;
         let real = record.real_name.ok_or(WalletError::NotRealNameVerified)?;
         self.ports.face.verify(&real.id, sample)
+    }
+
+    /// Refuses the payment passwords people guess first (DESIGN §3.4): one digit repeated, an
+    /// ascending or descending run, the birth date (YYMMDD) from the resident ID, the last six
+    /// characters of the ID or of the mobile, and the password in use now.
+    fn refuse_weak(
+        &self,
+        record: &UserRecord,
+        password: &Secret<String>,
+    ) -> Result<(), WalletError> {
+        let p = password.expose_secret().as_bytes();
+        let steps: Vec<i16> = p
+            .windows(2)
+            .map(|w| match w {
+                [a, b] => i16::from(*b) - i16::from(*a),
+                _ => 0,
+            })
+            .collect();
+        let run = |step: i16| !steps.is_empty() && steps.iter().all(|s| *s == step);
+        let mut weak = run(0) || run(1) || run(-1);
+        let last6 = |s: &str| s.len() >= 6 && s.as_bytes().get(s.len() - 6..) == Some(p);
+        weak |= last6(record.mobile.expose());
+        if let Some(real) = &record.real_name {
+            let id = real.id.expose();
+            weak |= last6(id);
+            // Digits 7-14 of the ID are the birth date YYYYMMDD; YYMMDD is what people pick.
+            weak |= id.as_bytes().get(8..14) == Some(p);
+        }
+        if !weak && let Some(current) = &record.password {
+            weak = self.hasher.verify(password, current)?;
+        }
+        if weak { Err(WalletError::WeakPassword) } else { Ok(()) }
     }
 
     pub(crate) fn remaining(&self, record: &UserRecord) -> u32 {

@@ -1,6 +1,6 @@
 //! Cards: binding, listing, the default card, two-step unbinding; and devices.
 
-use cloudcard_core::{CardId, DeviceId, IssuerTable, Pan, UserId};
+use cloudcard_core::{CardId, DeviceId, IssuerTable, Pan, StoreError, UserId};
 use cloudcard_masking::{MaskPolicy, Secret};
 use rand::RngExt;
 use subtle::ConstantTimeEq;
@@ -26,6 +26,21 @@ impl<S: WalletStore> Wallet<S> {
     pub fn begin_binding(
         &self,
         user: &UserId,
+        request: BindRequest,
+    ) -> Result<PendingView, WalletError> {
+        self.begin_binding_on(user, None, request)
+    }
+
+    /// [`Self::begin_binding`] for a card that will live on `device`: the confirmation names
+    /// the device again, so the cloud card goes to the phone the binding was started on.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::begin_binding`].
+    pub fn begin_binding_on(
+        &self,
+        user: &UserId,
+        device: Option<&DeviceId>,
         request: BindRequest,
     ) -> Result<PendingView, WalletError> {
         let now = self.clock.now();
@@ -63,6 +78,8 @@ impl<S: WalletStore> Wallet<S> {
             reserved_mobile: request.reserved_mobile,
             session,
             expires_at: now.checked_add_signed(self.config.binding_ttl).unwrap_or(now),
+            tries: 0,
+            device: device.cloned(),
         };
         let view = PendingView {
             binding: binding.id.clone(),
@@ -88,7 +105,7 @@ impl<S: WalletStore> Wallet<S> {
         binding: &str,
         code: &str,
     ) -> Result<BoundCard, WalletError> {
-        let confirmed = self.take_confirmed_binding(user, binding, code)?;
+        let confirmed = self.take_confirmed_binding(user, None, binding, code)?;
         let card = self.add_card(&confirmed.card)?;
         Ok(BoundCard { card, pan: confirmed.pan, expiry: confirmed.expiry })
     }
@@ -100,11 +117,13 @@ impl<S: WalletStore> Wallet<S> {
     ///
     /// # Errors
     ///
-    /// [`WalletError::BindingExpired`], [`WalletError::OtpInvalid`], and the room checks of
+    /// [`WalletError::BindingExpired`], [`WalletError::OtpInvalid`],
+    /// [`WalletError::BindingOnOtherDevice`] (nothing is spent then), and the room checks of
     /// [`Self::begin_binding`].
     pub fn take_confirmed_binding(
         &self,
         user: &UserId,
+        device: Option<&DeviceId>,
         binding: &str,
         code: &str,
     ) -> Result<ConfirmedBinding, WalletError> {
@@ -114,12 +133,21 @@ impl<S: WalletStore> Wallet<S> {
             .binding(binding)?
             .filter(|b| b.user == *user)
             .ok_or(WalletError::BindingExpired)?;
+        if pending.device.is_some() && pending.device.as_ref() != device {
+            return Err(WalletError::BindingOnOtherDevice);
+        }
         if now >= pending.expires_at {
             self.store.take_binding(binding)?;
             return Err(WalletError::BindingExpired);
         }
         if !self.ports.bank.confirm(&pending.session, code)? {
-            return Err(WalletError::OtpInvalid);
+            // Five wrong codes end the binding: the card must be bound again from the start.
+            return match self.store.record_binding_failure(binding, self.config.otp.max_tries) {
+                Ok(Some(_)) => Err(WalletError::OtpInvalid),
+                Ok(None) => Err(WalletError::OtpTooManyTries),
+                Err(StoreError::Missing) => Err(WalletError::BindingExpired),
+                Err(e) => Err(e.into()),
+            };
         }
         let pending = self.store.take_binding(binding)?.ok_or(WalletError::BindingExpired)?;
         self.check_room(user, &pending.pan)?;
@@ -134,7 +162,12 @@ impl<S: WalletStore> Wallet<S> {
             is_default: false,
             bound_at: now,
         };
-        Ok(ConfirmedBinding { card, pan: pending.pan, expiry: pending.expiry })
+        Ok(ConfirmedBinding {
+            card,
+            pan: pending.pan,
+            expiry: pending.expiry,
+            device: pending.device,
+        })
     }
 
     /// Adds a confirmed card to its user's wallet, atomically checking the cap and duplicates;

@@ -111,6 +111,13 @@ pub enum WalletError {
     /// Password hashing failed.
     #[error("password hashing failed")]
     Hashing,
+    /// A payment password that is easy to guess: one digit repeated, a run, the birth date,
+    /// the end of the ID number or of the mobile, or the previous password.
+    #[error("this payment password is too easy to guess; choose another")]
+    WeakPassword,
+    /// A binding confirmed from a device other than the one it was started on.
+    #[error("this binding was started on another device")]
+    BindingOnOtherDevice,
     /// This identity already holds an account.
     #[error("this identity already holds an account")]
     IdentityTaken,

@@ -165,6 +165,8 @@ pub struct ConfirmedBinding {
     pub pan: Pan,
     /// Its expiry, if given.
     pub expiry: Option<CardExpiry>,
+    /// The device the binding was started on, if it named one.
+    pub device: Option<cloudcard_core::DeviceId>,
 }
 
 /// The "are you sure?" step of unbinding.

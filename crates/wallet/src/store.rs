@@ -96,6 +96,10 @@ pub struct PendingBinding {
     pub session: String,
     /// When it lapses.
     pub expires_at: DateTime<Utc>,
+    /// Wrong codes so far.
+    pub tries: u32,
+    /// The device the binding was started on: the cloud card goes there and nowhere else.
+    pub device: Option<DeviceId>,
 }
 
 /// An unbind confirmation ticket ("are you sure?").
@@ -309,6 +313,13 @@ pub trait WalletStore: Send + Sync {
     ///
     /// [`StoreError::Backend`].
     fn binding(&self, id: &str) -> Result<Option<PendingBinding>, StoreError>;
+    /// Counts a wrong code for a pending binding; at `max_tries` the binding is deleted.
+    /// Returns the tries left, or `None` if this failure ended it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Missing`] if there is no such binding (taken, lapsed or ended already).
+    fn record_binding_failure(&self, id: &str, max_tries: u32) -> Result<Option<u32>, StoreError>;
     /// Removes and returns a pending binding: of two callers, one gets it.
     ///
     /// # Errors
@@ -487,6 +498,9 @@ impl<T: WalletStore + ?Sized> WalletStore for std::sync::Arc<T> {
     }
     fn take_binding(&self, id: &str) -> Result<Option<PendingBinding>, StoreError> {
         (**self).take_binding(id)
+    }
+    fn record_binding_failure(&self, id: &str, max_tries: u32) -> Result<Option<u32>, StoreError> {
+        (**self).record_binding_failure(id, max_tries)
     }
     fn put_ticket(&self, ticket: &UnbindTicket) -> Result<(), StoreError> {
         (**self).put_ticket(ticket)

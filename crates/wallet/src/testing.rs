@@ -185,13 +185,21 @@ fn bindings_tickets_devices(s: &dyn WalletStore) {
         reserved_mobile: "13812345678".parse().unwrap(),
         session: "s1".into(),
         expires_at: t0() + TimeDelta::minutes(10),
+        tries: 0,
+        device: None,
     };
     s.put_binding(&binding).unwrap();
     assert_eq!(s.put_binding(&binding), Err(StoreError::Duplicate));
     let read = s.binding("bind_1").unwrap().unwrap();
     assert_eq!(read.pan, binding.pan, "the card number comes back whole");
+    assert_eq!(s.record_binding_failure("bind_1", 3).unwrap(), Some(2));
+    assert_eq!(s.binding("bind_1").unwrap().unwrap().tries, 1);
     assert!(s.take_binding("bind_1").unwrap().is_some());
     assert!(s.take_binding("bind_1").unwrap().is_none(), "taken once");
+    s.put_binding(&PendingBinding { id: "bind_2".into(), ..binding.clone() }).unwrap();
+    assert_eq!(s.record_binding_failure("bind_2", 2).unwrap(), Some(1));
+    assert_eq!(s.record_binding_failure("bind_2", 2).unwrap(), None, "the last try ends it");
+    assert!(s.binding("bind_2").unwrap().is_none());
     let c = CardId::random();
     let ticket = |t: &str| UnbindTicket {
         ticket: t.into(),
@@ -276,6 +284,8 @@ fn purge_only_what_lapsed(s: &dyn WalletStore) {
             reserved_mobile: "13812345678".parse().unwrap(),
             session: "s".into(),
             expires_at: lapses,
+            tries: 0,
+            device: None,
         })
         .unwrap();
         let issued = lapses - TimeDelta::minutes(5);

@@ -208,6 +208,8 @@ struct BindingRow {
     reserved_mobile: String,
     session: String,
     expires_at: DateTime<Utc>,
+    tries: u32,
+    device: Option<DeviceId>,
 }
 
 impl BindingRow {
@@ -222,6 +224,8 @@ impl BindingRow {
             reserved_mobile: b.reserved_mobile.expose().to_owned(),
             session: b.session.clone(),
             expires_at: b.expires_at,
+            tries: b.tries,
+            device: b.device.clone(),
         }
     }
 
@@ -236,6 +240,8 @@ impl BindingRow {
             reserved_mobile: parse(&self.reserved_mobile, PhoneNumber::parse)?,
             session: self.session,
             expires_at: self.expires_at,
+            tries: self.tries,
+            device: self.device,
         })
     }
 }
@@ -549,6 +555,22 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
             get_json::<BindingRow>(txn, BINDINGS, id.as_bytes())?
                 .map(BindingRow::into_record)
                 .transpose()
+        })
+    }
+
+    fn record_binding_failure(&self, id: &str, max_tries: u32) -> Result<Option<u32>, StoreError> {
+        store::write(&self.kv, |txn| {
+            let Some(mut row) = get_json::<BindingRow>(txn, BINDINGS, id.as_bytes())? else {
+                return Err(StoreError::Missing);
+            };
+            row.tries = row.tries.saturating_add(1);
+            if row.tries >= max_tries {
+                txn.delete(BINDINGS, id.as_bytes())?;
+                txn.delete(BINDINGS_DUE, &due_key(row.expires_at, id.as_bytes()))?;
+                return Ok(None);
+            }
+            put_json(txn, BINDINGS, id.as_bytes(), &row)?;
+            Ok(Some(max_tries - row.tries))
         })
     }
 
