@@ -394,15 +394,12 @@ impl CloudCard {
         match decision.outcome {
             Outcome::Approve => self.authorize(&verified, txn),
             Outcome::Challenge(method) => {
-                if method == ChallengeMethod::Otp {
-                    match self.wallet.send_otp(&user, OtpPurpose::Payment) {
-                        // A code sent moments ago is still live: the user answers with it.
-                        Ok(()) | Err(cloudcard_wallet::WalletError::OtpThrottled { .. }) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
                 let challenge =
                     format!("chl_{}", TransactionId::random().as_str().trim_start_matches("txn_"));
+                if method == ChallengeMethod::Otp {
+                    // The code is bound to this challenge: it approves this payment only.
+                    self.wallet.send_otp_for(&user, OtpPurpose::Payment, &challenge)?;
+                }
                 let transaction = txn.id.clone();
                 let expires_at = txn.at.checked_add_signed(CHALLENGE_TTL).unwrap_or(txn.at);
                 let held = self.tokens.hold(&verified);
@@ -458,7 +455,7 @@ impl CloudCard {
             }
             (StepUp::Otp { code }, ChallengeMethod::Otp) => self
                 .wallet
-                .verify_otp(user, OtpPurpose::Payment, code.expose_secret())
+                .verify_otp_for(user, OtpPurpose::Payment, challenge, code.expose_secret())
                 .map(|()| Authentication::Otp)
                 .map_err(Error::from),
             (StepUp::PaymentPassword { password }, ChallengeMethod::PaymentPassword) => self

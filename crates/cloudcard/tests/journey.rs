@@ -124,8 +124,7 @@ fn an_otp_step_up_during_a_burst() {
     for _ in 0..5 {
         assert!(matches!(pay(100), cloudcard::PaymentOutcome::Approved { .. }));
     }
-    // The sixth and seventh within ten minutes: an OTP challenge each, the second reusing the
-    // code sent seconds before (a new one is throttled).
+    // The sixth and seventh within ten minutes: an OTP challenge each, each with its own code.
     let mut challenges = Vec::new();
     for _ in 0..2 {
         match pay(100) {
@@ -136,11 +135,25 @@ fn an_otp_step_up_during_a_burst() {
             other => panic!("{other:?}"),
         }
     }
-    let code = cc.outbox().unwrap().last_code(&mobile, OtpPurpose::Payment).unwrap();
+    let codes: Vec<String> = cc
+        .outbox()
+        .unwrap()
+        .messages()
+        .iter()
+        .filter(|m| {
+            matches!(m.body, cloudcard::wallet::SmsBody::Otp { purpose: OtpPurpose::Payment, .. })
+        })
+        .filter_map(|m| m.body.code().map(str::to_owned))
+        .collect();
+    assert_eq!(codes.len(), 2, "one code per challenge");
     let wrong = StepUp::Otp { code: Secret::new("not-it".into()) };
     assert!(cc.step_up(&user, &challenges[0], wrong).is_err());
-    let approved =
-        cc.step_up(&user, &challenges[0], StepUp::Otp { code: Secret::new(code) }).unwrap();
+    // The second challenge's code does not answer the first.
+    let other = StepUp::Otp { code: Secret::new(codes[1].clone()) };
+    assert!(cc.step_up(&user, &challenges[0], other).is_err());
+    let approved = cc
+        .step_up(&user, &challenges[0], StepUp::Otp { code: Secret::new(codes[0].clone()) })
+        .unwrap();
     assert!(matches!(approved, cloudcard::PaymentOutcome::Approved { .. }));
     // A fingerprint does not answer an OTP challenge.
     assert_eq!(

@@ -58,6 +58,9 @@ pub enum LookupError {
     /// Sealing or opening the report failed.
     #[error("report content failed authentication")]
     Crypto,
+    /// The user has a query open already: one at a time.
+    #[error("a card lookup is already under way")]
+    QueryOpen,
     /// The lookup store failed.
     #[error("lookup store failed")]
     Store(#[from] cloudcard_core::StoreError),

@@ -129,7 +129,8 @@ impl<S: LookupStore> LookupService<S> {
     ///
     /// [`LookupError::ChannelNotServed`], [`LookupError::NotRealNameVerified`],
     /// [`LookupError::RegionNotParticipating`], [`LookupError::NoBankChosen`],
-    /// [`LookupError::BankNotParticipating`], [`LookupError::RequeryTooSoon`].
+    /// [`LookupError::BankNotParticipating`], [`LookupError::RequeryTooSoon`],
+    /// [`LookupError::QueryOpen`].
     pub fn apply(
         &self,
         application: &Application,
@@ -137,11 +138,22 @@ impl<S: LookupStore> LookupService<S> {
     ) -> Result<QueryId, LookupError> {
         let _guard = self.lock();
         let a = &application.applicant;
+        // The channel first: a request id replayed from outside the app learns nothing.
+        if application.channel != RequestChannel::App {
+            return Err(LookupError::ChannelNotServed);
+        }
         if let Some(existing) = self.store.by_request(&a.user, &application.request)? {
             return Ok(existing);
         }
-        if application.channel != RequestChannel::App {
-            return Err(LookupError::ChannelNotServed);
+        // One query open at a time; a draft abandoned before consent does not block.
+        if let Some(open) = self.store.open_query(&a.user)?
+            && let Some(q) = self.store.get(&open)?
+        {
+            let abandoned =
+                q.state == QueryState::Draft && now - q.created_at > chrono::TimeDelta::minutes(30);
+            if !abandoned {
+                return Err(LookupError::QueryOpen);
+            }
         }
         if !a.real_name_verified {
             return Err(LookupError::NotRealNameVerified);

@@ -168,6 +168,12 @@ pub trait LookupStore: Send + Sync {
     /// [`StoreError`].
     fn by_request(&self, user: &UserId, request: &RequestId)
     -> Result<Option<QueryId>, StoreError>;
+    /// The user's query still open (applied for or accepted, not yet generated), if any.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn open_query(&self, user: &UserId) -> Result<Option<QueryId>, StoreError>;
     /// When the user's last report was generated.
     ///
     /// # Errors
@@ -257,6 +263,7 @@ pub trait LookupStore: Send + Sync {
 const QUERIES: &str = "lookup_query";
 const REQUESTS: &str = "lookup_request";
 const LAST: &str = "lookup_last_generated";
+const OPEN: &str = "lookup_open";
 const FOUND: &str = "lookup_found";
 const SEALED: &str = "lookup_sealed";
 const KEYS: &str = "lookup_key";
@@ -312,6 +319,15 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
             let request =
                 store::key(&[record.user.as_str().as_bytes(), record.request.as_str().as_bytes()]);
             txn.put(REQUESTS, &request, id(&record.id))?;
+            let user = record.user.as_str().as_bytes();
+            match record.state {
+                QueryState::Draft | QueryState::Accepted => txn.put(OPEN, user, id(&record.id))?,
+                QueryState::Generated | QueryState::Expired => {
+                    if txn.get(OPEN, user)?.as_deref() == Some(id(&record.id)) {
+                        txn.delete(OPEN, user)?;
+                    }
+                }
+            }
             put_json(txn, QUERIES, id(&record.id), record)
         })
     }
@@ -324,6 +340,17 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
         let key = store::key(&[user.as_str().as_bytes(), request.as_str().as_bytes()]);
         store::read(&self.kv, |txn| {
             txn.get(REQUESTS, &key)?
+                .map(|bytes| {
+                    let text = String::from_utf8(bytes).map_err(|_| StoreError::Corrupt)?;
+                    QueryId::parse(&text).map_err(|_| StoreError::Corrupt)
+                })
+                .transpose()
+        })
+    }
+
+    fn open_query(&self, user: &UserId) -> Result<Option<QueryId>, StoreError> {
+        store::read(&self.kv, |txn| {
+            txn.get(OPEN, user.as_str().as_bytes())?
                 .map(|bytes| {
                     let text = String::from_utf8(bytes).map_err(|_| StoreError::Corrupt)?;
                     QueryId::parse(&text).map_err(|_| StoreError::Corrupt)
@@ -447,6 +474,9 @@ impl<T: LookupStore + ?Sized> LookupStore for std::sync::Arc<T> {
     }
     fn last_generated(&self, user: &UserId) -> Result<Option<DateTime<Utc>>, StoreError> {
         (**self).last_generated(user)
+    }
+    fn open_query(&self, user: &UserId) -> Result<Option<QueryId>, StoreError> {
+        (**self).open_query(user)
     }
     fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
         (**self).set_last_generated(user, at)

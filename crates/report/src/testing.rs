@@ -68,9 +68,14 @@ fn records(s: &dyn LookupStore) {
     assert_eq!(s.get(&q.id).unwrap(), Some(q.clone()));
     assert_eq!(s.by_request(&user, &"req_1".parse().unwrap()).unwrap(), Some(q.id.clone()));
     assert_eq!(s.by_request(&UserId::random(), &"req_1".parse().unwrap()).unwrap(), None);
+    assert_eq!(s.open_query(&user).unwrap(), Some(q.id.clone()), "a draft is open");
     q.state = QueryState::Accepted;
     s.put(&q).unwrap();
     assert_eq!(s.get(&q.id).unwrap().unwrap().state, QueryState::Accepted);
+    assert_eq!(s.open_query(&user).unwrap(), Some(q.id.clone()));
+    q.state = QueryState::Generated;
+    s.put(&q).unwrap();
+    assert_eq!(s.open_query(&user).unwrap(), None, "a generated report closes the query");
     assert_eq!(s.last_generated(&user).unwrap(), None);
     s.set_last_generated(&user, t0()).unwrap();
     assert_eq!(s.last_generated(&user).unwrap(), Some(t0()));

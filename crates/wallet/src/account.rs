@@ -213,10 +213,57 @@ impl<S: WalletStore> Wallet<S> {
     ///
     /// [`WalletError::OtpThrottled`], [`WalletError::UserNotFound`], a gateway error.
     pub fn send_otp(&self, user: &UserId, purpose: OtpPurpose) -> Result<(), WalletError> {
+        self.send_scoped_otp(user, purpose, user.as_str())
+    }
+
+    /// Sends a one-time code that answers one thing only, named by `scope` (a payment
+    /// challenge): the code is bound to it, and a code sent for one challenge approves no other.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::send_otp`].
+    pub fn send_otp_for(
+        &self,
+        user: &UserId,
+        purpose: OtpPurpose,
+        scope: &str,
+    ) -> Result<(), WalletError> {
+        self.send_scoped_otp(user, purpose, &scoped(user, scope))
+    }
+
+    /// Checks a code sent by [`Self::send_otp_for`] for the same `scope`; a right code is spent.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::verify_otp`].
+    pub fn verify_otp_for(
+        &self,
+        user: &UserId,
+        purpose: OtpPurpose,
+        scope: &str,
+        code: &str,
+    ) -> Result<(), WalletError> {
+        let subject = scoped(user, scope);
+        otp::verify(
+            &self.store,
+            &self.otp_mac,
+            &self.config.otp,
+            &subject,
+            purpose,
+            code,
+            self.clock.now(),
+        )
+    }
+
+    fn send_scoped_otp(
+        &self,
+        user: &UserId,
+        purpose: OtpPurpose,
+        subject: &str,
+    ) -> Result<(), WalletError> {
         let record = self.user(user)?;
         let now = self.clock.now();
-        let code =
-            otp::issue(&self.store, &self.otp_mac, &self.config.otp, user.as_str(), purpose, now)?;
+        let code = otp::issue(&self.store, &self.otp_mac, &self.config.otp, subject, purpose, now)?;
         self.ports.sms.send(Sms {
             to: record.mobile,
             body: SmsBody::Otp { purpose, code },
@@ -313,4 +360,9 @@ impl<S: WalletStore> Wallet<S> {
             }
         }
     }
+}
+
+/// The code subject of a user's code for one scope.
+fn scoped(user: &UserId, scope: &str) -> String {
+    format!("{}#{scope}", user.as_str())
 }

@@ -173,7 +173,7 @@ fn rule_2_face_check_and_sms_code_are_both_required() {
 fn rule_2_evidence_is_fresh_and_names_its_user_and_query() {
     let lookup = service();
     let query = lookup.apply(&application(&[Bank::Icbc]), t0()).unwrap();
-    let other_query = lookup.apply(&application(&[Bank::Icbc]), t0()).unwrap();
+    let other_query = QueryId::random();
     let mut a = auth(&lookup, &query, t0());
     a.face = Evidence::new("usr_other".parse().unwrap(), query.clone(), t0(), true);
     assert_eq!(lookup.submit(&query, &a, t0()), Err(LookupError::EvidenceMismatch("face check")));
@@ -550,23 +550,26 @@ fn rule_4_one_report_failing_at_the_deadline_holds_up_no_other() {
         Arc::new(SimulatedBank::new(Bank::Icbc).behaving(Behaviour::Silent));
     let dispatcher = Dispatcher::new(vec![silent]);
     let mut queries = Vec::new();
-    for i in 0..2 {
-        let at = t0() + TimeDelta::seconds(i);
-        let query = lookup.apply(&application(&[Bank::Icbc]), at).unwrap();
+    for (i, who) in ["usr_first", "usr_second"].into_iter().enumerate() {
+        let who: UserId = who.parse().unwrap();
+        let at = t0() + TimeDelta::seconds(i64::try_from(i).unwrap());
+        let mut app = application(&[Bank::Icbc]);
+        app.applicant.user = who.clone();
+        let query = lookup.apply(&app, at).unwrap();
         let authz = Authorization {
             agreement_version: lookup.config().agreement_version.clone(),
-            face: Evidence::new(user(), query.clone(), at, true),
-            otp: Evidence::new(user(), query.clone(), at, true),
+            face: Evidence::new(who.clone(), query.clone(), at, true),
+            otp: Evidence::new(who.clone(), query.clone(), at, true),
         };
         dispatcher.send(lookup.submit(&query, &authz, at).unwrap(), at);
-        queries.push(query);
+        queries.push((who, query));
     }
     let deadline = t0() + TimeDelta::hours(25);
     let first = lookup.tick(deadline).unwrap();
     assert_eq!(first.len(), 1, "one report generated, the other put back");
     let second = lookup.tick(deadline).unwrap();
     assert_eq!(second.len(), 1, "the one put back is generated on the next pass");
-    for q in &queries {
-        assert_eq!(lookup.query(q, &user()).unwrap().state, QueryState::Generated);
+    for (who, q) in &queries {
+        assert_eq!(lookup.query(q, who).unwrap().state, QueryState::Generated);
     }
 }
