@@ -106,7 +106,7 @@ impl Serialize for CardExpiry {
 
 impl<'de> Deserialize<'de> for CardExpiry {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let text = crate::text::text(deserializer)?;
         Self::parse(&text).map_err(serde::de::Error::custom)
     }
 }

@@ -72,7 +72,7 @@ macro_rules! ids {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                let text = crate::text::text(deserializer)?;
                 Self::parse(&text).map_err(serde::de::Error::custom)
             }
         }

@@ -13,6 +13,7 @@ mod pan;
 mod person;
 pub mod store;
 pub mod sync;
+pub mod text;
 
 pub use amount::Amount;
 pub use bank::{Bank, BankCode, CardKind};

@@ -172,17 +172,8 @@ impl Serialize for Pan {
 
 impl<'de> Deserialize<'de> for Pan {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Pan;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a card number of 13 to 19 digits")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Pan, E> {
-                Pan::parse(v).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_str(Visitor)
+        let text = crate::text::text(deserializer)?;
+        Pan::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 

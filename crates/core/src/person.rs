@@ -43,7 +43,7 @@ macro_rules! personal_data {
 
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                let text = crate::text::text(deserializer)?;
                 Self::parse(&text).map_err(serde::de::Error::custom)
             }
         }

@@ -66,7 +66,7 @@ impl Serialize for TokenNumber {
 
 impl<'de> Deserialize<'de> for TokenNumber {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let text = cloudcard_core::text::text(deserializer)?;
         Self::parse(&text).map_err(serde::de::Error::custom)
     }
 }
