@@ -5,7 +5,8 @@ use cloudcard_core::{Pan, PhoneNumber, ResidentId};
 
 #[test]
 fn a_secret_sent_as_a_number_is_not_echoed_in_the_error() {
-    let cases: [(&str, fn(&str) -> String); 3] = [
+    type Parse = fn(&str) -> String;
+    let cases: [(&str, Parse); 3] = [
         ("6222021234567890128", |s| serde_json::from_str::<Pan>(s).unwrap_err().to_string()),
         ("13812345678", |s| serde_json::from_str::<PhoneNumber>(s).unwrap_err().to_string()),
         ("110102199101010078", |s| serde_json::from_str::<ResidentId>(s).unwrap_err().to_string()),
