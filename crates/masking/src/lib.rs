@@ -8,4 +8,4 @@ mod secret;
 
 pub use policy::{Grouping, MaskPolicy};
 pub use redact::{Redactor, redact};
-pub use secret::{ExposeSecret, REDACTED, Secret};
+pub use secret::{ExposeSecret, REDACTED, Secret, redacted, redacted_option};

@@ -11,10 +11,13 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// A value that must never print: a key, an OTP, a password, a CVN2.
 ///
-/// - `Debug`, `Display` and `Serialize` write [`REDACTED`], so a `#[derive(Debug, Serialize)]`
-///   on a struct that holds a `Secret` never leaks it.
-/// - The value is reached only through [`Secret::expose_secret`] (easy to grep for in review),
-///   and serialized in the clear only through the explicit [`ExposeSecret`] wrapper.
+/// - `Debug` and `Display` write [`REDACTED`], so a `#[derive(Debug)]` on a struct that holds a
+///   `Secret` never leaks it.
+/// - It has no `Serialize`: a struct deriving `Serialize` around a secret does not compile
+///   until its field opts in, to [`redacted`] (output for people) or to the plain value through
+///   [`ExposeSecret`]. Nothing writes `[REDACTED]` by accident and loses the value on the way
+///   back. It deserializes the plain value.
+/// - The value is reached only through [`Secret::expose_secret`] (easy to grep for in review).
 /// - The value is zeroized when the `Secret` is dropped.
 /// - Equality on byte-like values (`String`, `Vec<u8>`, `[u8; N]`) runs in constant time.
 ///
@@ -24,6 +27,7 @@ pub const REDACTED: &str = "[REDACTED]";
 /// #[derive(Debug, serde::Serialize)]
 /// struct Login {
 ///     user: String,
+///     #[serde(serialize_with = "cloudcard_masking::redacted")]
 ///     password: Secret<String>,
 /// }
 ///
@@ -31,6 +35,17 @@ pub const REDACTED: &str = "[REDACTED]";
 /// assert_eq!(format!("{login:?}"), r#"Login { user: "u1", password: [REDACTED] }"#);
 /// assert_eq!(serde_json::to_string(&login)?, r#"{"user":"u1","password":"[REDACTED]"}"#);
 /// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// Without the attribute the derive does not compile:
+///
+/// ```compile_fail
+/// use cloudcard_masking::Secret;
+///
+/// #[derive(serde::Serialize)]
+/// struct Login {
+///     password: Secret<String>,
+/// }
 /// ```
 pub struct Secret<T: Zeroize> {
     value: T,
@@ -98,9 +113,36 @@ impl<T: Zeroize + AsRef<[u8]>> PartialEq for Secret<T> {
 
 impl<T: Zeroize + AsRef<[u8]>> Eq for Secret<T> {}
 
-impl<T: Zeroize> Serialize for Secret<T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(REDACTED)
+// `Secret` has no `Serialize`: a record that derives `Serialize` around a secret does not
+// compile until the field says which it means — `serialize_with = "redacted"` for output that
+// shows `[REDACTED]`, or `ExposeSecret::serialize` to write the plain value on purpose. So a
+// secret is never written as `[REDACTED]` by accident and lost on the way back.
+
+/// Serializes a [`Secret`] as `[REDACTED]`: the explicit choice for output meant for people
+/// and logs. `#[serde(serialize_with = "cloudcard_masking::redacted")]`.
+///
+/// # Errors
+///
+/// Whatever the serializer returns.
+pub fn redacted<T: Zeroize, S: Serializer>(
+    _: &Secret<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(REDACTED)
+}
+
+/// [`redacted`] for an optional secret.
+///
+/// # Errors
+///
+/// Whatever the serializer returns.
+pub fn redacted_option<T: Zeroize, S: Serializer>(
+    secret: &Option<Secret<T>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_some(REDACTED),
+        None => serializer.serialize_none(),
     }
 }
 

@@ -9,7 +9,9 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 struct PaymentRequest {
     device: String,
+    #[serde(serialize_with = "cloudcard_masking::redacted")]
     otp: Secret<String>,
+    #[serde(serialize_with = "cloudcard_masking::redacted")]
     key: Secret<[u8; 32]>,
 }
 

@@ -39,7 +39,8 @@ pub enum SmsBody {
     Otp {
         /// What it is for.
         purpose: OtpPurpose,
-        /// The code.
+        /// The code (serializes as `[REDACTED]`).
+        #[serde(serialize_with = "cloudcard_masking::redacted")]
         code: Secret<String>,
     },
     /// A plain notice.
@@ -141,9 +142,15 @@ pub trait FaceVerifier: Send + Sync + fmt::Debug {
     fn verify(&self, id: &ResidentId, sample: &FaceSample) -> Result<bool, WalletError>;
 }
 
-/// A captured face, as the app's SDK hands it over (opaque).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A captured face, as the app's SDK hands it over (opaque; never printed).
+#[derive(Clone, PartialEq, Eq)]
 pub struct FaceSample(pub String);
+
+impl fmt::Debug for FaceSample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FaceSample([REDACTED])")
+    }
+}
 
 /// A test double for [`IdentityVerifier`] and [`FaceVerifier`]: decides from a seeded registry
 /// of people, so tests show refusals as well as acceptances. It stands in for the real

@@ -103,8 +103,9 @@ const fn event_name(e: CaseEvent) -> &'static str {
     }
 }
 
-/// Evidence of the merchant's identity, one kind per channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Evidence of the merchant's identity, one kind per channel. The code and the face sample
+/// never print.
+#[derive(Clone, PartialEq, Eq)]
 pub enum UnbindEvidence {
     /// Online: the code sent to the bound mobile.
     OnlineOtp {
@@ -132,6 +133,24 @@ pub enum UnbindEvidence {
         /// The ID presented.
         id: ResidentId,
     },
+}
+
+impl std::fmt::Debug for UnbindEvidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OnlineOtp { .. } => f.write_str("OnlineOtp { code: [REDACTED] }"),
+            Self::OnlineFace { .. } => f.write_str("OnlineFace { sample: [REDACTED] }"),
+            Self::Hotline { agent, asked, correct } => f
+                .debug_struct("Hotline")
+                .field("agent", agent)
+                .field("asked", asked)
+                .field("correct", correct)
+                .finish(),
+            Self::BankCounter { branch, id } => {
+                f.debug_struct("BankCounter").field("branch", branch).field("id", id).finish()
+            }
+        }
+    }
 }
 
 /// An unbinding case.

@@ -102,8 +102,8 @@ pub struct PendingBinding {
     pub device: Option<DeviceId>,
 }
 
-/// An unbind confirmation ticket ("are you sure?").
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An unbind confirmation ticket ("are you sure?"). The ticket never prints.
+#[derive(Clone, PartialEq, Eq)]
 pub struct UnbindTicket {
     /// The ticket (an opaque random string; compared in constant time).
     pub ticket: String,
@@ -113,6 +113,17 @@ pub struct UnbindTicket {
     pub card: CardId,
     /// When it lapses.
     pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for UnbindTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnbindTicket")
+            .field("ticket", &cloudcard_masking::REDACTED)
+            .field("user", &self.user)
+            .field("card", &self.card)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// A device registered to a user.

@@ -112,3 +112,21 @@ fn a_binding_code_cannot_be_brute_forced() {
     );
     assert!(f.wallet.cards(&user).unwrap().is_empty());
 }
+
+#[test]
+fn codes_faces_and_tickets_never_print() {
+    use cloudcard_wallet::{FaceSample, UnbindEvidence, UnbindTicket};
+    let code = UnbindEvidence::OnlineOtp { code: "482913".into() };
+    let face = UnbindEvidence::OnlineFace { sample: FaceSample("face-template-77".into()) };
+    let ticket = UnbindTicket {
+        ticket: "tk-secret-31337".into(),
+        user: "usr_1".parse().unwrap(),
+        card: "card_1".parse().unwrap(),
+        expires_at: Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap(),
+    };
+    let printed =
+        format!("{code:?} {face:?} {ticket:?} {:?}", FaceSample("face-template-77".into()));
+    for secret in ["482913", "face-template-77", "tk-secret-31337"] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+}
