@@ -69,6 +69,11 @@ pub struct ReplenishRequest {
     pub key_seq: u32,
     /// How many cryptograms the device made under it.
     pub transactions_under_key: u32,
+    /// A fresh random value, so no two requests carry the same MAC.
+    pub nonce: [u8; 16],
+    /// HMAC-SHA256 under the device's current limited-use key over all of the above: the
+    /// device proves it holds the key before it gets the next one.
+    pub mac: [u8; 32],
 }
 
 impl DeviceCard {
@@ -130,11 +135,22 @@ impl DeviceCard {
     /// The request for the next key, reporting this device's count under the current one.
     #[must_use]
     pub fn replenish_request(&self) -> ReplenishRequest {
+        let nonce: [u8; 16] = rand::random();
+        let mac = crate::luk::replenish_mac(
+            &self.luk,
+            &self.token,
+            &self.device,
+            self.key_seq,
+            self.used_under_key,
+            &nonce,
+        );
         ReplenishRequest {
             token: self.token.clone(),
             device: self.device.clone(),
             key_seq: self.key_seq,
             transactions_under_key: self.used_under_key,
+            nonce,
+            mac,
         }
     }
 

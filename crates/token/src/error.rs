@@ -23,6 +23,12 @@ pub enum TokenError {
     /// A replenish request whose key sequence or transaction count does not match the cloud's.
     #[error("replenish refused: device and cloud disagree on the key in use")]
     ReplenishMismatch,
+    /// A replenish request whose MAC does not verify under the key in use.
+    #[error("replenish request invalid")]
+    ReplenishInvalid,
+    /// Too many invalid replenish requests: the token gets no new key; provision it again.
+    #[error("replenishment locked after too many invalid requests")]
+    ReplenishLocked,
     /// A request from a device the token is not bound to.
     #[error("token is bound to another device")]
     WrongDevice,

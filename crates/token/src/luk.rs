@@ -40,14 +40,50 @@ pub struct LukState {
     pub used_count: u32,
     /// Their cumulative amount.
     pub used_amount: Amount,
+    /// Replenish requests refused for a bad MAC since the last good one.
+    #[serde(default)]
+    pub replenish_failures: u32,
+    /// Cryptograms the device made but the cloud never saw, as of the last replenishment.
+    #[serde(default)]
+    pub unpresented: u32,
 }
 
 impl LukState {
     /// A fresh key state.
     #[must_use]
     pub const fn new(key_seq: u32, issued_at: DateTime<Utc>) -> Self {
-        Self { key_seq, issued_at, used_count: 0, used_amount: Amount::ZERO }
+        Self {
+            key_seq,
+            issued_at,
+            used_count: 0,
+            used_amount: Amount::ZERO,
+            replenish_failures: 0,
+            unpresented: 0,
+        }
     }
+}
+
+/// The MAC a device puts on its replenish request, under the limited-use key it holds:
+/// HMAC-SHA256(LUK, label ‖ len ‖ token id ‖ len ‖ device id ‖ key sequence ‖ count ‖ nonce).
+pub(crate) fn replenish_mac(
+    luk: &KeyBytes,
+    token: &TokenId,
+    device: &cloudcard_core::DeviceId,
+    key_seq: u32,
+    count: u32,
+    nonce: &[u8; 16],
+) -> [u8; 32] {
+    let part = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes();
+    MacKey::new("luk", luk).mac(&[
+        b"cloudcard/replenish/v1",
+        &part(token.as_str()),
+        token.as_str().as_bytes(),
+        &part(device.as_str()),
+        device.as_str().as_bytes(),
+        &key_seq.to_be_bytes(),
+        &count.to_be_bytes(),
+        nonce,
+    ])
 }
 
 /// A limited-use key delivered to a device, with its limits.

@@ -24,6 +24,10 @@ use crate::{
 /// How many times a number is drawn, or an update retried after a version conflict, before
 /// the service gives up.
 const ATTEMPTS: usize = 16;
+/// Invalid replenish requests in a row that lock replenishment.
+const MAX_REPLENISH_FAILURES: u32 = 5;
+/// How many cryptograms a device may have made and not presented when it replenishes.
+const MAX_UNPRESENTED: u32 = 5;
 
 /// The cloud side of cloud cards.
 ///
@@ -255,10 +259,37 @@ impl<S: TokenStore> TokenService<S> {
     ///
     /// # Errors
     ///
-    /// [`TokenError::NotActive`], [`TokenError::WrongDevice`], [`TokenError::ReplenishMismatch`],
-    /// [`TokenError::NotFound`], or a store error.
+    /// [`TokenError::ReplenishInvalid`] (a MAC the device's key did not make; five in a row
+    /// lock replenishment: [`TokenError::ReplenishLocked`]), [`TokenError::NotActive`],
+    /// [`TokenError::WrongDevice`], [`TokenError::ReplenishMismatch`] (a count below the
+    /// cloud's, or more than 5 above), or a store error.
     pub fn replenish(&self, request: &ReplenishRequest) -> Result<LukGrant, TokenError> {
+        use subtle::ConstantTimeEq;
         let now = self.clock.now();
+        let record = self.store.get(&request.token)?.ok_or(TokenError::ReplenishInvalid)?;
+        if record.luk.replenish_failures >= MAX_REPLENISH_FAILURES {
+            return Err(TokenError::ReplenishLocked);
+        }
+        // The MAC first, under the key the cloud has in force: nothing else is checked, and
+        // nothing learned, for a request the device's key did not make.
+        let luk = luk::derive(&self.luk_master_key, &record.id, record.luk.key_seq);
+        let expected = luk::replenish_mac(
+            &luk,
+            &request.token,
+            &request.device,
+            request.key_seq,
+            request.transactions_under_key,
+            &request.nonce,
+        );
+        let genuine =
+            request.key_seq == record.luk.key_seq && bool::from(expected.ct_eq(&request.mac));
+        if !genuine {
+            self.update(&record.id, |r| {
+                r.luk.replenish_failures = r.luk.replenish_failures.saturating_add(1);
+                Ok(())
+            })?;
+            return Err(TokenError::ReplenishInvalid);
+        }
         let record = self.update(&request.token, |r| {
             if r.status != TokenStatus::Active {
                 return Err(TokenError::NotActive);
@@ -266,13 +297,19 @@ impl<S: TokenStore> TokenService<S> {
             if r.domain.device != request.device {
                 return Err(TokenError::WrongDevice);
             }
-            if r.luk.key_seq != request.key_seq
-                || r.luk.used_count != request.transactions_under_key
-            {
+            if r.luk.key_seq != request.key_seq {
                 return Err(TokenError::ReplenishMismatch);
             }
+            // The device may have made cryptograms the cloud never saw (made, not presented):
+            // a count up to MAX_UNPRESENTED above the cloud's resynchronizes; below it, never.
+            let gap = request
+                .transactions_under_key
+                .checked_sub(r.luk.used_count)
+                .filter(|gap| *gap <= MAX_UNPRESENTED)
+                .ok_or(TokenError::ReplenishMismatch)?;
             let next = r.luk.key_seq.checked_add(1).ok_or(TokenError::CounterExhausted)?;
             r.luk = LukState::new(next, now);
+            r.luk.unpresented = gap;
             r.updated_at = now;
             Ok(())
         })?;

@@ -1,0 +1,99 @@
+//! The token service from an attacker's side of its public API.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use cloudcard_core::{Amount, Clock, Currency, DeviceId, IssuerTable, ManualClock};
+use cloudcard_token::{
+    Channel, InMemoryTokenStore, PaymentData, ProvisionRequest, ReplenishRequest, TokenBin,
+    TokenConfig, TokenError, TokenKeys, TokenService,
+};
+
+fn service() -> (Arc<ManualClock>, TokenService) {
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
+    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
+    (
+        clock.clone(),
+        TokenService::new(config, TokenKeys::random(), InMemoryTokenStore::new(), clock),
+    )
+}
+
+fn phone() -> DeviceId {
+    "dev_phone".parse().unwrap()
+}
+
+fn pay(clock: &ManualClock, fen: u64) -> PaymentData {
+    PaymentData {
+        amount: Amount::from_fen(fen),
+        currency: Currency::CNY,
+        merchant: "mch_cafe".parse().unwrap(),
+        channel: Channel::Qr,
+        unpredictable_number: 42,
+        timestamp: clock.now(),
+    }
+}
+
+/// Someone who knows a token's ids (they are in every `TokenInfo`) but not its key.
+fn guess(token: &cloudcard_core::TokenId, key_seq: u32, count: u32) -> ReplenishRequest {
+    ReplenishRequest {
+        token: token.clone(),
+        device: phone(),
+        key_seq,
+        transactions_under_key: count,
+        nonce: [7; 16],
+        mac: [0; 32],
+    }
+}
+
+#[test]
+fn key_replenishment_needs_the_current_key() {
+    let (clock, tokens) = service();
+    let p = tokens
+        .provision(ProvisionRequest::new("6250946000000016".parse().unwrap(), phone()))
+        .unwrap();
+    // Guessing the count, as an attacker with the ids would, gets no key.
+    for count in 0..4 {
+        assert_eq!(
+            tokens.replenish(&guess(&p.token.id, 1, count)).unwrap_err(),
+            TokenError::ReplenishInvalid
+        );
+    }
+    // The owner's phone still replenishes: four failures do not lock it.
+    let mut card = p.device_card;
+    card.install(tokens.replenish(&card.replenish_request()).unwrap()).unwrap();
+    tokens.verify(&phone(), &card.cryptogram(pay(&clock, 100)).unwrap()).unwrap();
+}
+
+#[test]
+fn five_invalid_requests_lock_replenishment() {
+    let (_, tokens) = service();
+    let p = tokens
+        .provision(ProvisionRequest::new("6250946000000016".parse().unwrap(), phone()))
+        .unwrap();
+    for count in 0..5 {
+        assert_eq!(
+            tokens.replenish(&guess(&p.token.id, 1, count)).unwrap_err(),
+            TokenError::ReplenishInvalid
+        );
+    }
+    assert_eq!(
+        tokens.replenish(&p.device_card.replenish_request()).unwrap_err(),
+        TokenError::ReplenishLocked
+    );
+}
+
+#[test]
+fn cryptograms_made_but_never_presented_do_not_block_the_phone() {
+    let (clock, tokens) = service();
+    let p = tokens
+        .provision(ProvisionRequest::new("6250946000000016".parse().unwrap(), phone()))
+        .unwrap();
+    let mut card = p.device_card;
+    // Three cryptograms made for payments that never reached the cloud.
+    for _ in 0..3 {
+        card.cryptogram(pay(&clock, 100)).unwrap();
+    }
+    card.install(tokens.replenish(&card.replenish_request()).unwrap()).unwrap();
+    tokens.verify(&phone(), &card.cryptogram(pay(&clock, 100)).unwrap()).unwrap();
+}
