@@ -21,7 +21,7 @@ use cloudcard::core::{Clock, ManualClock, PhoneNumber, StoreError};
 use cloudcard::demo::DEMO_PEOPLE;
 use cloudcard::token::{Channel, DeviceCard, PaymentData};
 use cloudcard::wallet::{Argon2Cost, OtpPurpose, SmsGateway, WalletConfig};
-use cloudcard::{Amount, Authentication, BindRequest, CloudCard, Currency, Mcc, PaymentRequest};
+use cloudcard::{Amount, BindRequest, CloudCard, Currency, Mcc, PaymentRequest};
 use cloudcard_sqlite::{SqliteKv, StaticKey};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -280,15 +280,10 @@ fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentRequest
             channel: Channel::Nfc,
             unpredictable_number: 9,
             timestamp: clock.now(),
+            cvm: cloudcard::token::Cvm::Biometric,
         })
         .unwrap();
-    PaymentRequest {
-        user: p.user.clone(),
-        device: p.phone.clone(),
-        cryptogram,
-        mcc: Mcc(5411),
-        auth: Authentication::Fingerprint,
-    }
+    PaymentRequest { user: p.user.clone(), device: p.phone.clone(), cryptogram, mcc: Mcc(5411) }
 }
 
 /// A copy of the database for the raw replay (the WAL folded in first).

@@ -15,9 +15,7 @@ use cloudcard::core::{Clock, ManualClock, PhoneNumber};
 use cloudcard::demo::DEMO_PEOPLE;
 use cloudcard::token::{Channel, DeviceCard, PaymentData};
 use cloudcard::wallet::OtpPurpose;
-use cloudcard::{
-    Amount, Authentication, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest,
-};
+use cloudcard::{Amount, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -72,15 +70,10 @@ fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentRequest
             channel: Channel::Nfc,
             unpredictable_number: 9,
             timestamp: clock.now(),
+            cvm: cloudcard::token::Cvm::Biometric,
         })
         .unwrap();
-    PaymentRequest {
-        user: p.user.clone(),
-        device: p.phone.clone(),
-        cryptogram,
-        mcc: Mcc(5411),
-        auth: Authentication::Fingerprint,
-    }
+    PaymentRequest { user: p.user.clone(), device: p.phone.clone(), cryptogram, mcc: Mcc(5411) }
 }
 
 fn bench_pay(c: &mut Criterion) {

@@ -63,6 +63,7 @@ fn payment(v: &Vault) -> PaymentData {
         channel: Channel::Nfc,
         unpredictable_number: 7,
         timestamp: cloudcard_core::Clock::now(&*v.clock),
+        cvm: Default::default(),
     }
 }
 

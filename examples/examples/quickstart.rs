@@ -16,11 +16,10 @@ use cloudcard::core::{Clock, ManualClock, PhoneNumber};
 use cloudcard::demo::{DEMO_PEOPLE, face_of};
 use cloudcard::report::Region;
 use cloudcard::risk::ClaimEvent;
-use cloudcard::token::{Channel, DeviceCard, PaymentData};
+use cloudcard::token::{Channel, Cvm, DeviceCard, PaymentData};
 use cloudcard::wallet::{NotifyChannel, OtpPurpose, UnbindChannel, UnbindEvidence, UnbindReason};
 use cloudcard::{
-    Amount, Authentication, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest,
-    Secret, StepUp,
+    Amount, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest, Secret, StepUp,
 };
 
 fn main() -> Result<(), cloudcard::Error> {
@@ -57,23 +56,27 @@ fn main() -> Result<(), cloudcard::Error> {
 
     step("3. Pay with the ICBC cloud card (a small contactless payment, no verification)");
     let (mut icbc_card, icbc_id) = icbc;
-    let small = pay(&cc, &clock, &user, &phone, &mut icbc_card, 3_500, Authentication::None)?;
+    let small = pay(&cc, &clock, &user, &phone, &mut icbc_card, 3_500, Cvm::None)?;
     show(&small);
-    let otp_paid = pay(&cc, &clock, &user, &phone, &mut icbc_card, 8_800, Authentication::Otp)?;
-    show(&otp_paid);
+    let passcode = pay(&cc, &clock, &user, &phone, &mut icbc_card, 8_800, Cvm::DevicePasscode)?;
+    show(&passcode);
 
     step("4. ¥1,200.00 with no verification: risk asks for the fingerprint");
-    let big = pay(&cc, &clock, &user, &phone, &mut icbc_card, 120_000, Authentication::None)?;
+    let big = pay(&cc, &clock, &user, &phone, &mut icbc_card, 120_000, Cvm::None)?;
     show(&big);
     if let PaymentOutcome::ChallengeRequired { challenge, .. } = &big {
-        show(&cc.step_up(&user, challenge, StepUp::Fingerprint { passed: true })?);
+        // The phone checks the fingerprint and makes a new cryptogram for the same payment,
+        // the biometric check under its MAC.
+        let cryptogram = icbc_card
+            .cryptogram(payment_data(&clock, 120_000, Cvm::Biometric)?)
+            .map_err(cloudcard::Error::from)?;
+        show(&cc.step_up(&user, challenge, StepUp::Fingerprint { cryptogram })?);
     }
 
     step("5. Two days later, 01:30 at night, ¥6,000.00: risk asks for the payment password");
     clock.set(Utc.with_ymd_and_hms(2026, 11, 24, 17, 30, 0).unwrap()); // 01:30 on 25 November, Beijing
     let (mut cmb_card, _) = cmb;
-    let night =
-        pay(&cc, &clock, &user, &phone, &mut cmb_card, 600_000, Authentication::Fingerprint)?;
+    let night = pay(&cc, &clock, &user, &phone, &mut cmb_card, 600_000, Cvm::Biometric)?;
     show(&night);
     if let PaymentOutcome::ChallengeRequired { challenge, .. } = &night {
         show(&cc.step_up(
@@ -104,13 +107,13 @@ fn main() -> Result<(), cloudcard::Error> {
     for event in [ClaimEvent::Assess, ClaimEvent::AdvancePay, ClaimEvent::Settle] {
         println!("   claim is now {:?}", cc.risk().advance_claim(&claim.id, event)?.state);
     }
-    let after = pay(&cc, &clock, &user, &phone, &mut icbc_card, 100, Authentication::None);
+    let after = pay(&cc, &clock, &user, &phone, &mut icbc_card, 100, Cvm::None);
     println!("   a payment from the lost phone: {}", after.unwrap_err());
 
     step("7. A new phone; then the CCB card is lost");
     let phone2 = cc.register_device(&user, "new phone")?;
     let (mut ccb_card, ccb_id) = bind(&cc, &user, &phone2, "6217001234567890122", None, &mobile)?;
-    show(&pay(&cc, &clock, &user, &phone2, &mut ccb_card, 2_000, Authentication::None)?);
+    show(&pay(&cc, &clock, &user, &phone2, &mut ccb_card, 2_000, Cvm::None)?);
     let lost_card = cc.report_lost_card(&user, &ccb_id)?;
     println!(
         "   deleted {} token(s); claim {:?}",
@@ -224,25 +227,29 @@ fn pay(
     phone: &cloudcard::DeviceId,
     card: &mut DeviceCard,
     fen: u64,
-    auth: Authentication,
+    cvm: Cvm,
 ) -> Result<PaymentOutcome, cloudcard::Error> {
     clock.advance(TimeDelta::minutes(1));
-    let cryptogram = card
-        .cryptogram(PaymentData {
-            amount: Amount::from_fen(fen),
-            currency: Currency::CNY,
-            merchant: "mch_bakery".parse()?,
-            channel: Channel::Nfc,
-            unpredictable_number: 0x5eed,
-            timestamp: clock.now(),
-        })
-        .map_err(cloudcard::Error::from)?;
+    let cryptogram =
+        card.cryptogram(payment_data(clock, fen, cvm)?).map_err(cloudcard::Error::from)?;
     cc.pay(&PaymentRequest {
         user: user.clone(),
         device: phone.clone(),
         cryptogram,
         mcc: Mcc(5462),
-        auth,
+    })
+}
+
+/// A payment at the bakery, with how the phone verified its holder.
+fn payment_data(clock: &ManualClock, fen: u64, cvm: Cvm) -> Result<PaymentData, cloudcard::Error> {
+    Ok(PaymentData {
+        amount: Amount::from_fen(fen),
+        currency: Currency::CNY,
+        merchant: "mch_bakery".parse()?,
+        channel: Channel::Nfc,
+        unpredictable_number: 0x5eed,
+        timestamp: clock.now(),
+        cvm,
     })
 }
 

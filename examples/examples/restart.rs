@@ -14,8 +14,7 @@ use cloudcard::sqlite::KeyFile;
 use cloudcard::token::{Channel, DeviceCard, PaymentData};
 use cloudcard::wallet::OtpPurpose;
 use cloudcard::{
-    Amount, Authentication, BindRequest, CloudCard, Currency, DeviceId, Mcc, PaymentOutcome,
-    PaymentRequest, UserId,
+    Amount, BindRequest, CloudCard, Currency, DeviceId, Mcc, PaymentOutcome, PaymentRequest, UserId,
 };
 
 fn main() -> Result<(), cloudcard::Error> {
@@ -89,13 +88,13 @@ fn pay(
         channel: Channel::Nfc,
         unpredictable_number: 1,
         timestamp: cc.clock().now(),
+        cvm: cloudcard::token::Cvm::None,
     };
     let request = PaymentRequest {
         user: user.clone(),
         device: phone.clone(),
         cryptogram: card.cryptogram(data)?,
         mcc: Mcc(5462),
-        auth: Authentication::None,
     };
     let amount = Amount::from_fen(fen);
     match cc.pay(&request) {

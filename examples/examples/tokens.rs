@@ -42,6 +42,7 @@ fn main() -> Result<(), cloudcard::token::TokenError> {
             channel: Channel::Qr,
             unpredictable_number: 0xC0FFEE,
             timestamp: clock.now(),
+            cvm: Default::default(),
         })
     };
     let phone = "dev_phone".parse().unwrap();

@@ -54,8 +54,6 @@ pub struct PaymentRequest {
     pub cryptogram: Cryptogram,
     /// The merchant's category.
     pub mcc: Mcc,
-    /// How the user authenticated on the phone.
-    pub auth: Authentication,
 }
 
 /// How a payment ended (or where it waits).
@@ -109,10 +107,12 @@ pub enum DeclineReason {
 /// An answer to a payment challenge.
 #[derive(Debug, Clone)]
 pub enum StepUp {
-    /// The phone's fingerprint check, as the phone reports it.
+    /// A new cryptogram from the phone for the same payment, made after its fingerprint
+    /// check: the MAC covers the biometric verification, so nobody can claim it without the
+    /// phone's key.
     Fingerprint {
-        /// Whether it passed.
-        passed: bool,
+        /// The cryptogram, with [`Cvm::Biometric`](cloudcard_token::Cvm::Biometric).
+        cryptogram: Cryptogram,
     },
     /// The SMS code sent for the challenge.
     Otp {
@@ -387,7 +387,8 @@ impl CloudCard {
             mcc: request.mcc,
             channel: verified.channel(),
             at: self.clock.now(),
-            auth: request.auth,
+            // How the holder was verified comes from the MAC-covered data, not the request.
+            auth: authentication_of(verified.cvm()),
             device_registered_at: self.device_registered_at(&user, &request.device).ok(),
         };
         let decision = self.with_decision_buf(|buf| self.risk.decide(&txn, buf));
@@ -445,12 +446,15 @@ impl CloudCard {
         if self.clock.now() > pending.expires_at {
             return Err(Error::ChallengeNotFound);
         }
+        let mut fresh = None;
         let checked = match (&answer, pending.method) {
-            (StepUp::Fingerprint { passed }, ChallengeMethod::Fingerprint) => {
-                if *passed {
-                    Ok(Authentication::Fingerprint)
-                } else {
-                    Err(Error::FingerprintFailed)
+            (StepUp::Fingerprint { cryptogram }, ChallengeMethod::Fingerprint) => {
+                match self.fingerprint_for(&pending, cryptogram) {
+                    Ok(verified) => {
+                        fresh = Some(verified);
+                        Ok(Authentication::Fingerprint)
+                    }
+                    Err(e) => Err(e),
                 }
             }
             (StepUp::Otp { code }, ChallengeMethod::Otp) => self
@@ -467,9 +471,16 @@ impl CloudCard {
         };
         match checked {
             Ok(auth) => {
-                let verified = self.tokens.resume(&pending.held)?;
+                let verified = match fresh {
+                    Some(verified) => verified,
+                    None => self.tokens.resume(&pending.held)?,
+                };
                 let mut txn = pending.txn.clone();
-                txn.auth = auth;
+                // The authentication on record is the strongest verified: a code never
+                // replaces a fingerprint the cryptogram proved.
+                if !txn.auth.proves_cardholder() {
+                    txn.auth = auth;
+                }
                 self.authorize(&verified, txn)
             }
             Err(e) => {
@@ -477,6 +488,24 @@ impl CloudCard {
                 Err(e)
             }
         }
+    }
+
+    /// Checks a fingerprint step-up: a cryptogram for the same token, amount and merchant,
+    /// with biometric verification under the MAC, verified like any payment.
+    fn fingerprint_for(
+        &self,
+        pending: &PendingPayment,
+        cryptogram: &Cryptogram,
+    ) -> Result<VerifiedCryptogram, Error> {
+        let held = self.tokens.resume(&pending.held)?;
+        let verified = self.tokens.verify(held.device(), cryptogram)?;
+        let same_payment = verified.token() == held.token()
+            && verified.amount() == held.amount()
+            && verified.merchant() == held.merchant();
+        if !same_payment || verified.cvm() != cloudcard_token::Cvm::Biometric {
+            return Err(Error::FingerprintFailed);
+        }
+        Ok(verified)
     }
 
     fn authorize(
@@ -539,4 +568,13 @@ impl CloudCard {
 pub(crate) fn risk_card_key(fingerprint: &[u8; 32]) -> Result<CardId, Error> {
     let hex: String = fingerprint.iter().take(12).map(|b| format!("{b:02x}")).collect();
     Ok(CardId::parse(&format!("pan-{hex}"))?)
+}
+
+/// The cardholder verification a cryptogram proves.
+const fn authentication_of(cvm: cloudcard_token::Cvm) -> Authentication {
+    match cvm {
+        cloudcard_token::Cvm::Biometric => Authentication::Fingerprint,
+        // A device passcode unlocks the phone; it does not prove the cardholder.
+        cloudcard_token::Cvm::None | cloudcard_token::Cvm::DevicePasscode => Authentication::None,
+    }
 }

@@ -5,7 +5,7 @@
 mod support;
 
 use cloudcard::token::TokenStatus;
-use cloudcard::{Error, PaymentOutcome, StepUp};
+use cloudcard::{Error, PaymentOutcome};
 use support::{PANS, World, approved, declined};
 
 #[test]
@@ -20,10 +20,10 @@ fn another_user_cannot_destroy_a_challenge_by_answering_it() {
     else {
         panic!("a large payment is challenged");
     };
-    let meddling = cc.step_up(&attacker, &challenge, StepUp::Fingerprint { passed: true });
+    let meddling = cc.step_up(&attacker, &challenge, w.fingerprint(&mut card, 120_000));
     assert!(matches!(meddling, Err(Error::ChallengeNotFound)));
     // The owner's answer still finds the challenge.
-    let answered = cc.step_up(&victim, &challenge, StepUp::Fingerprint { passed: true });
+    let answered = cc.step_up(&victim, &challenge, w.fingerprint(&mut card, 120_000));
     assert!(!matches!(answered, Err(Error::ChallengeNotFound)), "{answered:?}");
 }
 
@@ -74,4 +74,33 @@ fn nothing_is_provisioned_on_a_lost_phone() {
     assert!(matches!(confirmed, Err(Error::DeviceLost)));
     assert!(cc.tokens().tokens_of_device(&phone).unwrap().is_empty());
     assert!(cc.wallet().cards(&user).unwrap().is_empty());
+}
+
+#[test]
+fn cardholder_verification_comes_only_from_the_mac() {
+    let w = World::new("attack-cvm");
+    let cc = w.open();
+    let (user, phone) = w.register(&cc, 0);
+    let mut card = w.bind(&cc, &user, &phone, PANS[0], 0).device_card;
+    // Saying "fingerprint" outside the MAC is not possible: the request has no such field, and
+    // a cryptogram whose CVM is rewritten after the MAC does not verify.
+    let mut forged = w.request_payment(&user, &phone, &mut card, 120_000);
+    forged.cryptogram.data.cvm = cloudcard::token::Cvm::Biometric;
+    assert!(matches!(cc.pay(&forged), Err(Error::Token(_))));
+    let Ok(PaymentOutcome::ChallengeRequired { challenge, .. }) =
+        w.pay(&cc, &user, &phone, &mut card, 120_000)
+    else {
+        panic!("a large payment without a fingerprint is challenged");
+    };
+    // A biometric cryptogram for another amount does not answer this payment's challenge.
+    let other = w.fingerprint(&mut card, 50);
+    assert!(matches!(cc.step_up(&user, &challenge, other), Err(Error::FingerprintFailed)));
+    // One without the biometric check does not either.
+    let mut plain = w.data(120_000);
+    plain.cvm = cloudcard::token::Cvm::None;
+    let plain = cloudcard::StepUp::Fingerprint { cryptogram: card.cryptogram(plain).unwrap() };
+    assert!(matches!(cc.step_up(&user, &challenge, plain), Err(Error::FingerprintFailed)));
+    // The phone's real fingerprint answer does.
+    let answer = w.fingerprint(&mut card, 120_000);
+    assert!(matches!(cc.step_up(&user, &challenge, answer), Ok(PaymentOutcome::Approved { .. })));
 }

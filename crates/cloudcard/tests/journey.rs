@@ -77,8 +77,7 @@ fn an_otp_step_up_during_a_burst() {
     use cloudcard::token::{Channel, PaymentData};
     use cloudcard::wallet::{Argon2Cost, OtpPurpose, WalletConfig};
     use cloudcard::{
-        Authentication, BindRequest, ChallengeMethod, CloudCard, Currency, Mcc, PaymentRequest,
-        Secret, StepUp,
+        BindRequest, ChallengeMethod, CloudCard, Currency, Mcc, PaymentRequest, Secret, StepUp,
     };
 
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
@@ -110,6 +109,7 @@ fn an_otp_step_up_during_a_burst() {
             channel: Channel::Qr,
             unpredictable_number: 3,
             timestamp: clock.now(),
+            cvm: cloudcard::token::Cvm::Biometric,
         };
         let cryptogram = card.cryptogram(data).unwrap();
         cc.pay(&PaymentRequest {
@@ -117,7 +117,6 @@ fn an_otp_step_up_during_a_burst() {
             device: phone.clone(),
             cryptogram,
             mcc: Mcc(5411),
-            auth: Authentication::Fingerprint,
         })
         .unwrap()
     };
@@ -157,7 +156,19 @@ fn an_otp_step_up_during_a_burst() {
     assert!(matches!(approved, cloudcard::PaymentOutcome::Approved { .. }));
     // A fingerprint does not answer an OTP challenge.
     assert_eq!(
-        cc.step_up(&user, &challenges[1], StepUp::Fingerprint { passed: true }).unwrap_err(),
+        cc.step_up(&user, &challenges[1], {
+            let data = PaymentData {
+                amount: cloudcard::Amount::from_fen(100),
+                currency: Currency::CNY,
+                merchant: "mch_1".parse().unwrap(),
+                channel: Channel::Qr,
+                unpredictable_number: 4,
+                timestamp: clock.now(),
+                cvm: cloudcard::token::Cvm::Biometric,
+            };
+            StepUp::Fingerprint { cryptogram: card.cryptogram(data).unwrap() }
+        })
+        .unwrap_err(),
         cloudcard::Error::WrongChallengeAnswer
     );
 }

@@ -45,7 +45,11 @@ fn a_challenge_raised_before_a_restart_is_answered_after_it() {
     };
     let (wrong, right) = match method {
         ChallengeMethod::Fingerprint => {
-            (StepUp::Fingerprint { passed: false }, StepUp::Fingerprint { passed: true })
+            // A cryptogram without the biometric check does not answer; one with it does.
+            let mut plain = w.data(120_000);
+            plain.cvm = cloudcard::token::Cvm::None;
+            let without = StepUp::Fingerprint { cryptogram: card.cryptogram(plain).unwrap() };
+            (without, w.fingerprint(&mut card, 120_000))
         }
         ChallengeMethod::PaymentPassword => (
             StepUp::PaymentPassword { password: Secret::new("000000".into()) },
@@ -68,7 +72,7 @@ fn a_challenge_raised_before_a_restart_is_answered_after_it() {
     let stepped = cc.step_up(&user, &challenge, right).unwrap();
     assert!(matches!(stepped, PaymentOutcome::Approved { .. }));
     // Answered once: the challenge is gone for good.
-    let again = StepUp::Fingerprint { passed: true };
+    let again = w.fingerprint(&mut card, 120_000);
     assert!(matches!(
         cc.step_up(&user, &challenge, again),
         Err(cloudcard::Error::ChallengeNotFound)

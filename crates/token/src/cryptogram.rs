@@ -12,7 +12,35 @@ use crate::{Channel, Rejection, TokenError, TokenNumber};
 /// Length of the truncated MAC.
 pub const CRYPTOGRAM_LEN: usize = 8;
 
-/// The payment a cryptogram authenticates, as the merchant's terminal presents it.
+/// How the phone verified its holder before making a cryptogram (consumer-device cardholder
+/// verification). The cryptogram's MAC covers it, so the server reads it from there and from
+/// nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cvm {
+    /// No verification (small contactless payments).
+    #[default]
+    None,
+    /// The phone's unlock passcode.
+    DevicePasscode,
+    /// The phone's fingerprint or face check.
+    Biometric,
+}
+
+impl Cvm {
+    /// Its one-byte code in the MAC-covered message.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::DevicePasscode => 1,
+            Self::Biometric => 2,
+        }
+    }
+}
+
+/// The payment a cryptogram authenticates, as the merchant's terminal presents it, and how the
+/// phone verified its holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentData {
     /// The amount.
@@ -27,6 +55,9 @@ pub struct PaymentData {
     pub unpredictable_number: u32,
     /// When the device made the cryptogram.
     pub timestamp: DateTime<Utc>,
+    /// How the phone verified its holder for this payment.
+    #[serde(default)]
+    pub cvm: Cvm,
 }
 
 /// A payment cryptogram: the token number, the key sequence and ATC it was made under, the
@@ -193,6 +224,7 @@ fn message_parts(
     sink(&[data.channel.code()]);
     sink(&data.unpredictable_number.to_be_bytes());
     sink(&data.timestamp.timestamp_millis().to_be_bytes());
+    sink(&[data.cvm.code()]);
 }
 
 pub(crate) fn compute_mac(

@@ -17,7 +17,7 @@ pub mod testing;
 mod views;
 
 pub use cryptogram::{
-    CRYPTOGRAM_LEN, Cryptogram, DeviceCard, PaymentData, ReplayWindow, ReplenishRequest,
+    CRYPTOGRAM_LEN, Cryptogram, Cvm, DeviceCard, PaymentData, ReplayWindow, ReplenishRequest,
 };
 pub use domain::{Channel, ChannelSet, Domain};
 pub use error::{Rejection, StoreError, TokenError};

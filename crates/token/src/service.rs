@@ -347,6 +347,7 @@ impl<S: TokenStore> TokenService<S> {
                         merchant: cryptogram.data.merchant.clone(),
                         channel: cryptogram.data.channel,
                         atc: cryptogram.atc,
+                        cvm: cryptogram.data.cvm,
                     });
                 }
                 Err(StoreError::Conflict) => continue,
@@ -381,6 +382,7 @@ impl<S: TokenStore> TokenService<S> {
             merchant: verified.merchant.clone(),
             channel: verified.channel,
             atc: verified.atc,
+            cvm: verified.cvm,
             tag: [0; 32],
         };
         held.tag = self.held_tag(&held);
@@ -404,6 +406,7 @@ impl<S: TokenStore> TokenService<S> {
             merchant: held.merchant.clone(),
             channel: held.channel,
             atc: held.atc,
+            cvm: held.cvm,
         })
     }
 
@@ -420,6 +423,7 @@ impl<S: TokenStore> TokenService<S> {
             held.merchant.as_str().as_bytes(),
             &[held.channel.code()],
             &held.atc.to_be_bytes(),
+            &[held.cvm.code()],
         ])
     }
 

@@ -112,9 +112,16 @@ pub struct VerifiedCryptogram {
     pub(crate) merchant: MerchantId,
     pub(crate) channel: Channel,
     pub(crate) atc: u32,
+    pub(crate) cvm: crate::Cvm,
 }
 
 impl VerifiedCryptogram {
+    /// How the phone verified its holder, as the MAC-covered data says.
+    #[must_use]
+    pub const fn cvm(&self) -> crate::Cvm {
+        self.cvm
+    }
+
     /// The token that paid.
     #[must_use]
     pub const fn token(&self) -> &TokenId {
@@ -163,6 +170,7 @@ pub struct HeldCryptogram {
     pub(crate) merchant: MerchantId,
     pub(crate) channel: Channel,
     pub(crate) atc: u32,
+    pub(crate) cvm: crate::Cvm,
     pub(crate) tag: [u8; 32],
 }
 

@@ -31,6 +31,7 @@ fn pay(clock: &ManualClock, fen: u64) -> PaymentData {
         channel: Channel::Qr,
         unpredictable_number: 42,
         timestamp: clock.now(),
+        cvm: Default::default(),
     }
 }
 

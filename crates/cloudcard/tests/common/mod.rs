@@ -16,11 +16,10 @@ use cloudcard::core::{Clock, ManualClock, PhoneNumber};
 use cloudcard::demo::{DEMO_PEOPLE, face_of};
 use cloudcard::report::Region;
 use cloudcard::risk::ClaimEvent;
-use cloudcard::token::{Channel, DeviceCard, PaymentData};
+use cloudcard::token::{Channel, Cvm, DeviceCard, PaymentData};
 use cloudcard::wallet::{NotifyChannel, OtpPurpose, UnbindChannel, UnbindEvidence, UnbindReason};
 use cloudcard::{
-    Amount, Authentication, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest,
-    Secret, StepUp,
+    Amount, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest, Secret, StepUp,
 };
 use serde::Serialize;
 
@@ -91,20 +90,23 @@ pub fn run() -> Journey {
         j.cc.wallet().verify_payment_password(&user, &Secret::new("000000".into())).unwrap_err();
     j.keep_err(wrong.into());
 
-    let o = pay(&mut j, &user, &phone, &mut icbc, 3_500, Authentication::None);
+    let o = pay(&mut j, &user, &phone, &mut icbc, 3_500, Cvm::None);
     j.outcomes.push(o);
-    let o = pay(&mut j, &user, &phone, &mut icbc, 8_800, Authentication::Otp);
+    let o = pay(&mut j, &user, &phone, &mut icbc, 8_800, Cvm::None);
     j.outcomes.push(o);
-    let o = pay(&mut j, &user, &phone, &mut icbc, 120_000, Authentication::None);
+    let o = pay(&mut j, &user, &phone, &mut icbc, 120_000, Cvm::None);
     if let PaymentOutcome::ChallengeRequired { challenge, .. } = &o {
-        let stepped = j.cc.step_up(&user, challenge, StepUp::Fingerprint { passed: true }).unwrap();
+        let mut again = data(&j, 120_000);
+        again.cvm = Cvm::Biometric;
+        let answer = StepUp::Fingerprint { cryptogram: icbc.cryptogram(again).unwrap() };
+        let stepped = j.cc.step_up(&user, challenge, answer).unwrap();
         j.keep(&stepped);
         j.outcomes.push(o.clone());
         j.outcomes.push(stepped);
     }
     // An OTP challenge: a payment on the CMB card with a burst in ten minutes.
     j.clock.set(Utc.with_ymd_and_hms(2026, 11, 24, 17, 30, 0).unwrap());
-    let o = pay(&mut j, &user, &phone, &mut cmb, 600_000, Authentication::Fingerprint);
+    let o = pay(&mut j, &user, &phone, &mut cmb, 600_000, Cvm::Biometric);
     if let PaymentOutcome::ChallengeRequired { challenge, .. } = &o {
         let bad =
             j.cc.step_up(
@@ -127,13 +129,8 @@ pub fn run() -> Journey {
     }
     // A replay of a used cryptogram.
     let c = icbc.cryptogram(data(&j, 100)).unwrap();
-    let req = PaymentRequest {
-        user: user.clone(),
-        device: phone.clone(),
-        cryptogram: c,
-        mcc: Mcc(5462),
-        auth: Authentication::None,
-    };
+    let req =
+        PaymentRequest { user: user.clone(), device: phone.clone(), cryptogram: c, mcc: Mcc(5462) };
     let first = j.cc.pay(&req).unwrap();
     j.keep(&first);
     let replay = j.cc.pay(&req).unwrap_err();
@@ -153,13 +150,12 @@ pub fn run() -> Journey {
         device: phone.clone(),
         cryptogram: icbc.cryptogram(data(&j, 100)).unwrap(),
         mcc: Mcc(5462),
-        auth: Authentication::None,
     });
     j.keep_err(after.unwrap_err());
 
     let phone2 = j.cc.register_device(&user, "new phone").unwrap();
     let (mut ccb, ccb_id) = bind(&mut j, &user, &phone2, PANS[2], None, &mobile);
-    let o = pay(&mut j, &user, &phone2, &mut ccb, 2_000, Authentication::None);
+    let o = pay(&mut j, &user, &phone2, &mut ccb, 2_000, Cvm::None);
     j.outcomes.push(o);
     let lost_card = j.cc.report_lost_card(&user, &ccb_id).unwrap();
     j.keep(&lost_card);
@@ -268,6 +264,7 @@ fn data(j: &Journey, fen: u64) -> PaymentData {
         channel: Channel::Nfc,
         unpredictable_number: 1,
         timestamp: j.clock.now(),
+        cvm: Cvm::None,
     }
 }
 
@@ -277,10 +274,12 @@ fn pay(
     phone: &cloudcard::DeviceId,
     card: &mut DeviceCard,
     fen: u64,
-    auth: Authentication,
+    cvm: Cvm,
 ) -> PaymentOutcome {
     j.clock.advance(TimeDelta::minutes(1));
-    let cryptogram = card.cryptogram(data(j, fen)).unwrap();
+    let mut payment = data(j, fen);
+    payment.cvm = cvm;
+    let cryptogram = card.cryptogram(payment).unwrap();
     j.keep(&cryptogram);
     let outcome =
         j.cc.pay(&PaymentRequest {
@@ -288,7 +287,6 @@ fn pay(
             device: phone.clone(),
             cryptogram,
             mcc: Mcc(5462),
-            auth,
         })
         .unwrap();
     j.keep(&outcome);

@@ -15,14 +15,13 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use cloudcard::core::{Clock, ManualClock, PhoneNumber};
 use cloudcard::demo::DEMO_PEOPLE;
 use cloudcard::sqlite::StaticKey;
-use cloudcard::token::{Channel, DeviceCard, PaymentData};
+use cloudcard::token::{Channel, Cvm, DeviceCard, PaymentData};
 use cloudcard::wallet::{
     Argon2Cost, BankGateway, InMemoryNotifier, InMemoryOutbox, Notifier, OtpPurpose,
     SimulatedBankGateway, SmsGateway, WalletConfig,
 };
 use cloudcard::{
-    Amount, Authentication, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest,
-    Secret, UserId,
+    Amount, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest, Secret, UserId,
 };
 
 pub const PASSWORD: &str = "135790";
@@ -142,7 +141,16 @@ impl World {
             channel: Channel::Nfc,
             unpredictable_number: 7,
             timestamp: self.clock.now(),
+            cvm: Cvm::None,
         }
+    }
+
+    /// The phone's answer to a fingerprint challenge: a new cryptogram for the same payment,
+    /// made after its fingerprint check.
+    pub fn fingerprint(&self, card: &mut DeviceCard, fen: u64) -> cloudcard::StepUp {
+        let mut data = self.data(fen);
+        data.cvm = Cvm::Biometric;
+        cloudcard::StepUp::Fingerprint { cryptogram: card.cryptogram(data).unwrap() }
     }
 
     pub fn request_payment(
@@ -158,7 +166,6 @@ impl World {
             device: phone.clone(),
             cryptogram: card.cryptogram(self.data(fen)).unwrap(),
             mcc: Mcc(5462),
-            auth: Authentication::None,
         }
     }
 

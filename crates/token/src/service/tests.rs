@@ -51,6 +51,7 @@ impl Fixture {
             channel: Channel::Nfc,
             unpredictable_number: 0xdead_beef,
             timestamp: self.clock.now(),
+            cvm: Default::default(),
         }
     }
 
@@ -137,6 +138,8 @@ fn every_tampered_field_is_rejected() {
         ("channel", Box::new(|c| c.data.channel = Channel::Qr)),
         ("un", Box::new(|c| c.data.unpredictable_number ^= 1)),
         ("timestamp", Box::new(|c| c.data.timestamp += TimeDelta::seconds(1))),
+        // Claiming a fingerprint the phone never checked.
+        ("cvm", Box::new(|c| c.data.cvm = crate::Cvm::Biometric)),
         ("atc", Box::new(|c| c.atc += 1)),
         ("key_seq", Box::new(|c| c.key_seq += 1)),
         ("mac", Box::new(|c| c.mac[7] ^= 0x80)),
@@ -443,6 +446,7 @@ fn two_nodes_never_accept_one_atc_twice() {
         channel: Channel::Nfc,
         unpredictable_number: 7,
         timestamp: clock.now(),
+        cvm: Default::default(),
     };
     let c = card.cryptogram(data).unwrap();
     // Node A reads the record; before it writes, node B accepts the same cryptogram.
