@@ -503,6 +503,12 @@ impl<S: TokenStore> TokenService<S> {
         c: &Cryptogram,
         now: DateTime<Utc>,
     ) -> Result<TokenRecord, Rejection> {
+        // The MAC first, under the key the cryptogram names: a forged cryptogram is refused as
+        // "bad MAC" whatever else is wrong with it, and learns nothing from the refusal.
+        let luk = luk::derive(&self.luk_master_key, &record.id, c.key_seq);
+        if !mac_matches(&luk, c) {
+            return Err(Rejection::BadMac);
+        }
         let domain = &record.domain;
         let policy = &self.config.luk_policy;
         let amount = c.data.amount;
@@ -539,10 +545,6 @@ impl<S: TokenStore> TokenService<S> {
         }
         if record.luk.issued_at.checked_add_signed(policy.ttl).is_none_or(|end| now >= end) {
             return Err(Rejection::LukExpired);
-        }
-        let luk = luk::derive(&self.luk_master_key, &record.id, record.luk.key_seq);
-        if !mac_matches(&luk, c) {
-            return Err(Rejection::BadMac);
         }
         let mut next = record.clone();
         next.replay.accept(c.atc)?;

@@ -98,3 +98,26 @@ fn cryptograms_made_but_never_presented_do_not_block_the_phone() {
     card.install(tokens.replenish(&card.replenish_request()).unwrap()).unwrap();
     tokens.verify(&phone(), &card.cryptogram(pay(&clock, 100)).unwrap()).unwrap();
 }
+
+#[test]
+fn a_forged_cryptogram_learns_nothing_from_the_refusal() {
+    use cloudcard_token::{Actor, Rejection, TokenEvent};
+    let (clock, tokens) = service();
+    let p = tokens
+        .provision(ProvisionRequest::new("6250946000000016".parse().unwrap(), phone()))
+        .unwrap();
+    let mut card = p.device_card;
+    let mut forged = card.cryptogram(pay(&clock, 100)).unwrap();
+    forged.mac = [0x42; cloudcard_token::CRYPTOGRAM_LEN];
+    let other: DeviceId = "dev_other".parse().unwrap();
+    // Wrong device, then a suspended token: the forgery still reads only "bad MAC".
+    assert_eq!(tokens.verify(&other, &forged).unwrap_err().rejection(), Some(Rejection::BadMac));
+    tokens.apply(&p.token.id, TokenEvent::Suspend(Actor::User)).unwrap();
+    assert_eq!(tokens.verify(&phone(), &forged).unwrap_err().rejection(), Some(Rejection::BadMac));
+    // A genuine cryptogram is told why.
+    let genuine = card.cryptogram(pay(&clock, 100)).unwrap();
+    assert_eq!(
+        tokens.verify(&phone(), &genuine).unwrap_err().rejection(),
+        Some(Rejection::NotActive)
+    );
+}
