@@ -263,6 +263,7 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<(), WalletError> {
         let record = self.user(user)?;
         let now = self.clock.now();
+        self.count_sms(&record.mobile)?;
         let code = otp::issue(&self.store, &self.otp_mac, &self.config.otp, subject, purpose, now)?;
         self.ports.sms.send(Sms {
             to: record.mobile,
@@ -303,6 +304,16 @@ impl<S: WalletStore> Wallet<S> {
         let record = self.user(user)?;
         let real = record.real_name.ok_or(WalletError::NotRealNameVerified)?;
         self.ports.face.verify(&real.id, sample)
+    }
+
+    /// Counts one code SMS to `mobile` today, refusing past the daily cap.
+    pub(crate) fn count_sms(&self, mobile: &PhoneNumber) -> Result<(), WalletError> {
+        let day = crate::store::beijing_day_number(self.clock.now());
+        if self.store.count_sms(&self.mobile_key(mobile), day, self.config.otp.daily_cap)? {
+            Ok(())
+        } else {
+            Err(WalletError::SmsDailyCap)
+        }
     }
 
     /// Refuses the payment passwords people guess first (DESIGN §3.4): one digit repeated, an

@@ -118,6 +118,9 @@ pub enum WalletError {
     /// A binding confirmed from a device other than the one it was started on.
     #[error("this binding was started on another device")]
     BindingOnOtherDevice,
+    /// The mobile received its most codes for today.
+    #[error("too many codes sent to this mobile today; try again tomorrow")]
+    SmsDailyCap,
     /// This identity already holds an account.
     #[error("this identity already holds an account")]
     IdentityTaken,

@@ -19,12 +19,19 @@ pub struct OtpPolicy {
     pub max_tries: u32,
     /// The least time between two codes for one purpose.
     pub resend_after: TimeDelta,
+    /// The most codes one mobile receives in one Beijing day.
+    pub daily_cap: u32,
 }
 
 impl Default for OtpPolicy {
-    /// 5 minutes, 5 tries, 60 seconds between sends.
+    /// 5 minutes, 5 tries, 60 seconds between sends, 10 codes a mobile a day.
     fn default() -> Self {
-        Self { ttl: TimeDelta::minutes(5), max_tries: 5, resend_after: TimeDelta::seconds(60) }
+        Self {
+            ttl: TimeDelta::minutes(5),
+            max_tries: 5,
+            resend_after: TimeDelta::seconds(60),
+            daily_cap: 10,
+        }
     }
 }
 

@@ -219,6 +219,7 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<(), WalletError> {
         let now = self.clock.now();
         let subject = mobile_subject(&self.otp_mac, terminal, mobile);
+        self.count_sms(mobile)?;
         let code = otp::issue(
             &self.store,
             &self.otp_mac,
@@ -292,6 +293,7 @@ impl<S: WalletStore> Wallet<S> {
             history: vec![(CaseState::Requested, now)],
         };
         if channel == UnbindChannel::Online {
+            self.count_sms(&mobile)?;
             let code = otp::issue(
                 &self.store,
                 &self.otp_mac,

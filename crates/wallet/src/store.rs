@@ -15,6 +15,7 @@ use crate::pos::UnbindCase;
 
 mod kv;
 
+pub(crate) use kv::beijing_day_number;
 pub use kv::{InMemoryWalletStore, KvWalletStore};
 
 /// A verified real name.
@@ -409,6 +410,13 @@ pub trait WalletStore: Send + Sync {
         max_tries: u32,
     ) -> Result<CodeCheck, StoreError>;
 
+    /// Counts one SMS to the mobile whose keyed hash is `mobile_key` on Beijing day `day`
+    /// (days since 1970); `false`, counting nothing, once `cap` were sent that day.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn count_sms(&self, mobile_key: &[u8; 32], day: u32, cap: u32) -> Result<bool, StoreError>;
     /// Deletes pending bindings, unbind tickets and codes that lapsed before `now`, at most
     /// `limit` of each; how many went. Costs what lapsed, not what is stored.
     ///
@@ -556,6 +564,9 @@ impl<T: WalletStore + ?Sized> WalletStore for std::sync::Arc<T> {
     }
     fn purge_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
         (**self).purge_expired(now, limit)
+    }
+    fn count_sms(&self, mobile_key: &[u8; 32], day: u32, cap: u32) -> Result<bool, StoreError> {
+        (**self).count_sms(mobile_key, day, cap)
     }
     fn create_terminal(&self, terminal: &TerminalRecord) -> Result<(), StoreError> {
         (**self).create_terminal(terminal)

@@ -69,6 +69,16 @@ pub fn wallet_store_suite(make: &dyn Fn() -> Arc<dyn WalletStore>) {
     code_tries_and_throttle(&*make());
     purge_only_what_lapsed(&*make());
     terminals_and_cases(&*make());
+    sms_cap_counts_exactly(make());
+}
+
+fn sms_cap_counts_exactly(s: Arc<dyn WalletStore>) {
+    let store = s.clone();
+    let sent =
+        race(8, move |_| (0..5).filter(|_| store.count_sms(&[4; 32], 20_000, 10).unwrap()).count());
+    assert_eq!(sent.iter().sum::<usize>(), 10, "exactly the cap, under 8 threads");
+    assert!(s.count_sms(&[4; 32], 20_001, 10).unwrap(), "a new day starts afresh");
+    assert!(s.count_sms(&[5; 32], 20_000, 10).unwrap(), "mobiles are apart");
 }
 
 fn users(s: &dyn WalletStore) {

@@ -130,3 +130,22 @@ fn codes_faces_and_tickets_never_print() {
         assert!(!printed.contains(secret), "{printed}");
     }
 }
+
+#[test]
+fn a_mobile_gets_at_most_ten_codes_a_day() {
+    let f = fixture();
+    let user = verified_user(&f, 0);
+    let mut sent = 0;
+    let mut refused = None;
+    for purpose in [OtpPurpose::CardLookup, OtpPurpose::PasswordReset] {
+        for _ in 0..8 {
+            // Distinct scopes sidestep the per-minute throttle, as an attacker would try.
+            match f.wallet.send_otp_for(&user, purpose, &format!("scope-{sent}")) {
+                Ok(()) => sent += 1,
+                Err(e) => refused = Some(e),
+            }
+        }
+    }
+    assert_eq!(sent, 10);
+    assert_eq!(refused, Some(WalletError::SmsDailyCap));
+}

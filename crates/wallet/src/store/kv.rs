@@ -30,6 +30,7 @@ const DEVICES: &str = "wallet_devices";
 const CODES: &str = "wallet_code";
 const CODES_DUE: &str = "wallet_code_due";
 const TERMINALS: &str = "wallet_terminal";
+const SMS_DAY: &str = "wallet_sms_day";
 const CASES: &str = "wallet_case";
 
 /// The wallet store over a [`Kv`]. Records are written in a storage form that keeps every
@@ -708,8 +709,28 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
         })
     }
 
+    fn count_sms(&self, mobile_key: &[u8; 32], day: u32, cap: u32) -> Result<bool, StoreError> {
+        // Keyed by day first, so past days are purged by one range.
+        let mut key = day.to_be_bytes().to_vec();
+        key.extend_from_slice(mobile_key);
+        store::write(&self.kv, |txn| {
+            let sent = txn
+                .get(SMS_DAY, &key)?
+                .map_or(0, |v| v.try_into().map(u32::from_be_bytes).unwrap_or(u32::MAX));
+            if sent >= cap {
+                return Ok(false);
+            }
+            txn.put(SMS_DAY, &key, &(sent + 1).to_be_bytes())?;
+            Ok(true)
+        })
+    }
+
     fn purge_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
         store::write(&self.kv, |txn| {
+            let today = beijing_day_number(now);
+            for (key, _) in txn.range(SMS_DAY, &[], &today.to_be_bytes(), limit)? {
+                txn.delete(SMS_DAY, &key)?;
+            }
             let bindings = purge(txn, BINDINGS_DUE, now, limit, |txn, id| {
                 let lapsed =
                     get_json::<BindingRow>(txn, BINDINGS, id)?.is_some_and(|b| b.expires_at <= now);
@@ -773,4 +794,10 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
     fn put_case(&self, case: &UnbindCase) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| txn.put(CASES, case.id.as_bytes(), &encode(case)?))
     }
+}
+
+/// Days since 1970 of the Beijing calendar day `at` falls on.
+pub(crate) fn beijing_day_number(at: DateTime<Utc>) -> u32 {
+    let days = cloudcard_core::beijing_date(at).signed_duration_since(chrono::NaiveDate::default());
+    u32::try_from(days.num_days()).unwrap_or(0)
 }
