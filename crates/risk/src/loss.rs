@@ -175,3 +175,60 @@ pub struct Claim {
     /// Every state it has been in, with when.
     pub history: Vec<(ClaimState, DateTime<Utc>)>,
 }
+
+/// The verdict on one logged transaction of a lost instrument (`claimed`: already in a claim):
+/// eligible for 72-hour protection when approved, made within the 72 hours up to and including
+/// the report, not verified by the cardholder's fingerprint or payment password.
+pub(crate) fn verdict(
+    t: &LoggedTransaction,
+    report: &LossReport,
+    claimed: bool,
+) -> Option<Ineligible> {
+    let start =
+        report.reported_at.checked_sub_signed(PROTECTION_WINDOW).unwrap_or(report.reported_at);
+    if !t.approved {
+        Some(Ineligible::Declined)
+    } else if t.at < start || t.at > report.reported_at {
+        Some(Ineligible::OutsideWindow)
+    } else if t.auth.proves_cardholder() {
+        Some(Ineligible::CardholderVerified)
+    } else if claimed {
+        Some(Ineligible::AlreadyClaimed)
+    } else {
+        None
+    }
+}
+
+/// A filed claim for the eligible transactions of a loss; `None` if there is none.
+pub(crate) fn file(
+    id: &ClaimId,
+    report: &LossReport,
+    eligible: &[LoggedTransaction],
+    now: DateTime<Utc>,
+) -> Option<Result<Claim, RiskError>> {
+    if eligible.is_empty() {
+        return None;
+    }
+    let Some(eligible_amount) = Amount::checked_sum(eligible.iter().map(|t| t.amount)) else {
+        return Some(Err(RiskError::Overflow));
+    };
+    Some(Ok(Claim {
+        id: id.clone(),
+        report: report.clone(),
+        transactions: eligible.iter().map(|t| t.id.clone()).collect(),
+        eligible_amount,
+        state: ClaimState::Filed,
+        history: vec![(ClaimState::Filed, now)],
+    }))
+}
+
+/// Moves a claim on by `event`, recording when.
+pub(crate) fn advance(
+    claim: &mut Claim,
+    event: ClaimEvent,
+    now: DateTime<Utc>,
+) -> Result<(), RiskError> {
+    claim.state = claim_transition(claim.state, event)?;
+    claim.history.push((claim.state, now));
+    Ok(())
+}

@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::store::{self, Kv, Txn, get_json, prefix_end, put_json, time_key};
-use cloudcard_core::{Amount, CardId, ClaimId, DeviceId, StoreError, TransactionId, UserId};
+use cloudcard_core::{CardId, ClaimId, DeviceId, StoreError, TransactionId, UserId};
 
 use crate::RiskError;
 use crate::loss::{
-    Assessment, Claim, ClaimEvent, ClaimState, Ineligible, Instrument, LoggedTransaction,
-    LossReport, PROTECTION_WINDOW, claim_transition,
+    self, Assessment, Claim, ClaimEvent, ClaimState, Instrument, LoggedTransaction, LossReport,
 };
 
 /// Where the risk engine keeps what must outlive the process and be shared by every node:
@@ -143,24 +142,12 @@ fn log_key(instrument: &Instrument, entry: &LoggedTransaction) -> Vec<u8> {
 }
 
 fn assess_in(txn: &mut dyn Txn, report: &LossReport) -> Result<Vec<Assessment>, StoreError> {
-    let start =
-        report.reported_at.checked_sub_signed(PROTECTION_WINDOW).unwrap_or(report.reported_at);
     let prefix = instrument_prefix(&report.instrument);
     let mut out = Vec::new();
     for (_, value) in txn.range(LOG, &prefix, &prefix_end(&prefix), usize::MAX)? {
         let t: LoggedTransaction = store::decode(&value)?;
-        let ineligible = if !t.approved {
-            Some(Ineligible::Declined)
-        } else if t.at < start || t.at > report.reported_at {
-            Some(Ineligible::OutsideWindow)
-        } else if t.auth.proves_cardholder() {
-            Some(Ineligible::CardholderVerified)
-        } else if txn.get(CLAIMED, t.id.as_str().as_bytes())?.is_some() {
-            Some(Ineligible::AlreadyClaimed)
-        } else {
-            None
-        };
-        out.push(Assessment { transaction: t, ineligible });
+        let claimed = txn.contains(CLAIMED, t.id.as_str().as_bytes())?;
+        out.push(Assessment { ineligible: loss::verdict(&t, report, claimed), transaction: t });
     }
     Ok(out)
 }
@@ -267,23 +254,11 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
                 .filter(|a| a.ineligible.is_none())
                 .map(|a| a.transaction)
                 .collect();
-            if eligible.is_empty() {
-                return Ok(None);
-            }
-            let eligible_amount = Amount::checked_sum(eligible.iter().map(|t| t.amount))
-                .ok_or(StoreError::Corrupt)?;
-            let transactions: Vec<TransactionId> = eligible.into_iter().map(|t| t.id).collect();
-            for t in &transactions {
+            let Some(claim) = loss::file(id, report, &eligible, now) else { return Ok(None) };
+            let claim = claim.map_err(|_| StoreError::Corrupt)?;
+            for t in &claim.transactions {
                 txn.put(CLAIMED, t.as_str().as_bytes(), id.as_str().as_bytes())?;
             }
-            let claim = Claim {
-                id: id.clone(),
-                report: report.clone(),
-                transactions,
-                eligible_amount,
-                state: ClaimState::Filed,
-                history: vec![(ClaimState::Filed, now)],
-            };
             if txn.get(CLAIMS, id.as_str().as_bytes())?.is_some() {
                 return Err(StoreError::Duplicate);
             }
@@ -301,11 +276,9 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
         store::write(&self.kv, |txn| {
             let key = id.as_str().as_bytes();
             let mut claim: Claim = get_json(txn, CLAIMS, key)?.ok_or(StoreError::Missing)?;
-            claim.state = match claim_transition(claim.state, event) {
-                Ok(state) => state,
-                Err(e) => return Ok(Err(e)),
-            };
-            claim.history.push((claim.state, now));
+            if let Err(e) = loss::advance(&mut claim, event, now) {
+                return Ok(Err(e));
+            }
             if claim.state == ClaimState::Rejected {
                 for t in &claim.transactions {
                     txn.delete(CLAIMED, t.as_str().as_bytes())?;
@@ -370,22 +343,10 @@ impl Book {
     }
 
     fn assess(&self, report: &LossReport) -> Vec<Assessment> {
-        let start =
-            report.reported_at.checked_sub_signed(PROTECTION_WINDOW).unwrap_or(report.reported_at);
         self.log_of(&report.instrument)
-            .map(|t| {
-                let ineligible = if !t.approved {
-                    Some(Ineligible::Declined)
-                } else if t.at < start || t.at > report.reported_at {
-                    Some(Ineligible::OutsideWindow)
-                } else if t.auth.proves_cardholder() {
-                    Some(Ineligible::CardholderVerified)
-                } else if self.claimed.contains_key(&t.id) {
-                    Some(Ineligible::AlreadyClaimed)
-                } else {
-                    None
-                };
-                Assessment { transaction: t.clone(), ineligible }
+            .map(|t| Assessment {
+                ineligible: loss::verdict(t, report, self.claimed.contains_key(&t.id)),
+                transaction: t.clone(),
             })
             .collect()
     }
@@ -493,26 +454,14 @@ impl RiskStore for InMemoryRiskStore {
             .filter(|a| a.ineligible.is_none())
             .map(|a| a.transaction)
             .collect();
-        if eligible.is_empty() {
-            return Ok(None);
-        }
+        let Some(claim) = loss::file(id, report, &eligible, now) else { return Ok(None) };
+        let claim = claim.map_err(|_| StoreError::Corrupt)?;
         if book.claims.contains_key(id) {
             return Err(StoreError::Duplicate);
         }
-        let eligible_amount =
-            Amount::checked_sum(eligible.iter().map(|t| t.amount)).ok_or(StoreError::Corrupt)?;
-        let transactions: Vec<TransactionId> = eligible.into_iter().map(|t| t.id).collect();
-        for t in &transactions {
+        for t in &claim.transactions {
             book.claimed.insert(t.clone(), id.clone());
         }
-        let claim = Claim {
-            id: id.clone(),
-            report: report.clone(),
-            transactions,
-            eligible_amount,
-            state: ClaimState::Filed,
-            history: vec![(ClaimState::Filed, now)],
-        };
         book.claims.insert(id.clone(), claim.clone());
         Ok(Some(claim))
     }
@@ -525,11 +474,9 @@ impl RiskStore for InMemoryRiskStore {
     ) -> Result<Result<Claim, RiskError>, StoreError> {
         let mut book = self.write();
         let claim = book.claims.get_mut(id).ok_or(StoreError::Missing)?;
-        claim.state = match claim_transition(claim.state, event) {
-            Ok(state) => state,
-            Err(e) => return Ok(Err(e)),
-        };
-        claim.history.push((claim.state, now));
+        if let Err(e) = loss::advance(claim, event, now) {
+            return Ok(Err(e));
+        }
         let claim = claim.clone();
         if claim.state == ClaimState::Rejected {
             for t in &claim.transactions {
