@@ -14,10 +14,13 @@ const MOBILE_LEN: usize = 11;
 
 /// Masks every card number in `text` with the default [`Redactor`] (cards only).
 ///
-/// A card number is 13–19 ASCII digits, optionally grouped by single spaces or by single
-/// hyphens, Luhn-valid, and not part of a longer digit run. Its first 4 and last 4 digits stay; the
-/// digits between become `*`; separators and every other byte are left as they were, so the
-/// output has the input's length. Text with no card number comes back borrowed, unchanged.
+/// A card number is 13–19 ASCII digits, optionally grouped by single spaces or hyphens (in any
+/// mix, as `Pan` accepts them), Luhn-valid, and not part of a longer digit
+/// run. Its first 4 and last 4 digits stay; the digits between become `*`; separators and every
+/// other byte are left as they were, so the output has the input's length. A card is found
+/// wherever it sits: after another number, after another card, at either end of a line. Text
+/// with no card number comes back borrowed, unchanged. Time and extra memory are linear in the
+/// input on any text.
 ///
 /// ```
 /// use std::borrow::Cow;
@@ -38,8 +41,9 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 /// (`138****1234`) and resident IDs (`4***************1X`) on request.
 ///
 /// Mobiles and resident IDs are recognised when written as one unbroken run (an ID may end in
-/// `X`): 11 digits starting `13`–`19` for a mobile; 17 digits and a correct ISO 7064 check
-/// character with a real birth date for an ID. Where a run could be either an ID or a card, the
+/// `X`): 11 digits starting `13`–`19` for a mobile, with or without the country code (`+86`,
+/// `0086`) before it; 17 digits and a correct ISO 7064 check character with a real birth date
+/// for an ID. Where a run could be either an ID or a card, the
 /// ID reading wins.
 ///
 /// ```
@@ -120,70 +124,93 @@ impl Redactor {
         }
     }
 
-    /// The slow path, for a chain with enough digits: split it into groups and mask every
-    /// card (and mobile, ID) found, leftmost first, longest first.
+    /// The slow path, for a chain with enough digits. Every way the chain's groups can be read
+    /// as a card number (13–19 digits, Luhn-valid, starting and ending on whole groups) is
+    /// masked, each keeping its own first 4 and last 4: so whatever stands before or after a
+    /// card, its own reading masks its middle, and overlapping readings only hide more.
+    /// Bounded work per group (a card spans at most 19 digits) and no allocation but the
+    /// output: linear in the input on any text.
     fn redact_chain(&self, bytes: &[u8], start: usize, end: usize, out: &mut Option<Vec<u8>>) {
-        let groups = groups_of(bytes, start, end);
-        let mut s = 0;
-        while let Some(&first) = groups.get(s) {
-            if self.resident_ids && is_resident_id(bytes, first) {
+        let mut gs = start;
+        while gs < end {
+            let first = Group { start: gs, end: run_end(bytes, gs, end) };
+            let is_id = self.resident_ids && is_resident_id(bytes, first);
+            if is_id {
                 let id_end = if first.len() == 17 { first.end + 1 } else { first.end };
                 mask_digits(bytes, &[Group { start: first.start, end: id_end }], 1, 2, out);
-                s += 1;
-                continue;
+            } else {
+                if self.mobiles {
+                    mask_mobile(bytes, first, out);
+                }
+                mask_cards_from(bytes, gs, end, out);
             }
-            if let Some(e) = card_at(bytes, &groups, s) {
-                mask_digits(bytes, groups.get(s..=e).unwrap_or_default(), 4, 4, out);
-                s = e + 1;
-                continue;
-            }
-            if self.mobiles
-                && first.len() == MOBILE_LEN
-                && bytes.get(first.start..first.end).is_some_and(mobile_valid)
-            {
-                mask_digits(bytes, &[first], 3, 4, out);
-            }
-            s += 1;
+            gs = first.end + 1; // past the separator
         }
     }
 }
 
-/// From a digit at `start`, the end of its chain (digit runs joined by single spaces, or by
-/// single hyphens: one kind of separator per chain) and how many digits it holds.
+/// The end of the digit run that starts at `i` (no further than `end`).
+fn run_end(bytes: &[u8], mut i: usize, end: usize) -> usize {
+    while i < end && bytes.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+/// Masks a mobile written as one run: `13812341234`, or with the country code `86` or `0086`
+/// run into it (`+8613812341234`), keeping the code, the first 3 and the last 4.
+fn mask_mobile(bytes: &[u8], group: Group, out: &mut Option<Vec<u8>>) {
+    let Some(digits) = bytes.get(group.start..group.end) else { return };
+    let prefix = match digits.len() {
+        MOBILE_LEN => 0,
+        13 if digits.starts_with(b"86") => 2,
+        15 if digits.starts_with(b"0086") => 4,
+        _ => return,
+    };
+    if digits.get(prefix..).is_some_and(mobile_valid) {
+        mask_digits(bytes, &[group], prefix + 3, 4, out);
+    }
+}
+
+/// Masks every card reading that starts at the group beginning at `gs`.
+fn mask_cards_from(bytes: &[u8], gs: usize, end: usize, out: &mut Option<Vec<u8>>) {
+    let mut groups = [Group { start: 0, end: 0 }; CARD_MAX];
+    let mut buf = [0u8; CARD_MAX];
+    let (mut n, mut len, mut i) = (0, 0, gs);
+    while i < end && n < CARD_MAX {
+        let g = Group { start: i, end: run_end(bytes, i, end) };
+        let Some(digits) = bytes.get(g.start..g.end) else { return };
+        let next = len + digits.len();
+        let (Some(slot), Some(group_slot)) = (buf.get_mut(len..next), groups.get_mut(n)) else {
+            return; // past 19 digits: no longer reading starts here
+        };
+        slot.copy_from_slice(digits);
+        *group_slot = g;
+        (len, n) = (next, n + 1);
+        if len >= CARD_MIN && buf.get(..len).is_some_and(luhn_valid) {
+            mask_digits(bytes, groups.get(..n).unwrap_or_default(), 4, 4, out);
+        }
+        i = g.end + 1;
+    }
+}
+
+/// From a digit at `start`, the end of its chain (digit runs joined by single spaces or single
+/// hyphens, in any mix, as a card number may be written) and how many digits it holds.
 fn chain_extent(bytes: &[u8], start: usize) -> (usize, usize) {
     let mut i = start;
     let mut digits = 0;
-    let mut separator = None;
     loop {
         while bytes.get(i).is_some_and(u8::is_ascii_digit) {
             i += 1;
             digits += 1;
         }
-        let next = match bytes.get(i) {
-            Some(&b @ (b' ' | b'-')) if separator.is_none_or(|s| s == b) => b,
-            _ => return (i, digits),
-        };
-        if !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        if !matches!(bytes.get(i), Some(b' ' | b'-'))
+            || !bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+        {
             return (i, digits);
         }
-        separator = Some(next);
         i += 1;
     }
-}
-
-/// The digit groups of the chain `start..end`.
-fn groups_of(bytes: &[u8], start: usize, end: usize) -> Vec<Group> {
-    let mut groups = Vec::new();
-    let mut i = start;
-    while i < end {
-        let g_start = i;
-        while i < end && bytes.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        groups.push(Group { start: g_start, end: i });
-        i += 1; // the separator
-    }
-    groups
 }
 
 /// Whether `group` (with the `X` that may follow it) is a resident identity number.
@@ -198,27 +225,6 @@ fn is_resident_id(bytes: &[u8], group: Group) -> bool {
     let word_ends =
         !bytes.get(group.end + 1).is_some_and(u8::is_ascii_alphanumeric) || group.len() == 18;
     candidate.is_some_and(resident_id_valid) && word_ends
-}
-
-/// The last group index `e` such that groups `s..=e` hold a Luhn-valid 13–19 digit number,
-/// the longest first.
-fn card_at(bytes: &[u8], groups: &[Group], s: usize) -> Option<usize> {
-    let mut buf = [0u8; CARD_MAX];
-    let mut len = 0;
-    let mut best = None;
-    for (e, g) in groups.iter().enumerate().skip(s) {
-        let digits = bytes.get(g.start..g.end)?;
-        let next = len + digits.len();
-        if next > CARD_MAX {
-            break;
-        }
-        buf.get_mut(len..next)?.copy_from_slice(digits);
-        len = next;
-        if len >= CARD_MIN && buf.get(..len).is_some_and(luhn_valid) {
-            best = Some(e);
-        }
-    }
-    best
 }
 
 /// Masks all digits of `groups` but the first `keep_first` and the last `keep_last`.
