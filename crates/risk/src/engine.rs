@@ -1,10 +1,9 @@
 //! The risk engine: status lists, rules, velocity, shadow rules, the decline-rate monitor,
 //! suppressions, loss reports and claims.
 
-use cloudcard_core::sync::RwLockExt;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -102,9 +101,6 @@ pub struct BacktestReport {
     pub per_rule: BTreeMap<String, u64>,
 }
 
-/// Per entity: rules turned off, each until an instant.
-type Suppressions = HashMap<EntityKey, Vec<(Arc<str>, DateTime<Utc>)>>;
-
 #[derive(Debug, Default)]
 struct ShadowStats {
     decisions: AtomicU64,
@@ -123,7 +119,6 @@ pub struct RiskEngine {
     shadow: ArcSwapOption<RuleSet>,
     shadow_stats: ShadowStats,
     state: Arc<dyn RiskStore>,
-    suppressions: RwLock<Suppressions>,
     clock: SharedClock,
 }
 
@@ -166,7 +161,6 @@ impl RiskEngine {
             shadow: ArcSwapOption::empty(),
             shadow_stats: ShadowStats::default(),
             state,
-            suppressions: RwLock::default(),
             clock,
         })
     }
@@ -408,13 +402,19 @@ impl RiskEngine {
     }
 
     /// Turns off one rule for one entity (say, a merchant's known burst on one card) until
-    /// `until`.
-    pub fn suppress(&self, kind: EntityKind, id: &str, rule: &str, until: DateTime<Utc>) {
-        let key = self.velocity.key(kind, id);
-        let mut map = self.suppressions.write_unpoisoned();
-        let list = map.entry(key).or_default();
-        list.retain(|(r, _)| &**r != rule);
-        list.push((Arc::from(rule), until));
+    /// `until`, on every node sharing the store.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
+    pub fn suppress(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        rule: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), RiskError> {
+        Ok(self.state.suppress(self.velocity.key(kind, id), rule, until)?)
     }
 
     /// Suspends a user: every payment and binding is declined until [`Self::resume_user`].
@@ -586,15 +586,18 @@ impl RiskEngine {
         at: DateTime<Utc>,
         buf: &mut DecisionBuf,
     ) -> Decision {
-        let suppressions = self.suppressions.read_unpoisoned();
-        let suppressed = |rule: &str| {
-            !suppressions.is_empty()
-                && entities.iter().flatten().any(|key| {
-                    suppressions.get(key).is_some_and(|list| {
-                        list.iter().any(|(r, until)| &**r == rule && at < *until)
-                    })
-                })
-        };
+        let mut keys = [EntityKey::default(); 4];
+        let mut n = 0;
+        for key in entities.iter().flatten() {
+            if let Some(slot) = keys.get_mut(n) {
+                *slot = *key;
+                n += 1;
+            }
+        }
+        let keys = keys.get(..n).unwrap_or_default();
+        // Asked only when a rule fires; a store that cannot answer leaves the rule in force.
+        let suppressed =
+            |rule: &str| !keys.is_empty() && self.state.suppressed(keys, rule, at).unwrap_or(false);
         let e = live.evaluate(input, &suppressed, Some(buf));
         let decision = combine(e.rules_outcome, e.score_outcome, e.score);
         live.stats.count(decision.outcome);

@@ -12,6 +12,7 @@ use crate::RiskError;
 use crate::loss::{
     self, Assessment, Claim, ClaimEvent, ClaimState, Instrument, LoggedTransaction, LossReport,
 };
+use crate::velocity::EntityKey;
 
 /// Where the risk engine keeps what must outlive the process and be shared by every node:
 /// the status lists (lost cards and phones, suspended users), the loss log and the claims.
@@ -87,6 +88,24 @@ pub trait RiskStore: Send + Sync + fmt::Debug {
     ///
     /// [`StoreError::Backend`].
     fn claim(&self, id: &ClaimId) -> Result<Option<Claim>, StoreError>;
+    /// Turns off `rule` for the entity `key` until `until` (replacing an earlier suppression of
+    /// the same rule).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn suppress(&self, key: EntityKey, rule: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Whether `rule` is turned off at `at` for any of `keys`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn suppressed(
+        &self,
+        keys: &[EntityKey],
+        rule: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Which status list matched.
@@ -105,6 +124,13 @@ const LOG: &str = "risk_log";
 const LOG_DUE: &str = "risk_log_due";
 const CLAIMS: &str = "risk_claim";
 const CLAIMED: &str = "risk_claimed";
+const SUPPRESSED: &str = "risk_suppressed";
+
+fn suppression_key(key: EntityKey, rule: &str) -> Vec<u8> {
+    let mut k = key.to_bytes().to_vec();
+    k.extend_from_slice(rule.as_bytes());
+    k
+}
 
 /// The risk store over a [`Kv`].
 #[derive(Debug, Clone, Default)]
@@ -292,6 +318,28 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
     fn claim(&self, id: &ClaimId) -> Result<Option<Claim>, StoreError> {
         store::read(&self.kv, |txn| get_json(txn, CLAIMS, id.as_str().as_bytes()))
     }
+
+    fn suppress(&self, key: EntityKey, rule: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        store::write(&self.kv, |txn| put_json(txn, SUPPRESSED, &suppression_key(key, rule), &until))
+    }
+
+    fn suppressed(
+        &self,
+        keys: &[EntityKey],
+        rule: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        store::read(&self.kv, |txn| {
+            for key in keys {
+                let until: Option<DateTime<Utc>> =
+                    get_json(txn, SUPPRESSED, &suppression_key(*key, rule))?;
+                if until.is_some_and(|until| at < until) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+    }
 }
 
 /// The in-memory risk store: the status lists in hash sets, each instrument's log in a queue,
@@ -311,6 +359,7 @@ struct Book {
     due: std::collections::BTreeMap<(DateTime<Utc>, TransactionId), Arc<LoggedTransaction>>,
     claims: std::collections::HashMap<ClaimId, Claim>,
     claimed: std::collections::HashMap<TransactionId, ClaimId>,
+    suppressed: std::collections::HashMap<EntityKey, Vec<(String, DateTime<Utc>)>>,
 }
 
 impl InMemoryRiskStore {
@@ -488,5 +537,28 @@ impl RiskStore for InMemoryRiskStore {
 
     fn claim(&self, id: &ClaimId) -> Result<Option<Claim>, StoreError> {
         Ok(self.read().claims.get(id).cloned())
+    }
+
+    fn suppress(&self, key: EntityKey, rule: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut book = self.write();
+        let list = book.suppressed.entry(key).or_default();
+        list.retain(|(r, _)| r != rule);
+        list.push((rule.to_owned(), until));
+        Ok(())
+    }
+
+    fn suppressed(
+        &self,
+        keys: &[EntityKey],
+        rule: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let book = self.read();
+        Ok(!book.suppressed.is_empty()
+            && keys.iter().any(|key| {
+                book.suppressed
+                    .get(key)
+                    .is_some_and(|list| list.iter().any(|(r, until)| r == rule && at < *until))
+            }))
     }
 }

@@ -47,6 +47,24 @@ pub fn risk_store_suite(make: &dyn Fn() -> Arc<dyn RiskStore>) {
     one_claim_per_transaction(make());
     claims_move_and_reject_frees(&*make());
     purge_log(&*make());
+    suppressions(&*make());
+}
+
+fn suppressions(s: &dyn RiskStore) {
+    use crate::EntityKey;
+    let (a, b) = (
+        EntityKey::default(),
+        crate::VelocityStore::new(crate::WindowSet::default())
+            .key(crate::EntityKind::Card, "card_1"),
+    );
+    assert!(!s.suppressed(&[a, b], "burst", t0()).unwrap());
+    s.suppress(b, "burst", t0() + TimeDelta::hours(1)).unwrap();
+    assert!(s.suppressed(&[a, b], "burst", t0()).unwrap());
+    assert!(!s.suppressed(&[a, b], "other", t0()).unwrap(), "one rule only");
+    assert!(!s.suppressed(&[a], "burst", t0()).unwrap(), "one entity only");
+    assert!(!s.suppressed(&[b], "burst", t0() + TimeDelta::hours(1)).unwrap(), "until, not after");
+    s.suppress(b, "burst", t0()).unwrap();
+    assert!(!s.suppressed(&[b], "burst", t0()).unwrap(), "a new suppression replaces the old");
 }
 
 fn status_lists(s: &dyn RiskStore) {

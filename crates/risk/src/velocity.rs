@@ -559,8 +559,16 @@ pub struct VelocityStore {
 }
 
 /// An entity's key: a keyed 64-bit hash of its kind and id, so that lookups allocate nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct EntityKey(u64);
+
+impl EntityKey {
+    /// The key as 8 bytes, for a store's keys.
+    #[must_use]
+    pub const fn to_bytes(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+}
 
 impl VelocityStore {
     /// An empty store over `windows`.

@@ -11,6 +11,7 @@ use crate::RuleError;
 use crate::loss::{ClaimState, Ineligible};
 use crate::rules::ChallengeMethod;
 use crate::txn::{Authentication, Mcc};
+use std::collections::HashMap;
 
 /// 10:00 Beijing time.
 fn t0() -> DateTime<Utc> {
@@ -275,7 +276,9 @@ fn suppression_expires() {
     let always = "{ compare = { feature = \"amount\", op = \">=\", value = 0 } }";
     let (clock, engine) = engine_with(&set(&[rule("noisy", always, "\"review\"")]));
     let mut buf = engine.buffer();
-    engine.suppress(EntityKind::Card, "card_1", "noisy", clock.now() + TimeDelta::hours(1));
+    engine
+        .suppress(EntityKind::Card, "card_1", "noisy", clock.now() + TimeDelta::hours(1))
+        .unwrap();
     assert_eq!(engine.decide(&txn(&clock, 1), &mut buf).outcome, Outcome::Approve);
     let mut other = txn(&clock, 1);
     other.card = "card_2".parse().unwrap();
