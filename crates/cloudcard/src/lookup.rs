@@ -113,22 +113,42 @@ impl CloudCard {
     }
 
     pub(crate) fn notify_ready(&self, events: Vec<LookupEvent>) -> Result<Vec<QueryId>, Error> {
-        let mut ready = Vec::new();
-        for event in events {
-            if let LookupEvent::ReportReady { query, user } = event {
-                // One failed SMS does not drop the others' notices.
-                if let Ok(Some(record)) = self.wallet.store().user(&user) {
-                    let text = "Your card lookup report is ready. Open the app and enter your payment password to view it.";
-                    let _unsent = self.sms.send(Sms {
+        let ready = events
+            .into_iter()
+            .filter_map(|event| match event {
+                LookupEvent::ReportReady { query, .. } => Some(query),
+                _ => None,
+            })
+            .collect();
+        self.send_notices()?;
+        Ok(ready)
+    }
+
+    /// Sends the "report ready" messages that are due; one that fails is put back for a minute
+    /// later, and the others go on. The queue is in the store, so a message survives a crash
+    /// between the report and its SMS.
+    pub(crate) fn send_notices(&self) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let mut sent = 0;
+        for (query, user) in self.lookup.take_notices(now, 1_000)? {
+            let delivered = self.wallet.store().user(&user).ok().flatten().is_some_and(|record| {
+                let text = "Your card lookup report is ready. Open the app and enter your payment password to view it.";
+                self.sms
+                    .send(Sms {
                         to: record.mobile,
                         body: SmsBody::Notice { text: text.into() },
-                        at: self.clock.now(),
-                    });
-                }
-                ready.push(query);
+                        at: now,
+                    })
+                    .is_ok()
+            });
+            if delivered {
+                sent += 1;
+            } else {
+                let later = now.checked_add_signed(chrono::TimeDelta::minutes(1)).unwrap_or(now);
+                self.lookup.notice_later(&query, later)?;
             }
         }
-        Ok(ready)
+        Ok(sent)
     }
 
     /// POS terminal phone unbinding, step 1: the merchant's request through a channel.

@@ -24,6 +24,8 @@ pub struct DueReport {
     pub log_purged: usize,
     /// Lookup reports whose content expired.
     pub reports_purged: usize,
+    /// "Report ready" messages sent (retried ones included).
+    pub notices_sent: usize,
 }
 
 /// How much of each kind one pass handles, so a pass stays short under any backlog.
@@ -161,6 +163,7 @@ impl CloudCard {
         report.challenges_purged = self.state.purge_challenges(now, BATCH).unwrap_or(0);
         report.log_purged = self.risk.purge_log(BATCH).unwrap_or(0);
         report.reports_purged = self.lookup.purge_expired(now).unwrap_or(0);
+        report.notices_sent = self.send_notices().unwrap_or(0);
         Ok(report)
     }
 

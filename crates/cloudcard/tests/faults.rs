@@ -237,3 +237,68 @@ fn a_lost_phone_with_any_write_failing_ends_with_no_live_token_and_one_claim() {
         },
     );
 }
+
+/// An SMS gateway that is down for notices until told otherwise.
+#[derive(Debug)]
+struct NoticesDown {
+    inner: Arc<cloudcard::wallet::InMemoryOutbox>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl SmsGateway for NoticesDown {
+    fn send(&self, sms: cloudcard::wallet::Sms) -> Result<(), cloudcard::wallet::WalletError> {
+        let notice = matches!(sms.body, cloudcard::wallet::SmsBody::Notice { .. });
+        if notice && self.down.load(Ordering::SeqCst) {
+            return Err(cloudcard::wallet::WalletError::PortUnavailable("sms"));
+        }
+        self.inner.send(sms)
+    }
+}
+
+#[test]
+fn a_report_ready_message_that_fails_is_sent_later() {
+    let w = World::new("faults-notice");
+    let sms = Arc::new(NoticesDown { inner: w.outbox.clone(), down: true.into() });
+    let cc = CloudCard::builder()
+        .clock(w.clock.clone())
+        .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
+        .sms(sms.clone() as Arc<dyn SmsGateway>)
+        .bank(w.bank.clone() as Arc<dyn BankGateway>)
+        .open(w.path(), &w.kek)
+        .unwrap();
+    let (user, _) = w.register(&cc, 0);
+    let banks = cloudcard::Bank::NATIONAL.into_iter().collect();
+    let query = cc
+        .start_lookup(&user, cloudcard::Region::SHANGHAI, banks, "req_1".parse().unwrap())
+        .unwrap();
+    cc.send_lookup_code(&user).unwrap();
+    let code = w.outbox.last_code(&w.mobile(0), cloudcard::wallet::OtpPurpose::CardLookup).unwrap();
+    let id: cloudcard::ResidentId = cloudcard::demo::DEMO_PEOPLE[0].1.parse().unwrap();
+    let version = cc.lookup().config().agreement_version.clone();
+    cc.authorize_lookup(&user, &query, &version, &cloudcard::demo::face_of(&id), &code).unwrap();
+    w.clock.advance(chrono::TimeDelta::minutes(1));
+    assert_eq!(cc.process_lookups().unwrap(), vec![query]);
+    let notices = |w: &World| {
+        w.outbox
+            .messages()
+            .iter()
+            .filter(|m| matches!(m.body, cloudcard::wallet::SmsBody::Notice { .. }))
+            .count()
+    };
+    assert_eq!(notices(&w), 0, "the gateway was down");
+    // The service restarts; the gateway comes back; the next pass sends the message, once.
+    drop(cc);
+    sms.down.store(false, Ordering::SeqCst);
+    w.clock.advance(chrono::TimeDelta::minutes(2));
+    let cc = CloudCard::builder()
+        .clock(w.clock.clone())
+        .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
+        .sms(sms as Arc<dyn SmsGateway>)
+        .bank(w.bank.clone() as Arc<dyn BankGateway>)
+        .open(w.path(), &w.kek)
+        .unwrap();
+    cc.run_due().unwrap();
+    assert_eq!(notices(&w), 1);
+    cc.run_due().unwrap();
+    assert_eq!(notices(&w), 1, "sent once");
+}

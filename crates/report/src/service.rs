@@ -456,6 +456,37 @@ impl<S: LookupStore> LookupService<S> {
         Ok(())
     }
 
+    /// Takes up to `limit` "report ready" messages due by `now`: the query and whom to tell.
+    /// Whoever takes one sends it, or puts it back with [`Self::notice_later`].
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::Store`].
+    pub fn take_notices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(QueryId, UserId)>, LookupError> {
+        let mut out = Vec::new();
+        for id in self.store.take_due(Queue::Notice, now, limit)? {
+            if let Some(q) = self.store.get(&id)?
+                && q.state == QueryState::Generated
+            {
+                out.push((id, q.user));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Puts a "report ready" message back, to be sent at `at`.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::Store`].
+    pub fn notice_later(&self, query: &QueryId, at: DateTime<Utc>) -> Result<(), LookupError> {
+        Ok(self.store.schedule(Queue::Notice, at, query)?)
+    }
+
     /// Where a query stands, for its owner.
     ///
     /// # Errors
@@ -514,6 +545,8 @@ impl<S: LookupStore> LookupService<S> {
             .map_err(|_| LookupError::Crypto)?;
         self.store.put_sealed(&q.id, &SealedReport { nonce, ciphertext }, &key)?;
         self.store.schedule(Queue::Expiry, expires_at, &q.id)?;
+        // The "report ready" message waits on its own queue until someone sends it.
+        self.store.schedule(Queue::Notice, now, &q.id)?;
         self.store.set_last_generated(&q.user, now)?;
         q.state = QueryState::Generated;
         q.generated_at = Some(now);

@@ -82,6 +82,8 @@ pub enum Queue {
     Deadline,
     /// Content expiries (the midnight ending the 7th natural day).
     Expiry,
+    /// "Report ready" messages still to send (retried until sent).
+    Notice,
 }
 
 /// What the audit trail records. Never card data.
@@ -269,6 +271,7 @@ const SEALED: &str = "lookup_sealed";
 const KEYS: &str = "lookup_key";
 const DEADLINES: &str = "lookup_deadline";
 const EXPIRIES: &str = "lookup_expiry";
+const NOTICES: &str = "lookup_notice";
 const AUDIT: &str = "lookup_audit";
 
 /// The lookup store over a [`Kv`].
@@ -303,6 +306,7 @@ const fn queue_table(queue: Queue) -> &'static str {
     match queue {
         Queue::Deadline => DEADLINES,
         Queue::Expiry => EXPIRIES,
+        Queue::Notice => NOTICES,
     }
 }
 
