@@ -393,7 +393,7 @@ impl CloudCard {
         };
         let decision = self.with_decision_buf(|buf| self.risk.decide(&txn, buf));
         match decision.outcome {
-            Outcome::Approve => self.authorize(&verified, txn),
+            Outcome::Approve => self.authorize(verified, txn),
             Outcome::Challenge(method) => {
                 let challenge =
                     format!("chl_{}", TransactionId::random().as_str().trim_start_matches("txn_"));
@@ -481,7 +481,7 @@ impl CloudCard {
                 if !txn.auth.proves_cardholder() {
                     txn.auth = auth;
                 }
-                self.authorize(&verified, txn)
+                self.authorize(verified, txn)
             }
             Err(e) => {
                 self.state.restore_challenge(challenge, &pending)?;
@@ -510,7 +510,7 @@ impl CloudCard {
 
     fn authorize(
         &self,
-        verified: &VerifiedCryptogram,
+        verified: VerifiedCryptogram,
         txn: Transaction,
     ) -> Result<PaymentOutcome, Error> {
         let funding = self.tokens.detokenize(verified)?;

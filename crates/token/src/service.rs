@@ -357,13 +357,21 @@ impl<S: TokenStore> TokenService<S> {
         Err(TokenError::Contention)
     }
 
-    /// The card behind a verified cryptogram, for the issuer's authorization.
+    /// The card behind a verified cryptogram, for the issuer's authorization. The proof is
+    /// spent: one verified payment opens the vault once.
+    ///
+    /// ```compile_fail
+    /// # fn twice(tokens: &cloudcard_token::TokenService, v: cloudcard_token::VerifiedCryptogram) {
+    /// let _ = tokens.detokenize(v);
+    /// let _ = tokens.detokenize(v); // the proof was spent
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
     /// [`TokenError::NotActive`] if the token was suspended since, a vault error (unknown or
     /// retired key, altered record), or a store error.
-    pub fn detokenize(&self, verified: &VerifiedCryptogram) -> Result<FundingCard, TokenError> {
+    pub fn detokenize(&self, verified: VerifiedCryptogram) -> Result<FundingCard, TokenError> {
         let record = self.store.get(&verified.token)?.ok_or(TokenError::NotFound)?;
         if record.status != TokenStatus::Active {
             return Err(TokenError::NotActive);

@@ -103,8 +103,9 @@ pub struct Provisioned {
 }
 
 /// Proof that a cryptogram verified: only [`TokenService::verify`](crate::TokenService::verify) makes one, and only with one
-/// may [`TokenService::detokenize`](crate::TokenService::detokenize) hand out the PAN.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// may [`TokenService::detokenize`](crate::TokenService::detokenize) hand out the PAN — once:
+/// detokenizing takes the proof, and it cannot be copied.
+#[derive(Debug, PartialEq, Eq)]
 pub struct VerifiedCryptogram {
     pub(crate) token: TokenId,
     pub(crate) device: DeviceId,

@@ -47,7 +47,7 @@ fn cryptogram_travels_as_json() {
     assert!(!sent.contains(PAN));
     let received: Cryptogram = serde_json::from_str(&sent).unwrap();
     let verified = tokens.verify(&phone(), &received).unwrap();
-    assert_eq!(tokens.detokenize(&verified).unwrap().pan, pan);
+    assert_eq!(tokens.detokenize(verified).unwrap().pan, pan);
 }
 
 #[test]

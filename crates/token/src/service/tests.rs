@@ -76,7 +76,7 @@ fn provision_verify_detokenize() {
     assert_eq!(c.atc, 1);
     let verified = f.tokens.verify(&device(1), &c).unwrap();
     assert_eq!(verified.amount(), Amount::from_fen(1000));
-    let card = f.tokens.detokenize(&verified).unwrap();
+    let card = f.tokens.detokenize(verified).unwrap();
     assert_eq!(card.pan, pan(PAN));
     assert_eq!(card.expiry, Some("09/29".parse().unwrap()));
 }
@@ -267,7 +267,7 @@ fn suspended_and_deleted_tokens_do_not_pay() {
     let verified = f.tokens.verify(&device(1), &c).unwrap();
     f.tokens.apply(&token.id, TokenEvent::Suspend(Actor::Issuer)).unwrap();
     // Suspended between verification and detokenization: no PAN.
-    assert_eq!(f.tokens.detokenize(&verified).unwrap_err(), TokenError::NotActive);
+    assert_eq!(f.tokens.detokenize(verified).unwrap_err(), TokenError::NotActive);
     let c = device_card.cryptogram(f.payment(100)).unwrap();
     assert_eq!(f.rejection(&device(1), &c), Some(Rejection::NotActive));
     assert!(matches!(
@@ -321,7 +321,7 @@ fn reissued_card_keeps_its_tokens() {
     assert!(f.tokens.tokens_of_card(&pan(PAN)).unwrap().is_empty());
     assert_eq!(f.tokens.tokens_of_card(&new_pan).unwrap().len(), 1);
     let c = device_card.cryptogram(f.payment(100)).unwrap();
-    let card = f.tokens.detokenize(&f.tokens.verify(&device(1), &c).unwrap()).unwrap();
+    let card = f.tokens.detokenize(f.tokens.verify(&device(1), &c).unwrap()).unwrap();
     assert_eq!(card.pan, new_pan);
     assert_eq!(card.expiry, Some("01/31".parse().unwrap()));
 }
@@ -337,7 +337,7 @@ fn key_rotation_and_rewrap() {
     let mut newer = f.provision(ProvisionRequest::new(pan(PAN), device(9))).device_card;
     let c = newer.cryptogram(f.payment(100)).unwrap();
     assert_eq!(
-        f.tokens.detokenize(&f.tokens.verify(&device(9), &c).unwrap()).unwrap().pan,
+        f.tokens.detokenize(f.tokens.verify(&device(9), &c).unwrap()).unwrap().pan,
         pan(PAN)
     );
     let report = f.tokens.rewrap().unwrap();
@@ -346,7 +346,7 @@ fn key_rotation_and_rewrap() {
     for (i, card) in cards.iter_mut().enumerate() {
         let c = card.cryptogram(f.payment(100)).unwrap();
         let v = f.tokens.verify(&device(i as u32), &c).unwrap();
-        assert_eq!(f.tokens.detokenize(&v).unwrap().pan, pan(PAN));
+        assert_eq!(f.tokens.detokenize(v).unwrap().pan, pan(PAN));
     }
     assert_eq!(f.tokens.rewrap().unwrap(), RewrapReport { rewrapped: 0, current: 6, failed: 0 });
 }
@@ -359,7 +359,7 @@ fn retired_key_fails_closed() {
     f.tokens.retire_data_key(KeyVersion(1)).unwrap();
     let c = card.cryptogram(f.payment(100)).unwrap();
     let v = f.tokens.verify(&device(1), &c).unwrap();
-    assert_eq!(f.tokens.detokenize(&v).unwrap_err(), TokenError::RetiredKey);
+    assert_eq!(f.tokens.detokenize(v).unwrap_err(), TokenError::RetiredKey);
     assert_eq!(f.tokens.rewrap().unwrap(), RewrapReport { rewrapped: 0, current: 0, failed: 1 });
 }
 
