@@ -64,7 +64,8 @@ pub struct PaymentData {
 /// payment data, and an 8-byte HMAC-SHA256 under the limited-use key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cryptogram {
-    /// The token paying.
+    /// The token paying (whole on the wire: the cloud looks the token up by it).
+    #[serde(serialize_with = "TokenNumber::serialize_plain")]
     pub token_number: TokenNumber,
     /// The limited-use key's sequence.
     pub key_seq: u32,

@@ -57,10 +57,23 @@ impl fmt::Display for TokenNumber {
 }
 
 impl Serialize for TokenNumber {
-    /// Serialized in the clear: token numbers travel between device, cloud and acquirer, and
-    /// records hold them for the number index. They are not card numbers.
+    /// Serialized masked, like a card number. The wire format that must carry it whole (a
+    /// [`Cryptogram`](crate::Cryptogram)) and the stored record opt in with
+    /// [`TokenNumber::serialize_plain`].
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(&self.masked())
+    }
+}
+
+impl TokenNumber {
+    /// Serializes the plain digits: the explicit opt-in for wire formats and stored records,
+    /// `#[serde(serialize_with = "TokenNumber::serialize_plain")]`.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the serializer returns.
+    pub fn serialize_plain<S: Serializer>(number: &Self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&number.0)
     }
 }
 

@@ -42,7 +42,8 @@ impl fmt::Display for Par {
 pub struct TokenRecord {
     /// The token's id.
     pub id: TokenId,
-    /// The token number.
+    /// The token number (whole in the stored record).
+    #[serde(serialize_with = "TokenNumber::serialize_plain")]
     pub number: TokenNumber,
     /// Lifecycle state.
     pub status: TokenStatus,
