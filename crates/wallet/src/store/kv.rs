@@ -320,11 +320,45 @@ fn device_prefix(user: &UserId) -> Vec<u8> {
     k
 }
 
+/// A device as stored: the time as milliseconds, read on every payment without parsing text.
+#[derive(Serialize, Deserialize)]
+struct DeviceRow {
+    id: DeviceId,
+    user: UserId,
+    label: String,
+    registered_ms: i64,
+}
+
+impl DeviceRow {
+    fn from_record(d: &DeviceRecord) -> Self {
+        Self {
+            id: d.id.clone(),
+            user: d.user.clone(),
+            label: d.label.clone(),
+            registered_ms: d.registered_at.timestamp_millis(),
+        }
+    }
+
+    fn into_record(self) -> Result<DeviceRecord, StoreError> {
+        Ok(DeviceRecord {
+            registered_at: DateTime::from_timestamp_millis(self.registered_ms)
+                .ok_or(StoreError::Corrupt)?,
+            id: self.id,
+            user: self.user,
+            label: self.label,
+        })
+    }
+}
+
+fn get_device(txn: &mut dyn Txn, key: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
+    get_json::<DeviceRow>(txn, DEVICES, key)?.map(DeviceRow::into_record).transpose()
+}
+
 fn get_devices(txn: &mut dyn Txn, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
     let prefix = device_prefix(user);
     txn.range(DEVICES, &prefix, &store::prefix_end(&prefix), usize::MAX)?
         .into_iter()
-        .map(|(_, v)| decode(&v))
+        .map(|(_, v)| decode::<DeviceRow>(&v).and_then(DeviceRow::into_record))
         .collect()
 }
 
@@ -620,7 +654,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
                 return Err(StoreError::Duplicate);
             }
             txn.put(DEVICES, &index, &device_key(device))?;
-            put_json(txn, DEVICES, &device_key(device), device)
+            put_json(txn, DEVICES, &device_key(device), &DeviceRow::from_record(device))
         })
     }
 
@@ -628,7 +662,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
         store::read(&self.kv, |txn| {
             let index = store::key(&[b"by-id", device.as_str().as_bytes()]);
             let Some(key) = txn.get(DEVICES, &index)? else { return Ok(None) };
-            Ok(get_json::<DeviceRecord>(txn, DEVICES, &key)?.filter(|d| d.user == *user))
+            Ok(get_device(txn, &key)?.filter(|d| d.user == *user))
         })
     }
 
@@ -644,7 +678,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
         store::write(&self.kv, |txn| {
             let index = store::key(&[b"by-id", device.as_str().as_bytes()]);
             let Some(key) = txn.get(DEVICES, &index)? else { return Ok(None) };
-            let Some(found) = get_json::<DeviceRecord>(txn, DEVICES, &key)? else {
+            let Some(found) = get_device(txn, &key)? else {
                 return Ok(None);
             };
             if found.user != *user {
