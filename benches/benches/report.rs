@@ -10,11 +10,33 @@ use aes_gcm::{Aes256Gcm, KeyInit};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use cloudcard_benches::CountingAllocator;
 use cloudcard_core::{Bank, CardKind, QueryId, RequestId, UserId};
+use cloudcard_masking::Secret;
 use cloudcard_masking::checks::luhn_check_digit;
 use cloudcard_report::{
-    Applicant, Application, Authorization, BankAnswer, Evidence, FoundCard, InMemoryLookupStore,
-    LookupConfig, LookupService, LookupStore, Queue, Region, RequestChannel,
+    Applicant, Application, BankAnswer, Consent, FoundCard, InMemoryLookupStore, LookupConfig,
+    LookupError, LookupService, LookupStore, Queue, Region, RequestChannel, Verifier,
 };
+
+/// Checks that pass: the bench measures the lookup, not the wallet's checks.
+#[derive(Debug)]
+struct Passes;
+
+impl Verifier for Passes {
+    fn face(&self, _: &UserId, _: &Secret<String>) -> Result<bool, LookupError> {
+        Ok(true)
+    }
+    fn code(&self, _: &UserId, _: &Secret<String>) -> Result<bool, LookupError> {
+        Ok(true)
+    }
+    fn password(&self, _: &UserId, _: &Secret<String>) -> Result<bool, LookupError> {
+        Ok(true)
+    }
+}
+
+fn service() -> LookupService {
+    LookupService::new(LookupConfig::default(), InMemoryLookupStore::new())
+        .with_verifier(std::sync::Arc::new(Passes))
+}
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 #[global_allocator]
@@ -43,17 +65,17 @@ fn accepted(lookup: &LookupService, user: &UserId, banks: &[Bank], now: DateTime
         banks: banks.iter().copied().collect(),
     };
     let query = lookup.apply(&application, now).unwrap();
-    let auth = Authorization {
+    let consent = Consent {
         agreement_version: lookup.config().agreement_version.clone(),
-        face: Evidence::new(user.clone(), query.clone(), now, true),
-        otp: Evidence::new(user.clone(), query.clone(), now, true),
+        face: Secret::new("face".into()),
+        code: Secret::new("code".into()),
     };
-    lookup.submit(&query, &auth, now).unwrap();
+    lookup.submit(&query, &consent, now).unwrap();
     query
 }
 
 fn bench_generate(c: &mut Criterion) {
-    let lookup = LookupService::new(LookupConfig::default(), InMemoryLookupStore::new());
+    let lookup = service();
     let answers: Vec<(Bank, BankAnswer)> = Bank::NATIONAL
         .iter()
         .enumerate()
@@ -74,9 +96,7 @@ fn bench_generate(c: &mut Criterion) {
     for (bank, answer) in &answers {
         lookup.record_answer(&q, *bank, answer.clone(), t0()).unwrap();
     }
-    let report = lookup
-        .view(&q, &sample_user, &Evidence::new(sample_user.clone(), q.clone(), t0(), true), t0())
-        .unwrap();
+    let report = lookup.view(&q, &sample_user, &Secret::new("pw".into()), t0()).unwrap();
     assert_eq!(report.details.len(), 320);
     let cipher = Aes256Gcm::new(&[9u8; 32].into());
 
@@ -109,7 +129,7 @@ fn bench_generate(c: &mut Criterion) {
 /// Stores `n` one-card reports generated through the service; returns the service and the
 /// bytes each took.
 fn stored(n: usize) -> (LookupService, isize) {
-    let lookup = LookupService::new(LookupConfig::default(), InMemoryLookupStore::new());
+    let lookup = service();
     let before = GLOBAL.live_bytes();
     for i in 0..n {
         let user: UserId = format!("usr_{i}").parse().unwrap();

@@ -8,15 +8,33 @@
 use std::sync::Arc;
 
 use chrono::{TimeDelta, TimeZone, Utc};
+use cloudcard::Secret;
+use cloudcard::core::UserId;
 use cloudcard::core::{BEIJING, Bank, CardKind};
 use cloudcard::report::{
-    Applicant, Application, Authorization, Behaviour, Dispatcher, Evidence, FoundCard,
-    InMemoryLookupStore, LookupConfig, LookupConnector, LookupService, Region, RequestChannel,
-    SimulatedBank, UsageStatus,
+    Applicant, Application, Behaviour, Consent, Dispatcher, FoundCard, InMemoryLookupStore,
+    LookupConfig, LookupConnector, LookupError, LookupService, Region, RequestChannel,
+    SimulatedBank, UsageStatus, Verifier,
 };
 
+/// The wallet's checks, as this example stands them in (the facade wires the real wallet).
+#[derive(Debug)]
+struct Wallet;
+
+impl Verifier for Wallet {
+    fn face(&self, _: &UserId, sample: &Secret<String>) -> Result<bool, LookupError> {
+        Ok(sample.expose_secret() == "live face of Li Si")
+    }
+    fn code(&self, _: &UserId, code: &Secret<String>) -> Result<bool, LookupError> {
+        Ok(code.expose_secret() == "271828")
+    }
+    fn password(&self, _: &UserId, password: &Secret<String>) -> Result<bool, LookupError> {
+        Ok(password.expose_secret() == "135790")
+    }
+}
+
 fn main() -> Result<(), cloudcard::report::LookupError> {
-    let user = "usr_li".parse().unwrap();
+    let user: UserId = "usr_li".parse().unwrap();
     let card = |pan: &str, kind, usage| FoundCard { pan: pan.parse().unwrap(), kind, usage };
     let banks: Vec<Arc<dyn LookupConnector>> = vec![
         Arc::new(
@@ -41,7 +59,8 @@ fn main() -> Result<(), cloudcard::report::LookupError> {
     ];
     let chosen = banks.iter().map(|b| b.bank()).collect();
     let dispatcher = Dispatcher::new(banks);
-    let lookup = LookupService::new(LookupConfig::default(), InMemoryLookupStore::new());
+    let lookup = LookupService::new(LookupConfig::default(), InMemoryLookupStore::new())
+        .with_verifier(Arc::new(Wallet));
 
     // 23:59:59 Beijing on 1 December: the report will be generated the next day.
     let now = Utc.with_ymd_and_hms(2026, 12, 1, 15, 59, 59).unwrap();
@@ -54,12 +73,12 @@ fn main() -> Result<(), cloudcard::report::LookupError> {
         banks: chosen,
     };
     let query = lookup.apply(&application, now)?;
-    let auth = Authorization {
+    let consent = Consent {
         agreement_version: lookup.config().agreement_version.clone(),
-        face: Evidence::new(user.clone(), query.clone(), now, true),
-        otp: Evidence::new(user.clone(), query.clone(), now, true),
+        face: Secret::new("live face of Li Si".into()),
+        code: Secret::new("271828".into()),
     };
-    dispatcher.send(lookup.submit(&query, &auth, now)?, now);
+    dispatcher.send(lookup.submit(&query, &consent, now)?, now);
     dispatcher.pump(&lookup, now)?;
     dispatcher.pump(&lookup, now + TimeDelta::hours(3))?;
     println!("after 3 hours: {:?}", lookup.query(&query, &user)?.banks);
@@ -67,8 +86,8 @@ fn main() -> Result<(), cloudcard::report::LookupError> {
     let ready = dispatcher.pump(&lookup, at)?;
     println!("at 24 hours: {ready:?}");
 
-    let report =
-        lookup.view(&query, &user, &Evidence::new(user.clone(), query.clone(), at, true), at)?;
+    let password = Secret::new("135790".to_owned());
+    let report = lookup.view(&query, &user, &password, at)?;
     println!("\nsummary (debit / credit / prepaid):");
     for (bank, c) in &report.summary {
         println!("  {bank}: {} / {} / {}", c.debit, c.credit, c.prepaid);
@@ -91,11 +110,6 @@ fn main() -> Result<(), cloudcard::report::LookupError> {
         lookup.purge_expired(report.expires_at)?
     );
     let late = report.expires_at;
-    println!(
-        "viewing after that: {}",
-        lookup
-            .view(&query, &user, &Evidence::new(user.clone(), query.clone(), late, true), late)
-            .unwrap_err()
-    );
+    println!("viewing after that: {}", lookup.view(&query, &user, &password, late).unwrap_err());
     Ok(())
 }

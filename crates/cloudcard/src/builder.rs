@@ -150,13 +150,13 @@ impl CloudCardBuilder {
         let kv: Arc<dyn Kv> = self.kv.unwrap_or_else(|| Arc::new(MemoryKv::new()));
         let wallet_store =
             self.wallet_store.unwrap_or_else(|| Arc::new(KvWalletStore::new_in(kv.clone())));
-        let wallet = Wallet::new(
+        let wallet = Arc::new(Wallet::new(
             self.wallet_config.unwrap_or_default(),
             self.wallet_keys.unwrap_or_else(WalletKeys::random),
             ports,
             wallet_store.clone(),
             clock.clone(),
-        );
+        ));
         let bin =
             TokenBin::new(self.token_bin.as_deref().unwrap_or("990001"), IssuerTable::builtin())?;
         let tokens = TokenService::new(
@@ -189,7 +189,8 @@ impl CloudCardBuilder {
         let lookup = LookupService::new(
             self.lookup_config.unwrap_or_default(),
             self.lookup_store.unwrap_or_else(|| Arc::new(KvLookupStore::new_in(kv.clone()))),
-        );
+        )
+        .with_verifier(Arc::new(crate::lookup::WalletChecks(wallet.clone())));
         let connectors = self.connectors.unwrap_or_else(|| {
             let store = wallet_store.clone();
             let resolve: Arc<IdentityResolver> =

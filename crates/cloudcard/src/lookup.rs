@@ -1,14 +1,17 @@
 //! The one-click card lookup and POS terminal unbinding, through the facade.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use cloudcard_core::{Bank, Clock, QueryId, RequestId, TerminalId, UserId};
 use cloudcard_masking::Secret;
 use cloudcard_report::{
-    Applicant, Application, Authorization, Evidence, LookupEvent, Region, Report, RequestChannel,
+    Applicant, Application, Consent, LookupError, LookupEvent, Region, Report, RequestChannel,
+    Verifier,
 };
 use cloudcard_wallet::{
     FaceSample, OtpPurpose, Sms, SmsBody, UnbindCase, UnbindChannel, UnbindEvidence, UnbindReason,
+    Wallet, WalletError, WalletStore,
 };
 
 use crate::{CloudCard, Error};
@@ -60,14 +63,14 @@ impl CloudCard {
         code: &str,
     ) -> Result<(), Error> {
         let now = self.clock.now();
-        let face_ok = self.wallet.verify_face(user, face)?;
-        let otp_ok = self.wallet.verify_otp(user, OtpPurpose::CardLookup, code).is_ok();
-        let auth = Authorization {
+        // Only the owner consents; the lookup's verifier (the wallet) checks face and code.
+        self.lookup.query(query, user)?;
+        let consent = Consent {
             agreement_version: agreement_version.to_owned(),
-            face: Evidence::new(user.clone(), query.clone(), now, face_ok),
-            otp: Evidence::new(user.clone(), query.clone(), now, otp_ok),
+            face: Secret::new(face.0.clone()),
+            code: Secret::new(code.to_owned()),
         };
-        let events = self.lookup.submit(query, &auth, now)?;
+        let events = self.lookup.submit(query, &consent, now)?;
         let rest = self.dispatcher.send(events, now);
         self.notify_ready(rest)?;
         Ok(())
@@ -95,12 +98,7 @@ impl CloudCard {
         query: &QueryId,
         password: &Secret<String>,
     ) -> Result<Report, Error> {
-        let now = self.clock.now();
-        let checked = self.wallet.verify_payment_password(user, password);
-        let evidence = Evidence::new(user.clone(), query.clone(), now, checked.is_ok());
-        let viewed = self.lookup.view(query, user, &evidence, now);
-        checked?;
-        Ok(viewed?)
+        Ok(self.lookup.view(query, user, password, self.clock.now())?)
     }
 
     /// Step 6: deletes report content whose 7 natural days have ended.
@@ -180,5 +178,30 @@ impl CloudCard {
         self.wallet.verify_terminal_unbind(case, evidence)?;
         self.wallet.process_terminal_unbind(case)?;
         Ok(self.wallet.complete_terminal_unbind(case)?)
+    }
+}
+
+/// The lookup's credential checks, made by the wallet: the only way the lookup gets evidence.
+#[derive(Debug)]
+pub(crate) struct WalletChecks(pub(crate) Arc<Wallet<Arc<dyn WalletStore>>>);
+
+impl Verifier for WalletChecks {
+    fn face(&self, user: &UserId, sample: &Secret<String>) -> Result<bool, LookupError> {
+        Ok(self.0.verify_face(user, &FaceSample(sample.expose_secret().clone())).unwrap_or(false))
+    }
+
+    fn code(&self, user: &UserId, code: &Secret<String>) -> Result<bool, LookupError> {
+        Ok(self.0.verify_otp(user, OtpPurpose::CardLookup, code.expose_secret()).is_ok())
+    }
+
+    fn password(&self, user: &UserId, password: &Secret<String>) -> Result<bool, LookupError> {
+        match self.0.verify_payment_password(user, password) {
+            Ok(()) => Ok(true),
+            Err(WalletError::WrongPassword { .. } | WalletError::NoPassword) => Ok(false),
+            Err(WalletError::PasswordLocked { .. }) => {
+                Err(LookupError::VerificationFailed("payment password locked"))
+            }
+            Err(_) => Err(LookupError::VerificationFailed("payment password")),
+        }
     }
 }

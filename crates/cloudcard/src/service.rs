@@ -149,7 +149,7 @@ pub struct UnbindOutcome {
 /// cloudcard: one service for the wallet app's back end. Every method takes `&self`.
 pub struct CloudCard {
     pub(crate) clock: SharedClock,
-    pub(crate) wallet: Wallet<Arc<dyn WalletStore>>,
+    pub(crate) wallet: Arc<Wallet<Arc<dyn WalletStore>>>,
     pub(crate) tokens: TokenService<Arc<dyn TokenStore>>,
     pub(crate) risk: RiskEngine,
     pub(crate) lookup: LookupService<Arc<dyn LookupStore>>,
@@ -175,7 +175,7 @@ impl CloudCard {
 
     /// The wallet.
     #[must_use]
-    pub const fn wallet(&self) -> &Wallet<Arc<dyn WalletStore>> {
+    pub fn wallet(&self) -> &Wallet<Arc<dyn WalletStore>> {
         &self.wallet
     }
 

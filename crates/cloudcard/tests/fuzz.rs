@@ -60,6 +60,34 @@ fn parse_all(text: &str) {
     let _ = serde_json::from_str::<cloudcard::token::PaymentData>(text);
 }
 
+/// Checks that pass: the fuzz target is the bank answers, not the credentials.
+#[derive(Debug)]
+struct Passes;
+
+impl cloudcard::report::Verifier for Passes {
+    fn face(
+        &self,
+        _: &UserId,
+        _: &cloudcard::Secret<String>,
+    ) -> Result<bool, cloudcard::report::LookupError> {
+        Ok(true)
+    }
+    fn code(
+        &self,
+        _: &UserId,
+        _: &cloudcard::Secret<String>,
+    ) -> Result<bool, cloudcard::report::LookupError> {
+        Ok(true)
+    }
+    fn password(
+        &self,
+        _: &UserId,
+        _: &cloudcard::Secret<String>,
+    ) -> Result<bool, cloudcard::report::LookupError> {
+        Ok(true)
+    }
+}
+
 fn service() -> TokenService {
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
     let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
@@ -136,10 +164,11 @@ proptest! {
     #[test]
     fn bank_answers_of_any_shape(kinds in proptest::collection::vec(0u8..6, 0..30)) {
         use cloudcard::report::{
-            Applicant, Application, Authorization, BankAnswer, Evidence, FoundCard, InMemoryLookupStore,
+            Applicant, Application, BankAnswer, Consent, FoundCard, InMemoryLookupStore,
             LookupConfig, LookupService, RequestChannel,
         };
-        let lookup = LookupService::new(LookupConfig::default(), InMemoryLookupStore::new());
+        let lookup = LookupService::new(LookupConfig::default(), InMemoryLookupStore::new())
+            .with_verifier(Arc::new(Passes));
         let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
         let user: UserId = "usr_f".parse().unwrap();
         let bank = cloudcard::Bank::Icbc;
@@ -154,12 +183,12 @@ proptest! {
                 t0,
             )
             .unwrap();
-        let authz = Authorization {
+        let consent = Consent {
             agreement_version: lookup.config().agreement_version.clone(),
-            face: Evidence::new(user.clone(), query.clone(), t0, true),
-            otp: Evidence::new(user.clone(), query.clone(), t0, true),
+            face: cloudcard::Secret::new("face".into()),
+            code: cloudcard::Secret::new("code".into()),
         };
-        lookup.submit(&query, &authz, t0).unwrap();
+        lookup.submit(&query, &consent, t0).unwrap();
         for k in kinds {
             let answer = match k {
                 0 => BankAnswer::NoneFound,

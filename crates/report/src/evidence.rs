@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::{QueryId, UserId};
-use serde::{Deserialize, Serialize};
+use cloudcard_masking::Secret;
 
 use crate::LookupError;
 
@@ -19,9 +19,16 @@ pub enum Otp {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Password {}
 
-/// The result of one check of kind `K`, made for `user` and `query` at `at`. The wallet makes
-/// these after running the check; the lookup only reads them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The result of one check of kind `K`, made for `user` and `query` at `at`. Only the lookup
+/// makes these, from the answer of its [`Verifier`]: no caller can assemble one from a user, a
+/// query and a boolean, nor deserialize one:
+///
+/// ```compile_fail
+/// use cloudcard_report::{Evidence, Password};
+/// let forged: Evidence<Password> =
+///     Evidence::new("usr_1".parse().unwrap(), "qry_1".parse().unwrap(), chrono::Utc::now(), true);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evidence<K> {
     /// Who was checked.
     pub user: UserId,
@@ -31,14 +38,36 @@ pub struct Evidence<K> {
     pub at: DateTime<Utc>,
     /// Whether the check passed.
     pub passed: bool,
-    #[serde(skip)]
     kind: PhantomData<K>,
 }
 
+/// What checks the user's credentials for the lookup: the embedder's wallet (the facade wires
+/// its own). Each answer is whether the check passed; an `Err` is an outage or a lock.
+pub trait Verifier: Send + Sync + std::fmt::Debug {
+    /// A face (liveness) check of `user` against their ID photo, from the app's sample.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::VerificationFailed`] when the check cannot be made.
+    fn face(&self, user: &UserId, sample: &Secret<String>) -> Result<bool, LookupError>;
+    /// The SMS code sent to `user`'s registered mobile for the lookup (spent when right).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::face`].
+    fn code(&self, user: &UserId, code: &Secret<String>) -> Result<bool, LookupError>;
+    /// `user`'s payment password.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::face`] (a locked password is an error, not a `false`).
+    fn password(&self, user: &UserId, password: &Secret<String>) -> Result<bool, LookupError>;
+}
+
 impl<K> Evidence<K> {
-    /// Evidence of a check.
+    /// Evidence of a check the lookup's verifier answered.
     #[must_use]
-    pub const fn new(user: UserId, query: QueryId, at: DateTime<Utc>, passed: bool) -> Self {
+    pub(crate) const fn new(user: UserId, query: QueryId, at: DateTime<Utc>, passed: bool) -> Self {
         Self { user, query, at, passed, kind: PhantomData }
     }
 

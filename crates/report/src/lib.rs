@@ -14,12 +14,12 @@ pub mod testing;
 pub use config::{LookupConfig, Region, RequestChannel};
 pub use dispatch::{BankQuery, Behaviour, Dispatcher, LookupConnector, Reply, SimulatedBank};
 pub use error::LookupError;
-pub use evidence::{Evidence, Face, Otp, Password};
+pub use evidence::{Evidence, Face, Otp, Password, Verifier};
 pub use model::{
     BankAnswer, BankStatus, Counts, DORMANT_ADVICE, FoundCard, MISSING_CARDS_NOTE, Report,
     ReportCard, ReportKind, UsageStatus,
 };
-pub use service::{Applicant, Application, Authorization, LookupEvent, LookupService, QueryView};
+pub use service::{Applicant, Application, Consent, LookupEvent, LookupService, QueryView};
 pub use store::{
     AuditEntry, AuditEvent, BankEntry, ContentKey, InMemoryLookupStore, KvLookupStore, LookupStore,
     QueryRecord, QueryState, Queue, SealedReport,

@@ -13,7 +13,7 @@ use rand::Rng;
 
 use crate::LookupError;
 use crate::config::{LookupConfig, Region, RequestChannel};
-use crate::evidence::{Evidence, Face, Otp, Password};
+use crate::evidence::{Evidence, Face, Otp, Password, Verifier};
 use crate::model::{BankAnswer, BankStatus, Report, ReportCard};
 use crate::store::{
     AuditEntry, AuditEvent, BankEntry, InMemoryLookupStore, LookupStore, QueryRecord, QueryState,
@@ -47,13 +47,25 @@ pub struct Application {
 
 /// Consent and verification for one query.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorization {
+pub(crate) struct Authorization {
+    /// The agreement version the user read and accepted.
+    pub(crate) agreement_version: String,
+    /// The face check.
+    pub(crate) face: Evidence<Face>,
+    /// The SMS code to the registered mobile.
+    pub(crate) otp: Evidence<Otp>,
+}
+
+/// The user's consent to one query: the agreement version they accepted, and the credentials
+/// the lookup's [`Verifier`] checks (a live face sample, the SMS code). Never printed.
+#[derive(Debug)]
+pub struct Consent {
     /// The agreement version the user read and accepted.
     pub agreement_version: String,
-    /// The face check.
-    pub face: Evidence<Face>,
-    /// The SMS code to the registered mobile.
-    pub otp: Evidence<Otp>,
+    /// The app's face sample.
+    pub face: Secret<String>,
+    /// The SMS code sent for the lookup.
+    pub code: Secret<String>,
 }
 
 /// Work for the caller: the service does no I/O.
@@ -101,13 +113,72 @@ pub struct LookupService<S = InMemoryLookupStore> {
     config: LookupConfig,
     store: S,
     write: Mutex<()>,
+    verifier: Option<std::sync::Arc<dyn Verifier>>,
 }
 
 impl<S: LookupStore> LookupService<S> {
-    /// A service over `store`.
+    /// A service over `store`. Until a [`Verifier`] is set every check fails, closed.
     #[must_use]
     pub fn new(config: LookupConfig, store: S) -> Self {
-        Self { config, store, write: Mutex::new(()) }
+        Self { config, store, write: Mutex::new(()), verifier: None }
+    }
+
+    /// The service that checks users' faces, codes and payment passwords.
+    #[must_use]
+    pub fn with_verifier(mut self, verifier: std::sync::Arc<dyn Verifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    fn verifier(&self) -> Result<&dyn Verifier, LookupError> {
+        self.verifier.as_deref().ok_or(LookupError::VerificationFailed("no verifier is set"))
+    }
+
+    /// Rule 2 and rule 3: the user's consent and real-person check for a query. The face sample
+    /// and the SMS code are checked by the [`Verifier`] for the query's owner, here; the
+    /// evidence they yield is the lookup's own. On success the query is accepted and every
+    /// chosen bank gets a dispatch.
+    ///
+    /// # Errors
+    ///
+    /// As the evidence-level submit: [`LookupError::QueryNotFound`],
+    /// [`LookupError::AgreementVersion`], [`LookupError::VerificationFailed`].
+    pub fn submit(
+        &self,
+        query: &QueryId,
+        consent: &Consent,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LookupEvent>, LookupError> {
+        let owner = self.store.get(query)?.ok_or(LookupError::QueryNotFound)?.user;
+        let verifier = self.verifier()?;
+        let face = verifier.face(&owner, &consent.face)?;
+        let code = verifier.code(&owner, &consent.code)?;
+        let auth = Authorization {
+            agreement_version: consent.agreement_version.clone(),
+            face: Evidence::new(owner.clone(), query.clone(), now, face),
+            otp: Evidence::new(owner, query.clone(), now, code),
+        };
+        self.submit_evidence(query, &auth, now)
+    }
+
+    /// Rule 5: the report, for its owner, after the [`Verifier`] checks the payment password,
+    /// every time. Every view and refusal is audited.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::VerificationFailed`], [`LookupError::NotOwner`],
+    /// [`LookupError::ReportNotReady`], [`LookupError::ReportExpired`],
+    /// [`LookupError::QueryNotFound`].
+    pub fn view(
+        &self,
+        query: &QueryId,
+        viewer: &UserId,
+        password: &Secret<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Report, LookupError> {
+        let passed = self.verifier()?.password(viewer, password)?;
+        let evidence = Evidence::new(viewer.clone(), query.clone(), now, passed);
+        self.view_evidence(query, viewer, &evidence, now)
     }
 
     /// The configuration.
@@ -198,7 +269,7 @@ impl<S: LookupStore> LookupService<S> {
     ///
     /// [`LookupError::QueryNotFound`], [`LookupError::AgreementVersion`], or an evidence error
     /// (another user's or query's, older than 5 minutes, or failed).
-    pub fn submit(
+    pub(crate) fn submit_evidence(
         &self,
         query: &QueryId,
         auth: &Authorization,
@@ -370,7 +441,7 @@ impl<S: LookupStore> LookupService<S> {
     ///
     /// [`LookupError::NotOwner`], an evidence error, [`LookupError::ReportNotReady`],
     /// [`LookupError::ReportExpired`], [`LookupError::QueryNotFound`].
-    pub fn view(
+    pub(crate) fn view_evidence(
         &self,
         query: &QueryId,
         viewer: &UserId,

@@ -58,3 +58,67 @@ mod lookups {
         assert_eq!(from_outside, Err(LookupError::ChannelNotServed));
     }
 }
+
+mod evidence {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+    use cloudcard_core::{Bank, UserId};
+    use cloudcard_masking::Secret;
+    use cloudcard_report::{
+        Applicant, Application, Consent, InMemoryLookupStore, LookupConfig, LookupError,
+        LookupService, QueryState, Region, RequestChannel, Verifier,
+    };
+
+    /// A wallet that knows no right answer: every check fails.
+    #[derive(Debug)]
+    struct Refuses;
+
+    impl Verifier for Refuses {
+        fn face(&self, _: &UserId, _: &Secret<String>) -> Result<bool, LookupError> {
+            Ok(false)
+        }
+        fn code(&self, _: &UserId, _: &Secret<String>) -> Result<bool, LookupError> {
+            Ok(false)
+        }
+        fn password(&self, _: &UserId, _: &Secret<String>) -> Result<bool, LookupError> {
+            Ok(false)
+        }
+    }
+
+    #[test]
+    fn a_lookup_cannot_be_authorized_without_the_checks_passing() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+        for lookup in [
+            LookupService::new(LookupConfig::default(), InMemoryLookupStore::new()),
+            LookupService::new(LookupConfig::default(), InMemoryLookupStore::new())
+                .with_verifier(Arc::new(Refuses)),
+        ] {
+            let user: UserId = "usr_1".parse().unwrap();
+            let query = lookup
+                .apply(
+                    &Application {
+                        applicant: Applicant {
+                            user: user.clone(),
+                            real_name_verified: true,
+                            region: Region::SHANGHAI,
+                        },
+                        channel: RequestChannel::App,
+                        request: "req_1".parse().unwrap(),
+                        banks: BTreeSet::from([Bank::Icbc]),
+                    },
+                    t0,
+                )
+                .unwrap();
+            let consent = Consent {
+                agreement_version: lookup.config().agreement_version.clone(),
+                face: Secret::new("anything".into()),
+                code: Secret::new("000000".into()),
+            };
+            assert!(lookup.submit(&query, &consent, t0).is_err());
+            assert_eq!(lookup.query(&query, &user).unwrap().state, QueryState::Draft);
+            assert!(lookup.view(&query, &user, &Secret::new("135790".into()), t0).is_err());
+        }
+    }
+}

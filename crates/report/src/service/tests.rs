@@ -63,7 +63,7 @@ fn run(
     let chosen: Vec<Bank> = banks.iter().map(|b| b.bank()).collect();
     let query = lookup.apply(&application(&chosen), at).unwrap();
     let dispatcher = Dispatcher::new(banks);
-    dispatcher.send(lookup.submit(&query, &auth(lookup, &query, at), at).unwrap(), at);
+    dispatcher.send(lookup.submit_evidence(&query, &auth(lookup, &query, at), at).unwrap(), at);
     let events = dispatcher.pump(lookup, at).unwrap();
     (query, dispatcher, events)
 }
@@ -137,8 +137,8 @@ fn rule_2_consent_is_recorded_with_its_version_and_banks() {
     let query = lookup.apply(&application(&[Bank::Icbc, Bank::Cmb]), t0()).unwrap();
     let mut a = auth(&lookup, &query, t0());
     a.agreement_version = "2021-12".into();
-    assert_eq!(lookup.submit(&query, &a, t0()), Err(LookupError::AgreementVersion));
-    lookup.submit(&query, &auth(&lookup, &query, t0()), t0()).unwrap();
+    assert_eq!(lookup.submit_evidence(&query, &a, t0()), Err(LookupError::AgreementVersion));
+    lookup.submit_evidence(&query, &auth(&lookup, &query, t0()), t0()).unwrap();
     let consent = lookup.audit_trail(&query).unwrap().into_iter().find_map(|e| match e.event {
         AuditEvent::Consent { agreement_version, banks } => Some((agreement_version, banks)),
         _ => None,
@@ -152,10 +152,16 @@ fn rule_2_face_check_and_sms_code_are_both_required() {
     let query = lookup.apply(&application(&[Bank::Icbc]), t0()).unwrap();
     let mut a = auth(&lookup, &query, t0());
     a.face.passed = false;
-    assert_eq!(lookup.submit(&query, &a, t0()), Err(LookupError::VerificationFailed("face check")));
+    assert_eq!(
+        lookup.submit_evidence(&query, &a, t0()),
+        Err(LookupError::VerificationFailed("face check"))
+    );
     let mut a = auth(&lookup, &query, t0());
     a.otp.passed = false;
-    assert_eq!(lookup.submit(&query, &a, t0()), Err(LookupError::VerificationFailed("sms code")));
+    assert_eq!(
+        lookup.submit_evidence(&query, &a, t0()),
+        Err(LookupError::VerificationFailed("sms code"))
+    );
     let verifications: Vec<_> = lookup
         .audit_trail(&query)
         .unwrap()
@@ -176,18 +182,26 @@ fn rule_2_evidence_is_fresh_and_names_its_user_and_query() {
     let other_query = QueryId::random();
     let mut a = auth(&lookup, &query, t0());
     a.face = Evidence::new("usr_other".parse().unwrap(), query.clone(), t0(), true);
-    assert_eq!(lookup.submit(&query, &a, t0()), Err(LookupError::EvidenceMismatch("face check")));
+    assert_eq!(
+        lookup.submit_evidence(&query, &a, t0()),
+        Err(LookupError::EvidenceMismatch("face check"))
+    );
     let mut a = auth(&lookup, &query, t0());
     a.otp = Evidence::new(user(), other_query, t0(), true);
-    assert_eq!(lookup.submit(&query, &a, t0()), Err(LookupError::EvidenceMismatch("sms code")));
+    assert_eq!(
+        lookup.submit_evidence(&query, &a, t0()),
+        Err(LookupError::EvidenceMismatch("sms code"))
+    );
     let late = t0() + TimeDelta::minutes(5) + TimeDelta::seconds(1);
     assert_eq!(
-        lookup.submit(&query, &auth(&lookup, &query, t0()), late),
+        lookup.submit_evidence(&query, &auth(&lookup, &query, t0()), late),
         Err(LookupError::EvidenceStale("face check"))
     );
     // Exactly 5 minutes old is still fresh.
     assert!(
-        lookup.submit(&query, &auth(&lookup, &query, t0()), t0() + TimeDelta::minutes(5)).is_ok()
+        lookup
+            .submit_evidence(&query, &auth(&lookup, &query, t0()), t0() + TimeDelta::minutes(5))
+            .is_ok()
     );
 }
 
@@ -197,9 +211,9 @@ fn rule_3_a_double_submit_returns_the_same_query() {
     let a = application(&[Bank::Icbc, Bank::Boc]);
     let first = lookup.apply(&a, t0()).unwrap();
     assert_eq!(lookup.apply(&a, t0() + TimeDelta::seconds(3)).unwrap(), first);
-    let events = lookup.submit(&first, &auth(&lookup, &first, t0()), t0()).unwrap();
+    let events = lookup.submit_evidence(&first, &auth(&lookup, &first, t0()), t0()).unwrap();
     assert_eq!(events.len(), 2, "one dispatch per bank");
-    assert!(lookup.submit(&first, &auth(&lookup, &first, t0()), t0()).unwrap().is_empty());
+    assert!(lookup.submit_evidence(&first, &auth(&lookup, &first, t0()), t0()).unwrap().is_empty());
     let view = lookup.query(&first, &user()).unwrap();
     assert_eq!(view.state, QueryState::Accepted);
     assert!(view.banks.values().all(|s| *s == BankStatus::Pending));
@@ -273,7 +287,8 @@ fn rule_4_at_24_hours_silent_banks_are_marked_and_the_user_is_told() {
     assert!(dispatcher.pump(&lookup, deadline - TimeDelta::seconds(1)).unwrap().is_empty());
     let events = dispatcher.pump(&lookup, deadline).unwrap();
     assert_eq!(events, vec![LookupEvent::ReportReady { query: query.clone(), user: user() }]);
-    let report = lookup.view(&query, &user(), &password(&query, deadline), deadline).unwrap();
+    let report =
+        lookup.view_evidence(&query, &user(), &password(&query, deadline), deadline).unwrap();
     assert_eq!(report.bank_status[&Bank::Boc], BankStatus::NoAnswer);
     assert!(lookup.audit_trail(&query).unwrap().iter().any(|e| e.event == AuditEvent::Notified));
     // A late answer changes nothing.
@@ -303,19 +318,19 @@ fn generated(lookup: &LookupService, at: DateTime<Utc>) -> QueryId {
 fn rule_5_viewing_needs_the_payment_password_every_time() {
     let lookup = service();
     let query = generated(&lookup, t0());
-    assert!(lookup.view(&query, &user(), &password(&query, t0()), t0()).is_ok());
+    assert!(lookup.view_evidence(&query, &user(), &password(&query, t0()), t0()).is_ok());
     let later = t0() + TimeDelta::minutes(6);
     assert_eq!(
-        lookup.view(&query, &user(), &password(&query, t0()), later),
+        lookup.view_evidence(&query, &user(), &password(&query, t0()), later),
         Err(LookupError::EvidenceStale("payment password"))
     );
     let mut failed = password(&query, later);
     failed.passed = false;
     assert_eq!(
-        lookup.view(&query, &user(), &failed, later),
+        lookup.view_evidence(&query, &user(), &failed, later),
         Err(LookupError::VerificationFailed("payment password"))
     );
-    assert!(lookup.view(&query, &user(), &password(&query, later), later).is_ok());
+    assert!(lookup.view_evidence(&query, &user(), &password(&query, later), later).is_ok());
     let trail = lookup.audit_trail(&query).unwrap();
     assert_eq!(trail.iter().filter(|e| e.event == AuditEvent::Viewed).count(), 2);
     assert_eq!(
@@ -330,7 +345,10 @@ fn rule_5_only_the_owner_may_view() {
     let query = generated(&lookup, t0());
     let stranger: UserId = "usr_stranger".parse().unwrap();
     let evidence = Evidence::new(stranger.clone(), query.clone(), t0(), true);
-    assert_eq!(lookup.view(&query, &stranger, &evidence, t0()), Err(LookupError::NotOwner));
+    assert_eq!(
+        lookup.view_evidence(&query, &stranger, &evidence, t0()),
+        Err(LookupError::NotOwner)
+    );
     assert_eq!(lookup.query(&query, &stranger), Err(LookupError::NotOwner));
     assert!(
         lookup
@@ -345,7 +363,7 @@ fn rule_5_only_the_owner_may_view() {
 fn rule_5_summary_counts_debit_and_credit_apart() {
     let lookup = service();
     let query = generated(&lookup, t0());
-    let report = lookup.view(&query, &user(), &password(&query, t0()), t0()).unwrap();
+    let report = lookup.view_evidence(&query, &user(), &password(&query, t0()), t0()).unwrap();
     let icbc = report.summary[&Bank::Icbc];
     assert_eq!((icbc.debit, icbc.credit, icbc.prepaid), (1, 1, 0), "quasi-credit counts as credit");
     let ccb = report.summary[&Bank::Ccb];
@@ -359,7 +377,7 @@ fn rule_5_summary_counts_debit_and_credit_apart() {
 fn rule_5_details_show_first_4_and_last_4_and_flag_dormant_cards() {
     let lookup = service();
     let query = generated(&lookup, t0());
-    let report = lookup.view(&query, &user(), &password(&query, t0()), t0()).unwrap();
+    let report = lookup.view_evidence(&query, &user(), &password(&query, t0()), t0()).unwrap();
     let icbc: Vec<&ReportCard> = report.details.iter().filter(|c| c.bank == Bank::Icbc).collect();
     assert_eq!(icbc[0].masked_number, "6222 **** **** *** 0128");
     assert_eq!(icbc[0].bank_name, "中国工商银行");
@@ -376,7 +394,7 @@ fn rule_5_details_show_first_4_and_last_4_and_flag_dormant_cards() {
 fn rule_5_none_found_reads_differently_from_not_covered_and_no_answer() {
     let lookup = service();
     let query = generated(&lookup, t0());
-    let report = lookup.view(&query, &user(), &password(&query, t0()), t0()).unwrap();
+    let report = lookup.view_evidence(&query, &user(), &password(&query, t0()), t0()).unwrap();
     assert_eq!(report.bank_status[&Bank::Boc], BankStatus::NoneFound);
     assert_eq!(report.bank_status[&Bank::Cmb], BankStatus::NotCovered);
 }
@@ -396,10 +414,12 @@ fn rule_6_kept_seven_natural_days_to_the_second() {
     let expires = lookup.query(&query, &user()).unwrap().expires_at.unwrap();
     let just_before = expires - TimeDelta::seconds(1);
     assert_eq!(lookup.purge_expired(just_before).unwrap(), 0);
-    assert!(lookup.view(&query, &user(), &password(&query, just_before), just_before).is_ok());
+    assert!(
+        lookup.view_evidence(&query, &user(), &password(&query, just_before), just_before).is_ok()
+    );
     assert_eq!(lookup.purge_expired(expires).unwrap(), 1);
     assert_eq!(
-        lookup.view(&query, &user(), &password(&query, expires), expires),
+        lookup.view_evidence(&query, &user(), &password(&query, expires), expires),
         Err(LookupError::ReportExpired)
     );
 }
@@ -476,7 +496,7 @@ proptest! {
         let lookup = service();
         let connectors: Vec<Arc<dyn LookupConnector>> = sims.into_iter().map(|s| Arc::new(s) as Arc<dyn LookupConnector>).collect();
         let (query, _, _) = run(&lookup, connectors, t0());
-        let report = lookup.view(&query, &user(), &password(&query, t0()), t0()).unwrap();
+        let report = lookup.view_evidence(&query, &user(), &password(&query, t0()), t0()).unwrap();
         let total: u32 = report.summary.values().map(|c| c.total()).sum();
         prop_assert_eq!(total as usize, report.details.len());
         prop_assert_eq!(report.totals.total() as usize, report.details.len());
@@ -561,7 +581,7 @@ fn rule_4_one_report_failing_at_the_deadline_holds_up_no_other() {
             face: Evidence::new(who.clone(), query.clone(), at, true),
             otp: Evidence::new(who.clone(), query.clone(), at, true),
         };
-        dispatcher.send(lookup.submit(&query, &authz, at).unwrap(), at);
+        dispatcher.send(lookup.submit_evidence(&query, &authz, at).unwrap(), at);
         queries.push((who, query));
     }
     let deadline = t0() + TimeDelta::hours(25);
