@@ -169,14 +169,9 @@ impl<K: Kv + ?Sized> Kv for Arc<K> {
 /// Whatever `body` or the backend returns.
 pub fn read<R>(
     kv: &(impl Kv + ?Sized),
-    mut body: impl FnMut(&mut dyn Txn) -> Result<R, StoreError>,
+    body: impl FnMut(&mut dyn Txn) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    let mut out = None;
-    kv.read(&mut |txn| {
-        out = Some(body(txn)?);
-        Ok(())
-    })?;
-    out.ok_or(StoreError::Missing)
+    run(|txn| kv.read(txn), body)
 }
 
 /// Runs `body` in a write transaction of `kv` and returns its result once committed.
@@ -186,10 +181,18 @@ pub fn read<R>(
 /// Whatever `body` or the backend returns; nothing is written then.
 pub fn write<R>(
     kv: &(impl Kv + ?Sized),
+    body: impl FnMut(&mut dyn Txn) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    run(|txn| kv.write(txn), body)
+}
+
+/// Runs `body` through `start` (a read or a write transaction) and hands back what it made.
+fn run<R>(
+    start: impl FnOnce(&mut TxnFn<'_>) -> Result<(), StoreError>,
     mut body: impl FnMut(&mut dyn Txn) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
     let mut out = None;
-    kv.write(&mut |txn| {
+    start(&mut |txn| {
         out = Some(body(txn)?);
         Ok(())
     })?;
