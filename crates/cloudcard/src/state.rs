@@ -131,11 +131,10 @@ impl FacadeState {
         else {
             return Ok(None);
         };
-        let text = std::str::from_utf8(&bytes).map_err(|_| StoreError::Corrupt)?;
-        let (user, card) = text.split_once('\0').ok_or(StoreError::Corrupt)?;
-        let user = UserId::parse(user).map_err(|_| StoreError::Corrupt)?;
-        let card = CardId::parse(card).map_err(|_| StoreError::Corrupt)?;
-        Ok(Some((user, card)))
+        let at = bytes.iter().position(|b| *b == 0).ok_or(StoreError::Corrupt)?;
+        let (user, card) = bytes.split_at(at);
+        let card = card.get(1..).ok_or(StoreError::Corrupt)?;
+        Ok(Some((store::decode_id(user)?, store::decode_id(card)?)))
     }
 
     /// Stores a payment challenge.

@@ -244,6 +244,15 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreEr
     serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt)
 }
 
+/// An id stored as its text (an index entry's value, or a key).
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] if the bytes are not a valid `T`.
+pub fn decode_id<T: std::str::FromStr>(bytes: &[u8]) -> Result<T, StoreError> {
+    std::str::from_utf8(bytes).ok().and_then(|text| text.parse().ok()).ok_or(StoreError::Corrupt)
+}
+
 /// A time as an 8-byte key part that sorts in time order (milliseconds since 1970, offset so
 /// that times before it sort first too).
 #[must_use]

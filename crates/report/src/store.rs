@@ -343,22 +343,14 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
     ) -> Result<Option<QueryId>, StoreError> {
         let key = store::key(&[user.as_str().as_bytes(), request.as_str().as_bytes()]);
         store::read(&self.kv, |txn| {
-            txn.get(REQUESTS, &key)?
-                .map(|bytes| {
-                    let text = String::from_utf8(bytes).map_err(|_| StoreError::Corrupt)?;
-                    QueryId::parse(&text).map_err(|_| StoreError::Corrupt)
-                })
-                .transpose()
+            txn.get(REQUESTS, &key)?.map(|bytes| store::decode_id(&bytes)).transpose()
         })
     }
 
     fn open_query(&self, user: &UserId) -> Result<Option<QueryId>, StoreError> {
         store::read(&self.kv, |txn| {
             txn.get(OPEN, user.as_str().as_bytes())?
-                .map(|bytes| {
-                    let text = String::from_utf8(bytes).map_err(|_| StoreError::Corrupt)?;
-                    QueryId::parse(&text).map_err(|_| StoreError::Corrupt)
-                })
+                .map(|bytes| store::decode_id(&bytes))
                 .transpose()
         })
     }
@@ -432,8 +424,7 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
             let mut due = Vec::new();
             for (key, value) in txn.range(table, &[], &end, limit)? {
                 txn.delete(table, &key)?;
-                let text = String::from_utf8(value).map_err(|_| StoreError::Corrupt)?;
-                due.push(QueryId::parse(&text).map_err(|_| StoreError::Corrupt)?);
+                due.push(store::decode_id(&value)?);
             }
             Ok(due)
         })

@@ -139,10 +139,7 @@ impl<K: Kv> TokenStore for KvTokenStore<K> {
         store::read(&self.kv, |txn| {
             txn.range(RECORDS, &[], &[u8::MAX], usize::MAX)?
                 .into_iter()
-                .map(|(k, _)| {
-                    let text = String::from_utf8(k).map_err(|_| StoreError::Corrupt)?;
-                    TokenId::parse(&text).map_err(|_| StoreError::Corrupt)
-                })
+                .map(|(k, _)| store::decode_id(&k))
                 .collect()
         })
     }

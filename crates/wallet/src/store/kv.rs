@@ -420,12 +420,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn user_by_mobile(&self, mobile_key: &[u8; 32]) -> Result<Option<UserId>, StoreError> {
         store::read(&self.kv, |txn| {
-            txn.get(MOBILES, mobile_key)?
-                .map(|id| {
-                    let text = String::from_utf8(id).map_err(|_| StoreError::Corrupt)?;
-                    UserId::parse(&text).map_err(|_| StoreError::Corrupt)
-                })
-                .transpose()
+            txn.get(MOBILES, mobile_key)?.map(|id| store::decode_id(&id)).transpose()
         })
     }
 
