@@ -60,31 +60,32 @@ impl CloudCard {
     }
 
     fn run_loss(&self, user: &UserId, lost: Lost) -> Result<LossOutcome, Error> {
+        let (claim, reported_at) = (ClaimId::random(), self.clock.now());
         let flow = Flow::Loss {
             user: user.clone(),
-            lost,
-            claim: ClaimId::random(),
-            reported_at: self.clock.now(),
+            lost: lost.clone(),
+            claim: claim.clone(),
+            reported_at,
         };
         self.state.begin(&flow)?;
-        let outcome = self.carry_loss(&flow)?;
+        let outcome = self.carry_loss(user, &lost, &claim, reported_at)?;
         self.state.end(&flow)?;
         Ok(outcome)
     }
 
     /// The loss steps, each idempotent: the lost list, the tokens, the claim (filed under the
     /// flow's claim id, so a rerun never files a second one).
-    fn carry_loss(&self, flow: &Flow) -> Result<LossOutcome, Error> {
-        let Flow::Loss { user, lost, claim, reported_at } = flow else {
-            return Err(Error::Config("not a loss flow"));
-        };
+    fn carry_loss(
+        &self,
+        user: &UserId,
+        lost: &Lost,
+        claim: &ClaimId,
+        reported_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<LossOutcome, Error> {
         let (report, cancelled) = match lost {
             Lost::Device(device) => {
-                let report = self.risk.report_loss(
-                    Instrument::Device(device.clone()),
-                    user,
-                    *reported_at,
-                )?;
+                let report =
+                    self.risk.report_loss(Instrument::Device(device.clone()), user, reported_at)?;
                 let cancelled = self
                     .tokens
                     .apply_to_device(device, TokenEvent::Delete(Actor::LossReport))?
@@ -98,11 +99,11 @@ impl CloudCard {
                     self.risk.report_loss(
                         Instrument::Card(risk_card_key(&record.fingerprint)?),
                         user,
-                        *reported_at,
+                        reported_at,
                     )?;
                 }
                 let report =
-                    self.risk.report_loss(Instrument::Card(card.clone()), user, *reported_at)?;
+                    self.risk.report_loss(Instrument::Card(card.clone()), user, reported_at)?;
                 (report, self.delete_tokens_of(card, Actor::LossReport)?)
             }
         };
@@ -185,7 +186,9 @@ impl CloudCard {
                 self.wallet.remove_card(user, card)?;
                 Ok(self.state.unlink_card(card)?)
             }
-            Flow::Loss { .. } => self.carry_loss(flow).map(drop),
+            Flow::Loss { user, lost, claim, reported_at } => {
+                self.carry_loss(user, lost, claim, *reported_at).map(drop)
+            }
         }
     }
 
