@@ -1,41 +1,16 @@
 //! The token service as an embedding wallet uses it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-use std::sync::Arc;
+mod common;
 
-use chrono::{TimeZone, Utc};
-use cloudcard_core::{Amount, Clock, Currency, DeviceId, IssuerTable, ManualClock, Pan};
+use cloudcard_core::{IssuerTable, Pan};
 use cloudcard_token::{
-    Actor, Channel, Cryptogram, InMemoryTokenStore, PaymentData, ProvisionRequest, Provisioned,
-    Rejection, TokenBin, TokenConfig, TokenError, TokenEvent, TokenKeys, TokenService, TokenStatus,
+    Actor, Cryptogram, ProvisionRequest, Provisioned, Rejection, TokenBin, TokenError, TokenEvent,
+    TokenStatus,
 };
+use common::{pay, phone, service};
 
 const PAN: &str = "6250946000000016";
-
-fn service() -> (Arc<ManualClock>, TokenService) {
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
-    (
-        clock.clone(),
-        TokenService::new(config, TokenKeys::random(), InMemoryTokenStore::new(), clock),
-    )
-}
-
-fn phone() -> DeviceId {
-    "dev_phone".parse().unwrap()
-}
-
-fn pay(clock: &ManualClock, fen: u64) -> PaymentData {
-    PaymentData {
-        amount: Amount::from_fen(fen),
-        currency: Currency::CNY,
-        merchant: "mch_cafe".parse().unwrap(),
-        channel: Channel::Qr,
-        unpredictable_number: 42,
-        timestamp: clock.now(),
-        cvm: Default::default(),
-    }
-}
 
 #[test]
 fn cryptogram_travels_as_json() {

@@ -1,39 +1,11 @@
 //! The token service from an attacker's side of its public API.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-use std::sync::Arc;
+mod common;
 
-use chrono::{TimeZone, Utc};
-use cloudcard_core::{Amount, Clock, Currency, DeviceId, IssuerTable, ManualClock};
-use cloudcard_token::{
-    Channel, InMemoryTokenStore, PaymentData, ProvisionRequest, ReplenishRequest, TokenBin,
-    TokenConfig, TokenError, TokenKeys, TokenService,
-};
-
-fn service() -> (Arc<ManualClock>, TokenService) {
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
-    (
-        clock.clone(),
-        TokenService::new(config, TokenKeys::random(), InMemoryTokenStore::new(), clock),
-    )
-}
-
-fn phone() -> DeviceId {
-    "dev_phone".parse().unwrap()
-}
-
-fn pay(clock: &ManualClock, fen: u64) -> PaymentData {
-    PaymentData {
-        amount: Amount::from_fen(fen),
-        currency: Currency::CNY,
-        merchant: "mch_cafe".parse().unwrap(),
-        channel: Channel::Qr,
-        unpredictable_number: 42,
-        timestamp: clock.now(),
-        cvm: Default::default(),
-    }
-}
+use cloudcard_core::DeviceId;
+use cloudcard_token::{ProvisionRequest, ReplenishRequest, TokenError};
+use common::{pay, phone, service};
 
 /// Someone who knows a token's ids (they are in every `TokenInfo`) but not its key.
 fn guess(token: &cloudcard_core::TokenId, key_seq: u32, count: u32) -> ReplenishRequest {
