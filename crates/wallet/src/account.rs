@@ -325,14 +325,12 @@ impl<S: WalletStore> Wallet<S> {
         password: &Secret<String>,
     ) -> Result<(), WalletError> {
         let p = password.expose_secret().as_bytes();
-        let steps: Vec<i16> = p
-            .windows(2)
-            .map(|w| match w {
-                [a, b] => i16::from(*b) - i16::from(*a),
-                _ => 0,
-            })
-            .collect();
-        let run = |step: i16| !steps.is_empty() && steps.iter().all(|s| *s == step);
+        // One digit repeated, or a run up or down: every step between neighbours the same.
+        let run = |step: i16| {
+            p.len() > 1
+                && p.windows(2)
+                    .all(|w| matches!(w, [a, b] if i16::from(*b) - i16::from(*a) == step))
+        };
         let mut weak = run(0) || run(1) || run(-1);
         let last6 = |s: &str| s.len() >= 6 && s.as_bytes().get(s.len() - 6..) == Some(p);
         weak |= last6(record.mobile.expose());
