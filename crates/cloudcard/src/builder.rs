@@ -217,7 +217,7 @@ impl CloudCardBuilder {
             sms,
             outbox,
             notifications,
-            state: FacadeState::new(kv),
+            state: FacadeState::new(kv, shared_kv),
         })
     }
 }

@@ -41,7 +41,7 @@ pub use cloudcard_wallet as wallet;
 
 pub use cloudcard_core::{
     Amount, Bank, CardId, CardKind, Channel, Clock, Currency, DeviceId, KeySource, ManualClock,
-    Pan, PhoneNumber, ResidentId, StoreError, SystemClock, UserId,
+    MerchantId, Pan, PhoneNumber, ResidentId, StoreError, SystemClock, TransactionId, UserId,
 };
 pub use cloudcard_masking::{Secret, redact};
 pub use cloudcard_report::{Region, Report};

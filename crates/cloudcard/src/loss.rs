@@ -6,7 +6,7 @@ use cloudcard_token::{Actor, TokenEvent};
 use cloudcard_wallet::UnbindPrompt;
 
 use crate::service::{LossOutcome, UnbindOutcome, risk_card_key};
-use crate::state::{Flow, Lost};
+use crate::state::{FLOW_LEASE, Flow, Lost};
 use crate::{CloudCard, Error};
 
 /// What one [`CloudCard::run_due`] pass did.
@@ -67,7 +67,7 @@ impl CloudCard {
             claim: claim.clone(),
             reported_at,
         };
-        self.state.begin(&flow)?;
+        self.state.begin(&flow, self.clock.now())?;
         let outcome = self.carry_loss(user, &lost, &claim, reported_at)?;
         self.state.end(&flow)?;
         Ok(outcome)
@@ -134,7 +134,7 @@ impl CloudCard {
     ) -> Result<UnbindOutcome, Error> {
         self.wallet.take_unbind_ticket(user, card, ticket)?;
         let flow = Flow::Unbind { user: user.clone(), card: card.clone() };
-        self.state.begin(&flow)?;
+        self.state.begin(&flow, self.clock.now())?;
         let deleted_tokens = self.delete_tokens_of(card, Actor::User)?;
         let removed = self.wallet.remove_card(user, card)?.ok_or(Error::CardNotFound)?;
         self.state.unlink_card(card)?;
@@ -142,7 +142,9 @@ impl CloudCard {
         Ok(UnbindOutcome { removed, deleted_tokens })
     }
 
-    /// Runs every timed job once: completes or rolls back flows a crash interrupted, and
+    /// Runs every timed job once: completes or rolls back flows a crash interrupted (those
+    /// begun more than two minutes ago, so a flow still running on another node is left alone;
+    /// an interrupted payment is reversed at the issuer), and
     /// deletes what lapsed (pending bindings, unbind tickets, codes, payment challenges, loss-log
     /// entries past retention, lookup report content past its 7 days). Call it at start-up and
     /// then every minute or so from one or more nodes; each pass handles at most 1,000 items of
@@ -154,7 +156,8 @@ impl CloudCard {
     pub fn run_due(&self) -> Result<DueReport, Error> {
         let now = self.clock.now();
         let mut report = DueReport::default();
-        for flow in self.state.open_flows(BATCH)? {
+        let lapsed = now.checked_sub_signed(FLOW_LEASE).unwrap_or(now);
+        for flow in self.state.open_flows(lapsed, BATCH)? {
             match self.recover_flow(&flow).and_then(|()| Ok(self.state.end(&flow)?)) {
                 Ok(()) => report.flows_recovered += 1,
                 Err(_) => report.flows_failed += 1,
@@ -188,6 +191,11 @@ impl CloudCard {
             }
             Flow::Loss { user, lost, claim, reported_at } => {
                 self.carry_loss(user, lost, claim, *reported_at).map(drop)
+            }
+            Flow::Pay { txn } => {
+                // The payer never had an answer: no charge may stand.
+                self.issuer.reverse(&txn.id)?;
+                Ok(self.risk.record_reversal(txn)?)
             }
         }
     }

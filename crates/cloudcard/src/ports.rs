@@ -52,6 +52,16 @@ pub trait IssuerAuthorizer: Send + Sync + fmt::Debug {
     ///
     /// [`Error::PortUnavailable`] if the issuer cannot be reached.
     fn authorize(&self, request: &AuthorizationRequest) -> Result<IssuerDecision, Error>;
+
+    /// Reverses an authorization whose answer never reached the payer (the service stopped
+    /// after asking): the issuer releases any hold it placed. Reversing a transaction the
+    /// issuer never saw, or one already reversed, does nothing and succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PortUnavailable`] if the issuer cannot be reached; the reversal is retried by
+    /// the next [`CloudCard::run_due`](crate::CloudCard::run_due).
+    fn reverse(&self, transaction: &TransactionId) -> Result<(), Error>;
 }
 
 /// A simulated issuer for tests and examples: approves any payment up to a per-payment limit.
@@ -84,6 +94,11 @@ impl IssuerAuthorizer for SimulatedIssuer {
         Ok(IssuerDecision::Approved {
             auth_code: format!("{:06}", rand::rng().random_range(0..1_000_000u32)),
         })
+    }
+
+    /// The simulator places no holds, so a reversal has nothing to release.
+    fn reverse(&self, _: &TransactionId) -> Result<(), Error> {
+        Ok(())
     }
 }
 

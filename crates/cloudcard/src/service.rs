@@ -331,7 +331,7 @@ impl CloudCard {
             card: confirmed.card.id.clone(),
             token: token_id.clone(),
         };
-        self.state.begin(&flow)?;
+        self.state.begin(&flow, self.clock.now())?;
         let mut request = ProvisionRequest::new(confirmed.pan.clone(), device.clone());
         request.expiry = confirmed.expiry;
         request.id = Some(token_id.clone());
@@ -521,9 +521,12 @@ impl CloudCard {
             amount: txn.amount,
             merchant: MerchantId::clone(&txn.merchant),
         };
+        // Journaled first: if the answer is never recorded, recovery reverses the payment.
+        self.state.begin_pay(&txn, self.clock.now())?;
         let decision = self.issuer.authorize(&request)?;
         let approved = matches!(decision, IssuerDecision::Approved { .. });
         self.risk.record(&txn, approved)?;
+        self.state.end_pay(&txn.id)?;
         Ok(match decision {
             IssuerDecision::Approved { auth_code } => PaymentOutcome::Approved {
                 transaction: txn.id,

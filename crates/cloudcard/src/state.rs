@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::store::{self, Kv, Txn, get_json, prefix_end, put_json, time_key};
-use cloudcard_core::{CardId, ClaimId, DeviceId, StoreError, TokenId, UserId};
+use cloudcard_core::{CardId, ClaimId, DeviceId, StoreError, TokenId, TransactionId, UserId};
 use cloudcard_risk::{ChallengeMethod, Transaction};
 use cloudcard_token::HeldCryptogram;
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,26 @@ pub(crate) enum Flow {
     Unbind { user: UserId, card: CardId },
     /// A lost phone or card: status list, tokens, claim. Recovery carries it forward.
     Loss { user: UserId, lost: Lost, claim: ClaimId, reported_at: DateTime<Utc> },
+    /// A payment sent to the issuer. Closed once its answer is recorded; if the service stopped
+    /// before that, the payer never had an answer, so recovery reverses it at the issuer and
+    /// logs it as not approved.
+    Pay { txn: Box<Transaction> },
 }
+
+/// A journal entry: the flow and when it began. Recovery leaves a flow alone for
+/// [`FLOW_LEASE`] after it began, so one node never undoes what another is still doing.
+#[derive(Debug, Serialize, Deserialize)]
+struct Journaled {
+    /// Absent in entries written before the lease existed: those are recovered at once.
+    #[serde(default)]
+    began: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    flow: Flow,
+}
+
+/// How long a flow may run before recovery takes it over: far longer than any flow's own
+/// steps (store writes and one issuer round trip, which times out well within it).
+pub(crate) const FLOW_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 /// What was lost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,14 +74,22 @@ impl Flow {
             Self::Bind { token, .. } => store::key(&[b"bind", token.as_str().as_bytes()]),
             Self::Unbind { card, .. } => store::key(&[b"unbind", card.as_str().as_bytes()]),
             Self::Loss { claim, .. } => store::key(&[b"loss", claim.as_str().as_bytes()]),
+            Self::Pay { txn } => pay_key(&txn.id),
         }
     }
+}
+
+fn pay_key(id: &TransactionId) -> Vec<u8> {
+    store::key(&[b"pay", id.as_str().as_bytes()])
 }
 
 /// The facade's records over the shared [`Kv`].
 #[derive(Debug, Clone)]
 pub(crate) struct FacadeState {
     kv: Arc<dyn Kv>,
+    /// Whether payments are journaled: not on a private in-memory store, which nothing
+    /// outlives (no restart or other node can find the entry) and which cannot fail a write.
+    journal_payments: bool,
 }
 
 fn ids_key(id: &str) -> &[u8] {
@@ -70,8 +97,8 @@ fn ids_key(id: &str) -> &[u8] {
 }
 
 impl FacadeState {
-    pub(crate) fn new(kv: Arc<dyn Kv>) -> Self {
-        Self { kv }
+    pub(crate) fn new(kv: Arc<dyn Kv>, shared: bool) -> Self {
+        Self { kv, journal_payments: shared }
     }
 
     /// Links a token to the wallet card it serves.
@@ -194,8 +221,37 @@ impl FacadeState {
     }
 
     /// Journals a flow before its first step.
-    pub(crate) fn begin(&self, flow: &Flow) -> Result<(), StoreError> {
-        store::write(&*self.kv, |txn| put_json(txn, FLOWS, &flow.key(), flow))
+    pub(crate) fn begin(&self, flow: &Flow, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let entry = store::encode(&Journaled { began: Some(now), flow: flow.clone() })?;
+        store::write(&*self.kv, |txn| txn.put(FLOWS, &flow.key(), &entry))
+    }
+
+    /// Journals a payment before it goes to the issuer, as [`Flow::Pay`], without copying it.
+    pub(crate) fn begin_pay(
+        &self,
+        txn: &Transaction,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        /// Serializes as the journal entry of a [`Flow::Pay`].
+        #[derive(Serialize)]
+        #[serde(tag = "flow", rename = "pay")]
+        struct PayEntry<'a> {
+            began: Option<DateTime<Utc>>,
+            txn: &'a Transaction,
+        }
+        if !self.journal_payments {
+            return Ok(());
+        }
+        let entry = store::encode(&PayEntry { began: Some(now), txn })?;
+        store::write(&*self.kv, |t| t.put(FLOWS, &pay_key(&txn.id), &entry))
+    }
+
+    /// Closes a payment's journal entry once its answer is recorded.
+    pub(crate) fn end_pay(&self, id: &TransactionId) -> Result<(), StoreError> {
+        if !self.journal_payments {
+            return Ok(());
+        }
+        store::write(&*self.kv, |t| t.delete(FLOWS, &pay_key(id)).map(drop))
     }
 
     /// Closes a flow after its last step.
@@ -203,14 +259,22 @@ impl FacadeState {
         store::write(&*self.kv, |txn| txn.delete(FLOWS, &flow.key()).map(drop))
     }
 
-    /// Flows left open, at most `limit`.
-    pub(crate) fn open_flows(&self, limit: usize) -> Result<Vec<Flow>, StoreError> {
-        store::read(&*self.kv, |txn| {
-            txn.range(FLOWS, &[], &prefix_end(&[]), limit)?
-                .into_iter()
-                .map(|(_, v)| store::decode(&v))
-                .collect()
-        })
+    /// Flows begun before `before` and still open, at most `limit`.
+    pub(crate) fn open_flows(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Flow>, StoreError> {
+        let entries =
+            store::read(&*self.kv, |txn| txn.range(FLOWS, &[], &prefix_end(&[]), usize::MAX))?;
+        let mut flows = Vec::new();
+        for (_, value) in entries {
+            let entry: Journaled = store::decode(&value)?;
+            if entry.began.is_none_or(|at| at < before) && flows.len() < limit {
+                flows.push(entry.flow);
+            }
+        }
+        Ok(flows)
     }
 }
 

@@ -83,6 +83,7 @@ fn open(w: &World, kv: Arc<dyn Kv>) -> CloudCard {
         .sms(w.outbox.clone() as Arc<dyn SmsGateway>)
         .notifier(w.notifier.clone() as Arc<dyn Notifier>)
         .bank(w.bank.clone() as Arc<dyn BankGateway>)
+        .issuer(w.issuer.clone() as Arc<dyn cloudcard::IssuerAuthorizer>)
         .kv(kv)
         .build()
         .unwrap()
@@ -136,6 +137,8 @@ fn for_every_failure<S>(
         let reached = faulty.writes();
         drop(cc);
         let cc = open(&w, memory);
+        // Recovery leaves a flow alone while it may still be running: two minutes.
+        w.clock.advance(chrono::TimeDelta::minutes(3));
         cc.run_due().unwrap();
         check(&w, &cc, &state, completed);
         if reached < n {
@@ -235,6 +238,63 @@ fn a_lost_phone_with_any_write_failing_ends_with_no_live_token_and_one_claim() {
                 assert_eq!(claim.transactions, vec![approved_payment.transaction.id.clone()]);
             }
         },
+    );
+}
+
+#[test]
+fn a_payment_with_any_write_failing_is_answered_or_reversed_never_charged_unanswered() {
+    static REVERSED: AtomicUsize = AtomicUsize::new(0);
+    for_every_failure(
+        "faults-pay",
+        |w, cc| {
+            let (user, phone) = w.register(cc, 0);
+            let card = w.bind(cc, &user, &phone, PANS[0], 0).device_card;
+            (user, phone, std::sync::Mutex::new(card), std::sync::Mutex::new(None))
+        },
+        |w, cc, (user, phone, card, answer)| {
+            let outcome = w.pay(cc, user, phone, &mut card.lock().unwrap(), 2_500);
+            let completed = approved(&outcome);
+            *answer.lock().unwrap() = outcome.ok();
+            completed
+        },
+        |w, cc, (user, phone, card, answer), completed| {
+            assert_consistent(cc, user, phone, false);
+            let approved_ids = w.issuer.approved.lock().unwrap().clone();
+            let reversed = w.issuer.reversed.lock().unwrap().clone();
+            let report = cloudcard::risk::LossReport {
+                instrument: cloudcard::risk::Instrument::Device(phone.clone()),
+                user: user.clone(),
+                reported_at: w.clock.now(),
+            };
+            let logged = cc.risk().assess_loss(&report).unwrap();
+            let is_logged_approved = |id: &cloudcard::TransactionId| {
+                logged.iter().any(|a| a.transaction.id == *id && a.transaction.approved)
+            };
+            if completed {
+                let Some(cloudcard::PaymentOutcome::Approved { transaction, .. }) =
+                    answer.lock().unwrap().clone()
+                else {
+                    panic!("a completed payment was approved");
+                };
+                assert!(reversed.is_empty(), "an answered payment stands");
+                assert!(is_logged_approved(&transaction), "and is logged as approved");
+            } else {
+                // Whatever the issuer approved without the payer hearing of it was reversed,
+                // and no claim can ever cover it.
+                for id in &approved_ids {
+                    assert!(reversed.contains(id), "an unanswered approval is reversed");
+                    assert!(!is_logged_approved(id), "and never logged as approved");
+                }
+                REVERSED.fetch_add(reversed.len(), Ordering::SeqCst);
+            }
+            assert!(logged.len() <= 1, "one payment, logged at most once");
+            // The card pays on.
+            assert!(approved(&w.pay(cc, user, phone, &mut card.lock().unwrap(), 1_500)));
+        },
+    );
+    assert!(
+        REVERSED.load(Ordering::SeqCst) >= 2,
+        "failures after the issuer's answer were reached, and reversed"
     );
 }
 

@@ -173,3 +173,64 @@ fn concurrent_confirmations_lose_no_card_and_bind_none_twice() {
         assert_eq!(cc.run_due().unwrap().flows_recovered, 0, "every flow finished or undid itself");
     }
 }
+
+/// An issuer that holds each authorization until told to answer.
+#[derive(Debug)]
+struct SlowIssuer {
+    inner: Arc<support::Issuer>,
+    asked: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    answer: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl cloudcard::IssuerAuthorizer for SlowIssuer {
+    fn authorize(
+        &self,
+        request: &cloudcard::AuthorizationRequest,
+    ) -> Result<cloudcard::IssuerDecision, Error> {
+        self.asked.lock().unwrap().send(()).unwrap();
+        self.answer.lock().unwrap().recv().unwrap();
+        self.inner.authorize(request)
+    }
+
+    fn reverse(&self, transaction: &cloudcard::TransactionId) -> Result<(), Error> {
+        self.inner.reverse(transaction)
+    }
+}
+
+#[test]
+fn a_payment_in_flight_on_one_node_is_left_alone_by_another_nodes_recovery() {
+    let w = World::new("race-lease");
+    let (asked_tx, asked) = std::sync::mpsc::channel();
+    let (answer, answer_rx) = std::sync::mpsc::channel();
+    let slow =
+        SlowIssuer { inner: w.issuer.clone(), asked: asked_tx.into(), answer: answer_rx.into() };
+    let a = Arc::new(
+        CloudCard::builder()
+            .clock(w.clock.clone())
+            .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
+            .sms(w.outbox.clone() as Arc<dyn SmsGateway>)
+            .bank(w.bank.clone() as Arc<dyn BankGateway>)
+            .issuer(Arc::new(slow) as Arc<dyn cloudcard::IssuerAuthorizer>)
+            .open(w.path(), &w.kek)
+            .unwrap(),
+    );
+    let b = w.open();
+    let (user, phone) = w.register(&a, 0);
+    let mut card = w.bind(&a, &user, &phone, PANS[0], 0).device_card;
+    let request = w.request_payment(&user, &phone, &mut card, 2_000);
+    let paying = {
+        let a = a.clone();
+        thread::spawn(move || a.pay(&request))
+    };
+    asked.recv().unwrap();
+    // Node A waits on the issuer; node B runs its timed jobs, now and a minute later.
+    assert_eq!(b.run_due().unwrap().flows_recovered, 0, "a running payment is not recovered");
+    w.clock.advance(chrono::TimeDelta::minutes(1));
+    assert_eq!(b.run_due().unwrap().flows_recovered, 0, "nor within its lease");
+    answer.send(()).unwrap();
+    let outcome = paying.join().unwrap().unwrap();
+    assert!(matches!(outcome, cloudcard::PaymentOutcome::Approved { .. }), "{outcome:?}");
+    assert!(w.issuer.reversed.lock().unwrap().is_empty(), "and it was never reversed");
+    w.clock.advance(chrono::TimeDelta::minutes(5));
+    assert_eq!(b.run_due().unwrap().flows_recovered, 0, "it closed its own journal entry");
+}

@@ -293,6 +293,20 @@ impl RiskEngine {
         Ok(true)
     }
 
+    /// Records a payment the issuer was asked about but whose answer never reached the payer
+    /// (the service stopped in between) and that was therefore reversed: counted for velocity
+    /// if it was not yet, and logged as not approved, replacing any approved entry, so no claim
+    /// ever pays for it.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`] if a store fails.
+    pub fn record_reversal(&self, txn: &Transaction) -> Result<(), RiskError> {
+        self.record(txn, false)?;
+        self.state.log(&LoggedTransaction::of(txn, false), self.config.log_retention)?;
+        Ok(())
+    }
+
     /// Assesses a card binding or token provisioning: status lists (a card or device reported
     /// lost, a suspended user → decline), then the live set's provisioning rules. The attempt
     /// is counted for the `bind.*` velocity features whatever the outcome.

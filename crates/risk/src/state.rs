@@ -41,7 +41,8 @@ pub trait RiskStore: Send + Sync + fmt::Debug {
         device: Option<&DeviceId>,
         user: Option<&UserId>,
     ) -> Result<Option<Listed>, StoreError>;
-    /// Logs a transaction under its card and device, kept for `retention`.
+    /// Logs a transaction under its card and device, kept for `retention`; an entry of the same
+    /// transaction (same id and time) is replaced.
     ///
     /// # Errors
     ///
@@ -455,11 +456,16 @@ impl RiskStore for InMemoryRiskStore {
         let due = entry.at.checked_add_signed(retention).unwrap_or(entry.at);
         let shared = Arc::new(entry.clone());
         let mut book = self.write();
+        if let Some(earlier) = book.due.insert((due, entry.id.clone()), shared.clone()) {
+            forget(book.by_card.get_mut(&earlier.card), &earlier.id);
+            if let Some(device) = &earlier.device {
+                forget(book.by_device.get_mut(device), &earlier.id);
+            }
+        }
         book.by_card.entry(entry.card.clone()).or_default().push_back(shared.clone());
         if let Some(device) = &entry.device {
-            book.by_device.entry(device.clone()).or_default().push_back(shared.clone());
+            book.by_device.entry(device.clone()).or_default().push_back(shared);
         }
-        book.due.insert((due, entry.id.clone()), shared);
         Ok(())
     }
 

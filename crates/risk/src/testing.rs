@@ -114,8 +114,18 @@ fn log_and_assess(s: &dyn RiskStore) {
     assert_eq!(of(&outside), Some(Ineligible::OutsideWindow));
     assert_eq!(of(&verified), Some(Ineligible::CardholderVerified));
     assert_eq!(of(&declined), Some(Ineligible::Declined));
-    let by_card = LossReport { instrument: Instrument::Card(card), ..report };
+    let by_card = LossReport { instrument: Instrument::Card(card), ..report.clone() };
     assert_eq!(s.assess(&by_card).unwrap().len(), 4, "and so has the card's");
+
+    // A reversed payment is logged again as not approved: it replaces the approved entry.
+    let reversed = LoggedTransaction { approved: false, ..inside.clone() };
+    s.log(&reversed, TimeDelta::days(7)).unwrap();
+    for report in [&report, &by_card] {
+        let verdicts = s.assess(report).unwrap();
+        assert_eq!(verdicts.len(), 4, "replaced, not added");
+        let entry = verdicts.iter().find(|a| a.transaction.id == inside.id).unwrap();
+        assert_eq!(entry.ineligible, Some(Ineligible::Declined));
+    }
 }
 
 fn one_claim_per_transaction(s: Arc<dyn RiskStore>) {

@@ -9,7 +9,7 @@
 )]
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use cloudcard::core::{Clock, ManualClock, PhoneNumber};
@@ -44,8 +44,34 @@ impl Drop for TempDir {
     }
 }
 
+/// The card issuer: the simulator, remembering what it approved and what was reversed.
+#[derive(Debug, Default)]
+pub struct Issuer {
+    pub approved: Mutex<Vec<cloudcard::TransactionId>>,
+    pub reversed: Mutex<Vec<cloudcard::TransactionId>>,
+}
+
+impl cloudcard::IssuerAuthorizer for Issuer {
+    fn authorize(
+        &self,
+        request: &cloudcard::AuthorizationRequest,
+    ) -> Result<cloudcard::IssuerDecision, cloudcard::Error> {
+        let decision = cloudcard::SimulatedIssuer::default().authorize(request)?;
+        if matches!(decision, cloudcard::IssuerDecision::Approved { .. }) {
+            self.approved.lock().unwrap().push(request.transaction.clone());
+        }
+        Ok(decision)
+    }
+
+    fn reverse(&self, transaction: &cloudcard::TransactionId) -> Result<(), cloudcard::Error> {
+        self.reversed.lock().unwrap().push(transaction.clone());
+        Ok(())
+    }
+}
+
 /// The world outside one service process.
 pub struct World {
+    pub issuer: Arc<Issuer>,
     pub dir: TempDir,
     pub clock: Arc<ManualClock>,
     pub outbox: Arc<InMemoryOutbox>,
@@ -64,6 +90,7 @@ impl World {
             outbox,
             notifier: Arc::new(InMemoryNotifier::new()),
             kek: StaticKey::new([42; 32]),
+            issuer: Arc::default(),
         }
     }
 
@@ -87,6 +114,7 @@ impl World {
             .sms(self.outbox.clone() as Arc<dyn SmsGateway>)
             .notifier(self.notifier.clone() as Arc<dyn Notifier>)
             .bank(self.bank.clone() as Arc<dyn BankGateway>)
+            .issuer(self.issuer.clone() as Arc<dyn cloudcard::IssuerAuthorizer>)
             .open(self.path(), &self.kek)
             .unwrap()
     }
