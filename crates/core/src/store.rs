@@ -147,6 +147,10 @@ pub trait Kv: Send + Sync + fmt::Debug {
 
     /// Runs `body` in a write transaction and commits it if `body` succeeds.
     ///
+    /// A backend shared by several nodes may run `body` again, on a fresh transaction, when
+    /// the database refused to commit the first run for a conflict with another node's
+    /// write; `body` must therefore take everything it decides from the transaction.
+    ///
     /// # Errors
     ///
     /// Whatever `body` returns, or [`StoreError::Backend`] (nothing was written then).
@@ -302,6 +306,11 @@ pub trait KeySource: Send + Sync + fmt::Debug {
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+mod keys;
+pub mod seal;
+
+pub use keys::{EnvKey, KeyFile, KeySourceError, StaticKey};
 
 type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
 

@@ -30,6 +30,6 @@ pub use spec::{
 pub use state::{InMemoryRiskStore, KvRiskStore, Listed, RiskStore};
 pub use txn::{Authentication, Mcc, ProvisioningRequest, Transaction};
 pub use velocity::{
-    Aggregate, EntityKey, EntityKind, KvVelocityStore, MAX_WINDOWS, RECENT_IDS, Snapshot,
-    VelocityPort, VelocityStore, Window, WindowSet,
+    Aggregate, EntityKey, EntityKind, KvVelocityStore, MAX_WINDOWS, RECENT_IDS, SharedRecord,
+    Snapshot, VelocityPort, VelocityStore, Window, WindowSet, shared_entity_key, shared_id_hash,
 };

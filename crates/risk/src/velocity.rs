@@ -450,6 +450,71 @@ impl VelocityPort for VelocityStore {
     }
 }
 
+/// One entity's velocity as a shared backend keeps it: bytes in, bytes out. The logic of
+/// counting and windowing stays here; a backend (a [`Kv`], Redis) only stores the bytes and
+/// makes the read-count-write of one payment atomic.
+#[derive(Debug)]
+pub struct SharedRecord<'w> {
+    windows: &'w WindowSet,
+    state: EntityState,
+}
+
+impl<'w> SharedRecord<'w> {
+    /// The record from its stored bytes, or a new one first seen at `at` if nothing is stored.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] if the bytes do not fit `windows`.
+    pub fn load(
+        windows: &'w WindowSet,
+        stored: Option<&[u8]>,
+        at: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let state = match stored {
+            Some(bytes) => EntityState::decode(windows, bytes).ok_or(StoreError::Corrupt)?,
+            None => EntityState::new(windows, at.timestamp()),
+        };
+        Ok(Self { windows, state })
+    }
+
+    /// Counts one transaction; `false` (nothing counted) if this record already counted
+    /// `id_hash` (a retry).
+    pub fn count(&mut self, id_hash: u64, at: DateTime<Utc>, amount: u64, approved: bool) -> bool {
+        self.state.count(self.windows, id_hash, at.timestamp(), amount, approved)
+    }
+
+    /// The windows at `now`.
+    #[must_use]
+    pub fn snapshot(&self, now: DateTime<Utc>) -> Snapshot {
+        self.state.snapshot(self.windows, now.timestamp())
+    }
+
+    /// Whether nothing was counted within the longest window before `now`.
+    #[must_use]
+    pub fn idle_at(&self, now: DateTime<Utc>) -> bool {
+        self.state.last_seen < now.timestamp() - self.windows.longest().num_seconds()
+    }
+
+    /// The bytes to store.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        self.state.encode()
+    }
+}
+
+/// The key of entity `id` of `kind` for a shared backend: a hash that is the same on every
+/// node and after every restart.
+#[must_use]
+pub fn shared_entity_key(kind: EntityKind, id: &str) -> EntityKey {
+    EntityKey(stable_hash(&[b"cloudcard/velocity-entity/v1", &[kind as u8], id.as_bytes()]))
+}
+
+/// A transaction id's hash for duplicate detection in a shared backend (never 0).
+#[must_use]
+pub fn shared_id_hash(id: &str) -> u64 {
+    stable_hash(&[b"cloudcard/velocity-txn/v1", id.as_bytes()]) | 1
+}
+
 const VELOCITY: &str = "risk_velocity";
 
 /// Velocity over a [`Kv`]: each entity's buckets in one record, keyed by a stable hash of its
@@ -487,19 +552,15 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
         &self.windows
     }
     fn key(&self, kind: EntityKind, id: &str) -> EntityKey {
-        EntityKey(stable_hash(&[b"cloudcard/velocity-entity/v1", &[kind as u8], id.as_bytes()]))
+        shared_entity_key(kind, id)
     }
     fn id_hash(&self, id: &str) -> u64 {
-        stable_hash(&[b"cloudcard/velocity-txn/v1", id.as_bytes()]) | 1
+        shared_id_hash(id)
     }
     fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Result<Option<Snapshot>, StoreError> {
         let bytes = store::read(&self.kv, |txn| txn.get(VELOCITY, &key.0.to_be_bytes()))?;
         bytes
-            .map(|b| {
-                EntityState::decode(&self.windows, &b)
-                    .map(|state| state.snapshot(&self.windows, now.timestamp()))
-                    .ok_or(StoreError::Corrupt)
-            })
+            .map(|b| SharedRecord::load(&self.windows, Some(&b), now).map(|r| r.snapshot(now)))
             .transpose()
     }
     fn record(
@@ -510,32 +571,28 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
         amount: u64,
         approved: bool,
     ) -> Result<bool, StoreError> {
-        let at = at.timestamp();
         store::write(&self.kv, |txn| {
             for (i, key) in keys.iter().enumerate() {
                 let k = key.0.to_be_bytes();
-                let mut state = match txn.get(VELOCITY, &k)? {
-                    Some(b) => EntityState::decode(&self.windows, &b).ok_or(StoreError::Corrupt)?,
-                    None => EntityState::new(&self.windows, at),
-                };
-                let fresh = state.count(&self.windows, id_hash, at, amount, approved);
+                let stored = txn.get(VELOCITY, &k)?;
+                let mut record = SharedRecord::load(&self.windows, stored.as_deref(), at)?;
+                let fresh = record.count(id_hash, at, amount, approved);
                 if !fresh && i == 0 {
                     return Ok(false);
                 }
                 if fresh {
-                    txn.put(VELOCITY, &k, &state.encode())?;
+                    txn.put(VELOCITY, &k, &record.encode())?;
                 }
             }
             Ok(true)
         })
     }
     fn evict_idle(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let cutoff = now.timestamp() - self.windows.longest().num_seconds();
         store::write(&self.kv, |txn| {
             let mut evicted = 0;
             for (k, v) in txn.range(VELOCITY, &[], &[u8::MAX], usize::MAX)? {
-                let idle =
-                    EntityState::decode(&self.windows, &v).is_none_or(|s| s.last_seen < cutoff);
+                let idle = SharedRecord::load(&self.windows, Some(&v), now)
+                    .map_or(true, |r| r.idle_at(now));
                 if idle && txn.delete(VELOCITY, &k)? {
                     evicted += 1;
                 }

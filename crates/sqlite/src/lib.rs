@@ -1,9 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
-mod keys;
-mod seal;
-
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,8 +12,8 @@ use cloudcard_core::sync::MutexExt;
 use cloudcard_core::{KeySource, StoreError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-pub use keys::{EnvKey, KeyFile, KeySourceError, StaticKey};
-use seal::Sealer;
+use cloudcard_core::store::seal::{Sealer, unwrap_or_new_key, value_aad as aad};
+pub use cloudcard_core::store::{EnvKey, KeyFile, KeySourceError, StaticKey};
 
 /// The newest schema this build knows; [`SqliteKv::open`] migrates older files up to it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -144,20 +141,11 @@ fn unwrap_or_create(
         .query_row("SELECT v FROM meta WHERE name = ?1", params![name], |row| row.get(0))
         .optional()
         .map_err(backend)?;
-    let key = match stored {
-        Some(wrapped) => {
-            let plain = kek.open(aad.as_bytes(), &wrapped).map_err(|_| StoreError::WrongKeys)?;
-            let key: [u8; 32] = plain.as_slice().try_into().map_err(|_| StoreError::Corrupt)?;
-            Secret::new(key)
-        }
-        None => {
-            let key = Secret::new(rand::random::<[u8; 32]>());
-            let wrapped = kek.seal(aad.as_bytes(), key.expose_secret())?;
-            tx.execute("INSERT INTO meta (name, v) VALUES (?1, ?2)", params![name, wrapped])
-                .map_err(backend)?;
-            key
-        }
-    };
+    let (key, new) = unwrap_or_new_key(kek, aad.as_bytes(), stored.as_deref())?;
+    if let Some(wrapped) = new {
+        tx.execute("INSERT INTO meta (name, v) VALUES (?1, ?2)", params![name, wrapped])
+            .map_err(backend)?;
+    }
     tx.commit().map_err(backend)?;
     Ok(key)
 }
@@ -169,14 +157,6 @@ struct SqlTxn<'a> {
     tx: &'a rusqlite::Transaction<'a>,
     sealer: &'a Sealer,
     writable: bool,
-}
-
-fn aad(table: Table, key: &[u8]) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(table.len() + 1 + key.len());
-    aad.extend_from_slice(table.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(key);
-    aad
 }
 
 impl Txn for SqlTxn<'_> {

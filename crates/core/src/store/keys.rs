@@ -4,8 +4,8 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use cloudcard_core::masking::Secret;
-use cloudcard_core::{KeySource, StoreError};
+use crate::masking::Secret;
+use crate::{KeySource, StoreError};
 use rand::RngExt;
 use zeroize::Zeroizing;
 
