@@ -78,7 +78,7 @@ fn main() -> Result<(), cloudcard::report::LookupError> {
         face: Secret::new("live face of Li Si".into()),
         code: Secret::new("271828".into()),
     };
-    dispatcher.send(lookup.submit(&query, &consent, now)?, now);
+    dispatcher.send(&lookup, lookup.submit(&query, &consent, now)?, now)?;
     dispatcher.pump(&lookup, now)?;
     dispatcher.pump(&lookup, now + TimeDelta::hours(3))?;
     println!("after 3 hours: {:?}", lookup.query(&query, &user)?.banks);

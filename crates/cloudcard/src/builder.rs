@@ -48,6 +48,7 @@ pub struct CloudCardBuilder {
     wallet_store: Option<Arc<dyn WalletStore>>,
     lookup_store: Option<Arc<dyn LookupStore>>,
     kv: Option<Arc<dyn Kv>>,
+    velocity: Option<Arc<dyn VelocityPort>>,
 }
 
 impl std::fmt::Debug for CloudCardBuilder {
@@ -108,6 +109,9 @@ impl CloudCardBuilder {
         /// sharded in-memory token store). Two services over the same `kv` (and keys) are one
         /// system: a restart, or two nodes.
         kv: Arc<dyn Kv>;
+        /// Where risk velocity is counted. Default: in the `kv` if one is set (shared by every
+        /// service on it), else in this process. Its windows must hold the rules' windows.
+        velocity: Arc<dyn VelocityPort>;
     }
 
     /// Builds the service.
@@ -180,10 +184,14 @@ impl CloudCardBuilder {
         let (risk_store, velocity): (Arc<dyn RiskStore>, Arc<dyn VelocityPort>) = if shared_kv {
             (
                 Arc::new(KvRiskStore::new_in(kv.clone())),
-                Arc::new(KvVelocityStore::new(kv.clone(), windows)),
+                self.velocity
+                    .unwrap_or_else(|| Arc::new(KvVelocityStore::new(kv.clone(), windows))),
             )
         } else {
-            (Arc::new(InMemoryRiskStore::new()), Arc::new(VelocityStore::new(windows)))
+            (
+                Arc::new(InMemoryRiskStore::new()),
+                self.velocity.unwrap_or_else(|| Arc::new(VelocityStore::new(windows))),
+            )
         };
         let risk = RiskEngine::with_store(risk_config, rules, clock.clone(), risk_store, velocity)?;
         let lookup = LookupService::new(
@@ -219,5 +227,32 @@ impl CloudCardBuilder {
             notifications,
             state: FacadeState::new(kv, shared_kv),
         })
+    }
+}
+
+/// A named 32-byte key kept wrapped in a durable store.
+pub(crate) type NamedKey<'a> =
+    dyn Fn(&str) -> Result<cloudcard_masking::Secret<[u8; 32]>, cloudcard_core::StoreError> + 'a;
+
+impl CloudCardBuilder {
+    /// Builds the service on a durable `kv` whose service keys (vault data key, fingerprint,
+    /// PAR and LUK master keys, password pepper, code and card keys) come from `key`, and
+    /// runs [`CloudCard::run_due`] once.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn open_on(self, kv: Arc<dyn Kv>, key: &NamedKey<'_>) -> Result<CloudCard, Error> {
+        let token_keys = TokenKeys::new(
+            &key("token/data-v1")?,
+            &key("token/fingerprint")?,
+            &key("token/par")?,
+            &key("token/luk-master")?,
+        );
+        let wallet_keys = WalletKeys {
+            pepper: cloudcard_masking::Secret::new(key("wallet/pepper")?.expose_secret().to_vec()),
+            otp_key: key("wallet/codes")?,
+            card_key: key("wallet/cards")?,
+        };
+        let service = self.token_keys(token_keys).wallet_keys(wallet_keys).kv(kv).build()?;
+        service.run_due()?;
+        Ok(service)
     }
 }

@@ -5,8 +5,6 @@ use std::sync::Arc;
 
 use cloudcard_core::KeySource;
 use cloudcard_sqlite::SqliteKv;
-use cloudcard_token::TokenKeys;
-use cloudcard_wallet::WalletKeys;
 
 use crate::builder::CloudCardBuilder;
 use crate::{CloudCard, Error};
@@ -42,21 +40,6 @@ impl CloudCardBuilder {
     /// or an I/O error; otherwise as [`CloudCardBuilder::build`].
     pub fn open(self, path: impl AsRef<Path>, keys: &dyn KeySource) -> Result<CloudCard, Error> {
         let kv = Arc::new(SqliteKv::open(path, keys)?);
-        let token_keys = TokenKeys::new(
-            &kv.key("token/data-v1")?,
-            &kv.key("token/fingerprint")?,
-            &kv.key("token/par")?,
-            &kv.key("token/luk-master")?,
-        );
-        let wallet_keys = WalletKeys {
-            pepper: cloudcard_masking::Secret::new(
-                kv.key("wallet/pepper")?.expose_secret().to_vec(),
-            ),
-            otp_key: kv.key("wallet/codes")?,
-            card_key: kv.key("wallet/cards")?,
-        };
-        let service = self.token_keys(token_keys).wallet_keys(wallet_keys).kv(kv).build()?;
-        service.run_due()?;
-        Ok(service)
+        self.open_on(kv.clone(), &|name| kv.key(name))
     }
 }

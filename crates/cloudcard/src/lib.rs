@@ -13,6 +13,8 @@ mod lookup;
 mod loss;
 mod ports;
 mod service;
+#[cfg(feature = "postgres")]
+mod shared;
 mod state;
 
 pub use builder::CloudCardBuilder;
@@ -28,6 +30,10 @@ pub use service::{
 pub use cloudcard_core as core;
 /// Secrets, masks and redaction.
 pub use cloudcard_masking as masking;
+#[cfg(feature = "postgres")]
+pub use cloudcard_postgres as postgres;
+#[cfg(feature = "postgres")]
+pub use cloudcard_redis as redis;
 /// The one-click card lookup.
 pub use cloudcard_report as report;
 /// Real-time risk and loss protection.

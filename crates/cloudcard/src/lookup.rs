@@ -71,7 +71,7 @@ impl CloudCard {
             code: Secret::new(code.to_owned()),
         };
         let events = self.lookup.submit(query, &consent, now)?;
-        let rest = self.dispatcher.send(events, now);
+        let rest = self.dispatcher.send(&self.lookup, events, now)?;
         self.notify_ready(rest)?;
         Ok(())
     }

@@ -1,16 +1,14 @@
 //! The bank fan-out port: one connector per bank, and a dispatcher that drives them and feeds
 //! their answers back into the lookup.
 
-use cloudcard_core::sync::MutexExt;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::{Bank, QueryId, UserId};
 
 use crate::LookupError;
-use crate::model::{BankAnswer, FoundCard};
+use crate::model::{BankAnswer, FoundCard, HeldAnswer, PendingAnswer};
 use crate::service::{LookupEvent, LookupService};
 use crate::store::LookupStore;
 
@@ -137,38 +135,12 @@ impl LookupConnector for SimulatedBank {
     }
 }
 
-#[derive(Debug)]
-struct Due {
-    at: DateTime<Utc>,
-    seq: u64,
-    query: QueryId,
-    bank: Bank,
-    answer: BankAnswer,
-}
-
-impl PartialEq for Due {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Due {}
-impl PartialOrd for Due {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Due {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
-/// Drives the connectors: sends each dispatch, holds answers until their latency has passed,
-/// and feeds them to the lookup when pumped. Time is the caller's, so a manual clock drives it
-/// in tests.
+/// Drives the connectors: sends each dispatch, keeps each answer in the lookup's store until
+/// its latency has passed, and feeds the answers to the lookup when pumped. Time is the
+/// caller's, so a manual clock drives it in tests. It keeps nothing itself: any node may send,
+/// any node may pump, and a restart loses no answer.
 pub struct Dispatcher {
     connectors: HashMap<Bank, Arc<dyn LookupConnector>>,
-    due: Mutex<(u64, BinaryHeap<Reverse<Due>>)>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -179,19 +151,30 @@ impl std::fmt::Debug for Dispatcher {
     }
 }
 
+/// How many held answers one pass delivers at most.
+const BATCH: usize = 1_000;
+
 impl Dispatcher {
     /// A dispatcher over `connectors`, one per bank.
     #[must_use]
     pub fn new(connectors: Vec<Arc<dyn LookupConnector>>) -> Self {
-        Self {
-            connectors: connectors.into_iter().map(|c| (c.bank(), c)).collect(),
-            due: Mutex::new((0, BinaryHeap::new())),
-        }
+        Self { connectors: connectors.into_iter().map(|c| (c.bank(), c)).collect() }
     }
 
-    /// Sends the dispatches among `events` at `now`; returns the other events (report ready)
-    /// for the caller. A bank with no connector stays silent.
-    pub fn send(&self, events: Vec<LookupEvent>, now: DateTime<Utc>) -> Vec<LookupEvent> {
+    /// Sends the dispatches among `events` at `now`, holding each answer in `lookup`'s store
+    /// until it is due; returns the other events (report ready) for the caller. A bank with no
+    /// connector stays silent.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::Store`] if an answer cannot be held; the bank is asked again when the
+    /// query's retry or deadline comes.
+    pub fn send<S: LookupStore>(
+        &self,
+        lookup: &LookupService<S>,
+        events: Vec<LookupEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LookupEvent>, LookupError> {
         let mut rest = Vec::new();
         for event in events {
             let LookupEvent::Dispatch { query, user, bank, attempt } = event else {
@@ -202,19 +185,12 @@ impl Dispatcher {
             if let Reply::Answer { after, answer } =
                 connector.ask(&BankQuery { query: query.clone(), user, attempt })
             {
-                let mut due = self.due.lock_unpoisoned();
-                due.0 += 1;
-                let seq = due.0;
-                due.1.push(Reverse(Due {
-                    at: now.checked_add_signed(after).unwrap_or(now),
-                    seq,
-                    query,
-                    bank,
-                    answer,
-                }));
+                let at = now.checked_add_signed(after).unwrap_or(now);
+                let answer = HeldAnswer::of(bank, &answer);
+                lookup.hold_answer(at, &PendingAnswer { query, bank, answer })?;
             }
         }
-        rest
+        Ok(rest)
     }
 
     /// Delivers every answer due by `now`, sends the retries they cause, runs the lookup's
@@ -229,16 +205,35 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> Result<Vec<LookupEvent>, LookupError> {
         let mut out = Vec::new();
+        let (mut failed, mut first_error) = (Vec::new(), None);
         loop {
-            let next = {
-                let mut due = self.due.lock_unpoisoned();
-                if due.1.peek().is_some_and(|Reverse(d)| d.at <= now) { due.1.pop() } else { None }
-            };
-            let Some(Reverse(d)) = next else { break };
-            let events = lookup.record_answer(&d.query, d.bank, d.answer, now)?;
-            out.extend(self.send(events, now));
+            let due = lookup.take_answers(now, BATCH)?;
+            if due.is_empty() {
+                break;
+            }
+            for d in due {
+                // One answer that cannot be recorded is held again; the others go on.
+                match lookup.record_held(&d.query, d.bank, d.answer.clone(), now) {
+                    Ok(events) => match self.send(lookup, events, now) {
+                        Ok(rest) => out.extend(rest),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    },
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        failed.push(d);
+                    }
+                }
+            }
+        }
+        for d in &failed {
+            lookup.hold_answer(now, d)?;
         }
         out.extend(lookup.tick(now)?);
-        Ok(out)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 }

@@ -52,6 +52,50 @@ pub enum BankAnswer {
     FailedTerminal,
 }
 
+/// A bank's answer as it is held until delivered: the card numbers already cut to first 4 and
+/// last 4, so an answer waiting in a store holds no full card number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldAnswer {
+    /// These cards, masked.
+    Cards(Vec<ReportCard>),
+    /// No card in the user's name.
+    NoneFound,
+    /// The bank does not serve this lookup.
+    NotSupported,
+    /// A failure worth retrying.
+    FailedRetryable,
+    /// A failure that retrying will not fix.
+    FailedTerminal,
+}
+
+impl HeldAnswer {
+    /// `bank`'s answer, its card numbers cut: the full numbers stop here.
+    #[must_use]
+    pub fn of(bank: Bank, answer: &BankAnswer) -> Self {
+        match answer {
+            BankAnswer::Cards(cards) => {
+                Self::Cards(cards.iter().map(|c| ReportCard::from_found(bank, c)).collect())
+            }
+            BankAnswer::NoneFound => Self::NoneFound,
+            BankAnswer::NotSupported => Self::NotSupported,
+            BankAnswer::FailedRetryable => Self::FailedRetryable,
+            BankAnswer::FailedTerminal => Self::FailedTerminal,
+        }
+    }
+}
+
+/// An answer waiting for its delivery time, in the lookup's store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingAnswer {
+    /// The query.
+    pub query: QueryId,
+    /// The bank that answered.
+    pub bank: Bank,
+    /// Its answer.
+    pub answer: HeldAnswer,
+}
+
 /// Where one bank stands in a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -14,7 +14,7 @@ use rand::Rng;
 use crate::LookupError;
 use crate::config::{LookupConfig, Region, RequestChannel};
 use crate::evidence::{Evidence, Face, Otp, Password, Verifier};
-use crate::model::{BankAnswer, BankStatus, Report, ReportCard};
+use crate::model::{BankAnswer, BankStatus, HeldAnswer, PendingAnswer, Report};
 use crate::store::{
     AuditEntry, AuditEvent, BankEntry, InMemoryLookupStore, LookupStore, QueryRecord, QueryState,
     Queue, SealedReport,
@@ -337,6 +337,21 @@ impl<S: LookupStore> LookupService<S> {
         answer: BankAnswer,
         now: DateTime<Utc>,
     ) -> Result<Vec<LookupEvent>, LookupError> {
+        self.record_held(query, bank, HeldAnswer::of(bank, &answer), now)
+    }
+
+    /// As [`Self::record_answer`], for an answer held until now (its numbers already cut).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::record_answer`].
+    pub fn record_held(
+        &self,
+        query: &QueryId,
+        bank: Bank,
+        answer: HeldAnswer,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LookupEvent>, LookupError> {
         let _guard = self.lock();
         let mut q = self.store.get(query)?.ok_or(LookupError::QueryNotFound)?;
         if q.state != QueryState::Accepted {
@@ -352,15 +367,15 @@ impl<S: LookupStore> LookupService<S> {
         let mut events = Vec::new();
         let mut found = Vec::new();
         entry.status = match answer {
-            BankAnswer::Cards(cards) => {
-                // The full numbers stop here: only first 4 + last 4 go on.
-                found.extend(cards.iter().map(|c| ReportCard::from_found(bank, c)));
-                BankStatus::CardsFound(u32::try_from(cards.len()).unwrap_or(u32::MAX))
+            HeldAnswer::Cards(cards) => {
+                let n = u32::try_from(cards.len()).unwrap_or(u32::MAX);
+                found = cards;
+                BankStatus::CardsFound(n)
             }
-            BankAnswer::NoneFound => BankStatus::NoneFound,
-            BankAnswer::NotSupported => BankStatus::NotCovered,
-            BankAnswer::FailedTerminal => BankStatus::Failed,
-            BankAnswer::FailedRetryable => {
+            HeldAnswer::NoneFound => BankStatus::NoneFound,
+            HeldAnswer::NotSupported => BankStatus::NotCovered,
+            HeldAnswer::FailedTerminal => BankStatus::Failed,
+            HeldAnswer::FailedRetryable => {
                 if entry.attempts <= max_retries && deadline.is_some_and(|d| now < d) {
                     entry.attempts += 1;
                     events.push(LookupEvent::Dispatch {
@@ -388,6 +403,33 @@ impl<S: LookupStore> LookupService<S> {
         }
         self.store.put(&q)?;
         Ok(events)
+    }
+
+    /// Keeps a bank's answer in the store until `at`, when [`Self::take_answers`] hands it out.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::Store`].
+    pub fn hold_answer(
+        &self,
+        at: DateTime<Utc>,
+        answer: &PendingAnswer,
+    ) -> Result<(), LookupError> {
+        Ok(self.store.hold_answer(at, answer)?)
+    }
+
+    /// Takes the held answers due by `now`, at most `limit`: of two nodes asking at once, each
+    /// answer goes to one.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::Store`].
+    pub fn take_answers(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingAnswer>, LookupError> {
+        Ok(self.store.take_answers(now, limit)?)
     }
 
     /// Rule 4: generates the report of every accepted query whose 24 hours have passed, banks

@@ -9,7 +9,7 @@ use cloudcard_core::{Bank, MemoryKv, QueryId, RequestId, StoreError, UserId};
 use cloudcard_masking::Secret;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{BankStatus, ReportCard};
+use crate::model::{BankStatus, PendingAnswer, ReportCard};
 
 /// Where a query is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -248,6 +248,23 @@ pub trait LookupStore: Send + Sync {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueryId>, StoreError>;
+    /// Holds a bank's answer until `at`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn hold_answer(&self, at: DateTime<Utc>, answer: &PendingAnswer) -> Result<(), StoreError>;
+    /// Takes the answers held until `now` or before, in time order, at most `limit`: of two
+    /// callers, each answer goes to one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn take_answers(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingAnswer>, StoreError>;
     /// Appends to the audit trail.
     ///
     /// # Errors
@@ -273,6 +290,7 @@ const DEADLINES: &str = "lookup_deadline";
 const EXPIRIES: &str = "lookup_expiry";
 const NOTICES: &str = "lookup_notice";
 const AUDIT: &str = "lookup_audit";
+const ANSWERS: &str = "lookup_answer";
 
 /// The lookup store over a [`Kv`].
 #[derive(Debug, Clone, Default)]
@@ -430,6 +448,31 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
         })
     }
 
+    fn hold_answer(&self, at: DateTime<Utc>, answer: &PendingAnswer) -> Result<(), StoreError> {
+        // Time, then a random tag: answers due at one instant each keep their own entry.
+        let mut key = time_key(at).to_vec();
+        key.extend_from_slice(&rand::random::<u64>().to_be_bytes());
+        let value = store::encode(answer)?;
+        store::write(&self.kv, |txn| txn.put(ANSWERS, &key, &value))
+    }
+
+    fn take_answers(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingAnswer>, StoreError> {
+        let end =
+            time_key(now.checked_add_signed(chrono::TimeDelta::milliseconds(1)).unwrap_or(now));
+        store::write(&self.kv, |txn| {
+            let mut due = Vec::new();
+            for (key, value) in txn.range(ANSWERS, &[], &end, limit)? {
+                txn.delete(ANSWERS, &key)?;
+                due.push(store::decode(&value)?);
+            }
+            Ok(due)
+        })
+    }
+
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
             let prefix = store::key(&[id(&entry.query), b""]);
@@ -509,6 +552,16 @@ impl<T: LookupStore + ?Sized> LookupStore for std::sync::Arc<T> {
         limit: usize,
     ) -> Result<Vec<QueryId>, StoreError> {
         (**self).take_due(queue, now, limit)
+    }
+    fn hold_answer(&self, at: DateTime<Utc>, answer: &PendingAnswer) -> Result<(), StoreError> {
+        (**self).hold_answer(at, answer)
+    }
+    fn take_answers(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingAnswer>, StoreError> {
+        (**self).take_answers(now, limit)
     }
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         (**self).audit(entry)

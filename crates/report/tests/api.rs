@@ -72,7 +72,9 @@ fn the_whole_lookup_from_application_to_expiry() {
         .unwrap();
     // A wrong code is refused (and audited); the right one accepts the query.
     assert!(lookup.submit(&query, &consent("000000"), clock.now()).is_err());
-    banks.send(lookup.submit(&query, &consent("123987"), clock.now()).unwrap(), clock.now());
+    banks
+        .send(&lookup, lookup.submit(&query, &consent("123987"), clock.now()).unwrap(), clock.now())
+        .unwrap();
     assert!(banks.pump(&lookup, clock.now()).unwrap().is_empty());
     clock.advance(TimeDelta::minutes(30));
     let ready = banks.pump(&lookup, clock.now()).unwrap();

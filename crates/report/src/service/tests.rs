@@ -63,7 +63,9 @@ fn run(
     let chosen: Vec<Bank> = banks.iter().map(|b| b.bank()).collect();
     let query = lookup.apply(&application(&chosen), at).unwrap();
     let dispatcher = Dispatcher::new(banks);
-    dispatcher.send(lookup.submit_evidence(&query, &auth(lookup, &query, at), at).unwrap(), at);
+    dispatcher
+        .send(lookup, lookup.submit_evidence(&query, &auth(lookup, &query, at), at).unwrap(), at)
+        .unwrap();
     let events = dispatcher.pump(lookup, at).unwrap();
     (query, dispatcher, events)
 }
@@ -378,7 +380,8 @@ fn rule_5_details_show_first_4_and_last_4_and_flag_dormant_cards() {
     let lookup = service();
     let query = generated(&lookup, t0());
     let report = lookup.view_evidence(&query, &user(), &password(&query, t0()), t0()).unwrap();
-    let icbc: Vec<&ReportCard> = report.details.iter().filter(|c| c.bank == Bank::Icbc).collect();
+    let icbc: Vec<&crate::ReportCard> =
+        report.details.iter().filter(|c| c.bank == Bank::Icbc).collect();
     assert_eq!(icbc[0].masked_number, "6222 **** **** *** 0128");
     assert_eq!(icbc[0].bank_name, "中国工商银行");
     assert_eq!(
@@ -581,7 +584,7 @@ fn rule_4_one_report_failing_at_the_deadline_holds_up_no_other() {
             face: Evidence::new(who.clone(), query.clone(), at, true),
             otp: Evidence::new(who.clone(), query.clone(), at, true),
         };
-        dispatcher.send(lookup.submit_evidence(&query, &authz, at).unwrap(), at);
+        dispatcher.send(&lookup, lookup.submit_evidence(&query, &authz, at).unwrap(), at).unwrap();
         queries.push((who, query));
     }
     let deadline = t0() + TimeDelta::hours(25);
