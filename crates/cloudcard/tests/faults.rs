@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cloudcard::core::store::{Kv, TxnFn};
-use cloudcard::core::{Clock, MemoryKv, StoreError};
+use cloudcard::core::{Clock, StoreError};
 use cloudcard::token::{TokenKeys, TokenStatus};
 use cloudcard::wallet::{Argon2Cost, BankGateway, Notifier, SmsGateway, WalletConfig, WalletKeys};
 use cloudcard::{CloudCard, DeviceId, Secret, UserId};
@@ -18,7 +18,7 @@ use support::{PANS, World, approved, declined};
 /// Fails the `n`th write transaction (and only that one) with a backend error.
 #[derive(Debug)]
 struct FailNthWrite {
-    inner: Arc<MemoryKv>,
+    inner: Arc<dyn Kv>,
     writes: AtomicUsize,
     fail_at: AtomicUsize,
 }
@@ -35,7 +35,7 @@ impl std::fmt::Display for Injected {
 impl std::error::Error for Injected {}
 
 impl FailNthWrite {
-    fn new(inner: Arc<MemoryKv>) -> Self {
+    fn new(inner: Arc<dyn Kv>) -> Self {
         Self { inner, writes: AtomicUsize::new(0), fail_at: AtomicUsize::new(0) }
     }
 
@@ -128,7 +128,7 @@ fn for_every_failure<S>(
     let mut n = 1;
     loop {
         let w = World::new(tag);
-        let memory = Arc::new(MemoryKv::new());
+        let memory = w.kv();
         let faulty = Arc::new(FailNthWrite::new(memory.clone()));
         let cc = open(&w, faulty.clone());
         let state = setup(&w, &cc);

@@ -205,14 +205,7 @@ fn a_payment_in_flight_on_one_node_is_left_alone_by_another_nodes_recovery() {
     let slow =
         SlowIssuer { inner: w.issuer.clone(), asked: asked_tx.into(), answer: answer_rx.into() };
     let a = Arc::new(
-        CloudCard::builder()
-            .clock(w.clock.clone())
-            .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
-            .sms(w.outbox.clone() as Arc<dyn SmsGateway>)
-            .bank(w.bank.clone() as Arc<dyn BankGateway>)
-            .issuer(Arc::new(slow) as Arc<dyn cloudcard::IssuerAuthorizer>)
-            .open(w.path(), &w.kek)
-            .unwrap(),
+        w.open_with(w.builder().issuer(Arc::new(slow) as Arc<dyn cloudcard::IssuerAuthorizer>)),
     );
     let b = w.open();
     let (user, phone) = w.register(&a, 0);

@@ -69,8 +69,21 @@ impl cloudcard::IssuerAuthorizer for Issuer {
     }
 }
 
+/// Which backend the world's services run on: SQLite (a file in the world's directory), or,
+/// with `CLOUDCARD_TEST_BACKEND=postgres`, a throwaway PostgreSQL database.
+pub fn postgres_backend(tag: &str) -> Option<cloudcard::postgres::testing::TestDatabase> {
+    if std::env::var("CLOUDCARD_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
+        let db = cloudcard::postgres::testing::TestDatabase::create(tag);
+        assert!(db.is_some(), "CLOUDCARD_TEST_BACKEND=postgres needs CLOUDCARD_TEST_POSTGRES");
+        db
+    } else {
+        None
+    }
+}
+
 /// The world outside one service process.
 pub struct World {
+    pub pg: Option<cloudcard::postgres::testing::TestDatabase>,
     pub issuer: Arc<Issuer>,
     pub dir: TempDir,
     pub clock: Arc<ManualClock>,
@@ -91,6 +104,7 @@ impl World {
             notifier: Arc::new(InMemoryNotifier::new()),
             kek: StaticKey::new([42; 32]),
             issuer: Arc::default(),
+            pg: postgres_backend(tag),
         }
     }
 
@@ -106,8 +120,13 @@ impl World {
         self.dir.0.join("cloudcard.db")
     }
 
-    /// A service process on the world's file.
+    /// A service process on the world's file (or database).
     pub fn open(&self) -> CloudCard {
+        self.open_with(self.builder())
+    }
+
+    /// A builder with the world's clock, SMS, notifier, banks and issuer.
+    pub fn builder(&self) -> cloudcard::CloudCardBuilder {
         CloudCard::builder()
             .clock(self.clock.clone())
             .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
@@ -115,8 +134,26 @@ impl World {
             .notifier(self.notifier.clone() as Arc<dyn Notifier>)
             .bank(self.bank.clone() as Arc<dyn BankGateway>)
             .issuer(self.issuer.clone() as Arc<dyn cloudcard::IssuerAuthorizer>)
-            .open(self.path(), &self.kek)
-            .unwrap()
+    }
+
+    /// A service process from `builder` on the world's file (or database).
+    pub fn open_with(&self, builder: cloudcard::CloudCardBuilder) -> CloudCard {
+        match &self.pg {
+            Some(db) => builder.open_postgres(db.url(), &self.kek),
+            None => builder.open(self.path(), &self.kek),
+        }
+        .unwrap()
+    }
+
+    /// A fresh record store for the world: in memory, or on its PostgreSQL database. Opening
+    /// it again (in memory: cloning the handle) is a restart.
+    pub fn kv(&self) -> Arc<dyn cloudcard::core::Kv> {
+        match &self.pg {
+            Some(db) => {
+                Arc::new(cloudcard::postgres::PostgresKv::open(db.url(), &self.kek).unwrap())
+            }
+            None => Arc::new(cloudcard::core::MemoryKv::new()),
+        }
     }
 
     pub fn mobile(&self, person: usize) -> PhoneNumber {
