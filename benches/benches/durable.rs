@@ -10,108 +10,23 @@
     clippy::panic
 )]
 
+mod common;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use cloudcard::core::store::{Entry, Kv, Table, Txn, TxnFn};
-use cloudcard::core::{Clock, ManualClock, PhoneNumber, StoreError};
+use cloudcard::core::store::Table;
+use cloudcard::core::{ManualClock, PhoneNumber};
 use cloudcard::demo::DEMO_PEOPLE;
-use cloudcard::token::{Channel, DeviceCard, PaymentData};
 use cloudcard::wallet::{Argon2Cost, OtpPurpose, SmsGateway, WalletConfig};
-use cloudcard::{Amount, BindRequest, CloudCard, Currency, Mcc, PaymentRequest};
+use cloudcard::{BindRequest, CloudCard};
 use cloudcard_sqlite::{SqliteKv, StaticKey};
+use common::{Op, Payer, Recorder, request};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-
-/// One store operation as a call issued it.
-#[derive(Debug, Clone)]
-enum Op {
-    Begin {
-        write: bool,
-    },
-    Get(Table, Vec<u8>),
-    Contains(Table, Vec<u8>),
-    /// Table, key, sealed length, and whether the key was new (an insert, not an update).
-    Put(Table, Vec<u8>, usize, bool),
-    Delete(Table, Vec<u8>),
-    Range(Table, Vec<u8>, Vec<u8>, usize),
-    Commit,
-}
-
-/// A [`Kv`] that records what passes through it while recording is on.
-#[derive(Debug)]
-struct Recorder {
-    inner: Arc<SqliteKv>,
-    ops: Mutex<Option<Vec<Op>>>,
-}
-
-impl Recorder {
-    fn log(&self, op: Op) {
-        if let Some(ops) = self.ops.lock().unwrap().as_mut() {
-            ops.push(op);
-        }
-    }
-    fn start(&self) {
-        *self.ops.lock().unwrap() = Some(Vec::new());
-    }
-    fn stop(&self) -> Vec<Op> {
-        self.ops.lock().unwrap().take().unwrap()
-    }
-}
-
-struct RecTxn<'a> {
-    inner: &'a mut dyn Txn,
-    rec: &'a Recorder,
-}
-
-impl Txn for RecTxn<'_> {
-    fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.rec.log(Op::Get(table, key.to_vec()));
-        self.inner.get(table, key)
-    }
-    fn contains(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
-        self.rec.log(Op::Contains(table, key.to_vec()));
-        self.inner.contains(table, key)
-    }
-    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        // Sealed at rest: a 12-byte nonce and a 16-byte tag around the value.
-        let fresh = !self.inner.contains(table, key)?;
-        self.rec.log(Op::Put(table, key.to_vec(), value.len() + 28, fresh));
-        self.inner.put(table, key, value)
-    }
-    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
-        self.rec.log(Op::Delete(table, key.to_vec()));
-        self.inner.delete(table, key)
-    }
-    fn range(
-        &mut self,
-        table: Table,
-        from: &[u8],
-        to: &[u8],
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
-        self.rec.log(Op::Range(table, from.to_vec(), to.to_vec(), limit));
-        self.inner.range(table, from, to, limit)
-    }
-}
-
-impl Kv for Recorder {
-    fn read(&self, body: &mut TxnFn<'_>) -> Result<(), StoreError> {
-        self.log(Op::Begin { write: false });
-        let out = self.inner.read(&mut |t| body(&mut RecTxn { inner: t, rec: self }));
-        self.log(Op::Commit);
-        out
-    }
-    fn write(&self, body: &mut TxnFn<'_>) -> Result<(), StoreError> {
-        self.log(Op::Begin { write: true });
-        let out = self.inner.write(&mut |t| body(&mut RecTxn { inner: t, rec: self }));
-        self.log(Op::Commit);
-        out
-    }
-}
 
 /// Replays recorded operations with plain statements on `conn`. A key the call inserted gets
 /// the replay's `round` appended, wherever it appears, so each replay inserts rows as the call
@@ -199,12 +114,6 @@ fn raw_connection(path: &Path) -> Connection {
     conn
 }
 
-struct Payer {
-    user: cloudcard::UserId,
-    phone: cloudcard::DeviceId,
-    card: DeviceCard,
-}
-
 struct Setup {
     dir: PathBuf,
     cc: CloudCard,
@@ -225,7 +134,7 @@ fn setup() -> Setup {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let inner = Arc::new(SqliteKv::open(dir.join("cc.db"), &StaticKey::new([1; 32])).unwrap());
-    let rec = Arc::new(Recorder { inner, ops: Mutex::new(None) });
+    let rec = Arc::new(Recorder::new(inner));
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
     let outbox = Arc::new(cloudcard::wallet::InMemoryOutbox::new());
     let cc = CloudCard::builder()
@@ -235,55 +144,8 @@ fn setup() -> Setup {
         .kv(rec.clone())
         .build()
         .unwrap();
-    let mut payers = Vec::new();
-    for (i, (name, id, mobile)) in DEMO_PEOPLE.into_iter().enumerate() {
-        let mobile: PhoneNumber = mobile.parse().unwrap();
-        let user =
-            cc.register_user(mobile.clone(), name.parse().unwrap(), id.parse().unwrap()).unwrap();
-        let phone = cc.register_device(&user, "phone").unwrap();
-        let pan = ["6222021234567890128", "6216611234567890126", "6228481234567890128"][i];
-        let card = bind(&cc, &outbox, &user, &phone, pan, &mobile).device_card;
-        payers.push(Payer { user, phone, card });
-    }
+    let payers = common::payers(&cc, &outbox, false);
     Setup { dir, cc, rec, clock, outbox, payers }
-}
-
-fn bind(
-    cc: &CloudCard,
-    outbox: &cloudcard::wallet::InMemoryOutbox,
-    user: &cloudcard::UserId,
-    phone: &cloudcard::DeviceId,
-    pan: &str,
-    mobile: &PhoneNumber,
-) -> cloudcard::BoundCard {
-    let request = BindRequest {
-        pan: pan.parse().unwrap(),
-        expiry: None,
-        cvn2: None,
-        reserved_mobile: mobile.clone(),
-    };
-    let pending = cc.bind_card(user, phone, request).unwrap();
-    let code = outbox.last_code(mobile, OtpPurpose::CardBinding).unwrap();
-    cc.confirm_card(user, phone, &pending.binding, &code).unwrap()
-}
-
-fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentRequest {
-    if p.card.replenish_request().transactions_under_key >= 10 {
-        p.card.install(cc.tokens().replenish(&p.card.replenish_request()).unwrap()).unwrap();
-    }
-    let cryptogram = p
-        .card
-        .cryptogram(PaymentData {
-            amount: Amount::from_fen(1_000),
-            currency: Currency::CNY,
-            merchant: "mch_bench".parse().unwrap(),
-            channel: Channel::Nfc,
-            unpredictable_number: 9,
-            timestamp: clock.now(),
-            cvm: cloudcard::token::Cvm::Biometric,
-        })
-        .unwrap();
-    PaymentRequest { user: p.user.clone(), device: p.phone.clone(), cryptogram, mcc: Mcc(5411) }
 }
 
 /// A copy of the database for the raw replay (the WAL folded in first).
