@@ -244,10 +244,10 @@ fn bench_postgres_pay(c: &mut Criterion) {
             clock.advance(step);
             let mut payer = slots[t].lock().unwrap();
             let req = request(&cc, &clock, &mut payer);
-            if let Err(e) = black_box(cc.pay(&req)) {
-                if failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
-                    eprintln!("a payment failed: {e}");
-                }
+            if let Err(e) = black_box(cc.pay(&req))
+                && failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0
+            {
+                eprintln!("a payment failed: {e}");
             }
         });
         let failed = failed.into_inner();
