@@ -1,8 +1,6 @@
 //! The lookup service: a sans-IO state machine over a [`LookupStore`].
 
-use cloudcard_core::sync::MutexExt;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
@@ -106,21 +104,41 @@ pub struct QueryView {
 
 /// The one-click card lookup.
 ///
-/// Mutations of queries are serialized by one lock: lookups are rare (a user may query once a
-/// week) and each step is short, so correctness wins over concurrency here.
+/// Each change of a query (and each application of a user) holds a lease on it in the store, so
+/// one change at a time reads and writes it, on this node or any other that shares the store:
+/// lookups are rare (a user may query once a week) and each step is short, so correctness wins
+/// over concurrency here. A lease lapses after 30 seconds, should its holder stop.
 #[derive(Debug)]
 pub struct LookupService<S = InMemoryLookupStore> {
     config: LookupConfig,
     store: S,
-    write: Mutex<()>,
     verifier: Option<std::sync::Arc<dyn Verifier>>,
+}
+
+/// How long a lease on a query holds if its holder never gives it back.
+const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+/// How long a change waits for another holder's lease before failing.
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A lease on one query or user, given back when dropped.
+struct Lease<'a, S: LookupStore> {
+    store: &'a S,
+    name: String,
+}
+
+impl<S: LookupStore> Drop for Lease<'_, S> {
+    fn drop(&mut self) {
+        // If this fails the lease lapses on its own.
+        let _ = self.store.release_lease(&self.name);
+    }
 }
 
 impl<S: LookupStore> LookupService<S> {
     /// A service over `store`. Until a [`Verifier`] is set every check fails, closed.
     #[must_use]
     pub fn new(config: LookupConfig, store: S) -> Self {
-        Self { config, store, write: Mutex::new(()), verifier: None }
+        Self { config, store, verifier: None }
     }
 
     /// The service that checks users' faces, codes and payment passwords.
@@ -207,7 +225,7 @@ impl<S: LookupStore> LookupService<S> {
         application: &Application,
         now: DateTime<Utc>,
     ) -> Result<QueryId, LookupError> {
-        let _guard = self.lock();
+        let _lease = self.lease(format!("user/{}", application.applicant.user.as_str()), now)?;
         let a = &application.applicant;
         // The channel first: a request id replayed from outside the app learns nothing.
         if application.channel != RequestChannel::App {
@@ -275,7 +293,7 @@ impl<S: LookupStore> LookupService<S> {
         auth: &Authorization,
         now: DateTime<Utc>,
     ) -> Result<Vec<LookupEvent>, LookupError> {
-        let _guard = self.lock();
+        let _lease = self.lease(format!("query/{}", query.as_str()), now)?;
         let mut q = self.store.get(query)?.ok_or(LookupError::QueryNotFound)?;
         if q.state != QueryState::Draft {
             return Ok(Vec::new());
@@ -352,7 +370,7 @@ impl<S: LookupStore> LookupService<S> {
         answer: HeldAnswer,
         now: DateTime<Utc>,
     ) -> Result<Vec<LookupEvent>, LookupError> {
-        let _guard = self.lock();
+        let _lease = self.lease(format!("query/{}", query.as_str()), now)?;
         let mut q = self.store.get(query)?.ok_or(LookupError::QueryNotFound)?;
         if q.state != QueryState::Accepted {
             return Ok(Vec::new());
@@ -439,7 +457,6 @@ impl<S: LookupStore> LookupService<S> {
     ///
     /// [`LookupError::Crypto`] if sealing fails.
     pub fn tick(&self, now: DateTime<Utc>) -> Result<Vec<LookupEvent>, LookupError> {
-        let _guard = self.lock();
         let mut events = Vec::new();
         let mut failed = None;
         for id in self.store.take_due(Queue::Deadline, now, usize::MAX)? {
@@ -464,6 +481,7 @@ impl<S: LookupStore> LookupService<S> {
         id: &QueryId,
         now: DateTime<Utc>,
     ) -> Result<Option<LookupEvent>, LookupError> {
+        let _lease = self.lease(format!("query/{}", id.as_str()), now)?;
         let Some(mut q) = self.store.get(id)? else { return Ok(None) };
         if q.state != QueryState::Accepted {
             return Ok(None);
@@ -540,7 +558,6 @@ impl<S: LookupStore> LookupService<S> {
     ///
     /// [`LookupError::Store`].
     pub fn purge_expired(&self, now: DateTime<Utc>) -> Result<usize, LookupError> {
-        let _guard = self.lock();
         let mut purged = 0;
         let mut failed = None;
         for id in self.store.take_due(Queue::Expiry, now, usize::MAX)? {
@@ -560,6 +577,7 @@ impl<S: LookupStore> LookupService<S> {
     }
 
     fn purge_one(&self, id: &QueryId, now: DateTime<Utc>) -> Result<(), LookupError> {
+        let _lease = self.lease(format!("query/{}", id.as_str()), now)?;
         self.store.destroy(id)?;
         if let Some(mut q) = self.store.get(id)? {
             q.state = QueryState::Expired;
@@ -680,8 +698,20 @@ impl<S: LookupStore> LookupService<S> {
         Ok(self.store.audit(&entry)?)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write.lock_unpoisoned()
+    /// Takes the lease `name` (`query/<id>` or `user/<id>`), waiting while another holds it.
+    /// `now` is the caller's time, which decides when a lease lapses; the wait is real time.
+    fn lease(&self, name: String, now: DateTime<Utc>) -> Result<Lease<'_, S>, LookupError> {
+        let until = now.checked_add_signed(LEASE).unwrap_or(now);
+        let started = std::time::Instant::now();
+        loop {
+            if self.store.try_lease(&name, now, until)? {
+                return Ok(Lease { store: &self.store, name });
+            }
+            if started.elapsed() > LEASE_WAIT {
+                return Err(cloudcard_core::StoreError::Conflict.into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(rand::random_range(1..=5)));
+        }
     }
 }
 

@@ -248,6 +248,24 @@ pub trait LookupStore: Send + Sync {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueryId>, StoreError>;
+    /// Takes the lease named `name` until `until`, unless another holder's lease on it runs
+    /// past `now`; whether it was taken. Of two nodes asking at once, one gets it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn try_lease(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Gives the lease named `name` back.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    fn release_lease(&self, name: &str) -> Result<(), StoreError>;
     /// Holds a bank's answer until `at`.
     ///
     /// # Errors
@@ -291,6 +309,7 @@ const EXPIRIES: &str = "lookup_expiry";
 const NOTICES: &str = "lookup_notice";
 const AUDIT: &str = "lookup_audit";
 const ANSWERS: &str = "lookup_answer";
+const LEASES: &str = "lookup_lease";
 
 /// The lookup store over a [`Kv`].
 #[derive(Debug, Clone, Default)]
@@ -448,6 +467,27 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
         })
     }
 
+    fn try_lease(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        store::write(&self.kv, |txn| {
+            if let Some(held) = txn.get(LEASES, name.as_bytes())?
+                && held.as_slice() > time_key(now).as_slice()
+            {
+                return Ok(false);
+            }
+            txn.put(LEASES, name.as_bytes(), &time_key(until))?;
+            Ok(true)
+        })
+    }
+
+    fn release_lease(&self, name: &str) -> Result<(), StoreError> {
+        store::write(&self.kv, |txn| txn.delete(LEASES, name.as_bytes()).map(drop))
+    }
+
     fn hold_answer(&self, at: DateTime<Utc>, answer: &PendingAnswer) -> Result<(), StoreError> {
         // Time, then a random tag: answers due at one instant each keep their own entry.
         let mut key = time_key(at).to_vec();
@@ -552,6 +592,17 @@ impl<T: LookupStore + ?Sized> LookupStore for std::sync::Arc<T> {
         limit: usize,
     ) -> Result<Vec<QueryId>, StoreError> {
         (**self).take_due(queue, now, limit)
+    }
+    fn try_lease(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        (**self).try_lease(name, now, until)
+    }
+    fn release_lease(&self, name: &str) -> Result<(), StoreError> {
+        (**self).release_lease(name)
     }
     fn hold_answer(&self, at: DateTime<Utc>, answer: &PendingAnswer) -> Result<(), StoreError> {
         (**self).hold_answer(at, answer)

@@ -59,6 +59,40 @@ pub fn lookup_store_suite(make: &dyn Fn() -> Arc<dyn LookupStore>) {
     content_and_keys(&*make());
     due_items_go_to_one_taker(make());
     audit_in_order(&*make());
+    leases_go_to_one_holder(make());
+    held_answers_go_to_one_taker(make());
+}
+
+fn leases_go_to_one_holder(s: Arc<dyn LookupStore>) {
+    let until = t0() + TimeDelta::seconds(30);
+    let store = s.clone();
+    let won = race(8, move |_| store.try_lease("query/q1", t0(), until).unwrap());
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "one holder at a time");
+    assert!(s.try_lease("query/q2", t0(), until).unwrap(), "leases are per name");
+    assert!(!s.try_lease("query/q1", until - TimeDelta::seconds(1), until).unwrap());
+    assert!(s.try_lease("query/q1", until, until + TimeDelta::seconds(30)).unwrap(), "lapsed");
+    s.release_lease("query/q1").unwrap();
+    assert!(s.try_lease("query/q1", t0(), until).unwrap(), "given back");
+}
+
+fn held_answers_go_to_one_taker(s: Arc<dyn LookupStore>) {
+    use crate::model::{HeldAnswer, PendingAnswer};
+    let q = QueryId::random();
+    for i in 0..20 {
+        let answer = PendingAnswer {
+            query: q.clone(),
+            bank: if i % 2 == 0 { Bank::Icbc } else { Bank::Cmb },
+            answer: HeldAnswer::NoneFound,
+        };
+        s.hold_answer(t0() + TimeDelta::minutes(i), &answer).unwrap();
+    }
+    let now = t0() + TimeDelta::minutes(9);
+    let store = s.clone();
+    let taken: usize =
+        race(8, move |_| store.take_answers(now, 2).unwrap().len()).into_iter().sum();
+    let more = s.take_answers(now, 100).unwrap().len();
+    assert_eq!(taken + more, 10, "each answer due by now delivered once");
+    assert_eq!(s.take_answers(t0() + TimeDelta::hours(1), 100).unwrap().len(), 10);
 }
 
 fn records(s: &dyn LookupStore) {
