@@ -22,3 +22,39 @@ fn velocity_on_redis() {
         Arc::new(RedisVelocityStore::open(ns.url(), &prefix, WindowSet::default()).unwrap())
     });
 }
+
+/// Two nodes (two stores on one Redis prefix) counting at once: every payment is counted once,
+/// a retried transaction id counts nothing on either node, and a burst counted on one is seen
+/// on the other.
+#[test]
+fn two_nodes_count_into_one_window() {
+    use chrono::{TimeZone, Utc};
+    use cloudcard_risk::{EntityKind, VelocityPort};
+    let Some(ns) = TestNamespace::create("redis-two-nodes") else { return };
+    let node = || RedisVelocityStore::open(ns.url(), ns.prefix(), WindowSet::default()).unwrap();
+    let (a, b) = (node(), node());
+    let at = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+    let card = a.key(EntityKind::Card, "card_1");
+    assert_eq!(card, b.key(EntityKind::Card, "card_1"), "one key on every node");
+    let counted: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let store = if i % 2 == 0 { &a } else { &b };
+                s.spawn(move || {
+                    (0..10)
+                        .map(|n| {
+                            // Each transaction is presented twice, once on each node.
+                            let id = store.id_hash(&format!("txn_{}_{n}", i / 2));
+                            store.record(&[card], id, at, 100, true).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(counted.iter().filter(|c| **c).count(), 40, "40 transactions, each counted once");
+    let seen = b.snapshot(card, at).unwrap().unwrap();
+    assert_eq!(seen.windows[0].approved_count, 40);
+    assert_eq!(seen.windows[0].approved_sum, 4_000);
+}
