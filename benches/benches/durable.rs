@@ -291,7 +291,7 @@ fn bench_durable(c: &mut Criterion) {
                 k += 1;
                 // A day apart: provisioning risk declines a fifth binding on one device in 24 h.
                 s.clock.advance(TimeDelta::hours(25));
-                for c in s.cc.wallet().cards(&user).unwrap().into_iter().skip(1) {
+                for c in s.cc.cards(&user).unwrap().into_iter().skip(1) {
                     let prompt = s.cc.request_unbind(&user, &c.id).unwrap();
                     s.cc.confirm_unbind(&user, &c.id, prompt.ticket.expose_secret()).unwrap();
                 }

@@ -59,7 +59,7 @@ fn setup() -> (CloudCard, Arc<ManualClock>, Vec<Payer>) {
 fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentRequest {
     let under_key = p.card.replenish_request().transactions_under_key;
     if under_key >= 10 {
-        p.card.install(cc.tokens().replenish(&p.card.replenish_request()).unwrap()).unwrap();
+        p.card.install(cc.replenish(&p.card.replenish_request()).unwrap()).unwrap();
     }
     let cryptogram = p
         .card

@@ -42,15 +42,15 @@ fn main() -> Result<(), cloudcard::Error> {
     let mobile: PhoneNumber = mobile.parse()?;
     let id: cloudcard::ResidentId = id.parse()?;
     let user = cc.register_user(mobile.clone(), name.parse()?, id.clone())?;
-    cc.wallet().set_payment_password(&user, &Secret::new("135790".into()))?;
-    println!("   user {user}: {}", serde_json::to_string(&cc.wallet().account(&user)?).unwrap());
+    cc.set_payment_password(&user, &Secret::new("135790".into()))?;
+    println!("   user {user}: {}", serde_json::to_string(&cc.account(&user)?).unwrap());
     let phone = cc.register_device(&user, "Zhang San's phone")?;
     println!("   phone {phone} registered");
 
     step("2. Bind two cards to the phone: the bank checks four elements and texts a code");
     let icbc = bind(&cc, &user, &phone, "6222021234567890128", None, &mobile)?;
     let cmb = bind(&cc, &user, &phone, "6225751234567893", Some(("08/29", "738")), &mobile)?;
-    for c in cc.wallet().cards(&user)? {
+    for c in cc.cards(&user)? {
         println!("   {} {} {} default={}", c.bank_name, c.masked, c.kind, c.is_default);
     }
 
@@ -105,7 +105,7 @@ fn main() -> Result<(), cloudcard::Error> {
     let claim = lost.claim.expect("unverified payments are covered");
     println!("   claim for ¥{} ({} transactions)", claim.eligible_amount, claim.transactions.len());
     for event in [ClaimEvent::Assess, ClaimEvent::AdvancePay, ClaimEvent::Settle] {
-        println!("   claim is now {:?}", cc.risk().advance_claim(&claim.id, event)?.state);
+        println!("   claim is now {:?}", cc.advance_claim(&claim.id, event)?.state);
     }
     let after = pay(&cc, &clock, &user, &phone, &mut icbc_card, 100, Cvm::None);
     println!("   a payment from the lost phone: {}", after.unwrap_err());
@@ -137,13 +137,7 @@ fn main() -> Result<(), cloudcard::Error> {
     let query = cc.start_lookup(&user, Region::SHANGHAI, banks, "req_lookup_1".parse()?)?;
     cc.send_lookup_code(&user)?;
     let sms = code(&mobile, OtpPurpose::CardLookup);
-    cc.authorize_lookup(
-        &user,
-        &query,
-        &cc.lookup().config().agreement_version,
-        &face_of(&id),
-        &sms,
-    )?;
+    cc.authorize_lookup(&user, &query, cc.lookup_agreement_version(), &face_of(&id), &sms)?;
     let ready = cc.process_lookups()?;
     println!("   reports ready: {}", ready.len());
     let report = cc.view_report(&user, &query, &Secret::new("135790".into()))?;
@@ -162,15 +156,9 @@ fn main() -> Result<(), cloudcard::Error> {
     let (m_name, m_id, m_mobile) = DEMO_PEOPLE[2];
     let m_mobile: PhoneNumber = m_mobile.parse()?;
     let terminal = "term_SN20261123".parse()?;
-    cc.wallet().send_terminal_mobile_code(&terminal, &m_mobile)?;
+    cc.send_terminal_mobile_code(&terminal, &m_mobile)?;
     let c = code(&m_mobile, OtpPurpose::TerminalMobile);
-    cc.wallet().register_terminal(
-        terminal.clone(),
-        m_name.parse()?,
-        m_id.parse()?,
-        m_mobile.clone(),
-        &c,
-    )?;
+    cc.register_terminal(terminal.clone(), m_name.parse()?, m_id.parse()?, m_mobile.clone(), &c)?;
     let case = cc.request_terminal_unbind(
         &terminal,
         UnbindReason::NoLongerNeeded,

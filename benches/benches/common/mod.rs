@@ -153,7 +153,7 @@ pub fn bind(
 
 pub fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentRequest {
     if p.card.replenish_request().transactions_under_key >= 10 {
-        p.card.install(cc.tokens().replenish(&p.card.replenish_request()).unwrap()).unwrap();
+        p.card.install(cc.replenish(&p.card.replenish_request()).unwrap()).unwrap();
     }
     let cryptogram = p
         .card

@@ -4,6 +4,7 @@
 #![doc = include_str!("../../../README.md")]
 #![forbid(unsafe_code)]
 
+mod account;
 mod builder;
 pub mod demo;
 #[cfg(feature = "sqlite")]
@@ -17,6 +18,7 @@ mod service;
 mod shared;
 mod state;
 
+pub use account::Danger;
 pub use builder::CloudCardBuilder;
 pub use error::Error;
 pub use loss::DueReport;

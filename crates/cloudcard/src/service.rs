@@ -173,30 +173,6 @@ impl CloudCard {
         CloudCardBuilder::default()
     }
 
-    /// The wallet.
-    #[must_use]
-    pub fn wallet(&self) -> &Wallet<Arc<dyn WalletStore>> {
-        &self.wallet
-    }
-
-    /// The token service.
-    #[must_use]
-    pub const fn tokens(&self) -> &TokenService<Arc<dyn TokenStore>> {
-        &self.tokens
-    }
-
-    /// The risk engine.
-    #[must_use]
-    pub const fn risk(&self) -> &RiskEngine {
-        &self.risk
-    }
-
-    /// The card lookup.
-    #[must_use]
-    pub const fn lookup(&self) -> &LookupService<Arc<dyn LookupStore>> {
-        &self.lookup
-    }
-
     /// The in-memory SMS outbox, when the default one is in use.
     #[must_use]
     pub fn outbox(&self) -> Option<&InMemoryOutbox> {

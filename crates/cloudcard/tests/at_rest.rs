@@ -29,10 +29,10 @@ fn nothing_personal_rests_in_clear_after_the_whole_journey() {
         let answer = StepUp::PaymentPassword { password: Secret::new(PASSWORD.into()) };
         let _ = cc.step_up(&user, &challenge, answer);
     }
-    cc.wallet().request_password_reset(&user).unwrap();
+    cc.danger().wallet().request_password_reset(&user).unwrap();
     let lost = cc.report_lost_card(&user, &cmb.card.id).unwrap();
     if let Some(claim) = lost.claim {
-        cc.risk().advance_claim(&claim.id, ClaimEvent::Assess).unwrap();
+        cc.danger().risk().advance_claim(&claim.id, ClaimEvent::Assess).unwrap();
     }
     let prompt = cc.request_unbind(&user, &icbc.card.id).unwrap();
     cc.confirm_unbind(&user, &icbc.card.id, prompt.ticket.expose_secret()).unwrap();
@@ -46,7 +46,7 @@ fn nothing_personal_rests_in_clear_after_the_whole_journey() {
     cc.send_lookup_code(&user).unwrap();
     let code = w.outbox.last_code(&w.mobile(0), OtpPurpose::CardLookup).unwrap();
     let id: cloudcard::ResidentId = DEMO_PEOPLE[0].1.parse().unwrap();
-    let version = cc.lookup().config().agreement_version.clone();
+    let version = cc.danger().lookup().config().agreement_version.clone();
     cc.authorize_lookup(&user, &query, &version, &face_of(&id), &code).unwrap();
     w.clock.advance(TimeDelta::minutes(1));
     cc.process_lookups().unwrap();
@@ -55,9 +55,10 @@ fn nothing_personal_rests_in_clear_after_the_whole_journey() {
     let (m_name, m_id, m_mobile) = DEMO_PEOPLE[2];
     let m_mobile: cloudcard::PhoneNumber = m_mobile.parse().unwrap();
     let terminal: cloudcard::core::TerminalId = "term_SN1".parse().unwrap();
-    cc.wallet().send_terminal_mobile_code(&terminal, &m_mobile).unwrap();
+    cc.danger().wallet().send_terminal_mobile_code(&terminal, &m_mobile).unwrap();
     let c = w.outbox.last_code(&m_mobile, OtpPurpose::TerminalMobile).unwrap();
-    cc.wallet()
+    cc.danger()
+        .wallet()
         .register_terminal(
             terminal.clone(),
             m_name.parse().unwrap(),

@@ -37,7 +37,8 @@ fn a_removed_phone_keeps_no_live_cloud_card() {
     let deleted = cc.remove_device(&user, &phone).unwrap();
     assert_eq!(deleted.len(), 1);
     assert!(
-        cc.tokens()
+        cc.danger()
+            .tokens()
             .tokens_of_device(&phone)
             .unwrap()
             .iter()
@@ -72,8 +73,8 @@ fn nothing_is_provisioned_on_a_lost_phone() {
     cc.report_lost_phone(&user, &phone).unwrap();
     let confirmed = cc.confirm_card(&user, &phone, &pending.binding, &w.binding_code(0));
     assert!(matches!(confirmed, Err(Error::DeviceLost)));
-    assert!(cc.tokens().tokens_of_device(&phone).unwrap().is_empty());
-    assert!(cc.wallet().cards(&user).unwrap().is_empty());
+    assert!(cc.danger().tokens().tokens_of_device(&phone).unwrap().is_empty());
+    assert!(cc.danger().wallet().cards(&user).unwrap().is_empty());
 }
 
 #[test]

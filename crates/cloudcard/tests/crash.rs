@@ -113,16 +113,23 @@ fn kills_lose_no_acknowledged_write() {
         assert_eq!(parts.next(), Some("USER"));
         let user: UserId = parts.next().unwrap().parse().unwrap();
         let phone: DeviceId = parts.next().unwrap().parse().unwrap();
-        assert!(cc.wallet().account(&user).is_ok(), "round {round}: the user is there");
+        assert!(cc.danger().wallet().account(&user).is_ok(), "round {round}: the user is there");
 
-        let cards: BTreeSet<String> =
-            cc.wallet().cards(&user).unwrap().into_iter().map(|c| c.id.to_string()).collect();
+        let cards: BTreeSet<String> = cc
+            .danger()
+            .wallet()
+            .cards(&user)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect();
         for line in &acked {
             if let Some(card) = line.strip_prefix("BIND ") {
                 assert!(cards.contains(card), "round {round}: acknowledged card {card} is there");
             }
         }
         let live = cc
+            .danger()
             .tokens()
             .tokens_of_device(&phone)
             .unwrap()
@@ -137,6 +144,7 @@ fn kills_lose_no_acknowledged_write() {
             reported_at: w.clock.now() + chrono::TimeDelta::days(1),
         };
         let logged: BTreeSet<String> = cc
+            .danger()
             .risk()
             .assess_loss(&report)
             .unwrap()

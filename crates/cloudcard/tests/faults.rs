@@ -93,6 +93,7 @@ fn open(w: &World, kv: Arc<dyn Kv>) -> CloudCard {
 /// no live token stands for a card outside the wallet, and no flow is left open.
 fn assert_consistent(cc: &CloudCard, user: &UserId, phone: &DeviceId, phone_lost: bool) {
     let cards: BTreeSet<String> = cc
+        .danger()
         .wallet()
         .cards(user)
         .unwrap()
@@ -100,6 +101,7 @@ fn assert_consistent(cc: &CloudCard, user: &UserId, phone: &DeviceId, phone_lost
         .map(|c| c.masked.chars().rev().take(4).collect())
         .collect();
     let live: Vec<String> = cc
+        .danger()
         .tokens()
         .tokens_of_device(phone)
         .unwrap()
@@ -169,7 +171,7 @@ fn binding_with_any_write_failing_leaves_no_card_without_its_token() {
         },
         |_, cc, (user, phone), completed| {
             assert_consistent(cc, user, phone, false);
-            let cards = cc.wallet().cards(user).unwrap().len();
+            let cards = cc.danger().wallet().cards(user).unwrap().len();
             assert_eq!(cards, if completed { 2 } else { cards });
             assert!(cards == 1 || cards == 2);
         },
@@ -192,7 +194,7 @@ fn unbinding_with_any_write_failing_leaves_no_live_token_of_an_unbound_card() {
         },
         |w, cc, (user, phone, a, _), completed| {
             assert_consistent(cc, user, phone, false);
-            let left = cc.wallet().cards(user).unwrap();
+            let left = cc.danger().wallet().cards(user).unwrap();
             if completed {
                 assert_eq!(left.len(), 1);
             }
@@ -227,7 +229,7 @@ fn a_lost_phone_with_any_write_failing_ends_with_no_live_token_and_one_claim() {
                 user: user.clone(),
                 reported_at: w.clock.now(),
             };
-            let verdicts = cc.risk().assess_loss(&report).unwrap();
+            let verdicts = cc.danger().risk().assess_loss(&report).unwrap();
             let approved_payment = verdicts.iter().find(|a| a.transaction.approved).unwrap();
             assert_eq!(
                 approved_payment.ineligible,
@@ -266,7 +268,7 @@ fn a_payment_with_any_write_failing_is_answered_or_reversed_never_charged_unansw
                 user: user.clone(),
                 reported_at: w.clock.now(),
             };
-            let logged = cc.risk().assess_loss(&report).unwrap();
+            let logged = cc.danger().risk().assess_loss(&report).unwrap();
             let is_logged_approved = |id: &cloudcard::TransactionId| {
                 logged.iter().any(|a| a.transaction.id == *id && a.transaction.approved)
             };
@@ -334,7 +336,7 @@ fn a_report_ready_message_that_fails_is_sent_later() {
     cc.send_lookup_code(&user).unwrap();
     let code = w.outbox.last_code(&w.mobile(0), cloudcard::wallet::OtpPurpose::CardLookup).unwrap();
     let id: cloudcard::ResidentId = cloudcard::demo::DEMO_PEOPLE[0].1.parse().unwrap();
-    let version = cc.lookup().config().agreement_version.clone();
+    let version = cc.danger().lookup().config().agreement_version.clone();
     cc.authorize_lookup(&user, &query, &version, &cloudcard::demo::face_of(&id), &code).unwrap();
     w.clock.advance(chrono::TimeDelta::minutes(1));
     assert_eq!(cc.process_lookups().unwrap(), vec![query]);

@@ -60,7 +60,9 @@ fn concurrent_wrong_passwords_lock_after_exactly_five() {
             race(move |_| {
                 (0..5)
                     .map(|_| {
-                        cc.wallet().verify_payment_password(&user, &Secret::new("000000".into()))
+                        cc.danger()
+                            .wallet()
+                            .verify_payment_password(&user, &Secret::new("000000".into()))
                     })
                     .collect::<Vec<_>>()
             })
@@ -81,7 +83,7 @@ fn concurrent_wrong_passwords_lock_after_exactly_five() {
             .collect();
         remaining.sort_unstable();
         assert_eq!(remaining, vec![1, 2, 3, 4]);
-        assert!(cc.wallet().account(&user).unwrap().locked_until.is_some());
+        assert!(cc.danger().wallet().account(&user).unwrap().locked_until.is_some());
     }
 }
 
@@ -92,12 +94,12 @@ fn one_code_is_accepted_once() {
         // Eight rounds: a mobile receives at most 10 codes a day.
         for round in 0..8 {
             w.clock.advance(chrono::TimeDelta::minutes(2));
-            cc.wallet().send_otp(&user, OtpPurpose::PasswordReset).unwrap();
+            cc.danger().wallet().send_otp(&user, OtpPurpose::PasswordReset).unwrap();
             let code = w.outbox.last_code(&w.mobile(0), OtpPurpose::PasswordReset).unwrap();
             let accepted = {
                 let (cc, user) = (cc.clone(), user.clone());
                 race(move |_| {
-                    cc.wallet().verify_otp(&user, OtpPurpose::PasswordReset, &code).is_ok()
+                    cc.danger().wallet().verify_otp(&user, OtpPurpose::PasswordReset, &code).is_ok()
                 })
             };
             assert_eq!(accepted.iter().filter(|ok| **ok).count(), 1, "round {round}");
@@ -110,7 +112,7 @@ fn one_mobile_registers_one_account() {
     for (_, cc) in services("race-mobile") {
         let registered = {
             let cc = cc.clone();
-            race(move |_| cc.wallet().create_user("13912345678".parse().unwrap()).is_ok())
+            race(move |_| cc.danger().wallet().create_user("13912345678".parse().unwrap()).is_ok())
         };
         assert_eq!(registered.iter().filter(|ok| **ok).count(), 1);
     }
@@ -155,11 +157,12 @@ fn concurrent_confirmations_lose_no_card_and_bind_none_twice() {
             );
         }
         assert_eq!(results.iter().filter(|r| r.is_err()).count(), THREADS - 3);
-        let cards = cc.wallet().cards(&user).unwrap();
+        let cards = cc.danger().wallet().cards(&user).unwrap();
         assert_eq!(cards.len(), 3);
         assert_eq!(cards.iter().filter(|c| c.is_default).count(), 1);
         // One live token per card on the phone, each serving a card in the wallet.
         let live: Vec<_> = cc
+            .danger()
             .tokens()
             .tokens_of_device(&phone)
             .unwrap()

@@ -30,7 +30,7 @@ fn a_card_bound_across_restarts_pays_after_them() {
     // The ATC accepted before the restart stays accepted: its replay is refused after it.
     assert!(cc.pay(&first).is_err());
     assert!(approved(&w.pay(&cc, &user, &phone, &mut card, 3_600)));
-    assert_eq!(cc.wallet().cards(&user).unwrap().len(), 1);
+    assert_eq!(cc.danger().wallet().cards(&user).unwrap().len(), 1);
 }
 
 #[test]
@@ -95,11 +95,11 @@ fn a_lost_card_stays_lost_and_its_claim_stays_filed() {
     drop(cc);
     let cc = w.open();
     assert!(declined(&w.pay(&cc, &user, &phone, &mut card, 3_500)));
-    assert_eq!(cc.risk().claim(&claim.id).unwrap().unwrap().state, ClaimState::Filed);
-    cc.risk().advance_claim(&claim.id, ClaimEvent::Assess).unwrap();
+    assert_eq!(cc.danger().risk().claim(&claim.id).unwrap().unwrap().state, ClaimState::Filed);
+    cc.danger().risk().advance_claim(&claim.id, ClaimEvent::Assess).unwrap();
     drop(cc);
     let cc = w.open();
-    assert_eq!(cc.risk().claim(&claim.id).unwrap().unwrap().state, ClaimState::Assessed);
+    assert_eq!(cc.danger().risk().claim(&claim.id).unwrap().unwrap().state, ClaimState::Assessed);
     // The lost card cannot be bound again, in this wallet or another.
     assert!(cc.bind_card(&user, &phone, w.request(PANS[0], 0)).is_err());
 }
@@ -133,7 +133,7 @@ fn an_unbind_confirmed_across_a_restart_leaves_no_card_and_no_live_token() {
     assert_eq!(removed.deleted_tokens, vec![bound.token.id.clone()]);
     drop(cc);
     let cc = w.open();
-    assert!(cc.wallet().cards(&user).unwrap().is_empty());
+    assert!(cc.danger().wallet().cards(&user).unwrap().is_empty());
     assert!(declined(&w.pay(&cc, &user, &phone, &mut card, 3_500)));
 }
 
@@ -144,23 +144,23 @@ fn a_password_lockout_counts_across_restarts() {
     let (user, _) = w.register(&cc, 0);
     let wrong = Secret::new("000000".to_owned());
     for _ in 0..3 {
-        assert!(cc.wallet().verify_payment_password(&user, &wrong).is_err());
+        assert!(cc.danger().wallet().verify_payment_password(&user, &wrong).is_err());
     }
     drop(cc);
     let cc = w.open();
     assert!(matches!(
-        cc.wallet().verify_payment_password(&user, &wrong),
+        cc.danger().wallet().verify_payment_password(&user, &wrong),
         Err(cloudcard::wallet::WalletError::WrongPassword { remaining: 1 })
     ));
     assert!(matches!(
-        cc.wallet().verify_payment_password(&user, &wrong),
+        cc.danger().wallet().verify_payment_password(&user, &wrong),
         Err(cloudcard::wallet::WalletError::PasswordLocked { .. })
     ));
     drop(cc);
     let cc = w.open();
     let right = Secret::new(PASSWORD.to_owned());
     assert!(matches!(
-        cc.wallet().verify_payment_password(&user, &right),
+        cc.danger().wallet().verify_payment_password(&user, &right),
         Err(cloudcard::wallet::WalletError::PasswordLocked { .. })
     ));
 }
@@ -171,12 +171,13 @@ fn a_pos_unbinding_case_continues_after_a_restart() {
     let cc = w.open();
     let mobile = w.mobile(2);
     let terminal: cloudcard::core::TerminalId = "term_SN9".parse().unwrap();
-    cc.wallet().send_terminal_mobile_code(&terminal, &mobile).unwrap();
+    cc.danger().wallet().send_terminal_mobile_code(&terminal, &mobile).unwrap();
     let code = w.outbox.last_code(&mobile, OtpPurpose::TerminalMobile).unwrap();
     drop(cc);
     let cc = w.open();
     let (name, id, _) = cloudcard::demo::DEMO_PEOPLE[2];
-    cc.wallet()
+    cc.danger()
+        .wallet()
         .register_terminal(
             terminal.clone(),
             name.parse().unwrap(),
@@ -200,7 +201,7 @@ fn a_pos_unbinding_case_continues_after_a_restart() {
     assert_eq!(done.state, cloudcard::wallet::CaseState::Completed);
     drop(cc);
     let cc = w.open();
-    assert!(cc.wallet().terminal(&terminal).unwrap().mobile.is_none());
+    assert!(cc.danger().wallet().terminal(&terminal).unwrap().mobile.is_none());
 }
 
 #[test]
@@ -244,7 +245,7 @@ fn a_lookup_applied_before_a_restart_is_viewed_after_it_and_expires_on_time() {
         .unwrap();
     assert_eq!(again, query);
     let id: cloudcard::ResidentId = cloudcard::demo::DEMO_PEOPLE[0].1.parse().unwrap();
-    let version = cc.lookup().config().agreement_version.clone();
+    let version = cc.danger().lookup().config().agreement_version.clone();
     cc.authorize_lookup(&user, &query, &version, &cloudcard::demo::face_of(&id), &code).unwrap();
     // The banks' answers reach this process; then it restarts before anyone views the report.
     w.clock.advance(chrono::TimeDelta::minutes(5));
@@ -253,14 +254,15 @@ fn a_lookup_applied_before_a_restart_is_viewed_after_it_and_expires_on_time() {
     let cc = w.open();
     let report = cc.view_report(&user, &query, &Secret::new(PASSWORD.into())).unwrap();
     assert!(!report.details.is_empty());
-    let trail = cc.lookup().audit_trail(&query).unwrap();
+    let trail = cc.danger().lookup().audit_trail(&query).unwrap();
     assert!(trail.iter().any(|e| e.event == cloudcard::report::AuditEvent::Viewed));
     drop(cc);
     w.clock.advance(chrono::TimeDelta::days(8));
     let cc = w.open(); // opening runs the due jobs: the report's content is purged
     assert!(cc.view_report(&user, &query, &Secret::new(PASSWORD.into())).is_err());
     assert!(
-        cc.lookup()
+        cc.danger()
+            .lookup()
             .audit_trail(&query)
             .unwrap()
             .iter()

@@ -142,6 +142,7 @@ fn wrong_passwords_spread_over_three_nodes_lock_after_exactly_five() {
         (0..3)
             .map(|_| {
                 k.nodes[i % 3]
+                    .danger()
                     .wallet()
                     .verify_payment_password(&user, &Secret::new("000000".into()))
             })
@@ -156,7 +157,7 @@ fn wrong_passwords_spread_over_three_nodes_lock_after_exactly_five() {
     assert_eq!(locked, 18 - 4);
     for node in &k.nodes {
         assert!(matches!(
-            node.wallet().verify_payment_password(&user, &Secret::new(PASSWORD.into())),
+            node.danger().wallet().verify_payment_password(&user, &Secret::new(PASSWORD.into())),
             Err(WalletError::PasswordLocked { .. })
         ));
     }
@@ -202,7 +203,7 @@ fn a_lookup_applied_on_a_is_dispatched_by_b_and_c_and_viewed_on_c_and_due_jobs_r
     k.a().send_lookup_code(&user).unwrap();
     let code = k.w.outbox.last_code(&k.w.mobile(0), OtpPurpose::CardLookup).unwrap();
     let id: cloudcard::ResidentId = cloudcard::demo::DEMO_PEOPLE[0].1.parse().unwrap();
-    let version = k.a().lookup().config().agreement_version.clone();
+    let version = k.a().danger().lookup().config().agreement_version.clone();
     k.a().authorize_lookup(&user, &query, &version, &cloudcard::demo::face_of(&id), &code).unwrap();
 
     // B dispatches while the SMS gateway is down for notices: the "report ready" message waits.

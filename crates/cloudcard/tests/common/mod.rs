@@ -71,14 +71,14 @@ pub fn run() -> Journey {
     let id: cloudcard::ResidentId = id.parse().unwrap();
 
     let user = j.cc.register_user(mobile.clone(), name.parse().unwrap(), id.clone()).unwrap();
-    j.cc.wallet().set_payment_password(&user, &Secret::new(PASSWORD.into())).unwrap();
-    let account = j.cc.wallet().account(&user).unwrap();
+    j.cc.danger().wallet().set_payment_password(&user, &Secret::new(PASSWORD.into())).unwrap();
+    let account = j.cc.danger().wallet().account(&user).unwrap();
     j.keep(&account);
     let phone = j.cc.register_device(&user, "phone").unwrap();
 
     let (mut icbc, icbc_id) = bind(&mut j, &user, &phone, PANS[0], None, &mobile);
     let (mut cmb, _) = bind(&mut j, &user, &phone, PANS[1], Some(("08/29", CVN2)), &mobile);
-    let cards = j.cc.wallet().cards(&user).unwrap();
+    let cards = j.cc.danger().wallet().cards(&user).unwrap();
     j.keep(&cards);
 
     // A wrong code, a wrong password, a replayed cryptogram: errors are printed too.
@@ -87,7 +87,10 @@ pub fn run() -> Journey {
     let wrong = j.cc.confirm_card(&user, &phone, &pending.binding, "000000").unwrap_err();
     j.keep_err(wrong);
     let wrong =
-        j.cc.wallet().verify_payment_password(&user, &Secret::new("000000".into())).unwrap_err();
+        j.cc.danger()
+            .wallet()
+            .verify_payment_password(&user, &Secret::new("000000".into()))
+            .unwrap_err();
     j.keep_err(wrong.into());
 
     let o = pay(&mut j, &user, &phone, &mut icbc, 3_500, Cvm::None);
@@ -141,7 +144,7 @@ pub fn run() -> Journey {
     j.keep(&lost);
     let claim = lost.claim.clone().unwrap();
     for event in [ClaimEvent::Assess, ClaimEvent::AdvancePay, ClaimEvent::Settle] {
-        let c = j.cc.risk().advance_claim(&claim.id, event).unwrap();
+        let c = j.cc.danger().risk().advance_claim(&claim.id, event).unwrap();
         j.keep(&c);
     }
     j.claims.push(claim);
@@ -178,7 +181,7 @@ pub fn run() -> Journey {
         .unwrap();
     j.cc.send_lookup_code(&user).unwrap();
     let code = j.cc.outbox().unwrap().last_code(&mobile, OtpPurpose::CardLookup).unwrap();
-    let version = j.cc.lookup().config().agreement_version.clone();
+    let version = j.cc.danger().lookup().config().agreement_version.clone();
     j.cc.authorize_lookup(&user, &query, &version, &face_of(&id), &code).unwrap();
     let ready = j.cc.process_lookups().unwrap();
     j.keep(&ready);
@@ -187,7 +190,7 @@ pub fn run() -> Journey {
     let report = j.cc.view_report(&user, &query, &Secret::new(PASSWORD.into())).unwrap();
     j.lookup_cards = report.details.len();
     j.keep(&report);
-    let trail = j.cc.lookup().audit_trail(&query).unwrap();
+    let trail = j.cc.danger().lookup().audit_trail(&query).unwrap();
     j.keep(&trail);
     j.clock.advance(TimeDelta::days(7));
     assert_eq!(j.cc.purge_reports().unwrap(), 1);
@@ -197,9 +200,10 @@ pub fn run() -> Journey {
     let (m_name, m_id, m_mobile) = DEMO_PEOPLE[2];
     let m_mobile: PhoneNumber = m_mobile.parse().unwrap();
     let terminal: cloudcard::core::TerminalId = "term_SN1".parse().unwrap();
-    j.cc.wallet().send_terminal_mobile_code(&terminal, &m_mobile).unwrap();
+    j.cc.danger().wallet().send_terminal_mobile_code(&terminal, &m_mobile).unwrap();
     let c = j.cc.outbox().unwrap().last_code(&m_mobile, OtpPurpose::TerminalMobile).unwrap();
-    j.cc.wallet()
+    j.cc.danger()
+        .wallet()
         .register_terminal(
             terminal.clone(),
             m_name.parse().unwrap(),
