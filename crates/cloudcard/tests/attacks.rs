@@ -4,6 +4,7 @@
 
 mod support;
 
+use cloudcard::Clock;
 use cloudcard::token::TokenStatus;
 use cloudcard::{Error, PaymentOutcome};
 use support::{PANS, World, approved, declined};
@@ -104,4 +105,106 @@ fn cardholder_verification_comes_only_from_the_mac() {
     // The phone's real fingerprint answer does.
     let answer = w.fingerprint(&mut card, 120_000);
     assert!(matches!(cc.step_up(&user, &challenge, answer), Ok(PaymentOutcome::Approved { .. })));
+}
+
+/// Five payments within ten minutes: the next one is challenged with a code (the burst rule).
+fn burst(
+    w: &World,
+    cc: &cloudcard::CloudCard,
+    user: &cloudcard::UserId,
+    phone: &cloudcard::DeviceId,
+    card: &mut cloudcard::DeviceCard,
+    cvm: cloudcard::token::Cvm,
+) {
+    for _ in 0..5 {
+        w.clock.advance(chrono::TimeDelta::seconds(30));
+        let mut data = w.data(1_000);
+        data.cvm = cvm;
+        let request = cloudcard::PaymentRequest {
+            user: user.clone(),
+            device: phone.clone(),
+            cryptogram: card.cryptogram(data).unwrap(),
+            mcc: cloudcard::Mcc(5462),
+        };
+        assert!(approved(&cc.pay(&request)));
+    }
+}
+
+#[test]
+fn a_payment_code_approves_only_the_payment_it_was_sent_for() {
+    let w = World::new("attack-otp-binding");
+    let cc = w.open();
+    let (user, phone) = w.register(&cc, 0);
+    let mut card = w.bind(&cc, &user, &phone, PANS[0], 0).device_card;
+    burst(&w, &cc, &user, &phone, &mut card, cloudcard::token::Cvm::None);
+    let challenged =
+        |card: &mut cloudcard::DeviceCard, fen| match w.pay(&cc, &user, &phone, card, fen) {
+            Ok(PaymentOutcome::ChallengeRequired { challenge, method, .. }) => {
+                assert_eq!(method, cloudcard::ChallengeMethod::Otp);
+                challenge
+            }
+            other => panic!("a payment in a burst is challenged with a code: {other:?}"),
+        };
+    let small = challenged(&mut card, 1_000);
+    let small_code =
+        w.outbox.last_code(&w.mobile(0), cloudcard::wallet::OtpPurpose::Payment).unwrap();
+    w.clock.advance(chrono::TimeDelta::minutes(2));
+    let large = challenged(&mut card, 90_000);
+    let large_code =
+        w.outbox.last_code(&w.mobile(0), cloudcard::wallet::OtpPurpose::Payment).unwrap();
+    assert_ne!(small, large);
+    // The code of the small payment does not approve the large one, and leaves it open.
+    let wrong = cc.step_up(
+        &user,
+        &large,
+        cloudcard::StepUp::Otp { code: cloudcard::Secret::new(small_code) },
+    );
+    assert!(wrong.is_err(), "{wrong:?}");
+    let right = cc.step_up(
+        &user,
+        &large,
+        cloudcard::StepUp::Otp { code: cloudcard::Secret::new(large_code) },
+    );
+    assert!(matches!(right, Ok(PaymentOutcome::Approved { .. })), "{right:?}");
+}
+
+#[test]
+fn a_code_step_up_never_downgrades_a_fingerprint_on_record() {
+    let w = World::new("attack-downgrade");
+    let cc = w.open();
+    let (user, phone) = w.register(&cc, 0);
+    let mut card = w.bind(&cc, &user, &phone, PANS[0], 0).device_card;
+    burst(&w, &cc, &user, &phone, &mut card, cloudcard::token::Cvm::Biometric);
+    // A sixth payment, verified by fingerprint in its cryptogram, is challenged for the burst
+    // and answered with the SMS code.
+    w.clock.advance(chrono::TimeDelta::seconds(30));
+    let mut data = w.data(1_000);
+    data.cvm = cloudcard::token::Cvm::Biometric;
+    let request = cloudcard::PaymentRequest {
+        user: user.clone(),
+        device: phone.clone(),
+        cryptogram: card.cryptogram(data).unwrap(),
+        mcc: cloudcard::Mcc(5462),
+    };
+    let Ok(PaymentOutcome::ChallengeRequired { challenge, transaction, .. }) = cc.pay(&request)
+    else {
+        panic!("the burst is challenged");
+    };
+    let code = w.outbox.last_code(&w.mobile(0), cloudcard::wallet::OtpPurpose::Payment).unwrap();
+    let answered = cc.step_up(
+        &user,
+        &challenge,
+        cloudcard::StepUp::Otp { code: cloudcard::Secret::new(code) },
+    );
+    assert!(matches!(answered, Ok(PaymentOutcome::Approved { .. })), "{answered:?}");
+    // Had the code replaced the fingerprint on record, a later loss report could claim it.
+    let report = cloudcard::risk::LossReport {
+        instrument: cloudcard::risk::Instrument::Device(phone.clone()),
+        user: user.clone(),
+        reported_at: w.clock.now(),
+    };
+    let verdicts = cc.danger().risk().assess_loss(&report).unwrap();
+    let verdict = verdicts.iter().find(|a| a.transaction.id == transaction).unwrap();
+    assert_eq!(verdict.transaction.auth, cloudcard::Authentication::Fingerprint);
+    assert_eq!(verdict.ineligible, Some(cloudcard::risk::Ineligible::CardholderVerified));
 }
