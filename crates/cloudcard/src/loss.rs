@@ -174,10 +174,10 @@ impl CloudCard {
     /// Completes or undoes one journaled flow; safe to run more than once.
     pub(crate) fn recover_flow(&self, flow: &Flow) -> Result<(), Error> {
         match flow {
-            Flow::Bind { user, card, token } => {
+            Flow::Bind { user, card, token, device_registered_at } => {
                 if self.wallet.card_record(user, card).is_ok() {
                     // The card made it: make sure the link does too.
-                    self.state.link(user, card, token)?;
+                    self.state.link(user, card, token, *device_registered_at)?;
                 } else {
                     self.delete_token(token, Actor::User)?;
                     self.state.unlink_token(card, token)?;

@@ -223,7 +223,7 @@ impl CloudCard {
             )?
             .changed;
         for token in &deleted {
-            if let Some((_, card)) = self.state.card_of(token)? {
+            if let Some(crate::state::Link { card, .. }) = self.state.card_of(token)? {
                 self.state.unlink_token(&card, token)?;
             }
         }
@@ -295,7 +295,7 @@ impl CloudCard {
         binding: &str,
         code: &str,
     ) -> Result<BoundCard, Error> {
-        self.device_registered_at(user, device)?;
+        let registered_at = self.device_registered_at(user, device)?;
         // A cloud card goes only to the phone the binding was started on, never to a lost one.
         if self.risk.is_device_lost(device)? {
             return Err(Error::DeviceLost);
@@ -306,6 +306,7 @@ impl CloudCard {
             user: user.clone(),
             card: confirmed.card.id.clone(),
             token: token_id.clone(),
+            device_registered_at: Some(registered_at),
         };
         self.state.begin(&flow, self.clock.now())?;
         let mut request = ProvisionRequest::new(confirmed.pan.clone(), device.clone());
@@ -316,7 +317,7 @@ impl CloudCard {
             .provision(request)
             .map_err(Error::from)
             .and_then(|provisioned| {
-                self.state.link(user, &confirmed.card.id, &token_id)?;
+                self.state.link(user, &confirmed.card.id, &token_id, Some(registered_at))?;
                 Ok(provisioned)
             })
             .and_then(|provisioned| Ok((self.wallet.add_card(&confirmed.card)?, provisioned)));
@@ -348,10 +349,15 @@ impl CloudCard {
     /// [`Error::Token`] ("cryptogram invalid"), [`Error::CardNotFound`], a port error.
     pub fn pay(&self, request: &PaymentRequest) -> Result<PaymentOutcome, Error> {
         let verified = self.tokens.verify(&request.device, &request.cryptogram)?;
-        let (user, card) = self.state.card_of(verified.token())?.ok_or(Error::CardNotFound)?;
+        let link = self.state.card_of(verified.token())?.ok_or(Error::CardNotFound)?;
+        let (user, card) = (link.user, link.card);
         if user != request.user {
             return Err(Error::CardNotFound);
         }
+        let device_registered_at = match link.device_registered_at {
+            Some(at) => Some(at),
+            None => self.device_registered_at(&user, &request.device).ok(),
+        };
         let txn = Transaction {
             id: TransactionId::random(),
             card,
@@ -365,7 +371,7 @@ impl CloudCard {
             at: self.clock.now(),
             // How the holder was verified comes from the MAC-covered data, not the request.
             auth: authentication_of(verified.cvm()),
-            device_registered_at: self.device_registered_at(&user, &request.device).ok(),
+            device_registered_at,
         };
         let decision = self.with_decision_buf(|buf| self.risk.decide(&txn, buf));
         match decision.outcome {

@@ -34,7 +34,14 @@ pub(crate) struct PendingPayment {
 pub(crate) enum Flow {
     /// Binding: a token was (being) provisioned; the wallet card is added last. Without the
     /// card, recovery deletes the token; with it, recovery completes the link.
-    Bind { user: UserId, card: CardId, token: TokenId },
+    Bind {
+        user: UserId,
+        card: CardId,
+        token: TokenId,
+        /// When the phone was registered, kept in the link (absent in older entries).
+        #[serde(default)]
+        device_registered_at: Option<DateTime<Utc>>,
+    },
     /// Unbinding confirmed: tokens, then the wallet card. Recovery carries it forward.
     Unbind { user: UserId, card: CardId },
     /// A lost phone or card: status list, tokens, claim. Recovery carries it forward.
@@ -59,6 +66,14 @@ struct Journaled {
 /// How long a flow may run before recovery takes it over: far longer than any flow's own
 /// steps (store writes and one issuer round trip, which times out well within it).
 pub(crate) const FLOW_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// What a token's link says: whose card it serves, and when its phone was registered.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) user: UserId,
+    pub(crate) card: CardId,
+    pub(crate) device_registered_at: Option<DateTime<Utc>>,
+}
 
 /// What was lost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,13 +116,20 @@ impl FacadeState {
         Self { kv, journal_payments: shared }
     }
 
-    /// Links a token to the wallet card it serves.
+    /// Links a token to the wallet card it serves, with its phone's registration time (read
+    /// by every payment's risk decision, so kept here rather than looked up each time).
     pub(crate) fn link(
         &self,
         user: &UserId,
         card: &CardId,
         token: &TokenId,
+        device_registered_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
+        let mut link = store::key(&[user.as_str().as_bytes(), card.as_str().as_bytes()]);
+        if let Some(at) = device_registered_at {
+            link.push(0);
+            link.extend_from_slice(&at.timestamp_millis().to_be_bytes());
+        }
         store::write(&*self.kv, |txn| {
             let mut tokens: Vec<TokenId> =
                 get_json(txn, CARD_TOKENS, ids_key(card.as_str()))?.unwrap_or_default();
@@ -115,11 +137,7 @@ impl FacadeState {
                 tokens.push(token.clone());
             }
             put_json(txn, CARD_TOKENS, ids_key(card.as_str()), &tokens)?;
-            txn.put(
-                TOKEN_CARD,
-                ids_key(token.as_str()),
-                &store::key(&[user.as_str().as_bytes(), card.as_str().as_bytes()]),
-            )
+            txn.put(TOKEN_CARD, ids_key(token.as_str()), &link)
         })
     }
 
@@ -150,18 +168,34 @@ impl FacadeState {
         })
     }
 
-    /// The user and wallet card a token serves.
-    /// Read on every payment: the link is stored as `user \0 card`, no JSON.
-    pub(crate) fn card_of(&self, token: &TokenId) -> Result<Option<(UserId, CardId)>, StoreError> {
+    /// The user and wallet card a token serves, and its phone's registration time if the link
+    /// keeps it. Read on every payment: the link is stored as `user \0 card [\0 millis]`, no
+    /// JSON.
+    pub(crate) fn card_of(&self, token: &TokenId) -> Result<Option<Link>, StoreError> {
         let Some(bytes) =
             store::read(&*self.kv, |txn| txn.get(TOKEN_CARD, ids_key(token.as_str())))?
         else {
             return Ok(None);
         };
         let at = bytes.iter().position(|b| *b == 0).ok_or(StoreError::Corrupt)?;
-        let (user, card) = bytes.split_at(at);
-        let card = card.get(1..).ok_or(StoreError::Corrupt)?;
-        Ok(Some((store::decode_id(user)?, store::decode_id(card)?)))
+        let (user, rest) = bytes.split_at(at);
+        let rest = rest.get(1..).ok_or(StoreError::Corrupt)?;
+        let (card, registered) = match rest.iter().position(|b| *b == 0) {
+            Some(end) => {
+                let (card, time) = rest.split_at(end);
+                let millis: [u8; 8] =
+                    time.get(1..).and_then(|t| t.try_into().ok()).ok_or(StoreError::Corrupt)?;
+                let at = DateTime::from_timestamp_millis(i64::from_be_bytes(millis))
+                    .ok_or(StoreError::Corrupt)?;
+                (card, Some(at))
+            }
+            None => (rest, None),
+        };
+        Ok(Some(Link {
+            user: store::decode_id(user)?,
+            card: store::decode_id(card)?,
+            device_registered_at: registered,
+        }))
     }
 
     /// Stores a payment challenge.
