@@ -93,10 +93,10 @@ fn main() -> Result<(), cloudcard::Error> {
     let lost = cc.report_lost_phone(&user, &phone)?;
     println!("   cancelled {} cloud cards", lost.cancelled_tokens.len());
     for a in &lost.assessments {
-        let verdict = a.ineligible.map_or("eligible".to_owned(), |why| format!("{why:?}"));
+        let verdict = a.ineligible.map_or("covered".to_owned(), |why| why.to_string());
         let at = a.transaction.at.with_timezone(&cloudcard::core::BEIJING);
         println!(
-            "   {} ¥{} by {:?}: {verdict}",
+            "   {} ¥{} by {}: {verdict}",
             at.format("%m-%d %H:%M"),
             a.transaction.amount,
             a.transaction.auth
@@ -105,7 +105,7 @@ fn main() -> Result<(), cloudcard::Error> {
     let claim = lost.claim.expect("unverified payments are covered");
     println!("   claim for ¥{} ({} transactions)", claim.eligible_amount, claim.transactions.len());
     for event in [ClaimEvent::Assess, ClaimEvent::AdvancePay, ClaimEvent::Settle] {
-        println!("   claim is now {:?}", cc.advance_claim(&claim.id, event)?.state);
+        println!("   claim is now {}", cc.advance_claim(&claim.id, event)?.state);
     }
     let after = pay(&cc, &clock, &user, &phone, &mut icbc_card, 100, Cvm::None);
     println!("   a payment from the lost phone: {}", after.unwrap_err());
@@ -116,9 +116,11 @@ fn main() -> Result<(), cloudcard::Error> {
     show(&pay(&cc, &clock, &user, &phone2, &mut ccb_card, 2_000, Cvm::None)?);
     let lost_card = cc.report_lost_card(&user, &ccb_id)?;
     println!(
-        "   deleted {} token(s); claim {:?}",
+        "   deleted {} token(s); {}",
         lost_card.cancelled_tokens.len(),
-        lost_card.claim.map(|c| c.eligible_amount.to_string())
+        lost_card
+            .claim
+            .map_or("no claim".to_owned(), |c| format!("a claim for ¥{}", c.eligible_amount))
     );
 
     step("8. Unbind the ICBC card (two steps)");
@@ -143,7 +145,7 @@ fn main() -> Result<(), cloudcard::Error> {
     let report = cc.view_report(&user, &query, &Secret::new("135790".into()))?;
     println!("   totals: {} debit, {} credit", report.totals.debit, report.totals.credit);
     for card in &report.details {
-        println!("   {} {} {:?}", card.bank_name, card.masked_number, card.kind);
+        println!("   {} {} {}", card.bank_name, card.masked_number, card.kind);
     }
     clock.advance(TimeDelta::days(7));
     println!("   a week later, reports purged: {}", cc.purge_reports()?);
@@ -168,9 +170,13 @@ fn main() -> Result<(), cloudcard::Error> {
     let c = code(&m_mobile, OtpPurpose::TerminalUnbind);
     let done = cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: c })?;
     println!(
-        "   case {:?}; notified: {:?}",
+        "   case {}; notified: {}",
         done.state,
-        cc.notifications().unwrap().sent().last().map(|n| (&n.to, n.channel))
+        cc.notifications()
+            .unwrap()
+            .sent()
+            .last()
+            .map_or("nobody".to_owned(), |n| format!("{} by {:?}", n.to, n.channel))
     );
 
     step("Done. Every SMS sent, as the log shows them:");

@@ -563,3 +563,12 @@ const fn authentication_of(cvm: cloudcard_token::Cvm) -> Authentication {
         cloudcard_token::Cvm::None | cloudcard_token::Cvm::DevicePasscode => Authentication::None,
     }
 }
+
+impl std::fmt::Display for DeclineReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Risk(reason) => write!(f, "declined: {reason}"),
+            Self::Issuer(reason) => write!(f, "declined by the issuer: {reason}"),
+        }
+    }
+}

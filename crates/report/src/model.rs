@@ -256,3 +256,27 @@ impl Report {
         }
     }
 }
+
+impl std::fmt::Display for BankStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pending => f.write_str("pending"),
+            Self::CardsFound(1) => f.write_str("1 card found"),
+            Self::CardsFound(n) => write!(f, "{n} cards found"),
+            Self::NoneFound => f.write_str("no card found"),
+            Self::NotCovered => f.write_str("not covered"),
+            Self::Failed => f.write_str("failed"),
+            Self::NoAnswer => f.write_str("no answer within 24 hours"),
+        }
+    }
+}
+
+impl std::fmt::Display for ReportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Debit => "debit",
+            Self::Credit => "credit",
+            Self::Prepaid => "prepaid",
+        })
+    }
+}

@@ -621,3 +621,14 @@ impl<T: LookupStore + ?Sized> LookupStore for std::sync::Arc<T> {
         (**self).audit_of(id)
     }
 }
+
+impl std::fmt::Display for QueryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Draft => "awaiting consent",
+            Self::Accepted => "asking the banks",
+            Self::Generated => "ready",
+            Self::Expired => "expired",
+        })
+    }
+}

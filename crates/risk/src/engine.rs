@@ -698,3 +698,17 @@ fn ratio(a: u64, b: u64) -> f64 {
 
 #[cfg(test)]
 mod tests;
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::LostCard => "card reported lost",
+            Self::LostDevice => "phone reported lost",
+            Self::SuspendedUser => "user suspended",
+            Self::Rules => "risk rules",
+            Self::Score => "risk score",
+            Self::Clear => "nothing found",
+            Self::Unavailable => "risk checks unavailable",
+        })
+    }
+}

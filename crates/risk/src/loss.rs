@@ -232,3 +232,26 @@ pub(crate) fn advance(
     claim.history.push((claim.state, now));
     Ok(())
 }
+
+impl std::fmt::Display for ClaimState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Filed => "filed",
+            Self::Assessed => "assessed",
+            Self::AdvancePaid => "advance paid",
+            Self::Settled => "settled",
+            Self::Rejected => "rejected",
+        })
+    }
+}
+
+impl std::fmt::Display for Ineligible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Declined => "not covered: declined",
+            Self::OutsideWindow => "not covered: before the 72 hours",
+            Self::CardholderVerified => "not covered: verified by the cardholder",
+            Self::AlreadyClaimed => "not covered: already claimed",
+        })
+    }
+}

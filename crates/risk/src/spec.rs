@@ -198,3 +198,24 @@ pub struct RuleSetSpec {
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
+
+impl std::fmt::Display for ChallengeMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Fingerprint => "fingerprint",
+            Self::Otp => "sms code",
+            Self::PaymentPassword => "payment password",
+        })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Approve => f.write_str("approve"),
+            Self::Challenge(method) => write!(f, "challenge by {method}"),
+            Self::Review => f.write_str("review"),
+            Self::Decline => f.write_str("decline"),
+        }
+    }
+}

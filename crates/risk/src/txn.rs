@@ -80,3 +80,14 @@ pub struct ProvisioningRequest {
     /// When.
     pub at: DateTime<Utc>,
 }
+
+impl std::fmt::Display for Authentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "no verification",
+            Self::Fingerprint => "fingerprint",
+            Self::Otp => "sms code",
+            Self::PaymentPassword => "payment password",
+        })
+    }
+}

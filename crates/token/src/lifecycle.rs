@@ -190,3 +190,23 @@ mod tests {
         }
     }
 }
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::User => "the cardholder",
+            Self::Issuer => "the issuer",
+            Self::LossReport => "a loss report",
+        })
+    }
+}
+
+impl std::fmt::Display for TokenStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Active => f.write_str("active"),
+            Self::Suspended(by) => write!(f, "suspended by {by}"),
+            Self::Deleted => f.write_str("deleted"),
+        }
+    }
+}

@@ -457,3 +457,15 @@ fn mobile_subject(key: &MacKey, terminal: &TerminalId, mobile: &PhoneNumber) -> 
     let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("{}#{tag}", terminal.as_str())
 }
+
+impl std::fmt::Display for CaseState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Requested => "requested",
+            Self::Verified => "verified",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Rejected => "rejected",
+        })
+    }
+}

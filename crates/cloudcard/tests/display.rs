@@ -1,0 +1,33 @@
+//! What the facade's results say when shown to a person: words, not Rust.
+#![allow(clippy::unwrap_used)]
+
+use cloudcard::report::BankStatus;
+use cloudcard::risk::{ClaimState, Reason};
+use cloudcard::token::{Actor, TokenStatus};
+use cloudcard::wallet::CaseState;
+use cloudcard::{Authentication, ChallengeMethod, DeclineReason, Outcome};
+
+#[test]
+fn outcomes_and_reasons_read_as_words() {
+    assert_eq!(Outcome::Challenge(ChallengeMethod::Otp).to_string(), "challenge by sms code");
+    assert_eq!(Outcome::Decline.to_string(), "decline");
+    assert_eq!(Reason::LostDevice.to_string(), "phone reported lost");
+    assert_eq!(DeclineReason::Risk(Reason::LostCard).to_string(), "declined: card reported lost");
+    assert_eq!(
+        DeclineReason::Issuer("insufficient funds".into()).to_string(),
+        "declined by the issuer: insufficient funds"
+    );
+    assert_eq!(Authentication::PaymentPassword.to_string(), "payment password");
+    assert_eq!(Authentication::None.to_string(), "no verification");
+}
+
+#[test]
+fn states_read_as_words() {
+    assert_eq!(ClaimState::AdvancePaid.to_string(), "advance paid");
+    assert_eq!(CaseState::Processing.to_string(), "processing");
+    assert_eq!(BankStatus::CardsFound(1).to_string(), "1 card found");
+    assert_eq!(BankStatus::CardsFound(3).to_string(), "3 cards found");
+    assert_eq!(BankStatus::NoAnswer.to_string(), "no answer within 24 hours");
+    assert_eq!(TokenStatus::Suspended(Actor::Issuer).to_string(), "suspended by the issuer");
+    assert_eq!(TokenStatus::Active.to_string(), "active");
+}
