@@ -696,9 +696,6 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
-#[cfg(test)]
-mod tests;
-
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -712,3 +709,6 @@ impl std::fmt::Display for Reason {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

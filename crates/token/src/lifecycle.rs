@@ -100,6 +100,26 @@ pub const fn transition(
     }
 }
 
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::User => "the cardholder",
+            Self::Issuer => "the issuer",
+            Self::LossReport => "a loss report",
+        })
+    }
+}
+
+impl std::fmt::Display for TokenStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Active => f.write_str("active"),
+            Self::Suspended(by) => write!(f, "suspended by {by}"),
+            Self::Deleted => f.write_str("deleted"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,26 +207,6 @@ mod tests {
                 deleted |= status == TokenStatus::Deleted;
                 prop_assert!(!deleted || status == TokenStatus::Deleted);
             }
-        }
-    }
-}
-
-impl std::fmt::Display for Actor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::User => "the cardholder",
-            Self::Issuer => "the issuer",
-            Self::LossReport => "a loss report",
-        })
-    }
-}
-
-impl std::fmt::Display for TokenStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Active => f.write_str("active"),
-            Self::Suspended(by) => write!(f, "suspended by {by}"),
-            Self::Deleted => f.write_str("deleted"),
         }
     }
 }
