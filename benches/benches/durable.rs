@@ -137,7 +137,7 @@ fn setup() -> Setup {
     let rec = Arc::new(Recorder::new(inner));
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
     let outbox = Arc::new(cloudcard::wallet::InMemoryOutbox::new());
-    let cc = CloudCard::builder()
+    let cc = CloudCard::demo()
         .clock(clock.clone())
         .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
         .sms(outbox.clone() as Arc<dyn SmsGateway>)

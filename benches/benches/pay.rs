@@ -28,7 +28,7 @@ struct Payer {
 
 fn setup() -> (CloudCard, Arc<ManualClock>, Vec<Payer>) {
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let cc = CloudCard::builder().clock(clock.clone()).build().unwrap();
+    let cc = CloudCard::demo().clock(clock.clone()).build().unwrap();
     let mut payers = Vec::new();
     for (i, (name, id, mobile)) in DEMO_PEOPLE.into_iter().enumerate() {
         let mobile: PhoneNumber = mobile.parse().unwrap();

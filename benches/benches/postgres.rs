@@ -167,7 +167,7 @@ fn bench_postgres_pay(c: &mut Criterion) {
     let rec = Arc::new(Recorder::new(kv));
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
     let outbox = Arc::new(InMemoryOutbox::new());
-    let cc = CloudCard::builder()
+    let cc = CloudCard::demo()
         .clock(clock.clone())
         .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
         .sms(outbox.clone() as Arc<dyn SmsGateway>)

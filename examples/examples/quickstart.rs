@@ -32,7 +32,7 @@ fn main() -> Result<(), cloudcard::Error> {
     ));
     std::fs::create_dir_all(&dir).map_err(cloudcard::StoreError::backend)?;
     let keys = cloudcard::sqlite::KeyFile::new(dir.join("kek"));
-    let cc = CloudCard::builder().clock(clock.clone()).open(dir.join("cloudcard.db"), &keys)?;
+    let cc = CloudCard::demo().clock(clock.clone()).open(dir.join("cloudcard.db"), &keys)?;
     println!("records: {} (key file beside it; delete the folder when done)", dir.display());
     let code =
         |mobile: &PhoneNumber, purpose| cc.outbox().unwrap().last_code(mobile, purpose).unwrap();

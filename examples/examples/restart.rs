@@ -25,7 +25,7 @@ fn main() -> Result<(), cloudcard::Error> {
     println!("records in {}", db.display());
 
     println!("\nfirst run: register, bind, pay");
-    let cc = CloudCard::open(&db, &keys)?;
+    let cc = CloudCard::demo().open(&db, &keys)?;
     let (name, id, mobile) = DEMO_PEOPLE[0];
     let mobile: PhoneNumber = mobile.parse()?;
     let user = cc.register_user(mobile.clone(), name.parse()?, id.parse()?)?;
@@ -69,7 +69,7 @@ fn main() -> Result<(), cloudcard::Error> {
 }
 
 fn reopen(db: &Path, keys: &KeyFile) -> Result<CloudCard, cloudcard::Error> {
-    let cc = CloudCard::open(db, keys)?;
+    let cc = CloudCard::demo().open(db, keys)?;
     println!("   reopened {}", db.display());
     Ok(cc)
 }

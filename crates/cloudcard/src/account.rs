@@ -232,7 +232,7 @@ impl CloudCard {
     /// The services are not reachable any other way:
     ///
     /// ```compile_fail
-    /// let cc = cloudcard::CloudCard::builder().build()?;
+    /// let cc = cloudcard::CloudCard::demo().build()?;
     /// cc.wallet(); // no such method: the wallet's own operations are behind `danger()`
     /// # Ok::<(), cloudcard::Error>(())
     /// ```

@@ -1,5 +1,8 @@
-//! Building a [`CloudCard`]: every port and store defaults to its in-memory implementation or
-//! simulator, so `CloudCard::builder().build()` runs out of the box.
+//! Building a [`CloudCard`]. A production builder ([`CloudCard::builder`]) must be given its
+//! keys (or a durable store that keeps them) and every port that reaches the outside world;
+//! building without one is an error naming what is missing. A demo builder
+//! ([`CloudCard::demo`]) fills what is not set with in-memory stores, random keys and
+//! simulators, so `CloudCard::demo().build()` runs out of the box: for tests and examples only.
 
 use std::sync::Arc;
 
@@ -24,12 +27,13 @@ use crate::ports::{IdentityResolver, IssuerAuthorizer, SimulatedIssuer, Simulate
 use crate::state::FacadeState;
 use crate::{CloudCard, Error, demo};
 
-/// Sets up a [`CloudCard`]. Anything not set uses its in-memory default or simulator: random
-/// keys, the demo people and banks, the shipped risk rules. Production embedders set the keys,
-/// the ports and the stores.
+/// Sets up a [`CloudCard`]: see [`CloudCard::builder`] (production: keys and ports required)
+/// and [`CloudCard::demo`] (simulators and random keys for what is not set). Stores not set are
+/// in memory in both; the risk rules default to the shipped ones.
 #[derive(Default)]
 #[must_use]
 pub struct CloudCardBuilder {
+    demo: bool,
     clock: Option<SharedClock>,
     token_keys: Option<TokenKeys>,
     wallet_keys: Option<WalletKeys>,
@@ -68,6 +72,11 @@ macro_rules! setters {
 }
 
 impl CloudCardBuilder {
+    pub(crate) const fn demo_mode(mut self) -> Self {
+        self.demo = true;
+        self
+    }
+
     setters! {
         /// The clock (default: the system clock).
         clock: SharedClock;
@@ -118,9 +127,30 @@ impl CloudCardBuilder {
     ///
     /// # Errors
     ///
+    /// [`Error::NotConfigured`] from a production builder missing keys or a port (the message
+    /// names them);
     /// [`Error::Token`] if the token BIN overlaps an issuer BIN; [`Error::Risk`] if the rules do
     /// not fit the velocity windows.
     pub fn build(self) -> Result<CloudCard, Error> {
+        if !self.demo {
+            let missing: Vec<&str> = [
+                ("token_keys", self.token_keys.is_none()),
+                ("wallet_keys", self.wallet_keys.is_none()),
+                ("sms", self.sms.is_none()),
+                ("identity", self.identity.is_none()),
+                ("face", self.face.is_none()),
+                ("bank", self.bank.is_none()),
+                ("notifier", self.notifier.is_none()),
+                ("issuer", self.issuer.is_none()),
+                ("connectors", self.connectors.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, unset)| unset.then_some(name))
+            .collect();
+            if !missing.is_empty() {
+                return Err(Error::NotConfigured(missing.join(", ")));
+            }
+        }
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let (outbox, sms) = match self.sms {
             Some(sms) => (None, sms),

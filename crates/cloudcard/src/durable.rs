@@ -9,19 +9,6 @@ use cloudcard_sqlite::SqliteKv;
 use crate::builder::CloudCardBuilder;
 use crate::{CloudCard, Error};
 
-impl CloudCard {
-    /// Opens the durable service on the SQLite file at `path` (created if absent), with the
-    /// key-encryption key from `keys`, and the defaults of [`CloudCard::builder`] for the rest.
-    /// See [`CloudCardBuilder::open`].
-    ///
-    /// # Errors
-    ///
-    /// As [`CloudCardBuilder::open`].
-    pub fn open(path: impl AsRef<Path>, keys: &dyn KeySource) -> Result<Self, Error> {
-        Self::builder().open(path, keys)
-    }
-}
-
 impl CloudCardBuilder {
     /// Builds the durable service on the SQLite file at `path`: every record (users, cards,
     /// tokens, links, challenges, status lists, the loss log, claims, the flow journal) lives

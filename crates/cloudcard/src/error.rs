@@ -52,4 +52,9 @@ pub enum Error {
     /// The builder was given an invalid setting.
     #[error("configuration: {0}")]
     Config(&'static str),
+    /// A production builder was built without everything production needs (keys and real
+    /// ports); the message names what is missing. [`CloudCard::demo`](crate::CloudCard::demo)
+    /// builds with simulators instead.
+    #[error("service not configured; set: {0}")]
+    NotConfigured(String),
 }

@@ -168,9 +168,21 @@ impl std::fmt::Debug for CloudCard {
 }
 
 impl CloudCard {
-    /// Starts building a service.
+    /// Starts building a production service: it must be given its keys (or be opened on a
+    /// durable store, which keeps them), SMS, identity and face verification, the banks'
+    /// binding checks, notifications, the issuer and the lookup connectors. What is not set is
+    /// named by the error [`Error::NotConfigured`], never filled with a simulator.
     pub fn builder() -> CloudCardBuilder {
         CloudCardBuilder::default()
+    }
+
+    /// Starts building a demo service: whatever is not set is filled with an in-memory stand-in
+    /// or simulator: random keys (lost with the process), an SMS outbox to read codes from, the
+    /// demo people registry (whose accepted face anyone can compute), simulated banks, and an
+    /// issuer that approves any payment up to ¥50,000. For tests, examples and trying cloudcard
+    /// out; never for production.
+    pub fn demo() -> CloudCardBuilder {
+        CloudCardBuilder::default().demo_mode()
     }
 
     /// The in-memory SMS outbox, when the default one is in use.

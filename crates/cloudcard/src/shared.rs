@@ -19,13 +19,15 @@ impl CloudCardBuilder {
     /// [`CloudCard::run_due`] (two running it at once never handle one item twice).
     ///
     /// ```no_run
-    /// use cloudcard::CloudCard;
     /// use cloudcard::core::store::EnvKey;
+    /// use cloudcard::{CloudCard, CloudCardBuilder};
     ///
-    /// let cc = CloudCard::builder()
-    ///     .redis_velocity("redis://cache.internal:6379/")?
-    ///     .open_postgres("postgres://wallet@db.internal/cloudcard", &EnvKey::new("CLOUDCARD_KEK"))?;
-    /// # Ok::<(), cloudcard::Error>(())
+    /// /// `production`: `CloudCard::builder()` with every port set.
+    /// fn node(production: CloudCardBuilder) -> Result<CloudCard, cloudcard::Error> {
+    ///     production
+    ///         .redis_velocity("redis://cache.internal:6379/")?
+    ///         .open_postgres("postgres://wallet@db.internal/cloudcard", &EnvKey::new("KEK"))
+    /// }
     /// ```
     ///
     /// # Errors

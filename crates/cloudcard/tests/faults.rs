@@ -75,7 +75,7 @@ fn keys() -> (TokenKeys, WalletKeys) {
 /// A service process over `kv` (a restart is a new one over the same `kv`).
 fn open(w: &World, kv: Arc<dyn Kv>) -> CloudCard {
     let (token_keys, wallet_keys) = keys();
-    CloudCard::builder()
+    CloudCard::demo()
         .clock(w.clock.clone())
         .token_keys(token_keys)
         .wallet_keys(wallet_keys)
@@ -321,7 +321,7 @@ impl SmsGateway for NoticesDown {
 fn a_report_ready_message_that_fails_is_sent_later() {
     let w = World::new("faults-notice");
     let sms = Arc::new(NoticesDown { inner: w.outbox.clone(), down: true.into() });
-    let cc = CloudCard::builder()
+    let cc = CloudCard::demo()
         .clock(w.clock.clone())
         .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
         .sms(sms.clone() as Arc<dyn SmsGateway>)
@@ -352,7 +352,7 @@ fn a_report_ready_message_that_fails_is_sent_later() {
     drop(cc);
     sms.down.store(false, Ordering::SeqCst);
     w.clock.advance(chrono::TimeDelta::minutes(2));
-    let cc = CloudCard::builder()
+    let cc = CloudCard::demo()
         .clock(w.clock.clone())
         .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
         .sms(sms as Arc<dyn SmsGateway>)

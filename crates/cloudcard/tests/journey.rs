@@ -38,7 +38,7 @@ fn a_card_reported_lost_cannot_be_bound_again() {
     use cloudcard::wallet::OtpPurpose;
     use cloudcard::{BindRequest, CloudCard, Error, Outcome};
 
-    let cc = CloudCard::builder()
+    let cc = CloudCard::demo()
         .wallet_config(cloudcard::wallet::WalletConfig {
             argon2: cloudcard::wallet::Argon2Cost::TESTING,
             ..Default::default()
@@ -81,7 +81,7 @@ fn an_otp_step_up_during_a_burst() {
     };
 
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let cc = CloudCard::builder()
+    let cc = CloudCard::demo()
         .clock(clock.clone())
         .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
         .build()

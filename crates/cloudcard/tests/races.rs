@@ -22,7 +22,7 @@ fn services(tag: &str) -> Vec<(World, Arc<CloudCard>)> {
     let cc = Arc::new(durable.open());
     let memory = World::new(tag);
     let mem = Arc::new(
-        CloudCard::builder()
+        CloudCard::demo()
             .clock(memory.clock.clone())
             .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
             .sms(memory.outbox.clone() as Arc<dyn SmsGateway>)

@@ -53,7 +53,7 @@ impl Cluster {
         let nodes = (0..3)
             .map(|_| {
                 Arc::new(
-                    CloudCard::builder()
+                    CloudCard::demo()
                         .clock(w.clock.clone())
                         .wallet_config(WalletConfig {
                             argon2: Argon2Cost::TESTING,

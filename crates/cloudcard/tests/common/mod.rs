@@ -56,7 +56,7 @@ impl Journey {
 
 pub fn run() -> Journey {
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let cc = CloudCard::builder().clock(clock.clone()).build().unwrap();
+    let cc = CloudCard::demo().clock(clock.clone()).build().unwrap();
     let mut j = Journey {
         cc,
         clock,

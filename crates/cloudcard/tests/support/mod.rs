@@ -127,7 +127,7 @@ impl World {
 
     /// A builder with the world's clock, SMS, notifier, banks and issuer.
     pub fn builder(&self) -> cloudcard::CloudCardBuilder {
-        CloudCard::builder()
+        CloudCard::demo()
             .clock(self.clock.clone())
             .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
             .sms(self.outbox.clone() as Arc<dyn SmsGateway>)
