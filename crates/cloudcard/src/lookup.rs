@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cloudcard_core::{Bank, Clock, QueryId, RequestId, TerminalId, UserId};
+use cloudcard_core::{Bank, CaseId, Clock, QueryId, RequestId, TerminalId, UserId};
 use cloudcard_masking::Secret;
 use cloudcard_report::{
     Applicant, Application, Consent, LookupError, LookupEvent, Region, Report, RequestChannel,
@@ -172,7 +172,7 @@ impl CloudCard {
     /// [`Error::Wallet`].
     pub fn complete_terminal_unbind(
         &self,
-        case: &str,
+        case: &CaseId,
         evidence: &UnbindEvidence,
     ) -> Result<UnbindCase, Error> {
         self.wallet.verify_terminal_unbind(case, evidence)?;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use cloudcard_core::{
-    Amount, CardId, Clock, DeviceId, MerchantId, PersonName, PhoneNumber, ResidentId, SharedClock,
-    TokenId, TransactionId, UserId,
+    Amount, BindingId, CardId, ChallengeId, Clock, DeviceId, MerchantId, PersonName, PhoneNumber,
+    ResidentId, SharedClock, TokenId, TransactionId, UserId,
 };
 use cloudcard_masking::Secret;
 use cloudcard_report::{Dispatcher, LookupService, LookupStore};
@@ -83,7 +83,7 @@ pub enum PaymentOutcome {
         /// The transaction.
         transaction: TransactionId,
         /// The challenge to answer.
-        challenge: String,
+        challenge: ChallengeId,
         /// How to answer it.
         method: ChallengeMethod,
     },
@@ -304,7 +304,7 @@ impl CloudCard {
         &self,
         user: &UserId,
         device: &DeviceId,
-        binding: &str,
+        binding: &BindingId,
         code: &str,
     ) -> Result<BoundCard, Error> {
         let registered_at = self.device_registered_at(user, device)?;
@@ -389,11 +389,10 @@ impl CloudCard {
         match decision.outcome {
             Outcome::Approve => self.authorize(verified, txn),
             Outcome::Challenge(method) => {
-                let challenge =
-                    format!("chl_{}", TransactionId::random().as_str().trim_start_matches("txn_"));
+                let challenge = ChallengeId::random();
                 if method == ChallengeMethod::Otp {
                     // The code is bound to this challenge: it approves this payment only.
-                    self.wallet.send_otp_for(&user, OtpPurpose::Payment, &challenge)?;
+                    self.wallet.send_otp_for(&user, OtpPurpose::Payment, challenge.as_str())?;
                 }
                 let transaction = txn.id.clone();
                 let expires_at = txn.at.checked_add_signed(CHALLENGE_TTL).unwrap_or(txn.at);
@@ -428,7 +427,7 @@ impl CloudCard {
     pub fn step_up(
         &self,
         user: &UserId,
-        challenge: &str,
+        challenge: &ChallengeId,
         answer: StepUp,
     ) -> Result<PaymentOutcome, Error> {
         let pending = self.state.take_challenge(challenge)?.ok_or(Error::ChallengeNotFound)?;
@@ -453,7 +452,7 @@ impl CloudCard {
             }
             (StepUp::Otp { code }, ChallengeMethod::Otp) => self
                 .wallet
-                .verify_otp_for(user, OtpPurpose::Payment, challenge, code.expose_secret())
+                .verify_otp_for(user, OtpPurpose::Payment, challenge.as_str(), code.expose_secret())
                 .map(|()| Authentication::Otp)
                 .map_err(Error::from),
             (StepUp::PaymentPassword { password }, ChallengeMethod::PaymentPassword) => self

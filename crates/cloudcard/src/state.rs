@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::store::{self, Kv, Txn, get_json, prefix_end, put_json, time_key};
-use cloudcard_core::{CardId, ClaimId, DeviceId, StoreError, TokenId, TransactionId, UserId};
+use cloudcard_core::{
+    CardId, ChallengeId, ClaimId, DeviceId, StoreError, TokenId, TransactionId, UserId,
+};
 use cloudcard_risk::{ChallengeMethod, Transaction};
 use cloudcard_token::HeldCryptogram;
 use serde::{Deserialize, Serialize};
@@ -201,26 +203,29 @@ impl FacadeState {
     /// Stores a payment challenge.
     pub(crate) fn put_challenge(
         &self,
-        id: &str,
+        id: &ChallengeId,
         pending: &PendingPayment,
     ) -> Result<(), StoreError> {
         store::write(&*self.kv, |txn| {
-            if txn.get(CHALLENGES, id.as_bytes())?.is_some() {
+            if txn.get(CHALLENGES, id.as_str().as_bytes())?.is_some() {
                 return Err(StoreError::Duplicate);
             }
-            put_json(txn, CHALLENGES, id.as_bytes(), pending)?;
+            put_json(txn, CHALLENGES, id.as_str().as_bytes(), pending)?;
             let mut due = time_key(pending.expires_at).to_vec();
-            due.extend_from_slice(id.as_bytes());
-            txn.put(CHALLENGES_DUE, &due, id.as_bytes())
+            due.extend_from_slice(id.as_str().as_bytes());
+            txn.put(CHALLENGES_DUE, &due, id.as_str().as_bytes())
         })
     }
 
     /// Takes a challenge: of two answers racing, one gets it.
-    pub(crate) fn take_challenge(&self, id: &str) -> Result<Option<PendingPayment>, StoreError> {
+    pub(crate) fn take_challenge(
+        &self,
+        id: &ChallengeId,
+    ) -> Result<Option<PendingPayment>, StoreError> {
         store::write(&*self.kv, |txn| {
-            let found: Option<PendingPayment> = get_json(txn, CHALLENGES, id.as_bytes())?;
+            let found: Option<PendingPayment> = get_json(txn, CHALLENGES, id.as_str().as_bytes())?;
             if found.is_some() {
-                txn.delete(CHALLENGES, id.as_bytes())?;
+                txn.delete(CHALLENGES, id.as_str().as_bytes())?;
             }
             Ok(found)
         })
@@ -229,10 +234,10 @@ impl FacadeState {
     /// Puts back a challenge after a wrong answer, unless it lapsed meanwhile.
     pub(crate) fn restore_challenge(
         &self,
-        id: &str,
+        id: &ChallengeId,
         pending: &PendingPayment,
     ) -> Result<(), StoreError> {
-        store::write(&*self.kv, |txn| put_json(txn, CHALLENGES, id.as_bytes(), pending))
+        store::write(&*self.kv, |txn| put_json(txn, CHALLENGES, id.as_str().as_bytes(), pending))
     }
 
     /// Deletes challenges that lapsed before `now`, at most `limit`.

@@ -102,6 +102,12 @@ ids! {
     ClaimId => "clm", "claim id";
     /// A risk rule.
     RuleId => "rule", "rule id";
+    /// A card binding waiting for its SMS code.
+    BindingId => "bind", "binding id";
+    /// A payment waiting for its step-up.
+    ChallengeId => "chl", "challenge id";
+    /// A POS terminal's unbinding case.
+    CaseId => "case", "case id";
 }
 
 fn valid(s: &str) -> bool {

@@ -24,8 +24,8 @@ pub use clock::{
 };
 pub use error::Error;
 pub use id::{
-    CardId, ClaimId, DeviceId, MerchantId, QueryId, RequestId, RuleId, TerminalId, TokenId,
-    TransactionId, UserId,
+    BindingId, CardId, CaseId, ChallengeId, ClaimId, DeviceId, MerchantId, QueryId, RequestId,
+    RuleId, TerminalId, TokenId, TransactionId, UserId,
 };
 pub use issuer::{IssuerInfo, IssuerTable};
 pub use mac::MacKey;

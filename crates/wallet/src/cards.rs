@@ -1,6 +1,6 @@
 //! Cards: binding, listing, the default card, two-step unbinding; and devices.
 
-use cloudcard_core::{CardId, DeviceId, IssuerTable, Pan, StoreError, UserId};
+use cloudcard_core::{BindingId, CardId, DeviceId, IssuerTable, Pan, StoreError, UserId};
 use cloudcard_masking::{MaskPolicy, Secret};
 use rand::RngExt;
 use subtle::ConstantTimeEq;
@@ -68,8 +68,9 @@ impl<S: WalletStore> Wallet<S> {
         };
         // The table names bank and kind where it knows the BIN; the bank's answer otherwise.
         let (bank, kind) = known.map_or((bank, kind), |i| (i.bank, i.kind));
+        let id = BindingId::random();
         let binding = PendingBinding {
-            id: format!("bind_{:032x}", rand::rng().random::<u128>()),
+            id: id.as_str().to_owned(),
             user: user.clone(),
             pan: request.pan,
             expiry: request.expiry,
@@ -82,7 +83,7 @@ impl<S: WalletStore> Wallet<S> {
             device: device.cloned(),
         };
         let view = PendingView {
-            binding: binding.id.clone(),
+            binding: id,
             masked: binding.pan.masked(),
             bank,
             kind,
@@ -102,7 +103,7 @@ impl<S: WalletStore> Wallet<S> {
     pub fn confirm_binding(
         &self,
         user: &UserId,
-        binding: &str,
+        binding: &BindingId,
         code: &str,
     ) -> Result<BoundCard, WalletError> {
         let confirmed = self.take_confirmed_binding(user, None, binding, code)?;
@@ -124,10 +125,11 @@ impl<S: WalletStore> Wallet<S> {
         &self,
         user: &UserId,
         device: Option<&DeviceId>,
-        binding: &str,
+        binding: &BindingId,
         code: &str,
     ) -> Result<ConfirmedBinding, WalletError> {
         let now = self.clock.now();
+        let binding = binding.as_str();
         let pending = self
             .store
             .binding(binding)?

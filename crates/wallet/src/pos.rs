@@ -1,8 +1,7 @@
 //! POS terminals bound to a merchant's mobile, and the three ways to unbind one.
 
 use chrono::{DateTime, Utc};
-use cloudcard_core::{MacKey, PersonName, PhoneNumber, ResidentId, TerminalId};
-use rand::RngExt;
+use cloudcard_core::{CaseId, MacKey, PersonName, PhoneNumber, ResidentId, TerminalId};
 use serde::{Deserialize, Serialize};
 
 use crate::ports::{FaceSample, Notification, NotifyChannel, OtpPurpose, Sms, SmsBody};
@@ -157,7 +156,7 @@ impl std::fmt::Debug for UnbindEvidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnbindCase {
     /// Its id.
-    pub id: String,
+    pub id: CaseId,
     /// The terminal.
     pub terminal: TerminalId,
     /// The merchant's reason.
@@ -283,7 +282,7 @@ impl<S: WalletStore> Wallet<S> {
         let mobile = record.mobile.ok_or(WalletError::TerminalNotFound)?;
         let now = self.clock.now();
         let case = UnbindCase {
-            id: format!("case_{:024x}", rand::rng().random::<u128>() >> 32),
+            id: CaseId::random(),
             terminal: terminal.clone(),
             reason,
             channel,
@@ -298,7 +297,7 @@ impl<S: WalletStore> Wallet<S> {
                 &self.store,
                 &self.otp_mac,
                 &self.config.otp,
-                &case.id,
+                case.id.as_str(),
                 OtpPurpose::TerminalUnbind,
                 now,
             )?;
@@ -321,10 +320,10 @@ impl<S: WalletStore> Wallet<S> {
     /// [`WalletError::CaseTransition`], [`WalletError::CaseNotFound`].
     pub fn verify_terminal_unbind(
         &self,
-        case: &str,
+        case: &CaseId,
         evidence: &UnbindEvidence,
     ) -> Result<UnbindCase, WalletError> {
-        let current = self.store.case(case)?.ok_or(WalletError::CaseNotFound)?;
+        let current = self.store.case(case.as_str())?.ok_or(WalletError::CaseNotFound)?;
         case_transition(current.state, CaseEvent::Verify)?;
         let terminal =
             self.store.terminal(&current.terminal)?.ok_or(WalletError::TerminalNotFound)?;
@@ -334,7 +333,7 @@ impl<S: WalletStore> Wallet<S> {
                     &self.store,
                     &self.otp_mac,
                     &self.config.otp,
-                    case,
+                    case.as_str(),
                     OtpPurpose::TerminalUnbind,
                     code,
                     self.clock.now(),
@@ -369,7 +368,7 @@ impl<S: WalletStore> Wallet<S> {
     /// # Errors
     ///
     /// [`WalletError::CaseTransition`], [`WalletError::CaseNotFound`].
-    pub fn process_terminal_unbind(&self, case: &str) -> Result<UnbindCase, WalletError> {
+    pub fn process_terminal_unbind(&self, case: &CaseId) -> Result<UnbindCase, WalletError> {
         self.advance_case(case, CaseEvent::Process, None)
     }
 
@@ -378,7 +377,7 @@ impl<S: WalletStore> Wallet<S> {
     /// # Errors
     ///
     /// [`WalletError::CaseTransition`], [`WalletError::CaseNotFound`], a notifier error.
-    pub fn complete_terminal_unbind(&self, case: &str) -> Result<UnbindCase, WalletError> {
+    pub fn complete_terminal_unbind(&self, case: &CaseId) -> Result<UnbindCase, WalletError> {
         self.advance_case(case, CaseEvent::Complete, None)
     }
 
@@ -387,17 +386,17 @@ impl<S: WalletStore> Wallet<S> {
     /// # Errors
     ///
     /// [`WalletError::CaseTransition`], [`WalletError::CaseNotFound`], a notifier error.
-    pub fn reject_terminal_unbind(&self, case: &str) -> Result<UnbindCase, WalletError> {
+    pub fn reject_terminal_unbind(&self, case: &CaseId) -> Result<UnbindCase, WalletError> {
         self.advance_case(case, CaseEvent::Reject, None)
     }
 
     fn advance_case(
         &self,
-        case: &str,
+        case: &CaseId,
         event: CaseEvent,
         verified_by: Option<String>,
     ) -> Result<UnbindCase, WalletError> {
-        let mut current = self.store.case(case)?.ok_or(WalletError::CaseNotFound)?;
+        let mut current = self.store.case(case.as_str())?.ok_or(WalletError::CaseNotFound)?;
         let next = case_transition(current.state, event)?;
         let now = self.clock.now();
         current.state = next;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::{
-    Bank, CardExpiry, CardId, CardKind, MacKey, Pan, PhoneNumber, SharedClock, UserId,
+    Bank, BindingId, CardExpiry, CardId, CardKind, MacKey, Pan, PhoneNumber, SharedClock, UserId,
 };
 use cloudcard_masking::Secret;
 use rand::RngExt;
@@ -112,7 +112,7 @@ pub struct BindRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PendingView {
     /// Quote it when confirming.
-    pub binding: String,
+    pub binding: BindingId,
     /// The card, masked.
     pub masked: String,
     /// Issuer.

@@ -406,7 +406,7 @@ fn terminal(f: &Fx) -> TerminalId {
     id
 }
 
-fn complete(f: &Fx, case: &str) -> CaseState {
+fn complete(f: &Fx, case: &cloudcard_core::CaseId) -> CaseState {
     f.wallet.process_terminal_unbind(case).unwrap();
     f.wallet.complete_terminal_unbind(case).unwrap().state
 }

@@ -821,7 +821,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
     }
 
     fn put_case(&self, case: &UnbindCase) -> Result<(), StoreError> {
-        store::write(&self.kv, |txn| txn.put(CASES, case.id.as_bytes(), &encode(case)?))
+        store::write(&self.kv, |txn| txn.put(CASES, case.id.as_str().as_bytes(), &encode(case)?))
     }
 }
 
