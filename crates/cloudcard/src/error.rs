@@ -13,9 +13,10 @@ pub enum Error {
     /// The token service refused.
     #[error(transparent)]
     Token(#[from] cloudcard_token::TokenError),
-    /// The wallet refused.
+    /// The wallet refused. (A card or device that is not the user's is
+    /// [`Error::CardNotFound`] / [`Error::DeviceNotFound`], whichever crate noticed.)
     #[error(transparent)]
-    Wallet(#[from] cloudcard_wallet::WalletError),
+    Wallet(cloudcard_wallet::WalletError),
     /// The card lookup refused.
     #[error(transparent)]
     Lookup(#[from] cloudcard_report::LookupError),
@@ -57,4 +58,35 @@ pub enum Error {
     /// builds with simulators instead.
     #[error("service not configured; set: {0}")]
     NotConfigured(String),
+}
+
+impl From<cloudcard_wallet::WalletError> for Error {
+    fn from(e: cloudcard_wallet::WalletError) -> Self {
+        match e {
+            cloudcard_wallet::WalletError::CardNotFound => Self::CardNotFound,
+            cloudcard_wallet::WalletError::DeviceNotFound => Self::DeviceNotFound,
+            other => Self::Wallet(other),
+        }
+    }
+}
+
+impl Error {
+    /// Whether the same request may succeed if sent again as it is: an outage (a store or an
+    /// outside service that failed, a write that lost a race and can be rerun), not a refusal.
+    /// A refusal (a wrong code, a declined binding, a card not found) stays one on retry.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        use cloudcard_core::StoreError as S;
+        let store = |e: &S| e.is_transient();
+        match self {
+            Self::Store(e)
+            | Self::Token(cloudcard_token::TokenError::Store(e))
+            | Self::Wallet(cloudcard_wallet::WalletError::Store(e))
+            | Self::Risk(cloudcard_risk::RiskError::Store(e))
+            | Self::Lookup(cloudcard_report::LookupError::Store(e)) => store(e),
+            Self::PortUnavailable(_)
+            | Self::Wallet(cloudcard_wallet::WalletError::PortUnavailable(_)) => true,
+            _ => false,
+        }
+    }
 }

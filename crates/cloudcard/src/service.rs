@@ -539,11 +539,7 @@ impl CloudCard {
         user: &UserId,
         device: &DeviceId,
     ) -> Result<chrono::DateTime<chrono::Utc>, Error> {
-        match self.wallet.device(user, device) {
-            Ok(d) => Ok(d.registered_at),
-            Err(cloudcard_wallet::WalletError::DeviceNotFound) => Err(Error::DeviceNotFound),
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.wallet.device(user, device)?.registered_at)
     }
 
     /// Runs `f` with this thread's decision buffer, grown to the rules in force, so a payment

@@ -5,7 +5,7 @@ use cloudcard::report::BankStatus;
 use cloudcard::risk::{ClaimState, Reason};
 use cloudcard::token::{Actor, TokenStatus};
 use cloudcard::wallet::CaseState;
-use cloudcard::{Authentication, ChallengeMethod, DeclineReason, Outcome};
+use cloudcard::{Authentication, ChallengeMethod, DeclineReason, Error, Outcome};
 
 #[test]
 fn outcomes_and_reasons_read_as_words() {
@@ -30,4 +30,18 @@ fn states_read_as_words() {
     assert_eq!(BankStatus::NoAnswer.to_string(), "no answer within 24 hours");
     assert_eq!(TokenStatus::Suspended(Actor::Issuer).to_string(), "suspended by the issuer");
     assert_eq!(TokenStatus::Active.to_string(), "active");
+}
+
+#[test]
+fn a_refusal_is_told_from_an_outage() {
+    use cloudcard::core::StoreError;
+    use cloudcard::wallet::WalletError;
+    assert!(Error::Store(StoreError::Conflict).is_transient());
+    assert!(Error::from(WalletError::PortUnavailable("sms")).is_transient());
+    assert!(Error::from(WalletError::Store(StoreError::backend(std::fmt::Error))).is_transient());
+    assert!(!Error::Store(StoreError::Corrupt).is_transient(), "damage is not passing");
+    assert!(!Error::from(WalletError::OtpInvalid).is_transient());
+    // One error for one thing, whichever crate noticed it.
+    assert_eq!(Error::from(WalletError::CardNotFound), Error::CardNotFound);
+    assert_eq!(Error::from(WalletError::DeviceNotFound), Error::DeviceNotFound);
 }
