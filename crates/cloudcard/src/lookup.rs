@@ -6,8 +6,8 @@ use std::sync::Arc;
 use cloudcard_core::{Bank, CaseId, Clock, QueryId, RequestId, TerminalId, UserId};
 use cloudcard_masking::Secret;
 use cloudcard_report::{
-    Applicant, Application, Consent, LookupError, LookupEvent, Region, Report, RequestChannel,
-    Verifier,
+    Applicant, Application, Consent, LookupError, LookupEvent, QueryView, Region, Report,
+    RequestChannel, Verifier,
 };
 use cloudcard_wallet::{
     FaceSample, OtpPurpose, Sms, SmsBody, UnbindCase, UnbindChannel, UnbindEvidence, UnbindReason,
@@ -85,6 +85,16 @@ impl CloudCard {
     pub fn process_lookups(&self) -> Result<Vec<QueryId>, Error> {
         let events = self.dispatcher.pump(&self.lookup, self.clock.now())?;
         self.notify_ready(events)
+    }
+
+    /// Where the user's lookup stands: each bank's answer so far, and once accepted the latest
+    /// time the report will be ready (`ready_by`, 24 hours after acceptance).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lookup`]: `QueryNotFound`, or `NotOwner` for another user's query.
+    pub fn lookup_status(&self, user: &UserId, query: &QueryId) -> Result<QueryView, Error> {
+        Ok(self.lookup.query(query, user)?)
     }
 
     /// Step 5: the report, with the payment password, every time.

@@ -247,6 +247,14 @@ fn a_lookup_applied_before_a_restart_is_viewed_after_it_and_expires_on_time() {
     let id: cloudcard::ResidentId = cloudcard::demo::DEMO_PEOPLE[0].1.parse().unwrap();
     let version = cc.danger().lookup().config().agreement_version.clone();
     cc.authorize_lookup(&user, &query, &version, &cloudcard::demo::face_of(&id), &code).unwrap();
+    let status = cc.lookup_status(&user, &query).unwrap();
+    assert_eq!(
+        status.ready_by,
+        Some(cloudcard::Clock::now(&*w.clock) + chrono::TimeDelta::hours(24))
+    );
+    assert_eq!(status.state, cloudcard::report::QueryState::Accepted);
+    let (stranger, _) = w.register(&cc, 1);
+    assert!(cc.lookup_status(&stranger, &query).is_err(), "only its owner sees it");
     // The banks' answers reach this process; then it restarts before anyone views the report.
     w.clock.advance(chrono::TimeDelta::minutes(5));
     assert_eq!(cc.process_lookups().unwrap(), vec![query.clone()]);

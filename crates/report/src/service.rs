@@ -96,6 +96,9 @@ pub struct QueryView {
     pub state: QueryState,
     /// Each bank's part.
     pub banks: BTreeMap<Bank, BankStatus>,
+    /// Once accepted: the latest the report will be ready (24 hours after acceptance, banks
+    /// that have not answered by then marked as no answer). It is often ready sooner.
+    pub ready_by: Option<DateTime<Utc>>,
     /// When generated.
     pub generated_at: Option<DateTime<Utc>>,
     /// When its content goes.
@@ -631,6 +634,7 @@ impl<S: LookupStore> LookupService<S> {
         Ok(QueryView {
             state: q.state,
             banks: q.bank_entries.iter().map(|(b, e)| (*b, e.status)).collect(),
+            ready_by: q.accepted_at.and_then(|a| a.checked_add_signed(self.config.answer_deadline)),
             generated_at: q.generated_at,
             expires_at: q.expires_at,
         })
