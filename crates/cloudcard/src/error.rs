@@ -38,6 +38,9 @@ pub enum Error {
     /// No such pending challenge, or it was answered already.
     #[error("no pending challenge with that id")]
     ChallengeNotFound,
+    /// No such payment held for review (decided already, or lapsed).
+    #[error("no payment held for review with that id")]
+    ReviewNotFound,
     /// A challenge answered with the wrong kind of proof.
     #[error("this challenge needs a different check")]
     WrongChallengeAnswer,

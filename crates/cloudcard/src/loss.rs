@@ -26,6 +26,8 @@ pub struct DueReport {
     pub reports_purged: usize,
     /// "Report ready" messages sent (retried ones included).
     pub notices_sent: usize,
+    /// Payments held for review that nobody decided in time: declined.
+    pub reviews_lapsed: usize,
 }
 
 /// How much of each kind one pass handles, so a pass stays short under any backlog.
@@ -165,6 +167,7 @@ impl CloudCard {
         }
         report.wallet_purged = self.wallet.purge_expired(BATCH).unwrap_or(0);
         report.challenges_purged = self.state.purge_challenges(now, BATCH).unwrap_or(0);
+        report.reviews_lapsed = self.lapse_reviews(now).unwrap_or(0);
         report.log_purged = self.risk.purge_log(BATCH).unwrap_or(0);
         report.reports_purged = self.lookup.purge_expired(now).unwrap_or(0);
         report.notices_sent = self.send_notices().unwrap_or(0);

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::{
     Amount, BindingId, CardId, ChallengeId, Clock, DeviceId, MerchantId, PersonName, PhoneNumber,
     ResidentId, SharedClock, TokenId, TransactionId, UserId,
@@ -27,10 +27,13 @@ use serde::Serialize;
 use crate::Error;
 use crate::builder::CloudCardBuilder;
 use crate::ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision};
-use crate::state::{FacadeState, Flow, PendingPayment};
+use crate::state::{FacadeState, Flow, PendingPayment, PendingReview};
 
 /// How long a payment challenge waits for its answer.
 const CHALLENGE_TTL: TimeDelta = TimeDelta::minutes(5);
+
+/// How long a payment held for review waits for an operator's decision; then it is declined.
+pub const REVIEW_TTL: TimeDelta = TimeDelta::minutes(30);
 
 /// A card bound and tokenized for a device.
 #[derive(Debug)]
@@ -87,11 +90,42 @@ pub enum PaymentOutcome {
         /// How to answer it.
         method: ChallengeMethod,
     },
-    /// Held for a person to review.
+    /// Held for an operator to review ([`CloudCard::review_payment`]); declined if nobody
+    /// decides by `review_by`.
     HeldForReview {
         /// The transaction.
         transaction: TransactionId,
+        /// When the hold lapses.
+        review_by: DateTime<Utc>,
     },
+}
+
+/// A payment held for review, as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldPayment {
+    /// The transaction.
+    pub transaction: TransactionId,
+    /// Whose.
+    pub user: UserId,
+    /// Which wallet card.
+    pub card: CardId,
+    /// How much.
+    pub amount: Amount,
+    /// Where.
+    pub merchant: MerchantId,
+    /// When it was made.
+    pub at: DateTime<Utc>,
+    /// When the hold lapses.
+    pub review_by: DateTime<Utc>,
+}
+
+/// An operator's decision on a held payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewDecision {
+    /// Send it to the issuer.
+    Approve,
+    /// Refuse it.
+    Decline,
 }
 
 /// Why a payment was declined.
@@ -102,6 +136,8 @@ pub enum DeclineReason {
     Risk(Reason),
     /// The issuer declined it.
     Issuer(String),
+    /// An operator declined it on review.
+    Review,
 }
 
 /// An answer to a payment challenge.
@@ -404,8 +440,12 @@ impl CloudCard {
                 Ok(PaymentOutcome::ChallengeRequired { transaction, challenge, method })
             }
             Outcome::Review => {
-                self.risk.record(&txn, false)?;
-                Ok(PaymentOutcome::HeldForReview { transaction: txn.id })
+                // Counted once decided (or lapsed), as approved or not.
+                let transaction = txn.id.clone();
+                let review_by = txn.at.checked_add_signed(REVIEW_TTL).unwrap_or(txn.at);
+                let held = self.tokens.hold(&verified);
+                self.state.put_review(&PendingReview { held, txn, expires_at: review_by })?;
+                Ok(PaymentOutcome::HeldForReview { transaction, review_by })
             }
             Outcome::Decline => {
                 self.risk.record(&txn, false)?;
@@ -481,6 +521,69 @@ impl CloudCard {
                 Err(e)
             }
         }
+    }
+
+    /// Payments held for review, the soonest to lapse first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`].
+    pub fn held_payments(&self, limit: usize) -> Result<Vec<HeldPayment>, Error> {
+        Ok(self
+            .state
+            .reviews(limit)?
+            .into_iter()
+            .map(|r| HeldPayment {
+                transaction: r.txn.id,
+                user: r.txn.user,
+                card: r.txn.card,
+                amount: r.txn.amount,
+                merchant: r.txn.merchant,
+                at: r.txn.at,
+                review_by: r.expires_at,
+            })
+            .collect())
+    }
+
+    /// An operator's decision on a payment held for review: approved, it goes to the issuer
+    /// (whose answer is the outcome); declined, it is refused. Of two operators deciding at
+    /// once, one decides.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReviewNotFound`] if there is no such held payment (decided already, or lapsed).
+    pub fn review_payment(
+        &self,
+        transaction: &TransactionId,
+        decision: ReviewDecision,
+    ) -> Result<PaymentOutcome, Error> {
+        let review = self.state.take_review(transaction)?.ok_or(Error::ReviewNotFound)?;
+        if self.clock.now() > review.expires_at {
+            self.risk.record(&review.txn, false)?;
+            return Err(Error::ReviewNotFound);
+        }
+        match decision {
+            ReviewDecision::Approve => {
+                let verified = self.tokens.resume(&review.held)?;
+                self.authorize(verified, review.txn)
+            }
+            ReviewDecision::Decline => {
+                self.risk.record(&review.txn, false)?;
+                Ok(PaymentOutcome::Declined {
+                    transaction: review.txn.id,
+                    reason: DeclineReason::Review,
+                })
+            }
+        }
+    }
+
+    /// Declines the held payments whose review lapsed; how many.
+    pub(crate) fn lapse_reviews(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let lapsed = self.state.take_lapsed_reviews(now, 1_000)?;
+        for review in &lapsed {
+            self.risk.record(&review.txn, false)?;
+        }
+        Ok(lapsed.len())
     }
 
     /// Checks a fingerprint step-up: a cryptogram for the same token, amount and merchant,
@@ -576,6 +679,7 @@ impl std::fmt::Display for DeclineReason {
         match self {
             Self::Risk(reason) => write!(f, "declined: {reason}"),
             Self::Issuer(reason) => write!(f, "declined by the issuer: {reason}"),
+            Self::Review => f.write_str("declined on review"),
         }
     }
 }

@@ -18,6 +18,8 @@ const TOKEN_CARD: &str = "cc_token_card";
 const CHALLENGES: &str = "cc_challenge";
 const CHALLENGES_DUE: &str = "cc_challenge_due";
 const FLOWS: &str = "cc_flow";
+const REVIEWS: &str = "cc_review";
+const REVIEWS_DUE: &str = "cc_review_due";
 
 /// A payment waiting for its step-up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +28,14 @@ pub(crate) struct PendingPayment {
     pub(crate) held: HeldCryptogram,
     pub(crate) txn: Transaction,
     pub(crate) method: ChallengeMethod,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+/// A payment held for an operator's review.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PendingReview {
+    pub(crate) held: HeldCryptogram,
+    pub(crate) txn: Transaction,
     pub(crate) expires_at: DateTime<Utc>,
 }
 
@@ -256,6 +266,67 @@ impl FacadeState {
                 }
             }
             Ok(purged)
+        })
+    }
+
+    /// Holds a payment for review, under its transaction id.
+    pub(crate) fn put_review(&self, review: &PendingReview) -> Result<(), StoreError> {
+        let id = review.txn.id.as_str().as_bytes();
+        let value = store::encode(review)?;
+        let mut due = time_key(review.expires_at).to_vec();
+        due.extend_from_slice(id);
+        store::write(&*self.kv, |txn| {
+            txn.put(REVIEWS, id, &value)?;
+            txn.put(REVIEWS_DUE, &due, id)
+        })
+    }
+
+    /// Takes a held payment: of two operators deciding at once, one gets it.
+    pub(crate) fn take_review(
+        &self,
+        id: &TransactionId,
+    ) -> Result<Option<PendingReview>, StoreError> {
+        store::write(&*self.kv, |txn| {
+            let found: Option<PendingReview> = get_json(txn, REVIEWS, id.as_str().as_bytes())?;
+            if let Some(review) = &found {
+                txn.delete(REVIEWS, id.as_str().as_bytes())?;
+                let mut due = time_key(review.expires_at).to_vec();
+                due.extend_from_slice(id.as_str().as_bytes());
+                txn.delete(REVIEWS_DUE, &due)?;
+            }
+            Ok(found)
+        })
+    }
+
+    /// Payments waiting for review, oldest deadline first, at most `limit`.
+    pub(crate) fn reviews(&self, limit: usize) -> Result<Vec<PendingReview>, StoreError> {
+        store::read(&*self.kv, |txn| {
+            let mut out = Vec::new();
+            for (_, id) in txn.range(REVIEWS_DUE, &[], &prefix_end(&[]), limit)? {
+                if let Some(review) = get_json(txn, REVIEWS, &id)? {
+                    out.push(review);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Takes the held payments whose review lapsed before `now`, at most `limit`.
+    pub(crate) fn take_lapsed_reviews(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingReview>, StoreError> {
+        store::write(&*self.kv, |txn| {
+            let mut out = Vec::new();
+            for (key, id) in txn.range(REVIEWS_DUE, &[], &time_key(now), limit)? {
+                txn.delete(REVIEWS_DUE, &key)?;
+                if let Some(review) = get_json(txn, REVIEWS, &id)? {
+                    txn.delete(REVIEWS, &id)?;
+                    out.push(review);
+                }
+            }
+            Ok(out)
         })
     }
 
