@@ -73,7 +73,13 @@ fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentRequest
             cvm: cloudcard::token::Cvm::Biometric,
         })
         .unwrap();
-    PaymentRequest { user: p.user.clone(), device: p.phone.clone(), cryptogram, mcc: Mcc(5411) }
+    PaymentRequest {
+        user: p.user.clone(),
+        device: p.phone.clone(),
+        cryptogram,
+        mcc: Mcc(5411),
+        transaction: cloudcard::TransactionId::random(),
+    }
 }
 
 fn bench_pay(c: &mut Criterion) {

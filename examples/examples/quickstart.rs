@@ -231,6 +231,7 @@ fn pay(
         device: phone.clone(),
         cryptogram,
         mcc: Mcc(5462),
+        transaction: cloudcard::TransactionId::random(),
     })
 }
 

@@ -95,6 +95,7 @@ fn pay(
         device: phone.clone(),
         cryptogram: card.cryptogram(data)?,
         mcc: Mcc(5462),
+        transaction: cloudcard::TransactionId::random(),
     };
     let amount = Amount::from_fen(fen);
     match cc.pay(&request) {

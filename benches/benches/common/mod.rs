@@ -167,5 +167,11 @@ pub fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentReq
             cvm: cloudcard::token::Cvm::Biometric,
         })
         .unwrap();
-    PaymentRequest { user: p.user.clone(), device: p.phone.clone(), cryptogram, mcc: Mcc(5411) }
+    PaymentRequest {
+        user: p.user.clone(),
+        device: p.phone.clone(),
+        cryptogram,
+        mcc: Mcc(5411),
+        transaction: cloudcard::TransactionId::random(),
+    }
 }

@@ -38,6 +38,9 @@ pub enum Error {
     /// No such pending challenge, or it was answered already.
     #[error("no pending challenge with that id")]
     ChallengeNotFound,
+    /// The terminal's transaction id was already used for another payment.
+    #[error("transaction id already used for another payment")]
+    DuplicateTransaction,
     /// No such payment held for review (decided already, or lapsed).
     #[error("no payment held for review with that id")]
     ReviewNotFound,

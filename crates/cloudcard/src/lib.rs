@@ -24,8 +24,8 @@ pub use error::Error;
 pub use loss::DueReport;
 pub use ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision, SimulatedIssuer};
 pub use service::{
-    BoundCard, CloudCard, DeclineReason, HeldPayment, LossOutcome, PaymentOutcome, PaymentRequest,
-    REVIEW_TTL, ReviewDecision, StepUp, UnbindOutcome,
+    BoundCard, CloudCard, DeclineReason, HeldPayment, LossOutcome, OUTCOME_RETENTION,
+    PaymentOutcome, PaymentRequest, REVIEW_TTL, ReviewDecision, StepUp, UnbindOutcome,
 };
 
 /// Card numbers, issuers, money, people, ids and time.

@@ -28,6 +28,8 @@ pub struct DueReport {
     pub notices_sent: usize,
     /// Payments held for review that nobody decided in time: declined.
     pub reviews_lapsed: usize,
+    /// Payment answers kept for terminals' retries, deleted after their 24 hours.
+    pub answers_purged: usize,
 }
 
 /// How much of each kind one pass handles, so a pass stays short under any backlog.
@@ -168,6 +170,7 @@ impl CloudCard {
         report.wallet_purged = self.wallet.purge_expired(BATCH).unwrap_or(0);
         report.challenges_purged = self.state.purge_challenges(now, BATCH).unwrap_or(0);
         report.reviews_lapsed = self.lapse_reviews(now).unwrap_or(0);
+        report.answers_purged = self.state.purge_outcomes(now, BATCH).unwrap_or(0);
         report.log_purged = self.risk.purge_log(BATCH).unwrap_or(0);
         report.reports_purged = self.lookup.purge_expired(now).unwrap_or(0);
         report.notices_sent = self.send_notices().unwrap_or(0);

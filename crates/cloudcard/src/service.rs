@@ -57,10 +57,16 @@ pub struct PaymentRequest {
     pub cryptogram: Cryptogram,
     /// The merchant's category.
     pub mcc: Mcc,
+    /// The terminal's id for this payment. A terminal that did not hear the answer sends the
+    /// same request again with the same id, and gets the first answer back.
+    pub transaction: TransactionId,
 }
 
+/// How long an answer is kept for a terminal's retry.
+pub const OUTCOME_RETENTION: TimeDelta = TimeDelta::hours(24);
+
 /// How a payment ended (or where it waits).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum PaymentOutcome {
     /// Approved by risk and by the issuer.
@@ -129,7 +135,7 @@ pub enum ReviewDecision {
 }
 
 /// Why a payment was declined.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeclineReason {
     /// Risk checks declined it.
@@ -396,7 +402,72 @@ impl CloudCard {
     ///
     /// [`Error::Token`] ("cryptogram invalid"), [`Error::CardNotFound`], a port error.
     pub fn pay(&self, request: &PaymentRequest) -> Result<PaymentOutcome, Error> {
-        let verified = self.tokens.verify(&request.device, &request.cryptogram)?;
+        let id = transaction_id(&request.cryptogram.data.merchant, &request.transaction);
+        let verified = match self.tokens.verify(&request.device, &request.cryptogram) {
+            Ok(verified) => verified,
+            // The same request again (its counter is spent): the first answer, if it is the
+            // same cryptogram, byte for byte.
+            Err(e) => return self.answered_before(&id, request).unwrap_or(Err(e.into())),
+        };
+        // A terminal's id names one payment: another payment under it would count nowhere.
+        if self.state.outcome(&id)?.is_some() {
+            return Err(Error::DuplicateTransaction);
+        }
+        let answer = Answer::First(request_digest(request));
+        let outcome = self.decide_payment(verified, request, id.clone(), answer)?;
+        let from_issuer = matches!(
+            outcome,
+            PaymentOutcome::Approved { .. }
+                | PaymentOutcome::Declined { reason: DeclineReason::Issuer(_), .. }
+        );
+        if !from_issuer {
+            // An answer from the issuer was kept before the payment's journal entry closed.
+            self.keep_outcome(&id, answer, &outcome)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Keeps `outcome` for the terminal's retries: the first answer to a request, or a later
+    /// one (a challenge answered, a review decided) replacing it.
+    fn keep_outcome(
+        &self,
+        id: &TransactionId,
+        answer: Answer,
+        outcome: &PaymentOutcome,
+    ) -> Result<(), Error> {
+        match answer {
+            Answer::First(digest) => {
+                let now = self.clock.now();
+                let until = now.checked_add_signed(OUTCOME_RETENTION).unwrap_or(now);
+                Ok(self.state.put_outcome(id, digest, outcome, until)?)
+            }
+            Answer::Later => Ok(self.state.update_outcome(id, outcome)?),
+        }
+    }
+
+    /// The kept answer to `request`, if this very request was answered before.
+    fn answered_before(
+        &self,
+        id: &TransactionId,
+        request: &PaymentRequest,
+    ) -> Option<Result<PaymentOutcome, Error>> {
+        use subtle::ConstantTimeEq;
+        match self.state.outcome(id) {
+            Ok(Some((digest, outcome))) => {
+                bool::from(digest.ct_eq(&request_digest(request))).then_some(Ok(outcome))
+            }
+            Ok(None) => None,
+            Err(e) => Some(Err(e.into())),
+        }
+    }
+
+    fn decide_payment(
+        &self,
+        verified: VerifiedCryptogram,
+        request: &PaymentRequest,
+        id: TransactionId,
+        answer: Answer,
+    ) -> Result<PaymentOutcome, Error> {
         let link = self.state.card_of(verified.token())?.ok_or(Error::CardNotFound)?;
         let (user, card) = (link.user, link.card);
         if user != request.user {
@@ -407,7 +478,7 @@ impl CloudCard {
             None => self.device_registered_at(&user, &request.device).ok(),
         };
         let txn = Transaction {
-            id: TransactionId::random(),
+            id,
             card,
             token: Some(verified.token().clone()),
             device: Some(request.device.clone()),
@@ -423,7 +494,7 @@ impl CloudCard {
         };
         let decision = self.with_decision_buf(|buf| self.risk.decide(&txn, buf));
         match decision.outcome {
-            Outcome::Approve => self.authorize(verified, txn),
+            Outcome::Approve => self.authorize(verified, txn, answer),
             Outcome::Challenge(method) => {
                 let challenge = ChallengeId::random();
                 if method == ChallengeMethod::Otp {
@@ -514,7 +585,8 @@ impl CloudCard {
                 if !txn.auth.proves_cardholder() {
                     txn.auth = auth;
                 }
-                self.authorize(verified, txn)
+                // A terminal retrying the first request now hears how it ended.
+                self.authorize(verified, txn, Answer::Later)
             }
             Err(e) => {
                 self.state.restore_challenge(challenge, &pending)?;
@@ -562,17 +634,20 @@ impl CloudCard {
             self.risk.record(&review.txn, false)?;
             return Err(Error::ReviewNotFound);
         }
+        let id = review.txn.id.clone();
         match decision {
             ReviewDecision::Approve => {
                 let verified = self.tokens.resume(&review.held)?;
-                self.authorize(verified, review.txn)
+                self.authorize(verified, review.txn, Answer::Later)
             }
             ReviewDecision::Decline => {
                 self.risk.record(&review.txn, false)?;
-                Ok(PaymentOutcome::Declined {
+                let outcome = PaymentOutcome::Declined {
                     transaction: review.txn.id,
                     reason: DeclineReason::Review,
-                })
+                };
+                self.keep_outcome(&id, Answer::Later, &outcome)?;
+                Ok(outcome)
             }
         }
     }
@@ -604,10 +679,14 @@ impl CloudCard {
         Ok(verified)
     }
 
+    /// Sends a verified, risk-approved payment to the issuer. Its answer is kept for the
+    /// terminal's retries before the payment's journal entry closes, so a payer who could ask
+    /// again always hears the answer the issuer gave, and one who could not has it reversed.
     fn authorize(
         &self,
         verified: VerifiedCryptogram,
         txn: Transaction,
+        answer: Answer,
     ) -> Result<PaymentOutcome, Error> {
         let funding = self.tokens.detokenize(verified)?;
         let request = AuthorizationRequest {
@@ -622,8 +701,8 @@ impl CloudCard {
         let decision = self.issuer.authorize(&request)?;
         let approved = matches!(decision, IssuerDecision::Approved { .. });
         self.risk.record(&txn, approved)?;
-        self.state.end_pay(&txn.id)?;
-        Ok(match decision {
+        let id = txn.id.clone();
+        let outcome = match decision {
             IssuerDecision::Approved { auth_code } => PaymentOutcome::Approved {
                 transaction: txn.id,
                 auth_code,
@@ -634,7 +713,10 @@ impl CloudCard {
                 transaction: txn.id,
                 reason: DeclineReason::Issuer(reason),
             },
-        })
+        };
+        self.keep_outcome(&id, answer, &outcome)?;
+        self.state.end_pay(&id)?;
+        Ok(outcome)
     }
 
     pub(crate) fn device_registered_at(
@@ -682,4 +764,48 @@ impl std::fmt::Display for DeclineReason {
             Self::Review => f.write_str("declined on review"),
         }
     }
+}
+
+/// Which answer to a payment request is being kept.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    /// The first, with the digest of the request it answers.
+    First([u8; 32]),
+    /// A later one, replacing the first.
+    Later,
+}
+
+/// The service's id of a payment: the terminal's id made unique across merchants.
+fn transaction_id(merchant: &MerchantId, terminal: &TransactionId) -> TransactionId {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"cloudcard/transaction/v1");
+    h.update(u32::try_from(merchant.as_str().len()).unwrap_or(u32::MAX).to_be_bytes());
+    h.update(merchant.as_str().as_bytes());
+    h.update(terminal.as_str().as_bytes());
+    let digest = h.finalize();
+    let mut hex = String::with_capacity(36);
+    hex.push_str("txn_");
+    for b in digest.iter().take(16) {
+        use std::fmt::Write;
+        let _ = write!(hex, "{b:02x}");
+    }
+    TransactionId::parse(&hex).unwrap_or_else(|_| terminal.clone())
+}
+
+/// A digest of what makes a payment request this one: who, on which phone, and the cryptogram
+/// (its MAC covers the payment data and counter).
+fn request_digest(request: &PaymentRequest) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"cloudcard/payment-request/v1");
+    for part in
+        [request.user.as_str(), request.device.as_str(), request.cryptogram.token_number.expose()]
+    {
+        h.update(u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.update(request.cryptogram.atc.to_be_bytes());
+    h.update(request.cryptogram.mac);
+    h.finalize().into()
 }

@@ -19,6 +19,8 @@ const CHALLENGES: &str = "cc_challenge";
 const CHALLENGES_DUE: &str = "cc_challenge_due";
 const FLOWS: &str = "cc_flow";
 const REVIEWS: &str = "cc_review";
+const OUTCOMES: &str = "cc_outcome";
+const OUTCOMES_DUE: &str = "cc_outcome_due";
 const REVIEWS_DUE: &str = "cc_review_due";
 
 /// A payment waiting for its step-up.
@@ -262,6 +264,73 @@ impl FacadeState {
             for (key, id) in &due {
                 txn.delete(CHALLENGES_DUE, key)?;
                 if txn.delete(CHALLENGES, id)? {
+                    purged += 1;
+                }
+            }
+            Ok(purged)
+        })
+    }
+
+    /// Keeps a payment's outcome under its transaction id until `until`, with a digest of the
+    /// cryptogram that made it, so a retry of the same request gets the same answer.
+    pub(crate) fn put_outcome(
+        &self,
+        id: &TransactionId,
+        request_digest: [u8; 32],
+        outcome: &crate::PaymentOutcome,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut value = request_digest.to_vec();
+        value.extend_from_slice(&store::encode(outcome)?);
+        let mut due = time_key(until).to_vec();
+        due.extend_from_slice(id.as_str().as_bytes());
+        store::write(&*self.kv, |txn| {
+            txn.put(OUTCOMES, id.as_str().as_bytes(), &value)?;
+            txn.put(OUTCOMES_DUE, &due, id.as_str().as_bytes())
+        })
+    }
+
+    /// A kept outcome and the digest of the request that made it.
+    pub(crate) fn outcome(
+        &self,
+        id: &TransactionId,
+    ) -> Result<Option<([u8; 32], crate::PaymentOutcome)>, StoreError> {
+        let Some(value) = store::read(&*self.kv, |txn| txn.get(OUTCOMES, id.as_str().as_bytes()))?
+        else {
+            return Ok(None);
+        };
+        let (digest, outcome) = value.split_first_chunk::<32>().ok_or(StoreError::Corrupt)?;
+        Ok(Some((*digest, store::decode(outcome)?)))
+    }
+
+    /// Replaces a kept outcome (a challenge answered, a review decided), keeping its request
+    /// digest and its time; nothing if none is kept.
+    pub(crate) fn update_outcome(
+        &self,
+        id: &TransactionId,
+        outcome: &crate::PaymentOutcome,
+    ) -> Result<(), StoreError> {
+        let encoded = store::encode(outcome)?;
+        store::write(&*self.kv, |txn| {
+            let Some(value) = txn.get(OUTCOMES, id.as_str().as_bytes())? else { return Ok(()) };
+            let (digest, _) = value.split_first_chunk::<32>().ok_or(StoreError::Corrupt)?;
+            let mut value = digest.to_vec();
+            value.extend_from_slice(&encoded);
+            txn.put(OUTCOMES, id.as_str().as_bytes(), &value)
+        })
+    }
+
+    /// Deletes outcomes kept past their time, at most `limit`.
+    pub(crate) fn purge_outcomes(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        store::write(&*self.kv, |txn| {
+            let mut purged = 0;
+            for (key, id) in txn.range(OUTCOMES_DUE, &[], &time_key(now), limit)? {
+                txn.delete(OUTCOMES_DUE, &key)?;
+                if txn.delete(OUTCOMES, &id)? {
                     purged += 1;
                 }
             }

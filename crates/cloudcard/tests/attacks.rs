@@ -125,6 +125,7 @@ fn burst(
             device: phone.clone(),
             cryptogram: card.cryptogram(data).unwrap(),
             mcc: cloudcard::Mcc(5462),
+            transaction: cloudcard::TransactionId::random(),
         };
         assert!(approved(&cc.pay(&request)));
     }
@@ -185,6 +186,7 @@ fn a_code_step_up_never_downgrades_a_fingerprint_on_record() {
         device: phone.clone(),
         cryptogram: card.cryptogram(data).unwrap(),
         mcc: cloudcard::Mcc(5462),
+        transaction: cloudcard::TransactionId::random(),
     };
     let Ok(PaymentOutcome::ChallengeRequired { challenge, transaction, .. }) = cc.pay(&request)
     else {
@@ -207,4 +209,28 @@ fn a_code_step_up_never_downgrades_a_fingerprint_on_record() {
     let verdict = verdicts.iter().find(|a| a.transaction.id == transaction).unwrap();
     assert_eq!(verdict.transaction.auth, cloudcard::Authentication::Fingerprint);
     assert_eq!(verdict.ineligible, Some(cloudcard::risk::Ineligible::CardholderVerified));
+}
+
+#[test]
+fn a_retry_hears_the_first_answer_and_a_reused_id_pays_nothing() {
+    let w = World::new("attack-retry");
+    let cc = w.open();
+    let (user, phone) = w.register(&cc, 0);
+    let mut card = w.bind(&cc, &user, &phone, PANS[0], 0).device_card;
+    // A challenged payment: the terminal's retry hears the same challenge...
+    let request = w.request_payment(&user, &phone, &mut card, 120_000);
+    let first = cc.pay(&request).unwrap();
+    let PaymentOutcome::ChallengeRequired { challenge, .. } = first.clone() else {
+        panic!("a large unverified payment is challenged: {first:?}");
+    };
+    assert_eq!(cc.pay(&request).unwrap(), first);
+    // ...and once answered, how it ended.
+    let answered = cc.step_up(&user, &challenge, w.fingerprint(&mut card, 120_000)).unwrap();
+    assert!(matches!(answered, PaymentOutcome::Approved { .. }));
+    assert_eq!(cc.pay(&request).unwrap(), answered);
+    // A new payment under a used terminal id is refused: it would count in no velocity window.
+    let mut reused = w.request_payment(&user, &phone, &mut card, 1_000);
+    reused.transaction = request.transaction.clone();
+    assert!(matches!(cc.pay(&reused), Err(Error::DuplicateTransaction)));
+    assert_eq!(w.issuer.approved.lock().unwrap().len(), 1, "paid once");
 }

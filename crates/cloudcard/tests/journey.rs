@@ -117,6 +117,7 @@ fn an_otp_step_up_during_a_burst() {
             device: phone.clone(),
             cryptogram,
             mcc: Mcc(5411),
+            transaction: cloudcard::TransactionId::random(),
         })
         .unwrap()
     };

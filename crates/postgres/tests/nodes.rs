@@ -106,11 +106,19 @@ fn one_cryptogram_presented_to_two_nodes_is_accepted_once() {
     let Some((k, _)) = Cluster::start("nodes-replay") else { return };
     let (user, phone) = k.w.register(k.a(), 0);
     let mut card = k.w.bind(k.a(), &user, &phone, PANS[0], 0).device_card;
-    for _ in 0..3 {
+    for round in 1..=3 {
         let request = k.w.request_payment(&user, &phone, &mut card, 1_000);
-        let outcomes = together(2, |i| k.nodes[i].pay(&request));
+        // The same cryptogram as two payments: one is paid, the other refused as a replay.
+        let mut other = request.clone();
+        other.transaction = cloudcard::TransactionId::random();
+        let requests = [&request, &other];
+        let outcomes = together(2, |i| k.nodes[i].pay(requests[i]));
         let accepted = outcomes.iter().filter(|o| approved(o)).count();
         assert_eq!(accepted, 1, "{outcomes:?}");
+        // The terminal's retry of the paid one, on any node, hears the same answer.
+        let paid = outcomes.iter().position(approved).unwrap();
+        assert_eq!(k.c().pay(requests[paid]).unwrap(), *outcomes[paid].as_ref().unwrap());
+        assert_eq!(k.w.issuer.approved.lock().unwrap().len(), round, "the issuer asked once");
         k.w.clock.advance(TimeDelta::minutes(5));
     }
 }

@@ -36,23 +36,26 @@ fn two_nodes_count_into_one_window() {
     let at = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
     let card = a.key(EntityKind::Card, "card_1");
     assert_eq!(card, b.key(EntityKind::Card, "card_1"), "one key on every node");
-    let counted: Vec<bool> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|i| {
-                let store = if i % 2 == 0 { &a } else { &b };
-                s.spawn(move || {
-                    (0..10)
-                        .map(|n| {
-                            // Each transaction is presented twice, once on each node.
-                            let id = store.id_hash(&format!("txn_{}_{n}", i / 2));
-                            store.record(&[card], id, at, 100, true).unwrap()
-                        })
-                        .collect::<Vec<_>>()
+    // Each transaction is presented on both nodes at the same moment (a terminal's retry
+    // reaching another node): counted once.
+    let mut counted = Vec::new();
+    for n in 0..40 {
+        let id = a.id_hash(&format!("txn_{n}"));
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = [&a, &b]
+                .into_iter()
+                .map(|store| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        store.record(&[card], id, at, 100, true).unwrap()
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
-    });
+                .collect();
+            counted.extend(handles.into_iter().map(|h| h.join().unwrap()));
+        });
+    }
     assert_eq!(counted.iter().filter(|c| **c).count(), 40, "40 transactions, each counted once");
     let seen = b.snapshot(card, at).unwrap().unwrap();
     assert_eq!(seen.windows[0].approved_count, 40);

@@ -34,7 +34,7 @@ impl Default for RiskConfig {
 }
 
 /// Why a decision came out as it did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The card was reported lost.

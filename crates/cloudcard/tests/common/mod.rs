@@ -132,11 +132,21 @@ pub fn run() -> Journey {
     }
     // A replay of a used cryptogram.
     let c = icbc.cryptogram(data(&j, 100)).unwrap();
-    let req =
-        PaymentRequest { user: user.clone(), device: phone.clone(), cryptogram: c, mcc: Mcc(5462) };
+    let req = PaymentRequest {
+        user: user.clone(),
+        device: phone.clone(),
+        cryptogram: c,
+        mcc: Mcc(5462),
+        transaction: cloudcard::TransactionId::random(),
+    };
     let first = j.cc.pay(&req).unwrap();
     j.keep(&first);
-    let replay = j.cc.pay(&req).unwrap_err();
+    // The terminal's retry of the same request hears the same answer; nothing is paid twice.
+    assert_eq!(j.cc.pay(&req).unwrap(), first);
+    // The same cryptogram as another payment is a replay.
+    let replayed =
+        PaymentRequest { transaction: cloudcard::TransactionId::random(), ..req.clone() };
+    let replay = j.cc.pay(&replayed).unwrap_err();
     j.keep_err(replay);
 
     j.clock.advance(TimeDelta::hours(3));
@@ -153,6 +163,7 @@ pub fn run() -> Journey {
         device: phone.clone(),
         cryptogram: icbc.cryptogram(data(&j, 100)).unwrap(),
         mcc: Mcc(5462),
+        transaction: cloudcard::TransactionId::random(),
     });
     j.keep_err(after.unwrap_err());
 
@@ -291,6 +302,7 @@ fn pay(
             device: phone.clone(),
             cryptogram,
             mcc: Mcc(5462),
+            transaction: cloudcard::TransactionId::random(),
         })
         .unwrap();
     j.keep(&outcome);

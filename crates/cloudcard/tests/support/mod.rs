@@ -231,6 +231,7 @@ impl World {
             device: phone.clone(),
             cryptogram: card.cryptogram(self.data(fen)).unwrap(),
             mcc: Mcc(5462),
+            transaction: cloudcard::TransactionId::random(),
         }
     }
 
