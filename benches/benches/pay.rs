@@ -4,6 +4,8 @@
 //! AES-GCM decrypt of the vault record), and throughput on two threads.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,75 +13,23 @@ use std::time::Instant;
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use chrono::{TimeDelta, TimeZone, Utc};
-use cloudcard::core::{Clock, ManualClock, PhoneNumber};
-use cloudcard::demo::DEMO_PEOPLE;
-use cloudcard::token::{Channel, DeviceCard, PaymentData};
-use cloudcard::wallet::OtpPurpose;
-use cloudcard::{Amount, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest};
+use cloudcard::core::ManualClock;
+use cloudcard::{CloudCard, PaymentOutcome};
+use common::{Payer, request};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-struct Payer {
-    user: cloudcard::UserId,
-    phone: cloudcard::DeviceId,
-    card: DeviceCard,
-}
-
 fn setup() -> (CloudCard, Arc<ManualClock>, Vec<Payer>) {
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let cc = CloudCard::demo().clock(clock.clone()).build().unwrap();
-    let mut payers = Vec::new();
-    for (i, (name, id, mobile)) in DEMO_PEOPLE.into_iter().enumerate() {
-        let mobile: PhoneNumber = mobile.parse().unwrap();
-        let user =
-            cc.register_user(mobile.clone(), name.parse().unwrap(), id.parse().unwrap()).unwrap();
-        let phone = cc.register_device(&user, "phone").unwrap();
-        let pan = ["6222021234567890128", "6216611234567890126", "6228481234567890128"][i];
-        let pending = cc
-            .bind_card(
-                &user,
-                &phone,
-                BindRequest {
-                    pan: pan.parse().unwrap(),
-                    expiry: None,
-                    cvn2: None,
-                    reserved_mobile: mobile.clone(),
-                },
-            )
-            .unwrap();
-        let code = cc.outbox().unwrap().last_code(&mobile, OtpPurpose::CardBinding).unwrap();
-        let bound = cc.confirm_card(&user, &phone, &pending.binding, &code).unwrap();
-        payers.push(Payer { user, phone, card: bound.device_card });
-    }
-    (cc, clock, payers)
-}
-
-/// A payment request for the payer, replenishing its key when the key's count is used up.
-fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentRequest {
-    let under_key = p.card.replenish_request().transactions_under_key;
-    if under_key >= 10 {
-        p.card.install(cc.replenish(&p.card.replenish_request()).unwrap()).unwrap();
-    }
-    let cryptogram = p
-        .card
-        .cryptogram(PaymentData {
-            amount: Amount::from_fen(1_000),
-            currency: Currency::CNY,
-            merchant: "mch_bench".parse().unwrap(),
-            channel: Channel::Nfc,
-            unpredictable_number: 9,
-            timestamp: clock.now(),
-            cvm: cloudcard::token::Cvm::Biometric,
-        })
+    let outbox = Arc::new(cloudcard::wallet::InMemoryOutbox::new());
+    let cc = CloudCard::demo()
+        .clock(clock.clone())
+        .sms(outbox.clone() as Arc<dyn cloudcard::wallet::SmsGateway>)
+        .build()
         .unwrap();
-    PaymentRequest {
-        user: p.user.clone(),
-        device: p.phone.clone(),
-        cryptogram,
-        mcc: Mcc(5411),
-        transaction: cloudcard::TransactionId::random(),
-    }
+    let payers = common::payers(&cc, &outbox, false);
+    (cc, clock, payers)
 }
 
 fn bench_pay(c: &mut Criterion) {
