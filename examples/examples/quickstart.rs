@@ -87,11 +87,11 @@ fn main() -> Result<(), cloudcard::Error> {
     }
 
     step(
-        "6. The phone is lost: its cloud cards are cancelled and 72-hour protection opens a claim",
+        "6. The phone is lost: its cloud cards are suspended and 72-hour protection opens a claim",
     );
     clock.advance(TimeDelta::hours(3));
     let lost = cc.report_lost_phone(&user, &phone)?;
-    println!("   cancelled {} cloud cards", lost.cancelled_tokens.len());
+    println!("   suspended {} cloud cards", lost.cancelled_tokens.len());
     for a in &lost.assessments {
         let verdict = a.ineligible.map_or("covered".to_owned(), |why| why.to_string());
         let at = a.transaction.at.with_timezone(&cloudcard::core::BEIJING);
@@ -109,6 +109,8 @@ fn main() -> Result<(), cloudcard::Error> {
     }
     let after = pay(&cc, &clock, &user, &phone, &mut icbc_card, 100, Cvm::None);
     println!("   a payment from the lost phone: {}", after.unwrap_err());
+    let deleted = cc.confirm_phone_lost(&user, &phone)?;
+    println!("   confirmed lost: {} cloud cards deleted, the phone removed", deleted.len());
 
     step("7. A new phone; then the CCB card is lost");
     let phone2 = cc.register_device(&user, "new phone")?;

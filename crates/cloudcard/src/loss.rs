@@ -36,9 +36,11 @@ pub struct DueReport {
 const BATCH: usize = 1_000;
 
 impl CloudCard {
-    /// A lost phone: puts it on the lost list (its payments are declined at once, on every
-    /// node), cancels every cloud card on it (挂失、注销), arms 72-hour protection, lists the
-    /// verdict on each recent transaction and opens a claim for the eligible ones.
+    /// A lost phone (挂失): puts it on the lost list (its payments are declined at once, on
+    /// every node), suspends every cloud card on it, arms 72-hour protection, lists the verdict
+    /// on each recent transaction and opens a claim for the eligible ones. A phone found again
+    /// is resumed with [`Self::resume_phone`]; one confirmed lost has its cloud cards deleted
+    /// with [`Self::confirm_phone_lost`].
     ///
     /// # Errors
     ///
@@ -50,6 +52,51 @@ impl CloudCard {
     ) -> Result<LossOutcome, Error> {
         self.device_registered_at(user, device)?;
         self.run_loss(user, Lost::Device(device.clone()))
+    }
+
+    /// A phone reported lost and found again (解挂), after the user's payment-password check:
+    /// off the lost list, and its cloud cards suspended by the loss report pay again. Returns
+    /// them. A claim filed for it stays filed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DeviceNotFound`]; [`Error::Wallet`] for a wrong or locked password.
+    pub fn resume_phone(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        password: &cloudcard_masking::Secret<String>,
+    ) -> Result<Vec<TokenId>, Error> {
+        self.device_registered_at(user, device)?;
+        self.wallet.verify_payment_password(user, password)?;
+        self.risk.clear_loss(&Instrument::Device(device.clone()))?;
+        let mut resumed = Vec::new();
+        for token in self.tokens.tokens_of_device(device)? {
+            if token.status == cloudcard_token::TokenStatus::Suspended(Actor::LossReport) {
+                self.tokens.apply(&token.id, TokenEvent::Resume(Actor::User))?;
+                resumed.push(token.id);
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// A phone reported lost and confirmed lost (注销): its cloud cards are deleted and it
+    /// leaves the user's devices, so it can never be resumed. It stays on the lost list, so
+    /// nothing is ever provisioned on it again. Returns the tokens deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DeviceNotFound`], [`Error::Token`], [`Error::Store`]. A phone not reported lost
+    /// yet is reported lost first.
+    pub fn confirm_phone_lost(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<Vec<TokenId>, Error> {
+        if !self.risk.is_device_lost(device)? {
+            self.report_lost_phone(user, device)?;
+        }
+        self.remove_device(user, device)
     }
 
     /// A lost card: declines its further use, deletes all its tokens, arms 72-hour protection
@@ -92,7 +139,7 @@ impl CloudCard {
                     self.risk.report_loss(Instrument::Device(device.clone()), user, reported_at)?;
                 let cancelled = self
                     .tokens
-                    .apply_to_device(device, TokenEvent::Delete(Actor::LossReport))?
+                    .apply_to_device(device, TokenEvent::Suspend(Actor::LossReport))?
                     .changed;
                 (report, cancelled)
             }

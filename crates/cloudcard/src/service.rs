@@ -171,7 +171,7 @@ pub enum StepUp {
 /// What a loss report did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LossOutcome {
-    /// Tokens cancelled (挂失、注销).
+    /// Tokens stopped: suspended for a lost phone (挂失), deleted for a lost card.
     pub cancelled_tokens: Vec<TokenId>,
     /// The verdict on each logged transaction of the lost instrument.
     pub assessments: Vec<Assessment>,

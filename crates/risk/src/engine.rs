@@ -465,6 +465,16 @@ impl RiskEngine {
         Ok(LossReport { instrument, user: user.clone(), reported_at })
     }
 
+    /// Takes a phone or card off the lost list (a phone found again); whether it was on it.
+    /// Payments already logged keep their verdicts, and a claim filed stays filed.
+    ///
+    /// # Errors
+    ///
+    /// [`RiskError::Store`].
+    pub fn clear_loss(&self, instrument: &Instrument) -> Result<bool, RiskError> {
+        Ok(self.state.clear_lost(instrument)?)
+    }
+
     /// Whether the card was reported lost.
     ///
     /// # Errors

@@ -24,6 +24,12 @@ pub trait RiskStore: Send + Sync + fmt::Debug {
     ///
     /// [`StoreError::Backend`].
     fn mark_lost(&self, instrument: &Instrument, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Takes an instrument off the lost list (a phone found again); whether it was on it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn clear_lost(&self, instrument: &Instrument) -> Result<bool, StoreError>;
     /// Suspends or resumes a user.
     ///
     /// # Errors
@@ -189,6 +195,12 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
             }
             Ok(())
         })
+    }
+
+    fn clear_lost(&self, instrument: &Instrument) -> Result<bool, StoreError> {
+        let mut key = instrument_prefix(instrument);
+        key.pop();
+        store::write(&self.kv, |txn| txn.delete(LOST, &key))
     }
 
     fn set_suspended(&self, user: &UserId, suspended: bool) -> Result<(), StoreError> {
@@ -422,6 +434,14 @@ impl RiskStore for InMemoryRiskStore {
             Instrument::Device(d) => book.lost_devices.entry(d.clone()).or_insert(at),
         };
         Ok(())
+    }
+
+    fn clear_lost(&self, instrument: &Instrument) -> Result<bool, StoreError> {
+        let mut book = self.write();
+        Ok(match instrument {
+            Instrument::Card(c) => book.lost_cards.remove(c).is_some(),
+            Instrument::Device(d) => book.lost_devices.remove(d).is_some(),
+        })
     }
 
     fn set_suspended(&self, user: &UserId, suspended: bool) -> Result<(), StoreError> {

@@ -79,6 +79,11 @@ fn status_lists(s: &dyn RiskStore) {
     s.set_suspended(&user, false).unwrap();
     assert_eq!(s.listed(None, None, Some(&user)).unwrap(), None);
     assert_eq!(s.listed(Some(&CardId::random()), None, None).unwrap(), None);
+    // A phone found again comes off the list; the card stays on it.
+    assert!(s.clear_lost(&Instrument::Device(device.clone())).unwrap());
+    assert!(!s.clear_lost(&Instrument::Device(device.clone())).unwrap(), "once");
+    assert_eq!(s.listed(None, Some(&device), None).unwrap(), None);
+    assert_eq!(s.listed(Some(&card), Some(&device), None).unwrap(), Some(Listed::LostCard));
 }
 
 fn log_and_assess(s: &dyn RiskStore) {
