@@ -10,6 +10,7 @@ pub mod demo;
 #[cfg(feature = "sqlite")]
 mod durable;
 mod error;
+mod issuer;
 mod lookup;
 mod loss;
 mod ports;
@@ -21,6 +22,7 @@ mod state;
 pub use account::Danger;
 pub use builder::CloudCardBuilder;
 pub use error::Error;
+pub use issuer::{IssuerEvent, IssuerEventOutcome};
 pub use loss::DueReport;
 pub use ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision, SimulatedIssuer};
 pub use service::{

@@ -359,6 +359,24 @@ impl<S: WalletStore> Wallet<S> {
         self.store.remove_device(user, device)?.ok_or(WalletError::DeviceNotFound)
     }
 
+    /// A card reissued by its issuer under a new number: the wallet shows the new number from
+    /// now on (same card id, default and binding time).
+    ///
+    /// # Errors
+    ///
+    /// [`WalletError::CardNotFound`].
+    pub fn reissue_card(
+        &self,
+        user: &UserId,
+        card: &CardId,
+        new: &Pan,
+    ) -> Result<CardView, WalletError> {
+        if !self.store.reissue_card(user, card, self.fingerprint(new), &new.masked())? {
+            return Err(WalletError::CardNotFound);
+        }
+        self.card(user, card)
+    }
+
     /// The keyed fingerprint of a card number.
     #[must_use]
     pub fn fingerprint(&self, pan: &Pan) -> [u8; 32] {

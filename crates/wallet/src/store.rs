@@ -312,6 +312,19 @@ pub trait WalletStore: Send + Sync {
     ///
     /// [`StoreError::Backend`].
     fn set_default_card(&self, user: &UserId, card: &CardId) -> Result<bool, StoreError>;
+    /// Gives a card the number its issuer reissued it under (its keyed fingerprint and masked
+    /// form); the card keeps its id, default and binding time. Whether the user has it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn reissue_card(
+        &self,
+        user: &UserId,
+        card: &CardId,
+        fingerprint: [u8; 32],
+        masked: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Adds a pending binding.
     ///
@@ -508,6 +521,15 @@ impl<T: WalletStore + ?Sized> WalletStore for std::sync::Arc<T> {
     }
     fn set_default_card(&self, user: &UserId, card: &CardId) -> Result<bool, StoreError> {
         (**self).set_default_card(user, card)
+    }
+    fn reissue_card(
+        &self,
+        user: &UserId,
+        card: &CardId,
+        fingerprint: [u8; 32],
+        masked: &str,
+    ) -> Result<bool, StoreError> {
+        (**self).reissue_card(user, card, fingerprint, masked)
     }
     fn put_binding(&self, binding: &PendingBinding) -> Result<(), StoreError> {
         (**self).put_binding(binding)

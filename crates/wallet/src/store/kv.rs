@@ -555,6 +555,23 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
         })
     }
 
+    fn reissue_card(
+        &self,
+        user: &UserId,
+        card: &CardId,
+        fingerprint: [u8; 32],
+        masked: &str,
+    ) -> Result<bool, StoreError> {
+        store::write(&self.kv, |txn| {
+            let mut cards = get_cards(txn, user)?;
+            let Some(record) = cards.iter_mut().find(|c| c.id == *card) else { return Ok(false) };
+            record.fingerprint = fingerprint;
+            masked.clone_into(&mut record.masked);
+            put_cards(txn, user, &cards)?;
+            Ok(true)
+        })
+    }
+
     fn set_default_card(&self, user: &UserId, card: &CardId) -> Result<bool, StoreError> {
         store::write(&self.kv, |txn| {
             let mut cards = get_cards(txn, user)?;
