@@ -124,6 +124,64 @@ impl CloudCard {
         Ok(self.wallet.set_default(user, card)?)
     }
 
+    /// Adds a card already in the wallet to another of the user's phones, after a
+    /// payment-password check and without binding it again: a new cloud card for the same card
+    /// goes to that phone (never to one reported lost).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DeviceNotFound`], [`Error::DeviceLost`], [`Error::CardNotFound`];
+    /// [`Error::Wallet`] for a wrong or locked password; [`Error::Token`]
+    /// (`AlreadyProvisioned` if the phone has it, `NotActive` if no cloud card of the card is
+    /// active to copy from).
+    pub fn add_card_to_phone(
+        &self,
+        user: &UserId,
+        card: &CardId,
+        device: &DeviceId,
+        password: &Secret<String>,
+    ) -> Result<crate::BoundCard, Error> {
+        let registered_at = self.device_registered_at(user, device)?;
+        if self.risk.is_device_lost(device)? {
+            return Err(Error::DeviceLost);
+        }
+        let view = self.wallet.card(user, card)?;
+        self.wallet.verify_payment_password(user, password)?;
+        let mut source = None;
+        for token in self.state.tokens_of(card)? {
+            if self.tokens.token(&token)?.status == cloudcard_token::TokenStatus::Active {
+                source = Some(token);
+                break;
+            }
+        }
+        let source = source.ok_or(cloudcard_token::TokenError::NotActive)?;
+        // Journaled as a binding whose card is already there: recovery links the token.
+        let token_id = cloudcard_core::TokenId::random();
+        let flow = crate::state::Flow::Bind {
+            user: user.clone(),
+            card: card.clone(),
+            token: token_id.clone(),
+            device_registered_at: Some(registered_at),
+        };
+        self.state.begin(&flow, self.clock.now())?;
+        let provisioned =
+            match self.tokens.provision_sibling(&source, device.clone(), Some(token_id)) {
+                Ok(provisioned) => provisioned,
+                Err(e) => {
+                    // Nothing was provisioned: nothing to recover.
+                    self.state.end(&flow)?;
+                    return Err(e.into());
+                }
+            };
+        self.state.link(user, card, &provisioned.token.id, Some(registered_at))?;
+        self.state.end(&flow)?;
+        Ok(crate::BoundCard {
+            card: view,
+            token: provisioned.token,
+            device_card: provisioned.device_card,
+        })
+    }
+
     /// The cloud cards on one of the user's devices (masked token numbers, status, last 4).
     ///
     /// # Errors

@@ -134,6 +134,32 @@ impl<S: TokenStore> TokenService<S> {
         Err(TokenError::NumberSpaceExhausted)
     }
 
+    /// Provisions the card behind an active token on another device (the same card added to
+    /// a second phone): the card number goes from the vault to the new token's vault record
+    /// without leaving this service.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::NotFound`], [`TokenError::NotActive`] for a token that is not active, and
+    /// the errors of [`Self::provision`].
+    pub fn provision_sibling(
+        &self,
+        of: &TokenId,
+        device: DeviceId,
+        id: Option<TokenId>,
+    ) -> Result<Provisioned, TokenError> {
+        let record = self.store.get(of)?.ok_or(TokenError::NotFound)?;
+        if record.status != TokenStatus::Active {
+            return Err(TokenError::NotActive);
+        }
+        let funding = self.open(&record)?;
+        let mut request = ProvisionRequest::new(funding.pan, device);
+        request.expiry = funding.expiry;
+        request.channels = record.domain.channels;
+        request.id = id;
+        self.provision(request)
+    }
+
     /// The token with this id.
     ///
     /// # Errors
