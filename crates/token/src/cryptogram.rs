@@ -81,13 +81,13 @@ pub struct Cryptogram {
 /// the application transaction counter. Never the PAN.
 #[derive(Debug, Clone)]
 pub struct DeviceCard {
-    token: TokenId,
-    device: DeviceId,
-    token_number: TokenNumber,
-    key_seq: u32,
-    luk: KeyBytes,
-    atc: u32,
-    used_under_key: u32,
+    pub(crate) token: TokenId,
+    pub(crate) device: DeviceId,
+    pub(crate) token_number: TokenNumber,
+    pub(crate) key_seq: u32,
+    pub(crate) luk: KeyBytes,
+    pub(crate) atc: u32,
+    pub(crate) used_under_key: u32,
 }
 
 /// A device's request for the next limited-use key.

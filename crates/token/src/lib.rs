@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod cryptogram;
+mod delivery;
 mod domain;
 mod error;
 mod keys;
@@ -19,6 +20,7 @@ mod views;
 pub use cryptogram::{
     CRYPTOGRAM_LEN, Cryptogram, Cvm, DeviceCard, PaymentData, ReplayWindow, ReplenishRequest,
 };
+pub use delivery::{CardDelivery, ExportedKey, KeyDelivery};
 pub use domain::{Channel, ChannelSet, Domain};
 pub use error::{Rejection, StoreError, TokenError};
 pub use keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
