@@ -27,12 +27,28 @@ use crate::ports::{IdentityResolver, IssuerAuthorizer, SimulatedIssuer, Simulate
 use crate::state::FacadeState;
 use crate::{CloudCard, Error, demo};
 
-/// Sets up a [`CloudCard`]: see [`CloudCard::builder`] (production: keys and ports required)
-/// and [`CloudCard::demo`] (simulators and random keys for what is not set). Stores not set are
-/// in memory in both; the risk rules default to the shipped ones.
-#[derive(Default)]
+/// A production builder's state: it finishes only on a store with its keys
+/// ([`CloudCardBuilder::open`], [`CloudCardBuilder::open_postgres`],
+/// [`CloudCardBuilder::build_on`]), never with defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Production;
+
+/// A demo builder's state: [`CloudCardBuilder::build`] fills what is not set with simulators.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Demo;
+
+/// Sets up a [`CloudCard`]: see [`CloudCard::builder`] (production: a store, keys and every
+/// port required) and [`CloudCard::demo`] (simulators and random keys for what is not set).
+/// The risk rules default to the shipped ones.
+///
+/// A production builder cannot be finished without a store and its keys:
+///
+/// ```compile_fail
+/// let cc = cloudcard::CloudCard::builder().build(); // no `build` on a production builder
+/// ```
 #[must_use]
-pub struct CloudCardBuilder {
+pub struct CloudCardBuilder<S = Production> {
+    state: std::marker::PhantomData<S>,
     demo: bool,
     clock: Option<SharedClock>,
     token_keys: Option<TokenKeys>,
@@ -55,7 +71,35 @@ pub struct CloudCardBuilder {
     velocity: Option<Arc<dyn VelocityPort>>,
 }
 
-impl std::fmt::Debug for CloudCardBuilder {
+impl<S> Default for CloudCardBuilder<S> {
+    fn default() -> Self {
+        Self {
+            state: std::marker::PhantomData,
+            demo: false,
+            clock: None,
+            token_keys: None,
+            wallet_keys: None,
+            token_bin: None,
+            wallet_config: None,
+            lookup_config: None,
+            rules: None,
+            sms: None,
+            identity: None,
+            face: None,
+            bank: None,
+            notifier: None,
+            issuer: None,
+            connectors: None,
+            token_store: None,
+            wallet_store: None,
+            lookup_store: None,
+            kv: None,
+            velocity: None,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for CloudCardBuilder<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CloudCardBuilder").finish_non_exhaustive()
     }
@@ -71,12 +115,43 @@ macro_rules! setters {
     )*};
 }
 
-impl CloudCardBuilder {
-    pub(crate) const fn demo_mode(mut self) -> Self {
-        self.demo = true;
-        self
+impl CloudCardBuilder<Demo> {
+    pub(crate) fn demo_mode() -> Self {
+        Self { demo: true, ..Self::default() }
     }
 
+    /// Builds the demo service, filling what is not set with in-memory stores, random keys
+    /// and simulators.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] if the token BIN overlaps an issuer BIN; [`Error::Risk`] if the rules do
+    /// not fit the velocity windows.
+    pub fn build(self) -> Result<CloudCard, Error> {
+        self.assemble()
+    }
+}
+
+impl CloudCardBuilder<Production> {
+    /// Builds the production service on `kv` (a database shared by its nodes, or one the
+    /// embedder provides) with the service's keys, from the embedder's own key management.
+    /// [`Self::open`] and [`Self::open_postgres`] keep the keys in the store instead.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConfigured`] naming the ports not set; otherwise as
+    /// [`CloudCardBuilder::build`].
+    pub fn build_on(
+        self,
+        kv: Arc<dyn Kv>,
+        token_keys: TokenKeys,
+        wallet_keys: WalletKeys,
+    ) -> Result<CloudCard, Error> {
+        self.token_keys(token_keys).wallet_keys(wallet_keys).kv(kv).assemble()
+    }
+}
+
+impl<S> CloudCardBuilder<S> {
     setters! {
         /// The clock (default: the system clock).
         clock: SharedClock;
@@ -123,15 +198,9 @@ impl CloudCardBuilder {
         velocity: Arc<dyn VelocityPort>;
     }
 
-    /// Builds the service.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotConfigured`] from a production builder missing keys or a port (the message
-    /// names them);
-    /// [`Error::Token`] if the token BIN overlaps an issuer BIN; [`Error::Risk`] if the rules do
-    /// not fit the velocity windows.
-    pub fn build(self) -> Result<CloudCard, Error> {
+    /// Assembles the service: a production builder must have every port (and its keys);
+    /// a demo one fills the gaps.
+    fn assemble(self) -> Result<CloudCard, Error> {
         if !self.demo {
             let missing: Vec<&str> = [
                 ("token_keys", self.token_keys.is_none()),
@@ -264,7 +333,7 @@ impl CloudCardBuilder {
 pub(crate) type NamedKey<'a> =
     dyn Fn(&str) -> Result<cloudcard_masking::Secret<[u8; 32]>, cloudcard_core::StoreError> + 'a;
 
-impl CloudCardBuilder {
+impl<S> CloudCardBuilder<S> {
     /// Builds the service on a durable `kv` whose service keys (vault data key, fingerprint,
     /// PAR and LUK master keys, password pepper, code and card keys) come from `key`, and
     /// runs [`CloudCard::run_due`] once.
@@ -281,7 +350,7 @@ impl CloudCardBuilder {
             otp_key: key("wallet/codes")?,
             card_key: key("wallet/cards")?,
         };
-        let service = self.token_keys(token_keys).wallet_keys(wallet_keys).kv(kv).build()?;
+        let service = self.token_keys(token_keys).wallet_keys(wallet_keys).kv(kv).assemble()?;
         service.run_due()?;
         Ok(service)
     }

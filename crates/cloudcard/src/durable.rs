@@ -9,7 +9,7 @@ use cloudcard_sqlite::SqliteKv;
 use crate::builder::CloudCardBuilder;
 use crate::{CloudCard, Error};
 
-impl CloudCardBuilder {
+impl<S> CloudCardBuilder<S> {
     /// Builds the durable service on the SQLite file at `path`: every record (users, cards,
     /// tokens, links, challenges, status lists, the loss log, claims, the flow journal) lives
     /// in the file, sealed at rest, and the service's own keys (vault data key, fingerprint,

@@ -20,7 +20,7 @@ mod shared;
 mod state;
 
 pub use account::Danger;
-pub use builder::CloudCardBuilder;
+pub use builder::{CloudCardBuilder, Demo, Production};
 pub use error::Error;
 pub use issuer::{IssuerEvent, IssuerEventOutcome};
 pub use loss::DueReport;

@@ -223,8 +223,8 @@ impl CloudCard {
     /// demo people registry (whose accepted face anyone can compute), simulated banks, and an
     /// issuer that approves any payment up to ¥50,000. For tests, examples and trying cloudcard
     /// out; never for production.
-    pub fn demo() -> CloudCardBuilder {
-        CloudCardBuilder::default().demo_mode()
+    pub fn demo() -> CloudCardBuilder<crate::builder::Demo> {
+        CloudCardBuilder::demo_mode()
     }
 
     /// The in-memory SMS outbox, when the default one is in use.

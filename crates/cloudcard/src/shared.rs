@@ -10,7 +10,7 @@ use cloudcard_risk::{RiskConfig, VelocityPort};
 use crate::builder::CloudCardBuilder;
 use crate::{CloudCard, Error};
 
-impl CloudCardBuilder {
+impl<S> CloudCardBuilder<S> {
     /// Builds a service node on the PostgreSQL database at `url` (a libpq connection string
     /// or URL): every record lives in the database, sealed at rest, and the service keys are
     /// kept in it wrapped by the key-encryption key from `keys`. Every node opened on the same

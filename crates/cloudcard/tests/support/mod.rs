@@ -126,7 +126,7 @@ impl World {
     }
 
     /// A builder with the world's clock, SMS, notifier, banks and issuer.
-    pub fn builder(&self) -> cloudcard::CloudCardBuilder {
+    pub fn builder(&self) -> cloudcard::CloudCardBuilder<cloudcard::Demo> {
         CloudCard::demo()
             .clock(self.clock.clone())
             .wallet_config(WalletConfig { argon2: Argon2Cost::TESTING, ..WalletConfig::default() })
@@ -137,7 +137,7 @@ impl World {
     }
 
     /// A service process from `builder` on the world's file (or database).
-    pub fn open_with(&self, builder: cloudcard::CloudCardBuilder) -> CloudCard {
+    pub fn open_with(&self, builder: cloudcard::CloudCardBuilder<cloudcard::Demo>) -> CloudCard {
         match &self.pg {
             Some(db) => builder.open_postgres(db.url(), &self.kek),
             None => builder.open(self.path(), &self.kek),
