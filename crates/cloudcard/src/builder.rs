@@ -28,7 +28,7 @@ use crate::state::FacadeState;
 use crate::{CloudCard, Error, demo};
 
 /// A production builder's state: it finishes only on a store with its keys
-/// ([`CloudCardBuilder::open`], [`CloudCardBuilder::open_postgres`],
+/// ([`CloudCardBuilder::open`], `open_postgres` (feature `postgres`),
 /// [`CloudCardBuilder::build_on`]), never with defaults.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Production;
@@ -135,7 +135,7 @@ impl CloudCardBuilder<Demo> {
 impl CloudCardBuilder<Production> {
     /// Builds the production service on `kv` (a database shared by its nodes, or one the
     /// embedder provides) with the service's keys, from the embedder's own key management.
-    /// [`Self::open`] and [`Self::open_postgres`] keep the keys in the store instead.
+    /// [`Self::open`] and `open_postgres` (feature `postgres`) keep the keys in the store instead.
     ///
     /// # Errors
     ///
