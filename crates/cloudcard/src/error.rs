@@ -76,7 +76,55 @@ impl From<cloudcard_wallet::WalletError> for Error {
     }
 }
 
+/// What kind of failure an [`Error`] is, for an embedder mapping errors to its own answers
+/// (an HTTP status, a retry policy, an alert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input did not parse or does not fit (a malformed id, card number or amount).
+    Invalid,
+    /// No such record, or not the caller's.
+    NotFound,
+    /// Refused by a rule: a wrong or expired code or password, a lock, a limit, a decline.
+    Refused,
+    /// An outage: a store or an outside service failed; the same request may succeed later.
+    Unavailable,
+    /// The service itself is wrong: damaged records, other keys, a missing setting.
+    Internal,
+}
+
 impl Error {
+    /// What kind of failure this is.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        use cloudcard_wallet::WalletError as W;
+        if self.is_transient() {
+            return ErrorKind::Unavailable;
+        }
+        match self {
+            Self::Core(_) => ErrorKind::Invalid,
+            Self::CardNotFound
+            | Self::DeviceNotFound
+            | Self::ChallengeNotFound
+            | Self::ReviewNotFound
+            | Self::Wallet(W::UserNotFound | W::TerminalNotFound | W::CaseNotFound)
+            | Self::Token(cloudcard_token::TokenError::NotFound)
+            | Self::Lookup(
+                cloudcard_report::LookupError::QueryNotFound
+                | cloudcard_report::LookupError::NotOwner,
+            )
+            | Self::Risk(cloudcard_risk::RiskError::ClaimNotFound) => ErrorKind::NotFound,
+            Self::Store(_)
+            | Self::Config(_)
+            | Self::NotConfigured(_)
+            | Self::Token(cloudcard_token::TokenError::Store(_))
+            | Self::Wallet(W::Store(_))
+            | Self::Risk(cloudcard_risk::RiskError::Store(_))
+            | Self::Lookup(cloudcard_report::LookupError::Store(_)) => ErrorKind::Internal,
+            _ => ErrorKind::Refused,
+        }
+    }
+
     /// Whether the same request may succeed if sent again as it is: an outage (a store or an
     /// outside service that failed, a write that lost a race and can be rerun), not a refusal.
     /// A refusal (a wrong code, a declined binding, a card not found) stays one on retry.

@@ -21,7 +21,7 @@ mod state;
 
 pub use account::Danger;
 pub use builder::{CloudCardBuilder, Demo, Production};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use issuer::{IssuerEvent, IssuerEventOutcome};
 pub use loss::DueReport;
 pub use ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision, SimulatedIssuer};

@@ -45,3 +45,18 @@ fn a_refusal_is_told_from_an_outage() {
     assert_eq!(Error::from(WalletError::CardNotFound), Error::CardNotFound);
     assert_eq!(Error::from(WalletError::DeviceNotFound), Error::DeviceNotFound);
 }
+
+#[test]
+fn each_error_says_what_kind_it_is() {
+    use cloudcard::ErrorKind;
+    use cloudcard::core::StoreError;
+    use cloudcard::wallet::WalletError;
+    assert_eq!(Error::CardNotFound.kind(), ErrorKind::NotFound);
+    assert_eq!(Error::from(WalletError::UserNotFound).kind(), ErrorKind::NotFound);
+    assert_eq!(Error::from(WalletError::OtpInvalid).kind(), ErrorKind::Refused);
+    assert_eq!(Error::DuplicateTransaction.kind(), ErrorKind::Refused);
+    assert_eq!(Error::Store(StoreError::Conflict).kind(), ErrorKind::Unavailable);
+    assert_eq!(Error::Store(StoreError::WrongKeys).kind(), ErrorKind::Internal);
+    let parse = "not a card".parse::<cloudcard::Pan>().unwrap_err();
+    assert_eq!(Error::from(parse).kind(), ErrorKind::Invalid);
+}
