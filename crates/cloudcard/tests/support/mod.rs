@@ -166,7 +166,7 @@ impl World {
         let user = cc
             .register_user(mobile.parse().unwrap(), name.parse().unwrap(), id.parse().unwrap())
             .unwrap();
-        cc.danger().wallet().set_payment_password(&user, &Secret::new(PASSWORD.into())).unwrap();
+        cc.set_payment_password(&user, &Secret::new(PASSWORD.into())).unwrap();
         let phone = cc.register_device(&user, "phone").unwrap();
         (user, phone)
     }
