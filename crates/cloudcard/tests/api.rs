@@ -8,7 +8,7 @@ mod support;
 use chrono::TimeDelta;
 use cloudcard::risk::ClaimEvent;
 use cloudcard::wallet::{NotifyChannel, OtpPurpose, UnbindChannel, UnbindEvidence, UnbindReason};
-use cloudcard::{IssuerEvent, Pan, PaymentOutcome, ReviewDecision, Secret, StepUp};
+use cloudcard::{IssuerEvent, Pan, PaymentOutcome, ReviewDecision, Secret};
 use support::{PANS, PASSWORD, World, approved, declined};
 
 #[test]
