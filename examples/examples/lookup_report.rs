@@ -81,10 +81,17 @@ fn main() -> Result<(), cloudcard::report::LookupError> {
     dispatcher.send(&lookup, lookup.submit(&query, &consent, now)?, now)?;
     dispatcher.pump(&lookup, now)?;
     dispatcher.pump(&lookup, now + TimeDelta::hours(3))?;
-    println!("after 3 hours: {:?}", lookup.query(&query, &user)?.banks);
+    let statuses = |banks: &std::collections::BTreeMap<Bank, cloudcard::report::BankStatus>| {
+        banks
+            .iter()
+            .map(|(bank, status)| format!("{bank}: {status}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    println!("after 3 hours: {}", statuses(&lookup.query(&query, &user)?.banks));
     let at = now + TimeDelta::hours(24);
     let ready = dispatcher.pump(&lookup, at)?;
-    println!("at 24 hours: {ready:?}");
+    println!("at 24 hours: {} report(s) ready", ready.len());
 
     let password = Secret::new("135790".to_owned());
     let report = lookup.view(&query, &user, &password, at)?;
@@ -92,11 +99,11 @@ fn main() -> Result<(), cloudcard::report::LookupError> {
     for (bank, c) in &report.summary {
         println!("  {bank}: {} / {} / {}", c.debit, c.credit, c.prepaid);
     }
-    println!("bank status: {:?}", report.bank_status);
+    println!("bank status: {}", statuses(&report.bank_status));
     println!("details:");
     for c in &report.details {
         println!(
-            "  {} {} {:?}{}",
+            "  {} {} {}{}",
             c.bank_name,
             c.masked_number,
             c.kind,

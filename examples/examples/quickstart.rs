@@ -43,7 +43,13 @@ fn main() -> Result<(), cloudcard::Error> {
     let id: cloudcard::ResidentId = id.parse()?;
     let user = cc.register_user(mobile.clone(), name.parse()?, id.clone())?;
     cc.set_payment_password(&user, &Secret::new("135790".into()))?;
-    println!("   user {user}: {}", serde_json::to_string(&cc.account(&user)?).unwrap());
+    let account = cc.account(&user)?;
+    println!(
+        "   user {user}: {}, mobile {}, real name verified: {}",
+        account.name.as_deref().unwrap_or("(no name)"),
+        account.mobile,
+        if account.real_name_verified { "yes" } else { "no" }
+    );
     let phone = cc.register_device(&user, "Zhang San's phone")?;
     println!("   phone {phone} registered");
 
@@ -251,5 +257,5 @@ fn payment_data(clock: &ManualClock, fen: u64, cvm: Cvm) -> Result<PaymentData, 
 }
 
 fn show(outcome: &PaymentOutcome) {
-    println!("   {}", serde_json::to_string(outcome).unwrap());
+    println!("   {outcome}");
 }

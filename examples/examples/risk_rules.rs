@@ -48,17 +48,25 @@ fn main() -> Result<(), cloudcard::risk::RiskError> {
         payment(3, 500, 7995, Channel::Qr),
     ] {
         let d = engine.decide(&t, &mut buf);
-        println!("\n{} ¥{} via {}: {:?} ({:?})", t.id, t.amount, t.channel, d.outcome, d.reason);
+        println!("\n{} ¥{} via {}: {} ({})", t.id, t.amount, t.channel, d.outcome, d.reason);
         for fired in buf.fired() {
             let reads: Vec<String> = buf
                 .reads_of(fired)
                 .iter()
                 .map(|r| match r.input {
+                    // Amounts are in fen inside the engine; people read yuan.
+                    Input::Feature(f)
+                        if f.to_string().contains("amount") || f.to_string().contains("sum") =>
+                    {
+                        format!("{f}=¥{}", cloudcard::Amount::from_fen(r.value))
+                    }
                     Input::Feature(f) => format!("{f}={}", r.value),
-                    other => format!("{other:?}={}", r.value),
+                    Input::Mcc => format!("mcc={}", r.value),
+                    Input::Channel => format!("channel code={}", r.value),
+                    Input::Auth => format!("verification code={}", r.value),
                 })
                 .collect();
-            println!("  fired {} -> {:?}, read {}", fired.rule, fired.action, reads.join(", "));
+            println!("  fired {} -> {}, read {}", fired.rule, fired.action, reads.join(", "));
         }
         engine.record(&t, d.outcome != cloudcard::risk::Outcome::Decline)?;
     }
@@ -72,11 +80,21 @@ fn main() -> Result<(), cloudcard::risk::RiskError> {
     for t in &history {
         engine.decide(t, &mut shadow_buf);
     }
-    println!("\nshadow set: {:?}", engine.shadow_report().unwrap());
+    if let Some(shadow) = engine.shadow_report() {
+        println!(
+            "\nshadow set {}: {} decisions, {} would differ",
+            shadow.version, shadow.decisions, shadow.disagreements
+        );
+    }
     let backtest = engine.backtest(RuleSet::from_toml(&text, engine.windows())?, &history)?;
+    let [approve, challenge, review, decline] = backtest.outcomes;
+    let fired: Vec<String> =
+        backtest.per_rule.iter().map(|(rule, n)| format!("{rule} {n} times")).collect();
     println!(
-        "backtest of {} payments: outcomes {:?}, per rule {:?}",
-        backtest.decisions, backtest.outcomes, backtest.per_rule
+        "backtest of {} payments: {approve} approved, {challenge} challenged, {review} held for \
+         review, {decline} declined; fired: {}",
+        backtest.decisions,
+        fired.join(", ")
     );
     let old = engine.swap_rules(RuleSet::default_rules(engine.windows())?);
     println!("swapped live set {} for {}", old.version(), engine.rules().version());

@@ -66,7 +66,11 @@ fn main() -> Result<(), cloudcard::token::TokenError> {
     println!("replenished: now on key sequence {}", card.key_seq());
 
     tokens.add_data_key(KeyVersion(2), &Secret::new([7; 32]))?;
-    println!("rotated the data key; re-wrap: {:?}", tokens.rewrap()?);
+    let rewrap = tokens.rewrap()?;
+    println!(
+        "rotated the data key; re-wrapped {} record(s), {} already current, {} failed",
+        rewrap.rewrapped, rewrap.current, rewrap.failed
+    );
     tokens.retire_data_key(KeyVersion(1))?;
     let verified = tokens.verify(&phone, &pay(&mut card, 500)?)?;
     println!("after rotation the PAN still opens: {}", tokens.detokenize(verified)?.pan);

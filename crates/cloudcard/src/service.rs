@@ -756,6 +756,22 @@ const fn authentication_of(cvm: cloudcard_token::Cvm) -> Authentication {
     }
 }
 
+impl std::fmt::Display for PaymentOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Approved { amount, auth_code, .. } => {
+                write!(f, "approved ¥{amount} (authorization {auth_code})")
+            }
+            Self::ChallengeRequired { method, .. } => write!(f, "confirm by {method}"),
+            Self::HeldForReview { review_by, .. } => {
+                let at = review_by.with_timezone(&cloudcard_core::BEIJING);
+                write!(f, "held for review until {} (Beijing)", at.format("%H:%M"))
+            }
+            Self::Declined { reason, .. } => write!(f, "{reason}"),
+        }
+    }
+}
+
 impl std::fmt::Display for DeclineReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
