@@ -800,11 +800,13 @@ fn transaction_id(merchant: &MerchantId, terminal: &TransactionId) -> Transactio
     h.update(merchant.as_str().as_bytes());
     h.update(terminal.as_str().as_bytes());
     let digest = h.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(36);
     hex.push_str("txn_");
     for b in digest.iter().take(16) {
-        use std::fmt::Write;
-        let _ = write!(hex, "{b:02x}");
+        for nibble in [b >> 4, b & 15] {
+            hex.push(HEX.get(usize::from(nibble)).map_or('0', |c| char::from(*c)));
+        }
     }
     TransactionId::parse(&hex).unwrap_or_else(|_| terminal.clone())
 }
