@@ -30,6 +30,8 @@ pub struct DueReport {
     pub reviews_lapsed: usize,
     /// Payment answers kept for terminals' retries, deleted after their 24 hours.
     pub answers_purged: usize,
+    /// Lookup reports generated (banks' answers delivered, or their 24 hours up).
+    pub lookups_ready: usize,
 }
 
 /// How much of each kind one pass handles, so a pass stays short under any backlog.
@@ -195,8 +197,9 @@ impl CloudCard {
 
     /// Runs every timed job once: completes or rolls back flows a crash interrupted (those
     /// begun more than two minutes ago, so a flow still running on another node is left alone;
-    /// an interrupted payment is reversed at the issuer), and
-    /// deletes what lapsed (pending bindings, unbind tickets, codes, payment challenges, loss-log
+    /// an interrupted payment is reversed at the issuer), lapses payment reviews nobody
+    /// decided, delivers the banks' lookup answers and generates reports at their deadline,
+    /// retries "report ready" SMS, and deletes what lapsed (pending bindings, unbind tickets, codes, payment challenges, loss-log
     /// entries past retention, lookup report content past its 7 days). Call it at start-up and
     /// then every minute or so from one or more nodes; each pass handles at most 1,000 items of
     /// each kind, and a failure on one item never stops the others.
@@ -220,6 +223,12 @@ impl CloudCard {
         report.answers_purged = self.state.purge_outcomes(now, BATCH).unwrap_or(0);
         report.log_purged = self.risk.purge_log(BATCH).unwrap_or(0);
         report.reports_purged = self.lookup.purge_expired(now).unwrap_or(0);
+        report.lookups_ready = self.dispatcher.pump(&self.lookup, now).map_or(0, |events| {
+            events
+                .iter()
+                .filter(|e| matches!(e, cloudcard_report::LookupEvent::ReportReady { .. }))
+                .count()
+        });
         report.notices_sent = self.send_notices().unwrap_or(0);
         Ok(report)
     }
