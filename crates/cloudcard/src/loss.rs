@@ -199,8 +199,9 @@ impl CloudCard {
     /// begun more than two minutes ago, so a flow still running on another node is left alone;
     /// an interrupted payment is reversed at the issuer), lapses payment reviews nobody
     /// decided, delivers the banks' lookup answers and generates reports at their deadline,
-    /// retries "report ready" SMS, and deletes what lapsed (pending bindings, unbind tickets, codes, payment challenges, loss-log
-    /// entries past retention, lookup report content past its 7 days). Call it at start-up and
+    /// retries "report ready" SMS, and deletes what lapsed (pending bindings, unbind tickets,
+    /// codes, payment challenges, answers kept for retries, loss-log entries past retention,
+    /// lookup report content past its 7 days). Call it at start-up and
     /// then every minute or so from one or more nodes; each pass handles at most 1,000 items of
     /// each kind, and a failure on one item never stops the others.
     ///
