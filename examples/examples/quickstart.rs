@@ -17,7 +17,10 @@ use cloudcard::demo::{DEMO_PEOPLE, face_of};
 use cloudcard::report::Region;
 use cloudcard::risk::ClaimEvent;
 use cloudcard::token::{Channel, Cvm, DeviceCard, PaymentData};
-use cloudcard::wallet::{NotifyChannel, OtpPurpose, UnbindChannel, UnbindEvidence, UnbindReason};
+use cloudcard::wallet::{
+    InMemoryNotifier, InMemoryOutbox, Notifier, NotifyChannel, OtpPurpose, SmsGateway,
+    UnbindChannel, UnbindEvidence, UnbindReason,
+};
 use cloudcard::{
     Amount, BindRequest, CloudCard, Currency, Mcc, PaymentOutcome, PaymentRequest, Secret, StepUp,
 };
@@ -32,10 +35,16 @@ fn main() -> Result<(), cloudcard::Error> {
     ));
     std::fs::create_dir_all(&dir).map_err(cloudcard::StoreError::backend)?;
     let keys = cloudcard::sqlite::KeyFile::new(dir.join("kek"));
-    let cc = CloudCard::demo().clock(clock.clone()).open(dir.join("cloudcard.db"), &keys)?;
+    // The demo's SMS and notifications land in memory, where this program reads them.
+    let outbox = Arc::new(InMemoryOutbox::new());
+    let notifier = Arc::new(InMemoryNotifier::new());
+    let cc = CloudCard::demo()
+        .clock(clock.clone())
+        .sms(outbox.clone() as Arc<dyn SmsGateway>)
+        .notifier(notifier.clone() as Arc<dyn Notifier>)
+        .open(dir.join("cloudcard.db"), &keys)?;
     println!("records: {} (key file beside it; delete the folder when done)", dir.display());
-    let code =
-        |mobile: &PhoneNumber, purpose| cc.outbox().unwrap().last_code(mobile, purpose).unwrap();
+    let code = |mobile: &PhoneNumber, purpose| outbox.last_code(mobile, purpose).unwrap();
 
     step("1. Register and verify a user (real name + resident ID)");
     let (name, id, mobile) = DEMO_PEOPLE[0];
@@ -54,8 +63,9 @@ fn main() -> Result<(), cloudcard::Error> {
     println!("   phone {phone} registered");
 
     step("2. Bind two cards to the phone: the bank checks four elements and texts a code");
-    let icbc = bind(&cc, &user, &phone, "6222021234567890128", None, &mobile)?;
-    let cmb = bind(&cc, &user, &phone, "6225751234567893", Some(("08/29", "738")), &mobile)?;
+    let icbc = bind(&cc, &outbox, &user, &phone, "6222021234567890128", None, &mobile)?;
+    let cmb =
+        bind(&cc, &outbox, &user, &phone, "6225751234567893", Some(("08/29", "738")), &mobile)?;
     for c in cc.cards(&user)? {
         println!("   {} {} {} default={}", c.bank_name, c.masked, c.kind, c.is_default);
     }
@@ -120,7 +130,8 @@ fn main() -> Result<(), cloudcard::Error> {
 
     step("7. A new phone; then the CCB card is lost");
     let phone2 = cc.register_device(&user, "new phone")?;
-    let (mut ccb_card, ccb_id) = bind(&cc, &user, &phone2, "6217001234567890122", None, &mobile)?;
+    let (mut ccb_card, ccb_id) =
+        bind(&cc, &outbox, &user, &phone2, "6217001234567890122", None, &mobile)?;
     show(&pay(&cc, &clock, &user, &phone2, &mut ccb_card, 2_000, Cvm::None)?);
     let lost_card = cc.report_lost_card(&user, &ccb_id)?;
     println!(
@@ -180,15 +191,14 @@ fn main() -> Result<(), cloudcard::Error> {
     println!(
         "   case {}; notified: {}",
         done.state,
-        cc.notifications()
-            .unwrap()
+        notifier
             .sent()
             .last()
             .map_or("nobody".to_owned(), |n| format!("{} by {:?}", n.to, n.channel))
     );
 
     step("Done. Every SMS sent, as the log shows them:");
-    for m in cc.outbox().unwrap().messages() {
+    for m in outbox.messages() {
         println!("   {}", serde_json::to_string(&m).unwrap());
     }
     Ok(())
@@ -200,6 +210,7 @@ fn step(title: &str) {
 
 fn bind(
     cc: &CloudCard,
+    outbox: &InMemoryOutbox,
     user: &cloudcard::UserId,
     phone: &cloudcard::DeviceId,
     pan: &str,
@@ -213,7 +224,7 @@ fn bind(
         reserved_mobile: mobile.clone(),
     };
     let pending = cc.bind_card(user, phone, request)?;
-    let code = cc.outbox().unwrap().last_code(mobile, OtpPurpose::CardBinding).unwrap();
+    let code = outbox.last_code(mobile, OtpPurpose::CardBinding).unwrap();
     let bound = cc.confirm_card(user, phone, &pending.binding, &code)?;
     println!(
         "   bound {} ({}) as cloud card {}",

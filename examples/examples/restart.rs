@@ -25,7 +25,11 @@ fn main() -> Result<(), cloudcard::Error> {
     println!("records in {}", db.display());
 
     println!("\nfirst run: register, bind, pay");
-    let cc = CloudCard::demo().open(&db, &keys)?;
+    // The demo's SMS land in memory, where this program reads the binding code.
+    let outbox = std::sync::Arc::new(cloudcard::wallet::InMemoryOutbox::new());
+    let cc = CloudCard::demo()
+        .sms(outbox.clone() as std::sync::Arc<dyn cloudcard::wallet::SmsGateway>)
+        .open(&db, &keys)?;
     let (name, id, mobile) = DEMO_PEOPLE[0];
     let mobile: PhoneNumber = mobile.parse()?;
     let user = cc.register_user(mobile.clone(), name.parse()?, id.parse()?)?;
@@ -40,7 +44,7 @@ fn main() -> Result<(), cloudcard::Error> {
             reserved_mobile: mobile.clone(),
         },
     )?;
-    let code = cc.outbox().and_then(|o| o.last_code(&mobile, OtpPurpose::CardBinding));
+    let code = outbox.last_code(&mobile, OtpPurpose::CardBinding);
     let bound = cc.confirm_card(&user, &phone, &pending.binding, &code.unwrap_or_default())?;
     println!("   bound {} as cloud card {}", bound.card.masked, bound.token.number);
     let card_id = bound.card.id.clone();

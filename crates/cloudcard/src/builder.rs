@@ -221,20 +221,9 @@ impl<S> CloudCardBuilder<S> {
             }
         }
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let (outbox, sms) = match self.sms {
-            Some(sms) => (None, sms),
-            None => {
-                let outbox = Arc::new(InMemoryOutbox::new());
-                (Some(outbox.clone()), outbox as Arc<dyn SmsGateway>)
-            }
-        };
-        let (notifications, notifier) = match self.notifier {
-            Some(n) => (None, n),
-            None => {
-                let n = Arc::new(InMemoryNotifier::new());
-                (Some(n.clone()), n as Arc<dyn Notifier>)
-            }
-        };
+        // A demo without its own SMS and notification ports gets in-memory ones.
+        let sms = self.sms.unwrap_or_else(|| Arc::new(InMemoryOutbox::new()));
+        let notifier = self.notifier.unwrap_or_else(|| Arc::new(InMemoryNotifier::new()));
         let people = Arc::new(PeopleRegistry::new());
         for (name, id, _) in DEMO_PEOPLE {
             if let (Ok(name), Ok(id)) = (name.parse(), id.parse()) {
@@ -322,8 +311,6 @@ impl<S> CloudCardBuilder<S> {
             dispatcher: Dispatcher::new(connectors),
             issuer: self.issuer.unwrap_or_else(|| Arc::new(SimulatedIssuer::default())),
             sms,
-            outbox,
-            notifications,
             state: FacadeState::new(kv, shared_kv),
         })
     }

@@ -19,8 +19,7 @@ use cloudcard_token::{
     VerifiedCryptogram,
 };
 use cloudcard_wallet::{
-    BindRequest, CardView, InMemoryNotifier, InMemoryOutbox, OtpPurpose, PendingView, RemovedCard,
-    SmsGateway, Wallet, WalletStore,
+    BindRequest, CardView, OtpPurpose, PendingView, RemovedCard, SmsGateway, Wallet, WalletStore,
 };
 use serde::Serialize;
 
@@ -198,8 +197,6 @@ pub struct CloudCard {
     pub(crate) dispatcher: Dispatcher,
     pub(crate) issuer: Arc<dyn IssuerAuthorizer>,
     pub(crate) sms: Arc<dyn SmsGateway>,
-    pub(crate) outbox: Option<Arc<InMemoryOutbox>>,
-    pub(crate) notifications: Option<Arc<InMemoryNotifier>>,
     pub(crate) state: FacadeState,
 }
 
@@ -219,24 +216,13 @@ impl CloudCard {
     }
 
     /// Starts building a demo service: whatever is not set is filled with an in-memory stand-in
-    /// or simulator: random keys (lost with the process), an SMS outbox to read codes from, the
+    /// or simulator: random keys (lost with the process), in-memory SMS and notifications, the
     /// demo people registry (whose accepted face anyone can compute), simulated banks, and an
-    /// issuer that approves any payment up to ¥50,000. For tests, examples and trying cloudcard
-    /// out; never for production.
+    /// issuer that approves any payment up to ¥50,000. A test that reads the codes passes its
+    /// own [`InMemoryOutbox`](cloudcard_wallet::InMemoryOutbox) as `.sms(..)`. For tests,
+    /// examples and trying cloudcard out; never for production.
     pub fn demo() -> CloudCardBuilder<crate::builder::Demo> {
         CloudCardBuilder::demo_mode()
-    }
-
-    /// The in-memory SMS outbox, when the default one is in use.
-    #[must_use]
-    pub fn outbox(&self) -> Option<&InMemoryOutbox> {
-        self.outbox.as_deref()
-    }
-
-    /// The in-memory notifier, when the default one is in use.
-    #[must_use]
-    pub fn notifications(&self) -> Option<&InMemoryNotifier> {
-        self.notifications.as_deref()
     }
 
     /// The clock.

@@ -35,6 +35,9 @@ fn a_production_builder_names_what_it_lacks() {
 fn a_production_builder_with_everything_set_builds() {
     let sms = Arc::new(InMemoryOutbox::new());
     let people = Arc::new(PeopleRegistry::new());
+    let (name, id, mobile) = cloudcard::demo::DEMO_PEOPLE[0];
+    let resident: cloudcard::ResidentId = id.parse().unwrap();
+    people.add(name.parse().unwrap(), resident.clone(), Some(cloudcard::demo::face_of(&resident)));
     let built = CloudCard::builder()
         .sms(sms.clone() as Arc<dyn SmsGateway>)
         .identity(people.clone() as Arc<dyn IdentityVerifier>)
@@ -45,11 +48,21 @@ fn a_production_builder_with_everything_set_builds() {
         .connectors(Vec::new())
         .build_on(Arc::new(MemoryKv::new()), TokenKeys::random(), WalletKeys::random());
     let cc = built.unwrap();
-    assert!(cc.outbox().is_none(), "no demo outbox: codes go through the SMS port");
+    // It verifies people with the identity port it was given, and no one else.
+    let user = cc.register_user(mobile.parse().unwrap(), name.parse().unwrap(), resident);
+    assert!(user.is_ok(), "{user:?}");
+    let (name, id, mobile) = cloudcard::demo::DEMO_PEOPLE[1];
+    let refused =
+        cc.register_user(mobile.parse().unwrap(), name.parse().unwrap(), id.parse().unwrap());
+    assert!(refused.is_err(), "not in that registry");
 }
 
 #[test]
 fn a_demo_builder_fills_in_simulators() {
     let cc = CloudCard::demo().build().unwrap();
-    assert!(cc.outbox().is_some());
+    let (name, id, mobile) = cloudcard::demo::DEMO_PEOPLE[0];
+    let user = cc
+        .register_user(mobile.parse().unwrap(), name.parse().unwrap(), id.parse().unwrap())
+        .unwrap();
+    assert!(cc.register_device(&user, "phone").is_ok(), "the demo people verify");
 }

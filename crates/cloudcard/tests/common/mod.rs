@@ -30,6 +30,8 @@ pub const PANS: [&str; 3] = ["6222021234567890128", "6225751234567893", "6217001
 /// What the journey did and printed.
 pub struct Journey {
     pub cc: CloudCard,
+    pub outbox: Arc<cloudcard::wallet::InMemoryOutbox>,
+    pub notifier: Arc<cloudcard::wallet::InMemoryNotifier>,
     pub clock: Arc<ManualClock>,
     pub printed: Vec<String>,
     pub outcomes: Vec<PaymentOutcome>,
@@ -56,9 +58,18 @@ impl Journey {
 
 pub fn run() -> Journey {
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let cc = CloudCard::demo().clock(clock.clone()).build().unwrap();
+    let outbox = Arc::new(cloudcard::wallet::InMemoryOutbox::new());
+    let notifier = Arc::new(cloudcard::wallet::InMemoryNotifier::new());
+    let cc = CloudCard::demo()
+        .clock(clock.clone())
+        .sms(outbox.clone() as Arc<dyn cloudcard::wallet::SmsGateway>)
+        .notifier(notifier.clone() as Arc<dyn cloudcard::wallet::Notifier>)
+        .build()
+        .unwrap();
     let mut j = Journey {
         cc,
+        outbox,
+        notifier,
         clock,
         printed: Vec::new(),
         outcomes: Vec::new(),
@@ -191,7 +202,7 @@ pub fn run() -> Journey {
         )
         .unwrap();
     j.cc.send_lookup_code(&user).unwrap();
-    let code = j.cc.outbox().unwrap().last_code(&mobile, OtpPurpose::CardLookup).unwrap();
+    let code = j.outbox.last_code(&mobile, OtpPurpose::CardLookup).unwrap();
     let version = j.cc.danger().lookup().config().agreement_version.clone();
     j.cc.authorize_lookup(&user, &query, &version, &face_of(&id), &code).unwrap();
     let ready = j.cc.process_lookups().unwrap();
@@ -212,7 +223,7 @@ pub fn run() -> Journey {
     let m_mobile: PhoneNumber = m_mobile.parse().unwrap();
     let terminal: cloudcard::core::TerminalId = "term_SN1".parse().unwrap();
     j.cc.danger().wallet().send_terminal_mobile_code(&terminal, &m_mobile).unwrap();
-    let c = j.cc.outbox().unwrap().last_code(&m_mobile, OtpPurpose::TerminalMobile).unwrap();
+    let c = j.outbox.last_code(&m_mobile, OtpPurpose::TerminalMobile).unwrap();
     j.cc.danger()
         .wallet()
         .register_terminal(
@@ -231,14 +242,14 @@ pub fn run() -> Journey {
             NotifyChannel::Sms,
         )
         .unwrap();
-    let c = j.cc.outbox().unwrap().last_code(&m_mobile, OtpPurpose::TerminalUnbind).unwrap();
+    let c = j.outbox.last_code(&m_mobile, OtpPurpose::TerminalUnbind).unwrap();
     let done =
         j.cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: c }).unwrap();
     j.keep(&done);
 
-    let messages = j.cc.outbox().unwrap().messages();
+    let messages = j.outbox.messages();
     j.keep(&messages);
-    let sent = j.cc.notifications().unwrap().sent();
+    let sent = j.notifier.sent();
     j.keep(&sent);
     let outcomes = j.outcomes.clone();
     j.keep(&outcomes);
@@ -264,7 +275,7 @@ fn bind(
 ) -> (DeviceCard, cloudcard::CardId) {
     let pending = j.cc.bind_card(user, phone, request(pan, credit, mobile)).unwrap();
     j.keep(&pending);
-    let code = j.cc.outbox().unwrap().last_code(mobile, OtpPurpose::CardBinding).unwrap();
+    let code = j.outbox.last_code(mobile, OtpPurpose::CardBinding).unwrap();
     let bound = j.cc.confirm_card(user, phone, &pending.binding, &code).unwrap();
     j.keep_debug(&bound);
     j.keep(&bound.token);
