@@ -194,7 +194,7 @@ fn main() -> Result<(), cloudcard::Error> {
         notifier
             .sent()
             .last()
-            .map_or("nobody".to_owned(), |n| format!("{} by {:?}", n.to, n.channel))
+            .map_or("nobody".to_owned(), |n| format!("{} by {}", n.to, n.channel))
     );
 
     step("Done. Every SMS sent, as the log shows them:");

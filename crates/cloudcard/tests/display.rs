@@ -30,6 +30,7 @@ fn states_read_as_words() {
     assert_eq!(BankStatus::NoAnswer.to_string(), "no answer within 24 hours");
     assert_eq!(TokenStatus::Suspended(Actor::Issuer).to_string(), "suspended by the issuer");
     assert_eq!(TokenStatus::Active.to_string(), "active");
+    assert_eq!(cloudcard::wallet::NotifyChannel::Sms.to_string(), "text message");
 }
 
 #[test]

@@ -206,6 +206,16 @@ pub enum NotifyChannel {
     Email,
 }
 
+impl std::fmt::Display for NotifyChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sms => "text message",
+            Self::Call => "phone call",
+            Self::Email => "email",
+        })
+    }
+}
+
 /// A notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notification {
