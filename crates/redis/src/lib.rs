@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cloudcard_core::StoreError;
 use cloudcard_risk::{
-    EntityKey, EntityKind, SharedRecord, Snapshot, VelocityPort, WindowSet, shared_entity_key,
-    shared_id_hash,
+    EntityKey, EntityKind, SharedRecord, Snapshot, VelocityPort, WindowSet, count_payment,
+    shared_entity_key, shared_id_hash, shared_snapshot,
 };
 
 #[cfg(feature = "testing")]
@@ -100,9 +100,7 @@ impl VelocityPort for RedisVelocityStore {
         let mut conn = self.connection()?;
         let bytes: Option<Vec<u8>> =
             redis::cmd("GET").arg(self.redis_key(key)).query(&mut *conn).map_err(backend)?;
-        bytes
-            .map(|b| SharedRecord::load(&self.windows, Some(&b), now).map(|r| r.snapshot(now)))
-            .transpose()
+        bytes.map(|b| shared_snapshot(&self.windows, &b, now)).transpose()
     }
 
     fn record(
@@ -123,22 +121,18 @@ impl VelocityPort for RedisVelocityStore {
             redis::cmd("WATCH").arg(&names).exec(&mut *conn).map_err(backend)?;
             let stored: Vec<Option<Vec<u8>>> =
                 redis::cmd("MGET").arg(&names).query(&mut *conn).map_err(backend)?;
+            let stored: Vec<Option<&[u8]>> = stored.iter().map(Option::as_deref).collect();
+            let Some(counted) =
+                count_payment(&self.windows, &stored, id_hash, at, amount, approved)?
+            else {
+                redis::cmd("UNWATCH").exec(&mut *conn).map_err(backend)?;
+                return Ok(false);
+            };
             let mut pipe = redis::pipe();
             pipe.atomic();
-            for (i, (name, bytes)) in names.iter().zip(&stored).enumerate() {
-                let mut record = SharedRecord::load(&self.windows, bytes.as_deref(), at)?;
-                let fresh = record.count(id_hash, at, amount, approved);
-                if !fresh && i == 0 {
-                    redis::cmd("UNWATCH").exec(&mut *conn).map_err(backend)?;
-                    return Ok(false);
-                }
-                if fresh {
-                    pipe.cmd("SET")
-                        .arg(name)
-                        .arg(record.encode())
-                        .arg("PX")
-                        .arg(self.ttl_ms)
-                        .ignore();
+            for (name, bytes) in names.iter().zip(counted) {
+                if let Some(bytes) = bytes {
+                    pipe.cmd("SET").arg(name).arg(bytes).arg("PX").arg(self.ttl_ms).ignore();
                 }
             }
             // `None`: a watched entity changed on another node; count again on fresh values.

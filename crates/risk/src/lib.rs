@@ -31,5 +31,6 @@ pub use state::{InMemoryRiskStore, KvRiskStore, Listed, RiskStore};
 pub use txn::{Authentication, Mcc, ProvisioningRequest, Transaction};
 pub use velocity::{
     Aggregate, EntityKey, EntityKind, KvVelocityStore, MAX_WINDOWS, RECENT_IDS, SharedRecord,
-    Snapshot, VelocityPort, VelocityStore, Window, WindowSet, shared_entity_key, shared_id_hash,
+    Snapshot, VelocityPort, VelocityStore, Window, WindowSet, count_payment, shared_entity_key,
+    shared_id_hash, shared_snapshot,
 };

@@ -502,6 +502,47 @@ impl<'w> SharedRecord<'w> {
     }
 }
 
+/// A snapshot from an entity's stored bytes, for a shared backend.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] if the bytes do not fit `windows`.
+pub fn shared_snapshot(
+    windows: &WindowSet,
+    stored: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Snapshot, StoreError> {
+    SharedRecord::load(windows, Some(stored), now).map(|r| r.snapshot(now))
+}
+
+/// Counts one transaction into all of a payment's entities, from their stored bytes (in the
+/// order of the payment's keys, `None` for an entity never seen): the bytes to store back for
+/// each entity that counted it (`None` for one that had it already), or `None` for the whole
+/// payment if its first entity already counted this transaction (a retry: store nothing).
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] if stored bytes do not fit `windows`.
+pub fn count_payment(
+    windows: &WindowSet,
+    stored: &[Option<&[u8]>],
+    id_hash: u64,
+    at: DateTime<Utc>,
+    amount: u64,
+    approved: bool,
+) -> Result<Option<Vec<Option<Vec<u8>>>>, StoreError> {
+    let mut out = Vec::with_capacity(stored.len());
+    for (i, bytes) in stored.iter().enumerate() {
+        let mut record = SharedRecord::load(windows, *bytes, at)?;
+        let fresh = record.count(id_hash, at, amount, approved);
+        if !fresh && i == 0 {
+            return Ok(None);
+        }
+        out.push(fresh.then(|| record.encode()));
+    }
+    Ok(Some(out))
+}
+
 /// The key of entity `id` of `kind` for a shared backend: a hash that is the same on every
 /// node and after every restart.
 #[must_use]
@@ -559,9 +600,7 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
     }
     fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Result<Option<Snapshot>, StoreError> {
         let bytes = store::read(&self.kv, |txn| txn.get(VELOCITY, &key.0.to_be_bytes()))?;
-        bytes
-            .map(|b| SharedRecord::load(&self.windows, Some(&b), now).map(|r| r.snapshot(now)))
-            .transpose()
+        bytes.map(|b| shared_snapshot(&self.windows, &b, now)).transpose()
     }
     fn record(
         &self,
@@ -572,16 +611,19 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
         approved: bool,
     ) -> Result<bool, StoreError> {
         store::write(&self.kv, |txn| {
-            for (i, key) in keys.iter().enumerate() {
-                let k = key.0.to_be_bytes();
-                let stored = txn.get(VELOCITY, &k)?;
-                let mut record = SharedRecord::load(&self.windows, stored.as_deref(), at)?;
-                let fresh = record.count(id_hash, at, amount, approved);
-                if !fresh && i == 0 {
-                    return Ok(false);
-                }
-                if fresh {
-                    txn.put(VELOCITY, &k, &record.encode())?;
+            let mut stored = Vec::with_capacity(keys.len());
+            for key in keys {
+                stored.push(txn.get(VELOCITY, &key.0.to_be_bytes())?);
+            }
+            let stored: Vec<Option<&[u8]>> = stored.iter().map(Option::as_deref).collect();
+            let Some(counted) =
+                count_payment(&self.windows, &stored, id_hash, at, amount, approved)?
+            else {
+                return Ok(false);
+            };
+            for (key, bytes) in keys.iter().zip(counted) {
+                if let Some(bytes) = bytes {
+                    txn.put(VELOCITY, &key.0.to_be_bytes(), &bytes)?;
                 }
             }
             Ok(true)
