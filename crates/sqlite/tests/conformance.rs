@@ -4,14 +4,13 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use chrono::{TimeDelta, TimeZone, Utc};
-use cloudcard_core::store::testing::{CountingKv, kv_suite};
+use cloudcard_core::store::testing::kv_suite;
 use cloudcard_core::{Kv, MemoryKv};
 use cloudcard_report::KvLookupStore;
 use cloudcard_risk::KvRiskStore;
 use cloudcard_sqlite::{SqliteKv, StaticKey};
 use cloudcard_token::{InMemoryTokenStore, KvTokenStore};
-use cloudcard_wallet::{KvWalletStore, OtpRecord, WalletStore};
+use cloudcard_wallet::KvWalletStore;
 
 /// Fresh SQLite files in one throwaway directory, removed when the suite ends.
 struct Files {
@@ -93,33 +92,8 @@ fn lookup_store_on_memory_and_sqlite() {
 #[test]
 fn a_purge_costs_what_lapsed() {
     let files = Files::new("purge");
-    let backends: Vec<Arc<dyn Kv>> = vec![memory(), files.open()];
-    for backend in backends {
-        let counting = Arc::new(CountingKv::new(backend));
-        let store = KvWalletStore::new_in(counting.clone());
-        let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
-        for i in 0..2_010 {
-            let issued = if i < 10 { t0 - TimeDelta::minutes(10) } else { t0 };
-            let code = OtpRecord {
-                hash: [1; 32],
-                issued_at: issued,
-                expires_at: issued + TimeDelta::minutes(5),
-                tries: 0,
-            };
-            store
-                .issue_code(
-                    &format!("usr_{i}"),
-                    cloudcard_wallet::OtpPurpose::Payment,
-                    &code,
-                    TimeDelta::zero(),
-                )
-                .unwrap()
-                .unwrap();
-        }
-        counting.take_count();
-        assert_eq!(store.purge_expired(t0, 1_000).unwrap(), 10);
-        assert!(counting.take_count() <= 10, "the purge read only what lapsed");
-    }
+    cloudcard_wallet::testing::purge_costs_what_lapsed(memory(), 2_000);
+    cloudcard_wallet::testing::purge_costs_what_lapsed(files.open(), 2_000);
 }
 
 #[test]

@@ -332,3 +332,30 @@ fn terminals_and_cases(s: &dyn WalletStore) {
     assert_eq!(s.terminal(&terminal.id).unwrap(), Some(unbound));
     assert!(s.case("case_1").unwrap().is_none());
 }
+
+/// Purging 10 lapsed codes among `live` live ones, on a wallet store over `kv`, reads the 10,
+/// not the rest: a purge costs what lapsed.
+///
+/// # Panics
+///
+/// If the store fails or the purge reads more than what lapsed.
+pub fn purge_costs_what_lapsed(kv: Arc<dyn cloudcard_core::Kv>, live: usize) {
+    use cloudcard_core::store::testing::CountingKv;
+    let counting = Arc::new(CountingKv::new(kv));
+    let store = crate::KvWalletStore::new_in(counting.clone());
+    for i in 0..live + 10 {
+        let issued = if i < 10 { t0() - TimeDelta::minutes(10) } else { t0() };
+        store
+            .issue_code(
+                &format!("usr_{i}"),
+                OtpPurpose::Payment,
+                &code(1, issued),
+                TimeDelta::zero(),
+            )
+            .unwrap()
+            .unwrap();
+    }
+    counting.take_count();
+    assert_eq!(store.purge_expired(t0(), 1_000).unwrap(), 10);
+    assert!(counting.take_count() <= 10, "the purge read only what lapsed");
+}
