@@ -32,22 +32,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 /// the replay's `round` appended, wherever it appears, so each replay inserts rows as the call
 /// did rather than overwriting the last replay's.
 fn replay(conn: &mut Connection, ops: &[Op], round: u64) {
-    let fresh: std::collections::HashSet<(Table, Vec<u8>)> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::Put(t, k, _, true) => Some((*t, k.clone())),
-            _ => None,
-        })
-        .collect();
-    let key = |t: &Table, k: &Vec<u8>| -> Vec<u8> {
-        if fresh.contains(&(*t, k.clone())) {
-            let mut k = k.clone();
-            k.extend_from_slice(&round.to_be_bytes());
-            k
-        } else {
-            k.clone()
-        }
-    };
+    let keys = common::ReplayKeys::new(ops, round);
+    let key = |t: &Table, k: &Vec<u8>| keys.key(t, k);
     let mut i = 0;
     while i < ops.len() {
         let Op::Begin { write } = ops[i] else { panic!("ops start with a begin") };

@@ -45,20 +45,8 @@ type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 /// read-only repeatable-read transaction, writes serializable and run again on a conflict. Keys
 /// the call inserted get `round` appended, so each replay inserts as the call did.
 fn replay(pool: &Pool, ops: &[Op], round: u64) {
-    let fresh: std::collections::HashSet<(Table, Vec<u8>)> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::Put(t, k, _, true) => Some((*t, k.clone())),
-            _ => None,
-        })
-        .collect();
-    let key = |t: &Table, k: &Vec<u8>| -> Vec<u8> {
-        let mut k = k.clone();
-        if fresh.contains(&(*t, k.clone())) {
-            k.extend_from_slice(&round.to_be_bytes());
-        }
-        k
-    };
+    let keys = common::ReplayKeys::new(ops, round);
+    let key = |t: &Table, k: &Vec<u8>| keys.key(t, k);
     let mut i = 0;
     while i < ops.len() {
         let Op::Begin { write } = ops[i] else { panic!("ops start with a begin") };

@@ -100,6 +100,35 @@ impl Kv for Recorder {
     }
 }
 
+/// Keys for replaying recorded operations: a key the call inserted gets the replay's `round`
+/// appended, wherever it appears, so each replay inserts rows as the call did rather than
+/// overwriting the last replay's.
+pub struct ReplayKeys {
+    fresh: std::collections::HashSet<(Table, Vec<u8>)>,
+    round: u64,
+}
+
+impl ReplayKeys {
+    pub fn new(ops: &[Op], round: u64) -> Self {
+        let fresh = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Put(t, k, _, true) => Some((*t, k.clone())),
+                _ => None,
+            })
+            .collect();
+        Self { fresh, round }
+    }
+
+    pub fn key(&self, table: &Table, key: &[u8]) -> Vec<u8> {
+        let mut k = key.to_vec();
+        if self.fresh.contains(&(*table, k.clone())) {
+            k.extend_from_slice(&self.round.to_be_bytes());
+        }
+        k
+    }
+}
+
 pub struct Payer {
     pub user: cloudcard::UserId,
     pub phone: cloudcard::DeviceId,
