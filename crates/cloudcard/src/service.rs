@@ -786,14 +786,10 @@ fn transaction_id(merchant: &MerchantId, terminal: &TransactionId) -> Transactio
     h.update(merchant.as_str().as_bytes());
     h.update(terminal.as_str().as_bytes());
     let digest = h.finalize();
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(36);
-    hex.push_str("txn_");
-    for b in digest.iter().take(16) {
-        for nibble in [b >> 4, b & 15] {
-            hex.push(HEX.get(usize::from(nibble)).map_or('0', |c| char::from(*c)));
-        }
-    }
+    let mut first = [0u8; 16];
+    first.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
+    // Shaped as every random transaction id is: the kind's prefix and 128 bits in hex.
+    let hex = format!("txn_{:032x}", u128::from_be_bytes(first));
     TransactionId::parse(&hex).unwrap_or_else(|_| terminal.clone())
 }
 

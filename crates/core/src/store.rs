@@ -310,7 +310,7 @@ pub mod testing;
 mod keys;
 pub mod seal;
 
-pub use keys::{EnvKey, KeyFile, KeySourceError, StaticKey};
+pub use keys::{EnvKey, KeyFile, KeySourceError, StaticKey, parse_hex_key};
 
 type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
 

@@ -39,18 +39,8 @@ impl Serialize for ExportedKey {
 impl<'de> Deserialize<'de> for ExportedKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = zeroize::Zeroizing::new(cloudcard_core::text::text(deserializer)?.into_owned());
-        let bytes = text.as_bytes();
-        let mut key = [0u8; 32];
-        if bytes.len() != 64 {
-            return Err(serde::de::Error::custom("a key is 64 hex digits"));
-        }
-        for (out, pair) in key.iter_mut().zip(bytes.chunks_exact(2)) {
-            let digit = |c: u8| char::from(c).to_digit(16);
-            match (pair.first().copied().and_then(digit), pair.get(1).copied().and_then(digit)) {
-                (Some(hi), Some(lo)) => *out = u8::try_from(hi * 16 + lo).unwrap_or(0),
-                _ => return Err(serde::de::Error::custom("a key is 64 hex digits")),
-            }
-        }
+        let key = cloudcard_core::store::parse_hex_key(&text)
+            .map_err(|_| serde::de::Error::custom("a key is 64 hex digits"))?;
         Ok(Self(Secret::new(key)))
     }
 }

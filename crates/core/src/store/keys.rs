@@ -91,8 +91,13 @@ impl KeySource for EnvKey {
     }
 }
 
-/// 64 hex digits (surrounding white space ignored) as 32 bytes.
-fn parse_hex_key(text: &str) -> Result<[u8; 32], KeySourceError> {
+/// 64 hex digits (surrounding white space ignored) as 32 bytes: how a key is written in an
+/// environment variable or in a payload for a device.
+///
+/// # Errors
+///
+/// [`KeySourceError::Malformed`] unless `text` is 64 hex digits.
+pub fn parse_hex_key(text: &str) -> Result<[u8; 32], KeySourceError> {
     let text = text.trim().as_bytes();
     let mut key = [0u8; 32];
     if text.len() != 64 {
