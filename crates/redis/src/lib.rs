@@ -63,24 +63,24 @@ impl RedisVelocityStore {
         self.pool.get().map_err(backend)
     }
 
-    /// Every key of this store, by `SCAN` (never `KEYS`, which blocks the server).
+    /// Every key of this store.
     fn keys(&self, conn: &mut redis::Connection) -> Result<Vec<String>, StoreError> {
-        let pattern = format!("{}:*", self.prefix);
-        let iter: redis::Iter<'_, String> = redis::cmd("SCAN")
-            .cursor_arg(0)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1_000)
-            .clone()
-            .iter(conn)
-            .map_err(backend)?;
-        let mut keys = Vec::new();
-        for key in iter {
-            keys.push(key.map_err(backend)?);
-        }
-        Ok(keys)
+        scan(conn, &format!("{}:*", self.prefix))
     }
+}
+
+/// Every key matching `pattern`, by `SCAN` (never `KEYS`, which blocks the server).
+fn scan(conn: &mut redis::Connection, pattern: &str) -> Result<Vec<String>, StoreError> {
+    let iter: redis::Iter<'_, String> = redis::cmd("SCAN")
+        .cursor_arg(0)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1_000)
+        .clone()
+        .iter(conn)
+        .map_err(backend)?;
+    iter.map(|key| key.map_err(backend)).collect()
 }
 
 impl VelocityPort for RedisVelocityStore {

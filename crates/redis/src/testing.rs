@@ -57,19 +57,7 @@ impl Drop for TestNamespace {
     fn drop(&mut self) {
         let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
         let Ok(mut conn) = client.get_connection() else { return };
-        let pattern = format!("{}*", self.prefix);
-        let keys: Vec<String> = match redis::cmd("SCAN")
-            .cursor_arg(0)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1_000)
-            .clone()
-            .iter(&mut conn)
-        {
-            Ok(iter) => iter.filter_map(Result::ok).collect(),
-            Err(_) => return,
-        };
+        let Ok(keys) = crate::scan(&mut conn, &format!("{}*", self.prefix)) else { return };
         for key in keys {
             let _: Result<(), _> = redis::cmd("DEL").arg(key).query(&mut conn);
         }
