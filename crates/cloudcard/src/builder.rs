@@ -27,6 +27,26 @@ use crate::ports::{IdentityResolver, IssuerAuthorizer, SimulatedIssuer, Simulate
 use crate::state::FacadeState;
 use crate::{CloudCard, Error, demo};
 
+impl CloudCard {
+    /// Starts building a production service: it must be given its keys (or be opened on a
+    /// durable store, which keeps them), SMS, identity and face verification, the banks'
+    /// binding checks, notifications, the issuer and the lookup connectors. What is not set is
+    /// named by the error [`Error::NotConfigured`], never filled with a simulator.
+    pub fn builder() -> CloudCardBuilder {
+        CloudCardBuilder::default()
+    }
+
+    /// Starts building a demo service: whatever is not set is filled with an in-memory stand-in
+    /// or simulator: random keys (lost with the process), in-memory SMS and notifications, the
+    /// demo people registry (whose accepted face anyone can compute), simulated banks, and an
+    /// issuer that approves any payment up to ¥50,000. A test that reads the codes passes its
+    /// own [`InMemoryOutbox`](cloudcard_wallet::InMemoryOutbox) as `.sms(..)`. For tests,
+    /// examples and trying cloudcard out; never for production.
+    pub fn demo() -> CloudCardBuilder<Demo> {
+        CloudCardBuilder::demo_mode()
+    }
+}
+
 /// A production builder's state: it finishes only on a store with its keys
 /// ([`CloudCardBuilder::open`], `open_postgres` (feature `postgres`),
 /// [`CloudCardBuilder::build_on`]), never with defaults.

@@ -13,6 +13,7 @@ mod error;
 mod issuer;
 mod lookup;
 mod loss;
+mod model;
 mod ports;
 mod service;
 #[cfg(feature = "postgres")]
@@ -24,11 +25,12 @@ pub use builder::{CloudCardBuilder, Demo, Production};
 pub use error::{Error, ErrorKind};
 pub use issuer::{IssuerEvent, IssuerEventOutcome};
 pub use loss::DueReport;
-pub use ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision, SimulatedIssuer};
-pub use service::{
-    BoundCard, CloudCard, DeclineReason, HeldPayment, LossOutcome, OUTCOME_RETENTION,
-    PaymentOutcome, PaymentRequest, REVIEW_TTL, ReviewDecision, StepUp, UnbindOutcome,
+pub use model::{
+    BoundCard, DeclineReason, HeldPayment, LossOutcome, OUTCOME_RETENTION, PaymentOutcome,
+    PaymentRequest, REVIEW_TTL, ReviewDecision, StepUp, UnbindOutcome,
 };
+pub use ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision, SimulatedIssuer};
+pub use service::CloudCard;
 
 /// Card numbers, issuers, money, people, ids and time.
 pub use cloudcard_core as core;

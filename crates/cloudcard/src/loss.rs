@@ -5,7 +5,8 @@ use cloudcard_risk::{Instrument, LossReport};
 use cloudcard_token::{Actor, TokenEvent};
 use cloudcard_wallet::UnbindPrompt;
 
-use crate::service::{LossOutcome, UnbindOutcome, risk_card_key};
+use crate::model::{LossOutcome, UnbindOutcome};
+use crate::service::risk_card_key;
 use crate::state::{FLOW_LEASE, Flow, Lost};
 use crate::{CloudCard, Error};
 

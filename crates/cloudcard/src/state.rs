@@ -277,11 +277,12 @@ impl FacadeState {
         &self,
         id: &TransactionId,
         request_digest: [u8; 32],
-        outcome: &crate::PaymentOutcome,
+        outcome: &crate::model::PaymentOutcome,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut value = request_digest.to_vec();
-        value.extend_from_slice(&store::encode(outcome)?);
+        let mut head = Vec::with_capacity(160);
+        head.extend_from_slice(&request_digest);
+        let value = store::encode_after(head, outcome)?;
         let mut due = time_key(until).to_vec();
         due.extend_from_slice(id.as_str().as_bytes());
         store::write(&*self.kv, |txn| {
@@ -294,7 +295,7 @@ impl FacadeState {
     pub(crate) fn outcome(
         &self,
         id: &TransactionId,
-    ) -> Result<Option<([u8; 32], crate::PaymentOutcome)>, StoreError> {
+    ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError> {
         let Some(value) = store::read(&*self.kv, |txn| txn.get(OUTCOMES, id.as_str().as_bytes()))?
         else {
             return Ok(None);
@@ -308,7 +309,7 @@ impl FacadeState {
     pub(crate) fn update_outcome(
         &self,
         id: &TransactionId,
-        outcome: &crate::PaymentOutcome,
+        outcome: &crate::model::PaymentOutcome,
     ) -> Result<(), StoreError> {
         let encoded = store::encode(outcome)?;
         store::write(&*self.kv, |txn| {

@@ -65,7 +65,7 @@ fn no_public_type_prints_a_secret() {
     let wallet_keys =
         WalletKeys { pepper: Secret::new(KEY.to_vec()), otp_key: key(), card_key: key() };
     let ticket = UnbindTicket {
-        ticket: CODE.into(),
+        ticket: String::from(CODE).into(),
         user: "usr_1".parse().unwrap(),
         card: "card_1".parse().unwrap(),
         expires_at: Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap(),

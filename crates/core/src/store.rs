@@ -236,7 +236,21 @@ pub fn put_json<T: serde::Serialize>(
 ///
 /// [`StoreError::Corrupt`] if `value` cannot be written as JSON.
 pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|_| StoreError::Corrupt)
+    encode_after(Vec::with_capacity(128), value)
+}
+
+/// `prefix` followed by `value` as JSON bytes: a record with a fixed-size head (a digest, a
+/// version) in one allocation.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] if `value` cannot be written as JSON.
+pub fn encode_after<T: serde::Serialize>(
+    mut prefix: Vec<u8>,
+    value: &T,
+) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_writer(&mut prefix, value).map_err(|_| StoreError::Corrupt)?;
+    Ok(prefix)
 }
 
 /// A value from JSON bytes.
@@ -246,6 +260,48 @@ pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 /// [`StoreError::Corrupt`].
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt)
+}
+
+/// Tag of the packed form written by [`encode_keys`] (JSON never starts with it).
+const PACKED_KEYS: u8 = 1;
+
+/// Several keys in one value (an index entry naming the entries it covers): a tag, then each
+/// key as a 2-byte big-endian length and its bytes.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] if a key is longer than 65,535 bytes.
+pub fn encode_keys<K: AsRef<[u8]>>(keys: &[K]) -> Result<Vec<u8>, StoreError> {
+    let len = keys.iter().map(|k| k.as_ref().len() + 2).sum::<usize>() + 1;
+    let mut out = Vec::with_capacity(len);
+    out.push(PACKED_KEYS);
+    for key in keys {
+        let key = key.as_ref();
+        let n = u16::try_from(key.len()).map_err(|_| StoreError::Corrupt)?;
+        out.extend_from_slice(&n.to_be_bytes());
+        out.extend_from_slice(key);
+    }
+    Ok(out)
+}
+
+/// The keys of an [`encode_keys`] value; a JSON list of byte arrays (how such values were
+/// written before) is read too.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] if the value is cut short or neither form.
+pub fn decode_keys(bytes: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+    let Some((&PACKED_KEYS, mut rest)) = bytes.split_first() else {
+        return decode(bytes);
+    };
+    let mut keys = Vec::new();
+    while let Some((len, after)) = rest.split_first_chunk::<2>() {
+        let n = usize::from(u16::from_be_bytes(*len));
+        let key = after.get(..n).ok_or(StoreError::Corrupt)?;
+        keys.push(key.to_vec());
+        rest = after.get(n..).unwrap_or_default();
+    }
+    if rest.is_empty() { Ok(keys) } else { Err(StoreError::Corrupt) }
 }
 
 /// An id stored as its text (an index entry's value, or a key).
@@ -384,7 +440,12 @@ impl Txn for WriteTxn<'_> {
         Ok(self.tables.get(table).and_then(|t| t.get(key)).cloned())
     }
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        let old = self.tables.entry(table).or_default().insert(key.to_vec(), value.to_vec());
+        let t = self.tables.entry(table).or_default();
+        let old = match t.get_mut(key) {
+            // An update keeps the entry's key and swaps the value in place.
+            Some(slot) => Some(std::mem::replace(slot, value.to_vec())),
+            None => t.insert(key.to_vec(), value.to_vec()),
+        };
         self.undo.push((table, key.to_vec(), old));
         Ok(())
     }
@@ -434,6 +495,18 @@ impl Kv for MemoryKv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_pack_and_unpack_and_the_json_form_still_reads() {
+        let keys = vec![b"card:1".to_vec(), Vec::new(), vec![0xff; 300]];
+        let packed = encode_keys(&keys).unwrap();
+        assert_eq!(decode_keys(&packed).unwrap(), keys);
+        assert_eq!(decode_keys(&encode(&keys).unwrap()).unwrap(), keys);
+        assert_eq!(decode_keys(&packed[..packed.len() - 1]), Err(StoreError::Corrupt));
+        assert_eq!(decode_keys(&[PACKED_KEYS, 0]), Err(StoreError::Corrupt));
+        assert_eq!(decode_keys(b"not json"), Err(StoreError::Corrupt));
+        assert_eq!(encode_keys(&[vec![0; 70_000]]), Err(StoreError::Corrupt));
+    }
 
     #[test]
     fn a_failed_write_keeps_nothing() {

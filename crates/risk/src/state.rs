@@ -253,7 +253,7 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
         // One due entry per transaction, naming every log entry it made.
         let mut due_key = time_key(due).to_vec();
         due_key.extend_from_slice(entry.id.as_str().as_bytes());
-        let due_value = store::encode(&keys)?;
+        let due_value = store::encode_keys(&keys)?;
         store::write(&self.kv, |txn| {
             for key in &keys {
                 txn.put(LOG, key, &value)?;
@@ -267,7 +267,7 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
             let mut purged = 0;
             for (due_key, keys) in txn.range(LOG_DUE, &[], &time_key(now), limit)? {
                 txn.delete(LOG_DUE, &due_key)?;
-                for key in store::decode::<Vec<Vec<u8>>>(&keys)? {
+                for key in store::decode_keys(&keys)? {
                     if txn.delete(LOG, &key)? {
                         purged += 1;
                     }

@@ -4,10 +4,11 @@ use cloudcard_core::{PersonName, PhoneNumber, ResidentId, UserId};
 use cloudcard_masking::Secret;
 
 use crate::WalletError;
+use crate::model::{PasswordFailure, RealName, UserRecord};
 use crate::otp;
 use crate::ports::{FaceSample, OtpPurpose, Sms, SmsBody};
 use crate::service::{AccountView, Wallet};
-use crate::store::{PasswordFailure, RealName, UserRecord, WalletStore};
+use crate::store::WalletStore;
 use cloudcard_core::StoreError;
 
 impl<S: WalletStore> Wallet<S> {

@@ -7,11 +7,12 @@ use subtle::ConstantTimeEq;
 
 use crate::WalletError;
 use crate::bank::{BankVerdict, FourElements};
+use crate::model::{AddCard, CardRecord, DeviceRecord, PendingBinding, UnbindTicket};
 use crate::service::{
     BindRequest, BoundCard, CardView, ConfirmedBinding, PendingView, RemovedCard, UnbindPrompt,
     Wallet,
 };
-use crate::store::{AddCard, CardRecord, DeviceRecord, PendingBinding, UnbindTicket, WalletStore};
+use crate::store::WalletStore;
 
 impl<S: WalletStore> Wallet<S> {
     /// Starts binding a card: checks the account, the wallet's room and duplicates, names the
@@ -77,7 +78,7 @@ impl<S: WalletStore> Wallet<S> {
             bank,
             kind,
             reserved_mobile: request.reserved_mobile,
-            session,
+            session: Secret::new(session),
             expires_at: now.checked_add_signed(self.config.binding_ttl).unwrap_or(now),
             tries: 0,
             device: device.cloned(),
@@ -142,7 +143,7 @@ impl<S: WalletStore> Wallet<S> {
             self.store.take_binding(binding)?;
             return Err(WalletError::BindingExpired);
         }
-        if !self.ports.bank.confirm(&pending.session, code)? {
+        if !self.ports.bank.confirm(pending.session.expose_secret(), code)? {
             // Five wrong codes end the binding: the card must be bound again from the start.
             return match self.store.record_binding_failure(binding, self.config.otp.max_tries) {
                 Ok(Some(_)) => Err(WalletError::OtpInvalid),
@@ -219,7 +220,7 @@ impl<S: WalletStore> Wallet<S> {
         ticket: &str,
     ) -> Result<(), WalletError> {
         let stored = self.store.take_ticket(card)?.ok_or(WalletError::UnbindTicketInvalid)?;
-        let matches = bool::from(stored.ticket.as_bytes().ct_eq(ticket.as_bytes()));
+        let matches = bool::from(stored.ticket.expose_secret().as_bytes().ct_eq(ticket.as_bytes()));
         if !matches || stored.user != *user || self.clock.now() >= stored.expires_at {
             return Err(WalletError::UnbindTicketInvalid);
         }
@@ -284,7 +285,7 @@ impl<S: WalletStore> Wallet<S> {
     ) -> Result<UnbindPrompt, WalletError> {
         let found = self.card(user, card)?;
         let now = self.clock.now();
-        let ticket = format!("{:032x}", rand::rng().random::<u128>());
+        let ticket = Secret::new(format!("{:032x}", rand::rng().random::<u128>()));
         let expires_at = now.checked_add_signed(self.config.unbind_ticket_ttl).unwrap_or(now);
         self.store.put_ticket(&UnbindTicket {
             ticket: ticket.clone(),
@@ -292,7 +293,7 @@ impl<S: WalletStore> Wallet<S> {
             card: card.clone(),
             expires_at,
         })?;
-        Ok(UnbindPrompt { ticket: Secret::new(ticket), masked: found.masked, expires_at })
+        Ok(UnbindPrompt { ticket, masked: found.masked, expires_at })
     }
 
     /// The second step: with a valid ticket, removes the card and everything tied to it from

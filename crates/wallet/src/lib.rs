@@ -5,6 +5,7 @@ mod account;
 mod bank;
 mod cards;
 mod error;
+mod model;
 mod otp;
 mod password;
 mod ports;
@@ -19,21 +20,19 @@ pub use bank::{
     demo_cards,
 };
 pub use error::WalletError;
+pub use model::{
+    AddCard, CardRecord, CaseEvent, CaseState, CodeCheck, DeviceRecord, OtpRecord, PasswordFailure,
+    PendingBinding, RealName, TerminalRecord, UnbindCase, UnbindChannel, UnbindEvidence,
+    UnbindReason, UnbindTicket, UserRecord, case_transition,
+};
 pub use otp::OtpPolicy;
 pub use password::{Argon2Cost, LockoutPolicy, PasswordHash, PasswordHasher};
 pub use ports::{
     FaceSample, FaceVerifier, IdentityVerifier, InMemoryNotifier, InMemoryOutbox, Notification,
     Notifier, NotifyChannel, OtpPurpose, PeopleRegistry, Sms, SmsBody, SmsGateway,
 };
-pub use pos::{
-    CaseEvent, CaseState, UnbindCase, UnbindChannel, UnbindEvidence, UnbindReason, case_transition,
-};
 pub use service::{
     AccountView, BindRequest, BoundCard, CardView, ConfirmedBinding, PendingView, RemovedCard,
     UnbindPrompt, Wallet, WalletConfig, WalletKeys, WalletPorts,
 };
-pub use store::{
-    AddCard, CardRecord, CodeCheck, DeviceRecord, InMemoryWalletStore, KvWalletStore, OtpRecord,
-    PasswordFailure, PendingBinding, RealName, TerminalRecord, UnbindTicket, UserRecord,
-    WalletStore,
-};
+pub use store::{InMemoryWalletStore, KvWalletStore, WalletStore};

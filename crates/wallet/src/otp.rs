@@ -7,8 +7,9 @@ use cloudcard_masking::Secret;
 use rand::RngExt;
 
 use crate::WalletError;
+use crate::model::{CodeCheck, OtpRecord};
 use crate::ports::OtpPurpose;
-use crate::store::{CodeCheck, OtpRecord, WalletStore};
+use crate::store::WalletStore;
 
 /// The code rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,177 +1,15 @@
 //! POS terminals bound to a merchant's mobile, and the three ways to unbind one.
 
-use chrono::{DateTime, Utc};
 use cloudcard_core::{CaseId, MacKey, PersonName, PhoneNumber, ResidentId, TerminalId};
-use serde::{Deserialize, Serialize};
 
-use crate::ports::{FaceSample, Notification, NotifyChannel, OtpPurpose, Sms, SmsBody};
+use crate::model::{
+    CaseEvent, CaseState, TerminalRecord, UnbindCase, UnbindChannel, UnbindEvidence, UnbindReason,
+    case_transition,
+};
+use crate::ports::{Notification, NotifyChannel, OtpPurpose, Sms, SmsBody};
 use crate::service::Wallet;
-use crate::store::{TerminalRecord, WalletStore};
+use crate::store::WalletStore;
 use crate::{WalletError, otp};
-
-/// Why a merchant unbinds a terminal's mobile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnbindReason {
-    /// The terminal is no longer needed.
-    NoLongerNeeded,
-    /// Moving to another payment method.
-    OtherPaymentMethod,
-    /// A security concern.
-    Security,
-    /// Something else, in the merchant's words.
-    Other(String),
-}
-
-/// How the unbinding is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnbindChannel {
-    /// In the app: the bound mobile's code, or a face check.
-    Online,
-    /// By phone: an agent asks security questions.
-    Hotline,
-    /// At a bank branch, with ID in person.
-    BankCounter,
-}
-
-/// Where an unbinding case is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseState {
-    /// Asked for.
-    Requested,
-    /// The merchant's identity is confirmed.
-    Verified,
-    /// Being carried out.
-    Processing,
-    /// Done: the mobile is unbound. Terminal.
-    Completed,
-    /// Refused. Terminal.
-    Rejected,
-}
-
-/// What moves a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseEvent {
-    /// The evidence verified.
-    Verify,
-    /// Work started.
-    Process,
-    /// Work finished.
-    Complete,
-    /// Refused.
-    Reject,
-}
-
-/// Decides a case's next state: Requested → Verified → Processing → Completed, or Rejected
-/// from any state before completion.
-///
-/// # Errors
-///
-/// [`WalletError::CaseTransition`] for any other move.
-pub const fn case_transition(state: CaseState, event: CaseEvent) -> Result<CaseState, WalletError> {
-    use CaseEvent as E;
-    use CaseState as S;
-    match (state, event) {
-        (S::Requested, E::Verify) => Ok(S::Verified),
-        (S::Verified, E::Process) => Ok(S::Processing),
-        (S::Processing, E::Complete) => Ok(S::Completed),
-        (S::Requested | S::Verified | S::Processing, E::Reject) => Ok(S::Rejected),
-        _ => Err(WalletError::CaseTransition { from: state_name(state), event: event_name(event) }),
-    }
-}
-
-const fn state_name(s: CaseState) -> &'static str {
-    match s {
-        CaseState::Requested => "requested",
-        CaseState::Verified => "verified",
-        CaseState::Processing => "processing",
-        CaseState::Completed => "completed",
-        CaseState::Rejected => "rejected",
-    }
-}
-
-const fn event_name(e: CaseEvent) -> &'static str {
-    match e {
-        CaseEvent::Verify => "verify",
-        CaseEvent::Process => "process",
-        CaseEvent::Complete => "complete",
-        CaseEvent::Reject => "reject",
-    }
-}
-
-/// Evidence of the merchant's identity, one kind per channel. The code and the face sample
-/// never print.
-#[derive(Clone, PartialEq, Eq)]
-pub enum UnbindEvidence {
-    /// Online: the code sent to the bound mobile.
-    OnlineOtp {
-        /// The code.
-        code: String,
-    },
-    /// Online: a face check of the terminal's owner.
-    OnlineFace {
-        /// The live sample.
-        sample: FaceSample,
-    },
-    /// Hotline: the agent's record of the security questions.
-    Hotline {
-        /// The agent.
-        agent: String,
-        /// Questions asked.
-        asked: u8,
-        /// Answered correctly.
-        correct: u8,
-    },
-    /// Bank counter: the branch's record of the in-person ID check.
-    BankCounter {
-        /// The branch.
-        branch: String,
-        /// The ID presented.
-        id: ResidentId,
-    },
-}
-
-impl std::fmt::Debug for UnbindEvidence {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::OnlineOtp { .. } => f.write_str("OnlineOtp { code: [REDACTED] }"),
-            Self::OnlineFace { .. } => f.write_str("OnlineFace { sample: [REDACTED] }"),
-            Self::Hotline { agent, asked, correct } => f
-                .debug_struct("Hotline")
-                .field("agent", agent)
-                .field("asked", asked)
-                .field("correct", correct)
-                .finish(),
-            Self::BankCounter { branch, id } => {
-                f.debug_struct("BankCounter").field("branch", branch).field("id", id).finish()
-            }
-        }
-    }
-}
-
-/// An unbinding case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnbindCase {
-    /// Its id.
-    pub id: CaseId,
-    /// The terminal.
-    pub terminal: TerminalId,
-    /// The merchant's reason.
-    pub reason: UnbindReason,
-    /// The channel.
-    pub channel: UnbindChannel,
-    /// How to tell the merchant the outcome.
-    pub notify_via: NotifyChannel,
-    /// Where it is.
-    pub state: CaseState,
-    /// Who verified it, as recorded (agent or branch; "online" otherwise).
-    pub verified_by: Option<String>,
-    /// Every state with when.
-    pub history: Vec<(CaseState, DateTime<Utc>)>,
-}
 
 impl<S: WalletStore> Wallet<S> {
     /// Registers a terminal, binding `mobile` once that mobile's own code is confirmed (see
@@ -455,16 +293,4 @@ fn mobile_subject(key: &MacKey, terminal: &TerminalId, mobile: &PhoneNumber) -> 
     let digest = key.mac(&[b"cloudcard/terminal-mobile/v1", mobile.expose().as_bytes()]);
     let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("{}#{tag}", terminal.as_str())
-}
-
-impl std::fmt::Display for CaseState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Requested => "requested",
-            Self::Verified => "verified",
-            Self::Processing => "processing",
-            Self::Completed => "completed",
-            Self::Rejected => "rejected",
-        })
-    }
 }

@@ -13,10 +13,11 @@ use serde::Serialize;
 
 use crate::WalletError;
 use crate::bank::BankGateway;
+use crate::model::UserRecord;
 use crate::otp::OtpPolicy;
 use crate::password::{Argon2Cost, LockoutPolicy, PasswordHasher};
 use crate::ports::{FaceVerifier, IdentityVerifier, Notifier, SmsGateway};
-use crate::store::{InMemoryWalletStore, UserRecord, WalletStore};
+use crate::store::{InMemoryWalletStore, WalletStore};
 
 /// How the wallet is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +161,7 @@ pub struct BoundCard {
 #[derive(Debug, Clone)]
 pub struct ConfirmedBinding {
     /// The card as it will be stored (not in the wallet yet).
-    pub card: crate::store::CardRecord,
+    pub card: crate::model::CardRecord,
     /// The card number (prints masked).
     pub pan: Pan,
     /// Its expiry, if given.

@@ -14,13 +14,15 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use cloudcard_core::store::testing::race;
 use cloudcard_core::{Bank, CardId, CardKind, DeviceId, StoreError, TerminalId, UserId};
+use cloudcard_masking::Secret;
 
+use crate::model::{
+    AddCard, CardRecord, CodeCheck, DeviceRecord, OtpRecord, PasswordFailure, PendingBinding,
+    RealName, TerminalRecord, UnbindTicket, UserRecord,
+};
 use crate::password::LockoutPolicy;
 use crate::ports::OtpPurpose;
-use crate::store::{
-    AddCard, CardRecord, CodeCheck, DeviceRecord, OtpRecord, PasswordFailure, PendingBinding,
-    RealName, TerminalRecord, UnbindTicket, UserRecord, WalletStore,
-};
+use crate::store::WalletStore;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
@@ -193,7 +195,7 @@ fn bindings_tickets_devices(s: &dyn WalletStore) {
         bank: Bank::Icbc,
         kind: CardKind::Debit,
         reserved_mobile: "13812345678".parse().unwrap(),
-        session: "s1".into(),
+        session: Secret::new("s1".into()),
         expires_at: t0() + TimeDelta::minutes(10),
         tries: 0,
         device: None,
@@ -212,14 +214,18 @@ fn bindings_tickets_devices(s: &dyn WalletStore) {
     assert!(s.binding("bind_2").unwrap().is_none());
     let c = CardId::random();
     let ticket = |t: &str| UnbindTicket {
-        ticket: t.into(),
+        ticket: Secret::new(t.into()),
         user: owner.clone(),
         card: c.clone(),
         expires_at: t0() + TimeDelta::minutes(2),
     };
     s.put_ticket(&ticket("a")).unwrap();
     s.put_ticket(&ticket("b")).unwrap();
-    assert_eq!(s.take_ticket(&c).unwrap().unwrap().ticket, "b", "a new ticket replaces the old");
+    assert_eq!(
+        s.take_ticket(&c).unwrap().unwrap().ticket.expose_secret(),
+        "b",
+        "a new ticket replaces the old"
+    );
     assert!(s.take_ticket(&c).unwrap().is_none());
     let device = DeviceRecord {
         id: DeviceId::random(),
@@ -292,7 +298,7 @@ fn purge_only_what_lapsed(s: &dyn WalletStore) {
             bank: Bank::Icbc,
             kind: CardKind::Debit,
             reserved_mobile: "13812345678".parse().unwrap(),
-            session: "s".into(),
+            session: Secret::new("s".into()),
             expires_at: lapses,
             tries: 0,
             device: None,

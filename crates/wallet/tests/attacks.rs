@@ -119,14 +119,30 @@ fn codes_faces_and_tickets_never_print() {
     let code = UnbindEvidence::OnlineOtp { code: "482913".into() };
     let face = UnbindEvidence::OnlineFace { sample: FaceSample("face-template-77".into()) };
     let ticket = UnbindTicket {
-        ticket: "tk-secret-31337".into(),
+        ticket: String::from("tk-secret-31337").into(),
         user: "usr_1".parse().unwrap(),
         card: "card_1".parse().unwrap(),
         expires_at: Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap(),
     };
-    let printed =
-        format!("{code:?} {face:?} {ticket:?} {:?}", FaceSample("face-template-77".into()));
-    for secret in ["482913", "face-template-77", "tk-secret-31337"] {
+    let binding = cloudcard_wallet::PendingBinding {
+        id: "bind_1".into(),
+        user: "usr_1".parse().unwrap(),
+        pan: "6222021234567890128".parse().unwrap(),
+        expiry: None,
+        bank: cloudcard_core::Bank::Icbc,
+        kind: cloudcard_core::CardKind::Debit,
+        reserved_mobile: "13800138000".parse().unwrap(),
+        session: String::from("bank-session-5150").into(),
+        expires_at: Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap(),
+        tries: 0,
+        device: None,
+    };
+    let printed = format!(
+        "{code:?} {face:?} {ticket:?} {binding:?} {:?}",
+        FaceSample("face-template-77".into())
+    );
+    for secret in ["482913", "face-template-77", "tk-secret-31337", "bank-session-5150", "7890128"]
+    {
         assert!(!printed.contains(secret), "{printed}");
     }
 }

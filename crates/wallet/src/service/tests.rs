@@ -9,9 +9,9 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::bank::{DEMO_PEOPLE, SimulatedBankGateway};
+use crate::model::{CaseState, UnbindChannel, UnbindEvidence, UnbindReason};
 use crate::ports::{FaceSample, OtpPurpose};
 use crate::ports::{InMemoryNotifier, InMemoryOutbox, NotifyChannel, PeopleRegistry};
-use crate::pos::{CaseState, UnbindChannel, UnbindEvidence, UnbindReason};
 use cloudcard_core::{Bank, CardId, CardKind, Pan, PersonName, ResidentId};
 
 const ICBC: &str = "6222021234567890128";
@@ -534,7 +534,7 @@ fn pos_unbind_by_hotline_and_at_the_counter() {
 
 #[test]
 fn pos_rejection_notifies_and_every_other_move_is_refused() {
-    use crate::pos::{CaseEvent, case_transition};
+    use crate::model::{CaseEvent, case_transition};
     let all = [CaseEvent::Verify, CaseEvent::Process, CaseEvent::Complete, CaseEvent::Reject];
     let legal = [
         (CaseState::Requested, CaseEvent::Verify),

@@ -7,16 +7,17 @@ use cloudcard_core::{
     Bank, CardExpiry, CardId, CardKind, DeviceId, MemoryKv, Pan, PersonName, PhoneNumber,
     ResidentId, StoreError, TerminalId, UserId,
 };
+use cloudcard_masking::{ExposeSecret, Secret};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::{
+use super::WalletStore;
+use crate::model::{
     AddCard, CardRecord, CodeCheck, DeviceRecord, OtpRecord, PasswordFailure, PendingBinding,
-    RealName, TerminalRecord, UnbindTicket, UserRecord, WalletStore,
+    RealName, TerminalRecord, UnbindCase, UnbindTicket, UserRecord,
 };
 use crate::password::{Argon2Cost, LockoutPolicy, PasswordHash};
 use crate::ports::OtpPurpose;
-use crate::pos::UnbindCase;
 
 const USERS: &str = "wallet_user";
 const MOBILES: &str = "wallet_mobile";
@@ -207,7 +208,8 @@ struct BindingRow {
     bank: Bank,
     kind: CardKind,
     reserved_mobile: String,
-    session: String,
+    #[serde(serialize_with = "ExposeSecret::serialize")]
+    session: Secret<String>,
     expires_at: DateTime<Utc>,
     tries: u32,
     device: Option<DeviceId>,
@@ -249,7 +251,8 @@ impl BindingRow {
 
 #[derive(Serialize, Deserialize)]
 struct TicketRow {
-    ticket: String,
+    #[serde(serialize_with = "ExposeSecret::serialize")]
+    ticket: Secret<String>,
     user: UserId,
     card: CardId,
     expires_at: DateTime<Utc>,
