@@ -12,9 +12,9 @@ use cloudcard::Secret;
 use cloudcard::core::UserId;
 use cloudcard::core::{BEIJING, Bank, CardKind};
 use cloudcard::report::{
-    Applicant, Application, Behaviour, Consent, Dispatcher, FoundCard, InMemoryLookupStore,
-    LookupConfig, LookupConnector, LookupError, LookupService, Region, RequestChannel,
-    SimulatedBank, UsageStatus, Verifier,
+    Applicant, Application, Behaviour, Consent, Dispatcher, FoundCard, IdDocument, IdentityBook,
+    InMemoryLookupStore, LookupConfig, LookupConnector, LookupError, LookupService, Region,
+    RequestChannel, SimulatedBank, UsageStatus, Verifier,
 };
 
 /// The wallet's checks, as this example stands them in (the facade wires the real wallet).
@@ -35,22 +35,24 @@ impl Verifier for Wallet {
 
 fn main() -> Result<(), cloudcard::report::LookupError> {
     let user: UserId = "usr_li".parse().unwrap();
+    // Banks find cards by the holder's identity document, never by a wallet's user id.
+    let li_si = IdDocument::resident("360426199101010071".parse().unwrap());
     let card = |pan: &str, kind, usage| FoundCard { pan: pan.parse().unwrap(), kind, usage };
     let banks: Vec<Arc<dyn LookupConnector>> = vec![
         Arc::new(
             SimulatedBank::new(Bank::Icbc)
                 .with_card(
-                    &user,
+                    &li_si,
                     card("6222021234567890128", CardKind::Debit, Some(UsageStatus::InUse)),
                 )
                 .with_card(
-                    &user,
+                    &li_si,
                     card("6200000000000005", CardKind::QuasiCredit, Some(UsageStatus::Dormant)),
                 ),
         ),
         Arc::new(
             SimulatedBank::new(Bank::Cmb)
-                .with_card(&user, card("6225751234567893", CardKind::Credit, None))
+                .with_card(&li_si, card("6225751234567893", CardKind::Credit, None))
                 .with_latency(TimeDelta::hours(3)),
         ),
         Arc::new(SimulatedBank::new(Bank::Boc).failing_first(2)),
@@ -58,7 +60,7 @@ fn main() -> Result<(), cloudcard::report::LookupError> {
         Arc::new(SimulatedBank::new(Bank::Cib).behaving(Behaviour::Silent)),
     ];
     let chosen = banks.iter().map(|b| b.bank()).collect();
-    let dispatcher = Dispatcher::new(banks);
+    let dispatcher = Dispatcher::new(banks, Arc::new(IdentityBook::new().with(&user, li_si)));
     let lookup = LookupService::new(LookupConfig::default(), InMemoryLookupStore::new())
         .with_verifier(Arc::new(Wallet));
 

@@ -1,12 +1,13 @@
 //! Building a [`CloudCard`]. A production builder ([`CloudCard::builder`]) must be given its
 //! keys (or a durable store that keeps them) and every port that reaches the outside world;
 //! building without one is an error naming what is missing. A demo builder
-//! ([`CloudCard::demo`]) fills what is not set with in-memory stores, random keys and
-//! simulators, so `CloudCard::demo().build()` runs out of the box: for tests and examples only.
+//! (`CloudCard::demo`, feature `demo`) fills what is not set with in-memory stores, random keys
+//! and simulators, so `CloudCard::demo().build()` runs out of the box: for tests and examples
+//! only.
 
 use std::sync::Arc;
 
-use cloudcard_core::{Bank, IssuerTable, Kv, MemoryKv, SharedClock, SystemClock};
+use cloudcard_core::{IssuerTable, Kv, MemoryKv, SharedClock, SystemClock};
 use cloudcard_report::{
     Dispatcher, KvLookupStore, LookupConfig, LookupConnector, LookupService, LookupStore,
 };
@@ -18,14 +19,14 @@ use cloudcard_token::{
     InMemoryTokenStore, KvTokenStore, TokenBin, TokenConfig, TokenKeys, TokenService, TokenStore,
 };
 use cloudcard_wallet::{
-    BankGateway, DEMO_PEOPLE, FaceVerifier, IdentityVerifier, InMemoryNotifier, InMemoryOutbox,
-    KvWalletStore, Notifier, PeopleRegistry, SimulatedBankGateway, SmsGateway, Wallet,
-    WalletConfig, WalletKeys, WalletPorts, WalletStore, demo_cards,
+    BankGateway, FaceVerifier, IdentityVerifier, KvWalletStore, Notifier, SmsGateway, Wallet,
+    WalletConfig, WalletKeys, WalletPorts, WalletStore,
 };
 
-use crate::ports::{IdentityResolver, IssuerAuthorizer, SimulatedIssuer, SimulatedLookupBank};
+use crate::lookup::{WalletChecks, WalletIdentities};
+use crate::ports::IssuerAuthorizer;
 use crate::state::FacadeState;
-use crate::{CloudCard, Error, demo};
+use crate::{CloudCard, Error};
 
 impl CloudCard {
     /// Starts building a production service: it must be given its keys (or be opened on a
@@ -41,9 +42,10 @@ impl CloudCard {
     /// demo people registry (whose accepted face anyone can compute), simulated banks, and an
     /// issuer that approves any payment up to ¥50,000. A test that reads the codes passes its
     /// own [`InMemoryOutbox`](cloudcard_wallet::InMemoryOutbox) as `.sms(..)`. For tests,
-    /// examples and trying cloudcard out; never for production.
+    /// examples and trying cloudcard out; never for production. Feature `demo`.
+    #[cfg(feature = "demo")]
     pub fn demo() -> CloudCardBuilder<Demo> {
-        CloudCardBuilder::demo_mode()
+        CloudCardBuilder { demo: true, ..CloudCardBuilder::default() }
     }
 }
 
@@ -53,7 +55,9 @@ impl CloudCard {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Production;
 
-/// A demo builder's state: [`CloudCardBuilder::build`] fills what is not set with simulators.
+/// A demo builder's state: `CloudCardBuilder::build` fills what is not set with simulators.
+/// Feature `demo`.
+#[cfg(feature = "demo")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Demo;
 
@@ -69,6 +73,8 @@ pub struct Demo;
 #[must_use]
 pub struct CloudCardBuilder<S = Production> {
     state: std::marker::PhantomData<S>,
+    /// Whether what is not set is filled with simulators (only `CloudCard::demo` sets it).
+    #[cfg(feature = "demo")]
     demo: bool,
     clock: Option<SharedClock>,
     token_keys: Option<TokenKeys>,
@@ -95,6 +101,7 @@ impl<S> Default for CloudCardBuilder<S> {
     fn default() -> Self {
         Self {
             state: std::marker::PhantomData,
+            #[cfg(feature = "demo")]
             demo: false,
             clock: None,
             token_keys: None,
@@ -135,11 +142,8 @@ macro_rules! setters {
     )*};
 }
 
+#[cfg(feature = "demo")]
 impl CloudCardBuilder<Demo> {
-    pub(crate) fn demo_mode() -> Self {
-        Self { demo: true, ..Self::default() }
-    }
-
     /// Builds the demo service, filling what is not set with in-memory stores, random keys
     /// and simulators.
     ///
@@ -149,6 +153,44 @@ impl CloudCardBuilder<Demo> {
     /// not fit the velocity windows.
     pub fn build(self) -> Result<CloudCard, Error> {
         self.assemble()
+    }
+}
+
+#[cfg(feature = "demo")]
+impl<S> CloudCardBuilder<S> {
+    /// Fills every port and key not set with its in-memory stand-in or simulator.
+    fn with_simulators(mut self) -> Self {
+        use cloudcard_wallet::{
+            DEMO_PEOPLE, InMemoryNotifier, InMemoryOutbox, PeopleRegistry, SimulatedBankGateway,
+        };
+
+        use crate::demo::{SimulatedIssuer, SimulatedLookupBank, demo_cards, face_of};
+
+        let sms = self.sms.get_or_insert_with(|| Arc::new(InMemoryOutbox::new())).clone();
+        self.notifier.get_or_insert_with(|| Arc::new(InMemoryNotifier::new()));
+        let people = Arc::new(PeopleRegistry::new());
+        for (name, id, _) in DEMO_PEOPLE {
+            if let (Ok(name), Ok(id)) = (name.parse(), id.parse()) {
+                let face = face_of(&id);
+                people.add(name, id, Some(face));
+            }
+        }
+        self.identity.get_or_insert_with(|| people.clone());
+        self.face.get_or_insert(people);
+        self.bank.get_or_insert_with(|| Arc::new(SimulatedBankGateway::demo(sms)));
+        self.issuer.get_or_insert_with(|| Arc::new(SimulatedIssuer::default()));
+        self.connectors.get_or_insert_with(|| {
+            cloudcard_core::Bank::NATIONAL
+                .into_iter()
+                .map(|bank| {
+                    Arc::new(SimulatedLookupBank { bank, cards: demo_cards() })
+                        as Arc<dyn LookupConnector>
+                })
+                .collect()
+        });
+        self.token_keys.get_or_insert_with(TokenKeys::random);
+        self.wallet_keys.get_or_insert_with(WalletKeys::random);
+        self
     }
 }
 
@@ -218,53 +260,70 @@ impl<S> CloudCardBuilder<S> {
         velocity: Arc<dyn VelocityPort>;
     }
 
-    /// Assembles the service: a production builder must have every port (and its keys);
-    /// a demo one fills the gaps.
+    /// The keys and ports not set yet, by their setter's name.
+    fn missing(&self) -> Vec<&'static str> {
+        [
+            ("token_keys", self.token_keys.is_none()),
+            ("wallet_keys", self.wallet_keys.is_none()),
+            ("sms", self.sms.is_none()),
+            ("identity", self.identity.is_none()),
+            ("face", self.face.is_none()),
+            ("bank", self.bank.is_none()),
+            ("notifier", self.notifier.is_none()),
+            ("issuer", self.issuer.is_none()),
+            ("connectors", self.connectors.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, unset)| unset.then_some(name))
+        .collect()
+    }
+
+    /// Assembles the service from its keys and ports, all of which must be set; what is not
+    /// is named by [`Error::NotConfigured`].
     fn assemble(self) -> Result<CloudCard, Error> {
-        if !self.demo {
-            let missing: Vec<&str> = [
-                ("token_keys", self.token_keys.is_none()),
-                ("wallet_keys", self.wallet_keys.is_none()),
-                ("sms", self.sms.is_none()),
-                ("identity", self.identity.is_none()),
-                ("face", self.face.is_none()),
-                ("bank", self.bank.is_none()),
-                ("notifier", self.notifier.is_none()),
-                ("issuer", self.issuer.is_none()),
-                ("connectors", self.connectors.is_none()),
-            ]
-            .into_iter()
-            .filter_map(|(name, unset)| unset.then_some(name))
-            .collect();
-            if !missing.is_empty() {
-                return Err(Error::NotConfigured(missing.join(", ")));
-            }
+        #[cfg(feature = "demo")]
+        if self.demo {
+            return self.with_simulators().assemble_set();
         }
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        // A demo without its own SMS and notification ports gets in-memory ones.
-        let sms = self.sms.unwrap_or_else(|| Arc::new(InMemoryOutbox::new()));
-        let notifier = self.notifier.unwrap_or_else(|| Arc::new(InMemoryNotifier::new()));
-        let people = Arc::new(PeopleRegistry::new());
-        for (name, id, _) in DEMO_PEOPLE {
-            if let (Ok(name), Ok(id)) = (name.parse(), id.parse()) {
-                let face = demo::face_of(&id);
-                people.add(name, id, Some(face));
-            }
-        }
-        let ports = WalletPorts {
-            sms: sms.clone(),
-            identity: self.identity.unwrap_or_else(|| people.clone()),
-            face: self.face.unwrap_or(people),
-            bank: self.bank.unwrap_or_else(|| Arc::new(SimulatedBankGateway::demo(sms.clone()))),
-            notifier,
+        self.assemble_set()
+    }
+
+    /// [`Self::assemble`] once every port is set, whoever set it.
+    fn assemble_set(self) -> Result<CloudCard, Error> {
+        let not_configured = Error::NotConfigured(self.missing().join(", "));
+        let (
+            Some(token_keys),
+            Some(wallet_keys),
+            Some(sms),
+            Some(identity),
+            Some(face),
+            Some(bank),
+            Some(notifier),
+            Some(issuer),
+            Some(connectors),
+        ) = (
+            self.token_keys,
+            self.wallet_keys,
+            self.sms,
+            self.identity,
+            self.face,
+            self.bank,
+            self.notifier,
+            self.issuer,
+            self.connectors,
+        )
+        else {
+            return Err(not_configured);
         };
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let ports = WalletPorts { sms: sms.clone(), identity, face, bank, notifier };
         let shared_kv = self.kv.is_some();
         let kv: Arc<dyn Kv> = self.kv.unwrap_or_else(|| Arc::new(MemoryKv::new()));
         let wallet_store =
             self.wallet_store.unwrap_or_else(|| Arc::new(KvWalletStore::new_in(kv.clone())));
         let wallet = Arc::new(Wallet::new(
             self.wallet_config.unwrap_or_default(),
-            self.wallet_keys.unwrap_or_else(WalletKeys::random),
+            wallet_keys,
             ports,
             wallet_store.clone(),
             clock.clone(),
@@ -273,7 +332,7 @@ impl<S> CloudCardBuilder<S> {
             TokenBin::new(self.token_bin.as_deref().unwrap_or("990001"), IssuerTable::builtin())?;
         let tokens = TokenService::new(
             TokenConfig::new(bin),
-            self.token_keys.unwrap_or_else(TokenKeys::random),
+            token_keys,
             self.token_store.unwrap_or_else(|| {
                 if shared_kv {
                     Arc::new(KvTokenStore::new(kv.clone()))
@@ -306,30 +365,15 @@ impl<S> CloudCardBuilder<S> {
             self.lookup_config.unwrap_or_default(),
             self.lookup_store.unwrap_or_else(|| Arc::new(KvLookupStore::new_in(kv.clone()))),
         )
-        .with_verifier(Arc::new(crate::lookup::WalletChecks(wallet.clone())));
-        let connectors = self.connectors.unwrap_or_else(|| {
-            let store = wallet_store.clone();
-            let resolve: Arc<IdentityResolver> =
-                Arc::new(move |user| store.user(user).ok().flatten()?.real_name.map(|r| r.id));
-            Bank::NATIONAL
-                .into_iter()
-                .map(|bank| {
-                    Arc::new(SimulatedLookupBank {
-                        bank,
-                        cards: demo_cards(),
-                        resolve: resolve.clone(),
-                    }) as Arc<dyn LookupConnector>
-                })
-                .collect()
-        });
+        .with_verifier(Arc::new(WalletChecks(wallet.clone())));
         Ok(CloudCard {
             clock,
             wallet,
             tokens,
             risk,
             lookup,
-            dispatcher: Dispatcher::new(connectors),
-            issuer: self.issuer.unwrap_or_else(|| Arc::new(SimulatedIssuer::default())),
+            dispatcher: Dispatcher::new(connectors, Arc::new(WalletIdentities(wallet_store))),
+            issuer,
             sms,
             state: FacadeState::new(kv, shared_kv),
         })

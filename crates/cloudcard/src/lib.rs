@@ -6,6 +6,7 @@
 
 mod account;
 mod builder;
+#[cfg(feature = "demo")]
 pub mod demo;
 #[cfg(feature = "sqlite")]
 mod durable;
@@ -21,7 +22,11 @@ mod shared;
 mod state;
 
 pub use account::Danger;
-pub use builder::{CloudCardBuilder, Demo, Production};
+#[cfg(feature = "demo")]
+pub use builder::Demo;
+pub use builder::{CloudCardBuilder, Production};
+#[cfg(feature = "demo")]
+pub use demo::SimulatedIssuer;
 pub use error::{Error, ErrorKind};
 pub use issuer::{IssuerEvent, IssuerEventOutcome};
 pub use loss::DueReport;
@@ -29,7 +34,7 @@ pub use model::{
     BoundCard, DeclineReason, HeldPayment, LossOutcome, OUTCOME_RETENTION, PaymentOutcome,
     PaymentRequest, REVIEW_TTL, ReviewDecision, StepUp, UnbindOutcome,
 };
-pub use ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision, SimulatedIssuer};
+pub use ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision};
 pub use service::CloudCard;
 
 /// Card numbers, issuers, money, people, ids and time.

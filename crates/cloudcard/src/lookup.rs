@@ -6,8 +6,8 @@ use std::sync::Arc;
 use cloudcard_core::{Bank, CaseId, Clock, QueryId, RequestId, TerminalId, UserId};
 use cloudcard_masking::Secret;
 use cloudcard_report::{
-    Applicant, Application, Consent, LookupError, LookupEvent, QueryView, Region, Report,
-    RequestChannel, Verifier,
+    Applicant, Application, Consent, IdDocument, IdentityDirectory, LookupError, LookupEvent,
+    QueryView, Region, Report, RequestChannel, Verifier,
 };
 use cloudcard_wallet::{
     FaceSample, OtpPurpose, Sms, SmsBody, UnbindCase, UnbindChannel, UnbindEvidence, UnbindReason,
@@ -213,5 +213,21 @@ impl Verifier for WalletChecks {
             }
             Err(_) => Err(LookupError::VerificationFailed("payment password")),
         }
+    }
+}
+
+/// The banks' view of an applicant: the resident ID the wallet verified at real-name check.
+pub(crate) struct WalletIdentities(pub(crate) Arc<dyn WalletStore>);
+
+impl std::fmt::Debug for WalletIdentities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalletIdentities").finish_non_exhaustive()
+    }
+}
+
+impl IdentityDirectory for WalletIdentities {
+    fn document(&self, user: &UserId) -> Result<Option<IdDocument>, LookupError> {
+        let user = self.0.user(user)?;
+        Ok(user.and_then(|u| u.real_name).map(|r| IdDocument::resident(r.id)))
     }
 }

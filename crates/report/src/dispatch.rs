@@ -5,20 +5,96 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use cloudcard_core::{Bank, QueryId, UserId};
+use cloudcard_core::{Bank, QueryId, ResidentId, UserId};
+use serde::{Deserialize, Serialize};
 
 use crate::LookupError;
 use crate::model::{BankAnswer, FoundCard, HeldAnswer, PendingAnswer};
 use crate::service::{LookupEvent, LookupService};
 use crate::store::LookupStore;
 
-/// A question to one bank.
+/// A kind of identity document a bank matches a lookup on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IdType {
+    /// The mainland resident identity card (居民身份证): what the wallet's real-name check
+    /// verifies.
+    ResidentIdCard,
+}
+
+impl std::fmt::Display for IdType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ResidentIdCard => "resident identity card",
+        })
+    }
+}
+
+/// The identity document a bank matches a query on. The number prints masked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdDocument {
+    /// Its kind.
+    pub kind: IdType,
+    /// Its number.
+    pub number: ResidentId,
+}
+
+impl IdDocument {
+    /// A resident identity card.
+    #[must_use]
+    pub const fn resident(number: ResidentId) -> Self {
+        Self { kind: IdType::ResidentIdCard, number }
+    }
+}
+
+/// Where the dispatcher finds the identity document behind a user: the wallet's verified real
+/// name, in the service.
+pub trait IdentityDirectory: Send + Sync + std::fmt::Debug {
+    /// The document of `user`; `None` if the user has no verified identity.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::Store`] if the directory cannot be read.
+    fn document(&self, user: &UserId) -> Result<Option<IdDocument>, LookupError>;
+}
+
+/// A fixed [`IdentityDirectory`], for tests, examples and simulators.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityBook {
+    documents: HashMap<UserId, IdDocument>,
+}
+
+impl IdentityBook {
+    /// An empty book.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `user`'s document.
+    #[must_use]
+    pub fn with(mut self, user: &UserId, document: IdDocument) -> Self {
+        self.documents.insert(user.clone(), document);
+        self
+    }
+}
+
+impl IdentityDirectory for IdentityBook {
+    fn document(&self, user: &UserId) -> Result<Option<IdDocument>, LookupError> {
+        Ok(self.documents.get(user).cloned())
+    }
+}
+
+/// A question to one bank: which of its cards are in the name of this document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BankQuery {
     /// The query.
     pub query: QueryId,
-    /// Whose cards (the bank resolves the user's verified identity through its own channel).
+    /// The wallet user who applied.
     pub user: UserId,
+    /// The identity document the bank matches its cards on.
+    pub document: IdDocument,
     /// Which attempt.
     pub attempt: u32,
 }
@@ -45,13 +121,13 @@ pub trait LookupConnector: Send + Sync {
     fn ask(&self, query: &BankQuery) -> Reply;
 }
 
-/// A simulated bank for tests and examples: a fixed set of cards per user, with injectable
+/// A simulated bank for tests and examples: a fixed set of cards per identity document, with injectable
 /// latency, retryable failures, terminal failure, "not supported" and silence. It is a
 /// simulator, not a bank.
 #[derive(Debug, Clone)]
 pub struct SimulatedBank {
     bank: Bank,
-    cards: HashMap<UserId, Vec<FoundCard>>,
+    cards: HashMap<IdDocument, Vec<FoundCard>>,
     latency: TimeDelta,
     failures_before_success: u32,
     behaviour: Behaviour,
@@ -84,10 +160,10 @@ impl SimulatedBank {
         }
     }
 
-    /// Adds a card in `user`'s name.
+    /// Adds a card in the name of the holder of `document`.
     #[must_use]
-    pub fn with_card(mut self, user: &UserId, card: FoundCard) -> Self {
-        self.cards.entry(user.clone()).or_default().push(card);
+    pub fn with_card(mut self, document: &IdDocument, card: FoundCard) -> Self {
+        self.cards.entry(document.clone()).or_default().push(card);
         self
     }
 
@@ -126,7 +202,7 @@ impl LookupConnector for SimulatedBank {
             Behaviour::Answers if query.attempt <= self.failures_before_success => {
                 BankAnswer::FailedRetryable
             }
-            Behaviour::Answers => match self.cards.get(&query.user) {
+            Behaviour::Answers => match self.cards.get(&query.document) {
                 Some(cards) if !cards.is_empty() => BankAnswer::Cards(cards.clone()),
                 _ => BankAnswer::NoneFound,
             },
@@ -141,6 +217,7 @@ impl LookupConnector for SimulatedBank {
 /// any node may pump, and a restart loses no answer.
 pub struct Dispatcher {
     connectors: HashMap<Bank, Arc<dyn LookupConnector>>,
+    directory: Arc<dyn IdentityDirectory>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -155,15 +232,20 @@ impl std::fmt::Debug for Dispatcher {
 const BATCH: usize = 1_000;
 
 impl Dispatcher {
-    /// A dispatcher over `connectors`, one per bank.
+    /// A dispatcher over `connectors`, one per bank, finding each applicant's identity
+    /// document in `directory`.
     #[must_use]
-    pub fn new(connectors: Vec<Arc<dyn LookupConnector>>) -> Self {
-        Self { connectors: connectors.into_iter().map(|c| (c.bank(), c)).collect() }
+    pub fn new(
+        connectors: Vec<Arc<dyn LookupConnector>>,
+        directory: Arc<dyn IdentityDirectory>,
+    ) -> Self {
+        Self { connectors: connectors.into_iter().map(|c| (c.bank(), c)).collect(), directory }
     }
 
     /// Sends the dispatches among `events` at `now`, holding each answer in `lookup`'s store
     /// until it is due; returns the other events (report ready) for the caller. A bank with no
-    /// connector stays silent.
+    /// connector stays silent, and so does every bank for an applicant whose identity document
+    /// cannot be found (or not right now): the query's retry or deadline settles it.
     ///
     /// # Errors
     ///
@@ -182,8 +264,9 @@ impl Dispatcher {
                 continue;
             };
             let Some(connector) = self.connectors.get(&bank) else { continue };
+            let Ok(Some(document)) = self.directory.document(&user) else { continue };
             if let Reply::Answer { after, answer } =
-                connector.ask(&BankQuery { query: query.clone(), user, attempt })
+                connector.ask(&BankQuery { query: query.clone(), user, document, attempt })
             {
                 let at = now.checked_add_signed(after).unwrap_or(now);
                 let answer = HeldAnswer::of(bank, &answer);

@@ -12,7 +12,10 @@ mod store;
 pub mod testing;
 
 pub use config::{LookupConfig, Region, RequestChannel};
-pub use dispatch::{BankQuery, Behaviour, Dispatcher, LookupConnector, Reply, SimulatedBank};
+pub use dispatch::{
+    BankQuery, Behaviour, Dispatcher, IdDocument, IdType, IdentityBook, IdentityDirectory,
+    LookupConnector, Reply, SimulatedBank,
+};
 pub use error::LookupError;
 pub use evidence::{Evidence, Face, Otp, Password, Verifier};
 pub use model::{

@@ -8,9 +8,9 @@ use cloudcard_core::UserId;
 use cloudcard_core::{Bank, CardKind, Clock, ManualClock};
 use cloudcard_masking::Secret;
 use cloudcard_report::{
-    Applicant, Application, Consent, Dispatcher, FoundCard, InMemoryLookupStore, LookupConfig,
-    LookupConnector, LookupError, LookupEvent, LookupService, QueryState, Region, RequestChannel,
-    SimulatedBank, UsageStatus, Verifier,
+    Applicant, Application, Consent, Dispatcher, FoundCard, IdDocument, IdentityBook,
+    InMemoryLookupStore, LookupConfig, LookupConnector, LookupError, LookupEvent, LookupService,
+    QueryState, Region, RequestChannel, SimulatedBank, UsageStatus, Verifier,
 };
 
 /// The wallet's checks, as a test stands them in: the right face, code and password pass.
@@ -41,11 +41,12 @@ fn consent(code: &str) -> Consent {
 fn the_whole_lookup_from_application_to_expiry() {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap());
     let user: UserId = "usr_zhang".parse().unwrap();
+    let zhang = IdDocument::resident("110102199101010078".parse().unwrap());
     let lookup = LookupService::new(LookupConfig::nationwide(), InMemoryLookupStore::new())
         .with_verifier(Arc::new(Checks));
     let connectors: Vec<Arc<dyn LookupConnector>> = vec![
         Arc::new(SimulatedBank::new(Bank::Icbc).with_card(
-            &user,
+            &zhang,
             FoundCard {
                 pan: "6222021234567890128".parse().unwrap(),
                 kind: CardKind::Debit,
@@ -54,7 +55,7 @@ fn the_whole_lookup_from_application_to_expiry() {
         )),
         Arc::new(SimulatedBank::new(Bank::Cmb).with_latency(TimeDelta::minutes(30))),
     ];
-    let banks = Dispatcher::new(connectors);
+    let banks = Dispatcher::new(connectors, Arc::new(IdentityBook::new().with(&user, zhang)));
     let query = lookup
         .apply(
             &Application {

@@ -12,12 +12,25 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::Region;
-use crate::dispatch::{Behaviour, Dispatcher, LookupConnector, SimulatedBank};
+use crate::dispatch::{
+    BankQuery, Behaviour, Dispatcher, IdDocument, IdentityBook, LookupConnector, Reply,
+    SimulatedBank,
+};
 use crate::model::{DORMANT_ADVICE, FoundCard, MISSING_CARDS_NOTE, ReportKind, UsageStatus};
 use cloudcard_core::StoreError;
 
 fn user() -> UserId {
     "usr_owner".parse().unwrap()
+}
+
+/// The owner's identity card, as the banks know them.
+fn holder() -> IdDocument {
+    IdDocument::resident("110102199101010078".parse().unwrap())
+}
+
+/// The wallet's directory: the owner's verified identity.
+fn directory() -> Arc<IdentityBook> {
+    Arc::new(IdentityBook::new().with(&user(), holder()))
 }
 
 /// 10:00 Beijing, 23 November 2026.
@@ -62,7 +75,7 @@ fn run(
 ) -> (QueryId, Dispatcher, Vec<LookupEvent>) {
     let chosen: Vec<Bank> = banks.iter().map(|b| b.bank()).collect();
     let query = lookup.apply(&application(&chosen), at).unwrap();
-    let dispatcher = Dispatcher::new(banks);
+    let dispatcher = Dispatcher::new(banks, directory());
     dispatcher
         .send(lookup, lookup.submit_evidence(&query, &auth(lookup, &query, at), at).unwrap(), at)
         .unwrap();
@@ -74,11 +87,11 @@ fn icbc_with_cards() -> Arc<dyn LookupConnector> {
     Arc::new(
         SimulatedBank::new(Bank::Icbc)
             .with_card(
-                &user(),
+                &holder(),
                 card("6222021234567890128", CardKind::Debit, Some(UsageStatus::InUse)),
             )
             .with_card(
-                &user(),
+                &holder(),
                 card("6200000000000005", CardKind::QuasiCredit, Some(UsageStatus::Dormant)),
             ),
     )
@@ -309,8 +322,8 @@ fn generated(lookup: &LookupService, at: DateTime<Utc>) -> QueryId {
         Arc::new(SimulatedBank::new(Bank::Cmb).behaving(Behaviour::NotSupported)),
         Arc::new(
             SimulatedBank::new(Bank::Ccb)
-                .with_card(&user(), card("6217001234567890122", CardKind::Credit, None))
-                .with_card(&user(), card("6212345678900000003", CardKind::Prepaid, None)),
+                .with_card(&holder(), card("6217001234567890122", CardKind::Credit, None))
+                .with_card(&holder(), card("6212345678900000003", CardKind::Prepaid, None)),
         ),
     ];
     run(lookup, banks, at).0
@@ -494,7 +507,7 @@ proptest! {
             let pan = pan_from(seed, len);
             pans.push(pan.expose_digits().to_owned());
             let usage = dormant.then_some(UsageStatus::Dormant);
-            sims[bank] = sims[bank].clone().with_card(&user(), FoundCard { pan, kind: kinds[kind], usage });
+            sims[bank] = sims[bank].clone().with_card(&holder(), FoundCard { pan, kind: kinds[kind], usage });
         }
         let lookup = service();
         let connectors: Vec<Arc<dyn LookupConnector>> = sims.into_iter().map(|s| Arc::new(s) as Arc<dyn LookupConnector>).collect();
@@ -571,7 +584,7 @@ fn rule_4_one_report_failing_at_the_deadline_holds_up_no_other() {
     let lookup = LookupService::new(LookupConfig::default(), store);
     let silent: Arc<dyn LookupConnector> =
         Arc::new(SimulatedBank::new(Bank::Icbc).behaving(Behaviour::Silent));
-    let dispatcher = Dispatcher::new(vec![silent]);
+    let dispatcher = Dispatcher::new(vec![silent], directory());
     let mut queries = Vec::new();
     for (i, who) in ["usr_first", "usr_second"].into_iter().enumerate() {
         let who: UserId = who.parse().unwrap();
@@ -595,4 +608,39 @@ fn rule_4_one_report_failing_at_the_deadline_holds_up_no_other() {
     for (who, q) in &queries {
         assert_eq!(lookup.query(q, who).unwrap().state, QueryState::Generated);
     }
+}
+
+/// A bank that records the questions it is asked and answers none found.
+#[derive(Debug, Default)]
+struct Recording(std::sync::Mutex<Vec<BankQuery>>);
+
+impl LookupConnector for Recording {
+    fn bank(&self) -> Bank {
+        Bank::Icbc
+    }
+    fn ask(&self, query: &BankQuery) -> Reply {
+        self.0.lock().unwrap().push(query.clone());
+        Reply::Answer { after: TimeDelta::zero(), answer: BankAnswer::NoneFound }
+    }
+}
+
+#[test]
+fn banks_are_asked_by_identity_document_and_never_for_someone_unknown() {
+    let lookup = service();
+    let bank = Arc::new(Recording::default());
+    let query = lookup.apply(&application(&[Bank::Icbc]), t0()).unwrap();
+    let events = lookup.submit_evidence(&query, &auth(&lookup, &query, t0()), t0()).unwrap();
+    Dispatcher::new(vec![bank.clone()], directory()).send(&lookup, events.clone(), t0()).unwrap();
+    let asked = bank.0.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].document, holder());
+    assert_eq!(asked[0].document.kind.to_string(), "resident identity card");
+    assert!(!format!("{:?}", asked[0]).contains("110102199101010078"), "the number prints masked");
+
+    // A directory that does not know the applicant: no bank hears of them.
+    let unknown = Arc::new(Recording::default());
+    Dispatcher::new(vec![unknown.clone()], Arc::new(IdentityBook::new()))
+        .send(&lookup, events, t0())
+        .unwrap();
+    assert!(unknown.0.lock().unwrap().is_empty());
 }
