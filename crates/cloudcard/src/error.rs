@@ -50,9 +50,9 @@ pub enum Error {
     /// The fingerprint check on the phone failed.
     #[error("fingerprint check failed")]
     FingerprintFailed,
-    /// A port failed.
-    #[error("{0} is unavailable")]
-    PortUnavailable(&'static str),
+    /// A port (the issuer, SMS, a bank, an identity service) failed; the source says why.
+    #[error(transparent)]
+    PortUnavailable(#[from] cloudcard_core::PortError),
     /// A store failed (an outage, or a record that cannot be read back).
     #[error("store failed")]
     Store(#[from] cloudcard_core::StoreError),
@@ -71,6 +71,8 @@ impl From<cloudcard_wallet::WalletError> for Error {
         match e {
             cloudcard_wallet::WalletError::CardNotFound => Self::CardNotFound,
             cloudcard_wallet::WalletError::DeviceNotFound => Self::DeviceNotFound,
+            // One variant per meaning: a port failed, whichever crate called it.
+            cloudcard_wallet::WalletError::PortUnavailable(e) => Self::PortUnavailable(e),
             other => Self::Wallet(other),
         }
     }
@@ -138,8 +140,7 @@ impl Error {
             | Self::Wallet(cloudcard_wallet::WalletError::Store(e))
             | Self::Risk(cloudcard_risk::RiskError::Store(e))
             | Self::Lookup(cloudcard_report::LookupError::Store(e)) => store(e),
-            Self::PortUnavailable(_)
-            | Self::Wallet(cloudcard_wallet::WalletError::PortUnavailable(_)) => true,
+            Self::PortUnavailable(_) => true,
             _ => false,
         }
     }

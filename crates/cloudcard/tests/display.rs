@@ -38,8 +38,32 @@ fn a_refusal_is_told_from_an_outage() {
     use cloudcard::core::StoreError;
     use cloudcard::wallet::WalletError;
     assert!(Error::Store(StoreError::Conflict).is_transient());
-    assert!(Error::from(WalletError::PortUnavailable("sms")).is_transient());
-    assert!(Error::from(WalletError::Store(StoreError::backend(std::fmt::Error))).is_transient());
+    let port = |e| WalletError::PortUnavailable(cloudcard::core::PortError::with_source("sms", e));
+    let down = Error::from(port(std::io::Error::other("gateway answered 503")));
+    assert!(down.is_transient());
+    assert_eq!(down.kind(), cloudcard::ErrorKind::Unavailable);
+    // The user sees which port; the operator follows the source to why.
+    assert_eq!(down.to_string(), "sms is unavailable");
+    let why = std::error::Error::source(&down).map(ToString::to_string);
+    assert_eq!(why.as_deref(), Some("gateway answered 503"));
+    assert!(matches!(down, Error::PortUnavailable(_)), "one variant, whichever crate called");
+    let outage = Error::from(WalletError::Store(StoreError::backend(std::fmt::Error)));
+    assert!(outage.is_transient());
+    let mut chain = vec![outage.to_string()];
+    let mut at: &dyn std::error::Error = &outage;
+    while let Some(next) = at.source() {
+        chain.push(next.to_string());
+        at = next;
+    }
+    assert_eq!(
+        chain,
+        [
+            "wallet store failed",
+            "store backend failed",
+            "an error occurred when formatting an argument"
+        ],
+        "a store failure keeps its cause"
+    );
     assert!(!Error::Store(StoreError::Corrupt).is_transient(), "damage is not passing");
     assert!(!Error::from(WalletError::OtpInvalid).is_transient());
     // One error for one thing, whichever crate noticed it.

@@ -311,7 +311,9 @@ impl SmsGateway for NoticesDown {
     fn send(&self, sms: cloudcard::wallet::Sms) -> Result<(), cloudcard::wallet::WalletError> {
         let notice = matches!(sms.body, cloudcard::wallet::SmsBody::Notice { .. });
         if notice && self.down.load(Ordering::SeqCst) {
-            return Err(cloudcard::wallet::WalletError::PortUnavailable("sms"));
+            return Err(cloudcard::wallet::WalletError::PortUnavailable(
+                cloudcard::core::PortError::new("sms"),
+            ));
         }
         self.inner.send(sms)
     }

@@ -65,3 +65,59 @@ pub enum Error {
         reason: &'static str,
     },
 }
+
+/// A port that failed: an SMS gateway, a bank, the issuer, an identity or face service, a
+/// notifier. It names the port and keeps the port's own error as its source, so an operator
+/// sees why while the message a user sees stays fixed. Every port failure is worth retrying
+/// later: the outside world may be back.
+///
+/// A port implementation's message must not hold personal data either.
+///
+/// ```
+/// use cloudcard_core::PortError;
+///
+/// let timeout = std::io::Error::new(std::io::ErrorKind::TimedOut, "gateway timed out");
+/// let e = PortError::with_source("sms", timeout);
+/// assert_eq!(e.to_string(), "sms is unavailable");
+/// assert_eq!(std::error::Error::source(&e).unwrap().to_string(), "gateway timed out");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{port} is unavailable")]
+pub struct PortError {
+    port: &'static str,
+    #[source]
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl PortError {
+    /// `port` failed, with no more to say.
+    #[must_use]
+    pub const fn new(port: &'static str) -> Self {
+        Self { port, source: None }
+    }
+
+    /// `port` failed because of `source`.
+    pub fn with_source(
+        port: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self { port, source: Some(std::sync::Arc::new(source)) }
+    }
+
+    /// Which port.
+    #[must_use]
+    pub const fn port(&self) -> &'static str {
+        self.port
+    }
+}
+
+impl PartialEq for PortError {
+    /// The same port, failing for the same stated reason.
+    fn eq(&self, other: &Self) -> bool {
+        self.port == other.port
+            && self.source.as_ref().map(ToString::to_string)
+                == other.source.as_ref().map(ToString::to_string)
+    }
+}
+
+impl Eq for PortError {}

@@ -22,7 +22,7 @@ pub use clock::{
     BEIJING, Clock, ManualClock, SharedClock, SystemClock, beijing_date, beijing_day_start,
     beijing_hour,
 };
-pub use error::Error;
+pub use error::{Error, PortError};
 pub use id::{
     BindingId, CardId, CaseId, ChallengeId, ClaimId, DeviceId, MerchantId, QueryId, RequestId,
     RuleId, TerminalId, TokenId, TransactionId, UserId,

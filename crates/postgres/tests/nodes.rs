@@ -37,7 +37,7 @@ struct Sms2 {
 impl SmsGateway for Sms2 {
     fn send(&self, sms: Sms) -> Result<(), WalletError> {
         if matches!(sms.body, SmsBody::Notice { .. }) && self.notices_down.load(Ordering::SeqCst) {
-            return Err(WalletError::PortUnavailable("sms"));
+            return Err(WalletError::PortUnavailable(cloudcard::core::PortError::new("sms")));
         }
         self.inner.send(sms)
     }

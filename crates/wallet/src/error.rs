@@ -105,9 +105,9 @@ pub enum WalletError {
         /// What was attempted.
         event: &'static str,
     },
-    /// A port (bank, SMS, notifier) failed.
-    #[error("{0} is unavailable")]
-    PortUnavailable(&'static str),
+    /// A port (bank, SMS, identity or face service, notifier) failed; the source says why.
+    #[error(transparent)]
+    PortUnavailable(#[from] cloudcard_core::PortError),
     /// Password hashing failed.
     #[error("password hashing failed")]
     Hashing,
