@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use cloudcard_core::messages::Messages;
 use cloudcard_core::{IssuerTable, Kv, MemoryKv, SharedClock, SystemClock};
 use cloudcard_report::{
     Dispatcher, KvLookupStore, LookupConfig, LookupConnector, LookupService, LookupStore,
@@ -95,6 +96,7 @@ pub struct CloudCardBuilder<S = Production> {
     lookup_store: Option<Arc<dyn LookupStore>>,
     kv: Option<Arc<dyn Kv>>,
     velocity: Option<Arc<dyn VelocityPort>>,
+    messages: Option<Messages>,
 }
 
 impl<S> Default for CloudCardBuilder<S> {
@@ -122,6 +124,7 @@ impl<S> Default for CloudCardBuilder<S> {
             lookup_store: None,
             kv: None,
             velocity: None,
+            messages: None,
         }
     }
 }
@@ -258,6 +261,10 @@ impl<S> CloudCardBuilder<S> {
         /// Where risk velocity is counted. Default: in the `kv` if one is set (shared by every
         /// service on it), else in this process. Its windows must hold the rules' windows.
         velocity: Arc<dyn VelocityPort>;
+        /// How SMS, notifications and report notes are worded, and the SMS signature
+        /// (default: Chinese, signed 【cloudcard】): `Messages::new(Language::English, "..")`,
+        /// or the embedder's own [`Templates`](cloudcard_core::messages::Templates).
+        messages: Messages;
     }
 
     /// The keys and ports not set yet, by their setter's name.
@@ -316,18 +323,22 @@ impl<S> CloudCardBuilder<S> {
             return Err(not_configured);
         };
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let messages = self.messages.unwrap_or_default();
         let ports = WalletPorts { sms: sms.clone(), identity, face, bank, notifier };
         let shared_kv = self.kv.is_some();
         let kv: Arc<dyn Kv> = self.kv.unwrap_or_else(|| Arc::new(MemoryKv::new()));
         let wallet_store =
             self.wallet_store.unwrap_or_else(|| Arc::new(KvWalletStore::new_in(kv.clone())));
-        let wallet = Arc::new(Wallet::new(
-            self.wallet_config.unwrap_or_default(),
-            wallet_keys,
-            ports,
-            wallet_store.clone(),
-            clock.clone(),
-        ));
+        let wallet = Arc::new(
+            Wallet::new(
+                self.wallet_config.unwrap_or_default(),
+                wallet_keys,
+                ports,
+                wallet_store.clone(),
+                clock.clone(),
+            )
+            .with_messages(messages.clone()),
+        );
         let bin =
             TokenBin::new(self.token_bin.as_deref().unwrap_or("990001"), IssuerTable::builtin())?;
         let tokens = TokenService::new(
@@ -365,7 +376,8 @@ impl<S> CloudCardBuilder<S> {
             self.lookup_config.unwrap_or_default(),
             self.lookup_store.unwrap_or_else(|| Arc::new(KvLookupStore::new_in(kv.clone()))),
         )
-        .with_verifier(Arc::new(WalletChecks(wallet.clone())));
+        .with_verifier(Arc::new(WalletChecks(wallet.clone())))
+        .with_messages(messages);
         Ok(CloudCard {
             clock,
             wallet,

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use cloudcard_core::messages::Message;
 use cloudcard_core::{Bank, CaseId, Clock, QueryId, RequestId, TerminalId, UserId};
 use cloudcard_masking::Secret;
 use cloudcard_report::{
@@ -10,8 +11,8 @@ use cloudcard_report::{
     QueryView, Region, Report, RequestChannel, Verifier,
 };
 use cloudcard_wallet::{
-    FaceSample, OtpPurpose, Sms, SmsBody, UnbindCase, UnbindChannel, UnbindEvidence, UnbindReason,
-    Wallet, WalletError, WalletStore,
+    FaceSample, OtpPurpose, Sms, UnbindCase, UnbindChannel, UnbindEvidence, UnbindReason, Wallet,
+    WalletError, WalletStore,
 };
 
 use crate::{CloudCard, Error};
@@ -140,13 +141,9 @@ impl CloudCard {
         let mut sent = 0;
         for (query, user) in self.lookup.take_notices(now, 1_000)? {
             let delivered = self.wallet.store().user(&user).ok().flatten().is_some_and(|record| {
-                let text = "Your card lookup report is ready. Open the app and enter your payment password to view it.";
+                let messages = self.wallet.messages();
                 self.sms
-                    .send(Sms {
-                        to: record.mobile,
-                        body: SmsBody::Notice { text: text.into() },
-                        at: now,
-                    })
+                    .send(Sms::notice(messages, record.mobile, &Message::LookupReady, now))
                     .is_ok()
             });
             if delivered {

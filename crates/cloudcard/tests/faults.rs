@@ -365,4 +365,10 @@ fn a_report_ready_message_that_fails_is_sent_later() {
     assert_eq!(notices(&w), 1);
     cc.run_due().unwrap();
     assert_eq!(notices(&w), 1, "sent once");
+    let notice = w.outbox.messages().pop().unwrap();
+    assert_eq!(
+        notice.text(),
+        "【cloudcard】您的一键查卡报告已生成，请打开应用并输入支付密码查看。",
+        "worded from the templates: Chinese by default"
+    );
 }

@@ -9,6 +9,7 @@ mod error;
 mod id;
 mod issuer;
 mod mac;
+pub mod messages;
 mod pan;
 mod person;
 pub mod store;

@@ -19,8 +19,8 @@ pub use dispatch::{
 pub use error::LookupError;
 pub use evidence::{Evidence, Face, Otp, Password, Verifier};
 pub use model::{
-    BankAnswer, BankStatus, Counts, DORMANT_ADVICE, FoundCard, HeldAnswer, MISSING_CARDS_NOTE,
-    PendingAnswer, Report, ReportCard, ReportKind, UsageStatus,
+    BankAnswer, BankStatus, Counts, FoundCard, HeldAnswer, PendingAnswer, Report, ReportCard,
+    ReportKind, UsageStatus,
 };
 pub use service::{Applicant, Application, Consent, LookupEvent, LookupService, QueryView};
 pub use store::{

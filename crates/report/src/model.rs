@@ -3,17 +3,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use cloudcard_core::messages::{Message, Messages};
 use cloudcard_core::{Bank, CardKind, IssuerTable, Pan, QueryId};
 use cloudcard_masking::MaskPolicy;
 use serde::{Deserialize, Serialize};
-
-/// The standing note every report carries.
-pub const MISSING_CARDS_NOTE: &str = "Cards without a reserved mobile number, with an expired ID, or without card-not-present \
-     service cannot be looked up yet and may be missing from this report; the issuing bank's own records prevail.";
-
-/// The advice shown beside a dormant card.
-pub const DORMANT_ADVICE: &str = "This card has not been used for a long time. If you no longer use it, consider closing it at \
-     the bank.";
 
 /// How a bank describes a card's use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -173,7 +166,8 @@ impl ReportCard {
             masked_number: MaskPolicy::card().mask(card.pan.expose_digits()),
             usage: card.usage,
             dormant,
-            advice: dormant.then(|| DORMANT_ADVICE.to_owned()),
+            // Worded when the report is built, in the service's language.
+            advice: None,
         }
     }
 }
@@ -229,11 +223,14 @@ pub struct Report {
 impl Report {
     pub(crate) fn build(
         query: QueryId,
-        generated_at: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-        details: Vec<ReportCard>,
+        (generated_at, expires_at): (DateTime<Utc>, DateTime<Utc>),
+        mut details: Vec<ReportCard>,
         bank_status: BTreeMap<Bank, BankStatus>,
+        messages: &Messages,
     ) -> Self {
+        for card in &mut details {
+            card.advice = card.dormant.then(|| messages.text(&Message::DormantAdvice));
+        }
         let mut summary: BTreeMap<Bank, Counts> = bank_status
             .iter()
             .filter(|(_, s)| matches!(s, BankStatus::CardsFound(_) | BankStatus::NoneFound))
@@ -252,7 +249,7 @@ impl Report {
             totals,
             details,
             bank_status,
-            note: MISSING_CARDS_NOTE.to_owned(),
+            note: messages.text(&Message::MissingCardsNote),
         }
     }
 }

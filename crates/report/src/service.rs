@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use chrono::{DateTime, Utc};
+use cloudcard_core::messages::Messages;
 use cloudcard_core::{Bank, QueryId, RequestId, UserId, beijing_date, beijing_day_start};
 use cloudcard_masking::Secret;
 use rand::Rng;
@@ -116,6 +117,7 @@ pub struct LookupService<S = InMemoryLookupStore> {
     config: LookupConfig,
     store: S,
     verifier: Option<std::sync::Arc<dyn Verifier>>,
+    messages: Messages,
 }
 
 /// How long a lease on a query holds if its holder never gives it back.
@@ -141,7 +143,14 @@ impl<S: LookupStore> LookupService<S> {
     /// A service over `store`. Until a [`Verifier`] is set every check fails, closed.
     #[must_use]
     pub fn new(config: LookupConfig, store: S) -> Self {
-        Self { config, store, verifier: None }
+        Self { config, store, verifier: None, messages: Messages::default() }
+    }
+
+    /// Words the reports' notes and advice with `messages` (default: Chinese).
+    #[must_use]
+    pub fn with_messages(mut self, messages: Messages) -> Self {
+        self.messages = messages;
+        self
     }
 
     /// The service that checks users' faces, codes and payment passwords.
@@ -666,8 +675,9 @@ impl<S: LookupStore> LookupService<S> {
     ) -> Result<LookupEvent, LookupError> {
         let expires_at = self.expiry_for(now);
         let statuses = q.bank_entries.iter().map(|(b, e)| (*b, e.status)).collect();
+        let found = self.store.found(&q.id)?;
         let report =
-            Report::build(q.id.clone(), now, expires_at, self.store.found(&q.id)?, statuses);
+            Report::build(q.id.clone(), (now, expires_at), found, statuses, &self.messages);
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(&report).map_err(|_| LookupError::Crypto)?);
         let mut key = [0u8; 32];

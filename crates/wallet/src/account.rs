@@ -6,7 +6,7 @@ use cloudcard_masking::Secret;
 use crate::WalletError;
 use crate::model::{PasswordFailure, RealName, UserRecord};
 use crate::otp;
-use crate::ports::{FaceSample, OtpPurpose, Sms, SmsBody};
+use crate::ports::{FaceSample, OtpPurpose};
 use crate::service::{AccountView, Wallet};
 use crate::store::WalletStore;
 use cloudcard_core::StoreError;
@@ -266,11 +266,7 @@ impl<S: WalletStore> Wallet<S> {
         let now = self.clock.now();
         self.count_sms(&record.mobile)?;
         let code = otp::issue(&self.store, &self.otp_mac, &self.config.otp, subject, purpose, now)?;
-        self.ports.sms.send(Sms {
-            to: record.mobile,
-            body: SmsBody::Otp { purpose, code },
-            at: now,
-        })
+        self.ports.sms.send(self.code_sms(record.mobile, purpose, code, now))
     }
 
     /// Checks a one-time code sent by [`Self::send_otp`]; a right code is spent.

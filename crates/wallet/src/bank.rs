@@ -12,7 +12,8 @@ use rand::RngExt;
 use subtle::ConstantTimeEq;
 
 use crate::WalletError;
-use crate::ports::{OtpPurpose, Sms, SmsBody, SmsGateway};
+use crate::ports::{OtpPurpose, Sms, SmsGateway};
+use cloudcard_core::messages::Messages;
 
 /// What the bank checks when a card is bound: card, name, ID and reserved mobile, plus expiry
 /// and CVN2 for a credit card. The CVN2 is used for this check and never stored.
@@ -179,14 +180,19 @@ impl BankGateway for SimulatedBankGateway {
         let mut rng = rand::rng();
         let code = format!("{:06}", rng.random_range(0..1_000_000u32));
         let session = format!("bank-{:016x}", rng.random::<u64>());
-        self.sms.send(Sms {
-            to: card.mobile.clone(),
-            body: SmsBody::Otp {
-                purpose: OtpPurpose::CardBinding,
-                code: Secret::new(code.clone()),
-            },
-            at: now,
-        })?;
+        // The bank words and signs its own code SMS.
+        let bank_messages = Messages::default().signed(card.bank.chinese_name().unwrap_or("bank"));
+        let purpose = OtpPurpose::CardBinding;
+        let minutes = 5;
+        let sms = Sms::code(
+            &bank_messages,
+            card.mobile.clone(),
+            purpose,
+            code.clone().into(),
+            minutes,
+            now,
+        );
+        self.sms.send(sms)?;
         self.sessions.lock_unpoisoned().insert(session.clone(), Secret::new(code));
         Ok(BankVerdict::CodeSent { session, bank: card.bank, kind: card.kind })
     }

@@ -12,24 +12,8 @@ use serde::Serialize;
 
 use crate::WalletError;
 
-/// Why a one-time code was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum OtpPurpose {
-    /// Resetting the payment password.
-    PasswordReset,
-    /// Binding a card (sent by the bank to the reserved mobile).
-    CardBinding,
-    /// Verifying the user for the one-click card lookup.
-    CardLookup,
-    /// Binding a new mobile to a POS terminal.
-    TerminalMobile,
-    /// Unbinding a POS terminal's mobile online.
-    TerminalUnbind,
-    /// Stepping up a payment.
-    Payment,
-}
+pub use cloudcard_core::messages::OtpPurpose;
+use cloudcard_core::messages::{Message, Messages};
 
 /// What an SMS says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,10 +50,48 @@ impl SmsBody {
 pub struct Sms {
     /// The recipient (prints masked).
     pub to: PhoneNumber,
-    /// The message.
+    /// What it is about.
     pub body: SmsBody,
+    /// The words a gateway sends, signature first. They hold a code's digits, so they print
+    /// and serialize redacted; [`Sms::text`] reads them.
+    #[serde(serialize_with = "cloudcard_masking::redacted")]
+    pub words: Secret<String>,
     /// When sent.
     pub at: DateTime<Utc>,
+}
+
+impl Sms {
+    /// A one-time code for `purpose`, good for `minutes`, worded and signed by `messages`.
+    #[must_use]
+    pub fn code(
+        messages: &Messages,
+        to: PhoneNumber,
+        purpose: OtpPurpose,
+        code: Secret<String>,
+        minutes: i64,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let words = messages.sms(&Message::Code { purpose, code: code.expose_secret(), minutes });
+        Self { to, body: SmsBody::Otp { purpose, code }, words: Secret::new(words), at }
+    }
+
+    /// A notice, worded and signed by `messages`.
+    #[must_use]
+    pub fn notice(
+        messages: &Messages,
+        to: PhoneNumber,
+        message: &Message<'_>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let words = Secret::new(messages.sms(message));
+        Self { to, body: SmsBody::Notice { text: messages.text(message) }, words, at }
+    }
+
+    /// The words to send, signature first: for the gateway.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        self.words.expose_secret()
+    }
 }
 
 /// Sends SMS.

@@ -6,10 +6,11 @@ use crate::model::{
     CaseEvent, CaseState, TerminalRecord, UnbindCase, UnbindChannel, UnbindEvidence, UnbindReason,
     case_transition,
 };
-use crate::ports::{Notification, NotifyChannel, OtpPurpose, Sms, SmsBody};
+use crate::ports::{Notification, NotifyChannel, OtpPurpose};
 use crate::service::Wallet;
 use crate::store::WalletStore;
 use crate::{WalletError, otp};
+use cloudcard_core::messages::Message;
 
 impl<S: WalletStore> Wallet<S> {
     /// Registers a terminal, binding `mobile` once that mobile's own code is confirmed (see
@@ -65,11 +66,7 @@ impl<S: WalletStore> Wallet<S> {
             OtpPurpose::TerminalMobile,
             now,
         )?;
-        self.ports.sms.send(Sms {
-            to: mobile.clone(),
-            body: SmsBody::Otp { purpose: OtpPurpose::TerminalMobile, code },
-            at: now,
-        })
+        self.ports.sms.send(self.code_sms(mobile.clone(), OtpPurpose::TerminalMobile, code, now))
     }
 
     /// Binds a new mobile to a terminal that has none, with that mobile's code.
@@ -139,11 +136,7 @@ impl<S: WalletStore> Wallet<S> {
                 OtpPurpose::TerminalUnbind,
                 now,
             )?;
-            self.ports.sms.send(Sms {
-                to: mobile,
-                body: SmsBody::Otp { purpose: OtpPurpose::TerminalUnbind, code },
-                at: now,
-            })?;
+            self.ports.sms.send(self.code_sms(mobile, OtpPurpose::TerminalUnbind, code, now))?;
         }
         self.store.put_case(&case)?;
         Ok(case)
@@ -248,15 +241,15 @@ impl<S: WalletStore> Wallet<S> {
             let Some(to) = terminal.mobile.clone() else {
                 return Err(WalletError::TerminalNotFound);
             };
-            let text = if next == CaseState::Completed {
-                "The mobile number bound to your POS terminal has been unbound."
+            let message = if next == CaseState::Completed {
+                Message::TerminalUnbound
             } else {
-                "Your request to unbind the POS terminal's mobile number was not approved."
+                Message::TerminalUnbindRefused
             };
             self.ports.notifier.notify(Notification {
                 channel: current.notify_via,
                 to,
-                text: text.to_owned(),
+                text: self.messages.text(&message),
                 at: now,
             })?;
         }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use cloudcard_core::messages::Messages;
 use cloudcard_core::{
     Bank, BindingId, CardExpiry, CardId, CardKind, MacKey, Pan, PhoneNumber, SharedClock, UserId,
 };
@@ -16,7 +17,7 @@ use crate::bank::BankGateway;
 use crate::model::UserRecord;
 use crate::otp::OtpPolicy;
 use crate::password::{Argon2Cost, LockoutPolicy, PasswordHasher};
-use crate::ports::{FaceVerifier, IdentityVerifier, Notifier, SmsGateway};
+use crate::ports::{FaceVerifier, IdentityVerifier, Notifier, OtpPurpose, Sms, SmsGateway};
 use crate::store::{InMemoryWalletStore, WalletStore};
 
 /// How the wallet is set up.
@@ -224,6 +225,8 @@ pub struct Wallet<S = InMemoryWalletStore> {
     pub(crate) ports: WalletPorts,
     pub(crate) store: S,
     pub(crate) clock: SharedClock,
+    /// How SMS and notifications are worded and signed.
+    pub(crate) messages: Messages,
 }
 
 impl<S> fmt::Debug for Wallet<S> {
@@ -252,7 +255,33 @@ impl<S: WalletStore> Wallet<S> {
         let card_mac = MacKey::new("card fingerprints", &keys.card_key);
         let index_key = Secret::new(card_mac.mac(&[b"cloudcard/wallet-index-key/v1"]));
         let index_mac = MacKey::new("wallet indexes", &index_key);
-        Self { config, hasher, otp_mac, card_mac, index_mac, ports, store, clock }
+        let messages = Messages::default();
+        Self { config, hasher, otp_mac, card_mac, index_mac, ports, store, clock, messages }
+    }
+
+    /// Words SMS and notifications with `messages` (default: Chinese, signed 【cloudcard】).
+    #[must_use]
+    pub fn with_messages(mut self, messages: Messages) -> Self {
+        self.messages = messages;
+        self
+    }
+
+    /// How SMS and notifications are worded and signed.
+    #[must_use]
+    pub const fn messages(&self) -> &Messages {
+        &self.messages
+    }
+
+    /// A code's SMS to `to`, worded and signed.
+    pub(crate) fn code_sms(
+        &self,
+        to: PhoneNumber,
+        purpose: OtpPurpose,
+        code: Secret<String>,
+        now: DateTime<Utc>,
+    ) -> Sms {
+        let minutes = self.config.otp.ttl.num_minutes();
+        Sms::code(&self.messages, to, purpose, code, minutes, now)
     }
 
     /// The store.

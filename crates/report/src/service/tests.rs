@@ -16,8 +16,9 @@ use crate::dispatch::{
     BankQuery, Behaviour, Dispatcher, IdDocument, IdentityBook, LookupConnector, Reply,
     SimulatedBank,
 };
-use crate::model::{DORMANT_ADVICE, FoundCard, MISSING_CARDS_NOTE, ReportKind, UsageStatus};
+use crate::model::{FoundCard, ReportKind, UsageStatus};
 use cloudcard_core::StoreError;
+use cloudcard_core::messages::{Language, Message, Messages};
 
 fn user() -> UserId {
     "usr_owner".parse().unwrap()
@@ -402,8 +403,21 @@ fn rule_5_details_show_first_4_and_last_4_and_flag_dormant_cards() {
         (ReportKind::Debit, false, None)
     );
     assert_eq!((icbc[1].kind, icbc[1].dormant), (ReportKind::Credit, true));
-    assert_eq!(icbc[1].advice.as_deref(), Some(DORMANT_ADVICE));
-    assert_eq!(report.note, MISSING_CARDS_NOTE);
+    let chinese = Messages::default();
+    assert_eq!(icbc[1].advice, Some(chinese.text(&Message::DormantAdvice)));
+    assert!(icbc[1].advice.as_deref().is_some_and(|a| a.contains("销户")), "Chinese by default");
+    assert_eq!(report.note, chinese.text(&Message::MissingCardsNote));
+}
+
+#[test]
+fn rule_5_notes_and_advice_in_the_service_language() {
+    let english = Messages::new(Language::English, "Wallet");
+    let lookup = service().with_messages(english.clone());
+    let query = generated(&lookup, t0());
+    let report = lookup.view_evidence(&query, &user(), &password(&query, t0()), t0()).unwrap();
+    assert_eq!(report.note, english.text(&Message::MissingCardsNote));
+    let dormant = report.details.iter().find(|c| c.dormant).unwrap();
+    assert!(dormant.advice.as_deref().is_some_and(|a| a.contains("consider closing it")));
 }
 
 #[test]
