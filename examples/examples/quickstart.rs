@@ -123,8 +123,8 @@ fn main() -> Result<(), cloudcard::Error> {
     for event in [ClaimEvent::Assess, ClaimEvent::AdvancePay, ClaimEvent::Settle] {
         println!("   claim is now {}", cc.advance_claim(&claim.id, event)?.state);
     }
-    let after = pay(&cc, &clock, &user, &phone, &mut icbc_card, 100, Cvm::None);
-    println!("   a payment from the lost phone: {}", after.unwrap_err());
+    let after = pay(&cc, &clock, &user, &phone, &mut icbc_card, 100, Cvm::None)?;
+    println!("   a payment from the lost phone: {after}");
     let deleted = cc.confirm_phone_lost(&user, &phone)?;
     println!("   confirmed lost: {} cloud cards deleted, the phone removed", deleted.len());
 

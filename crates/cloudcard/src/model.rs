@@ -67,7 +67,7 @@ pub enum PaymentOutcome {
         /// Why.
         reason: DeclineReason,
     },
-    /// Risk asks the user to step up; answer with [`CloudCard::step_up`].
+    /// Risk asks the user to step up; answer with [`CloudCard::step_up`](crate::CloudCard::step_up).
     ChallengeRequired {
         /// The transaction.
         transaction: TransactionId,
@@ -76,7 +76,7 @@ pub enum PaymentOutcome {
         /// How to answer it.
         method: ChallengeMethod,
     },
-    /// Held for an operator to review ([`CloudCard::review_payment`]); declined if nobody
+    /// Held for an operator to review ([`CloudCard::review_payment`](crate::CloudCard::review_payment)); declined if nobody
     /// decides by `review_by`.
     HeldForReview {
         /// The transaction.
@@ -124,6 +124,9 @@ pub enum DeclineReason {
     Issuer(String),
     /// An operator declined it on review.
     Review,
+    /// The phone's own, genuine cryptogram, for a cloud card that is suspended or deleted (by
+    /// the user, the wallet or the issuer).
+    CardInactive,
 }
 
 /// An answer to a payment challenge.
@@ -190,6 +193,7 @@ impl std::fmt::Display for DeclineReason {
             Self::Risk(reason) => write!(f, "declined: {reason}"),
             Self::Issuer(reason) => write!(f, "declined by the issuer: {reason}"),
             Self::Review => f.write_str("declined on review"),
+            Self::CardInactive => f.write_str("declined: this cloud card is suspended or deleted"),
         }
     }
 }

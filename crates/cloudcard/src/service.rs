@@ -206,16 +206,36 @@ impl CloudCard {
     /// the issuer; the result is recorded for velocity and loss protection. A challenge is
     /// answered with [`Self::step_up`].
     ///
+    /// A genuine cryptogram for a cloud card that is not active (its phone reported lost, the
+    /// issuer's suspension, a deleted card) is a decline with its reason, not an error: the
+    /// phone proved itself, and the terminal shows the cardholder why.
+    ///
     /// # Errors
     ///
-    /// [`Error::Token`] ("cryptogram invalid"), [`Error::CardNotFound`], a port error.
+    /// [`Error::Token`] ("cryptogram invalid": forged, replayed, stale), [`Error::CardNotFound`],
+    /// a port error.
     pub fn pay(&self, request: &PaymentRequest) -> Result<PaymentOutcome, Error> {
         let id = transaction_id(&request.cryptogram.data.merchant, &request.transaction);
         let verified = match self.tokens.verify(&request.device, &request.cryptogram) {
             Ok(verified) => verified,
-            // The same request again (its counter is spent): the first answer, if it is the
-            // same cryptogram, byte for byte.
-            Err(e) => return self.answered_before(&id, request).unwrap_or(Err(e.into())),
+            Err(e) => {
+                // The same request again (its counter is spent): the first answer, if it is
+                // the same cryptogram, byte for byte.
+                if let Some(answer) = self.answered_before(&id, request) {
+                    return answer;
+                }
+                // The MAC is checked before the status: a cloud card that is not active was
+                // presented by its own phone.
+                if e.rejection() == Some(cloudcard_token::Rejection::NotActive) {
+                    let reason = if self.risk.is_device_lost(&request.device)? {
+                        DeclineReason::Risk(cloudcard_risk::Reason::LostDevice)
+                    } else {
+                        DeclineReason::CardInactive
+                    };
+                    return Ok(PaymentOutcome::Declined { transaction: id, reason });
+                }
+                return Err(e.into());
+            }
         };
         // A terminal's id names one payment: another payment under it would count nowhere.
         if self.state.outcome(&id)?.is_some() {

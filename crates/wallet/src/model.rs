@@ -153,7 +153,7 @@ pub struct TerminalRecord {
     pub bound_at: DateTime<Utc>,
 }
 
-/// What [`WalletStore::record_password_failure`] did.
+/// What [`WalletStore::record_password_failure`](crate::WalletStore::record_password_failure) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordFailure {
     /// Counted; this many tries remain.
@@ -168,7 +168,7 @@ pub enum PasswordFailure {
     },
 }
 
-/// What [`WalletStore::add_card`] did.
+/// What [`WalletStore::add_card`](crate::WalletStore::add_card) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddCard {
     /// Added; whether it became the default (the wallet's first card).
@@ -182,7 +182,7 @@ pub enum AddCard {
     Full,
 }
 
-/// What [`WalletStore::check_code`] found.
+/// What [`WalletStore::check_code`](crate::WalletStore::check_code) found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeCheck {
     /// Right: the code is spent.
