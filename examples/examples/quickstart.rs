@@ -187,7 +187,8 @@ fn main() -> Result<(), cloudcard::Error> {
         NotifyChannel::Sms,
     )?;
     let c = code(&m_mobile, OtpPurpose::TerminalUnbind);
-    let done = cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: c })?;
+    let done =
+        cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: c.into() })?;
     println!(
         "   case {}; notified: {}",
         done.state,

@@ -141,7 +141,9 @@ fn every_flow_through_the_facade() {
         )
         .unwrap();
     let code = w.outbox.last_code(&m_mobile, OtpPurpose::TerminalUnbind).unwrap();
-    let done = cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code }).unwrap();
+    let done = cc
+        .complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: code.into() })
+        .unwrap();
     assert_eq!(done.state.to_string(), "completed");
     assert!(cc.terminal(&terminal).unwrap().mobile.is_none());
 

@@ -76,7 +76,7 @@ fn nothing_personal_rests_in_clear_after_the_whole_journey() {
         )
         .unwrap();
     let c = w.outbox.last_code(&m_mobile, OtpPurpose::TerminalUnbind).unwrap();
-    cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: c }).unwrap();
+    cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: c.into() }).unwrap();
 
     // Every secret the journey used.
     let mut needles: Vec<String> = Vec::new();

@@ -102,7 +102,7 @@ fn no_public_type_prints_a_secret() {
         printed(&wallet_keys),
         printed(&ticket),
         printed(&FaceSample(CODE.into())),
-        printed(&UnbindEvidence::OnlineOtp { code: CODE.into() }),
+        printed(&UnbindEvidence::OnlineOtp { code: String::from(CODE).into() }),
         printed(&MemoryKv::new()),
         printed(&cloudcard::sqlite::StaticKey::new(KEY)),
     ];

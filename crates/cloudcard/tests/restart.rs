@@ -204,7 +204,9 @@ fn a_pos_unbinding_case_continues_after_a_restart() {
     let code = w.outbox.last_code(&mobile, OtpPurpose::TerminalUnbind).unwrap();
     drop(cc);
     let cc = w.open();
-    let done = cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code }).unwrap();
+    let done = cc
+        .complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: code.into() })
+        .unwrap();
     assert_eq!(done.state, cloudcard::wallet::CaseState::Completed);
     drop(cc);
     let cc = w.open();

@@ -71,7 +71,7 @@ impl<S: WalletStore> Wallet<S> {
         let (bank, kind) = known.map_or((bank, kind), |i| (i.bank, i.kind));
         let id = BindingId::random();
         let binding = PendingBinding {
-            id: id.as_str().to_owned(),
+            id: id.clone(),
             user: user.clone(),
             pan: request.pan,
             expiry: request.expiry,

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::{
-    Bank, CardExpiry, CardId, CardKind, CaseId, DeviceId, Pan, PersonName, PhoneNumber, ResidentId,
-    TerminalId, UserId,
+    Bank, BindingId, CardExpiry, CardId, CardKind, CaseId, DeviceId, Pan, PersonName, PhoneNumber,
+    ResidentId, TerminalId, UserId,
 };
 use cloudcard_masking::Secret;
 use serde::{Deserialize, Serialize};
@@ -76,7 +76,7 @@ pub struct CardRecord {
 #[derive(Debug, Clone)]
 pub struct PendingBinding {
     /// The binding's id.
-    pub id: String,
+    pub id: BindingId,
     /// Whose.
     pub user: UserId,
     /// The card.
@@ -298,7 +298,7 @@ pub enum UnbindEvidence {
     /// Online: the code sent to the bound mobile.
     OnlineOtp {
         /// The code.
-        code: String,
+        code: Secret<String>,
     },
     /// Online: a face check of the terminal's owner.
     OnlineFace {

@@ -166,7 +166,7 @@ impl<S: WalletStore> Wallet<S> {
                     &self.config.otp,
                     case.as_str(),
                     OtpPurpose::TerminalUnbind,
-                    code,
+                    code.expose_secret(),
                     self.clock.now(),
                 )?;
                 "online: sms code".to_owned()

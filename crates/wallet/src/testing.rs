@@ -188,7 +188,7 @@ fn cards_cap_duplicates_default(s: Arc<dyn WalletStore>) {
 fn bindings_tickets_devices(s: &dyn WalletStore) {
     let owner = UserId::random();
     let binding = PendingBinding {
-        id: "bind_1".into(),
+        id: "bind_1".parse().unwrap(),
         user: owner.clone(),
         pan: "6222021234567890128".parse().unwrap(),
         expiry: None,
@@ -208,7 +208,7 @@ fn bindings_tickets_devices(s: &dyn WalletStore) {
     assert_eq!(s.binding("bind_1").unwrap().unwrap().tries, 1);
     assert!(s.take_binding("bind_1").unwrap().is_some());
     assert!(s.take_binding("bind_1").unwrap().is_none(), "taken once");
-    s.put_binding(&PendingBinding { id: "bind_2".into(), ..binding.clone() }).unwrap();
+    s.put_binding(&PendingBinding { id: "bind_2".parse().unwrap(), ..binding.clone() }).unwrap();
     assert_eq!(s.record_binding_failure("bind_2", 2).unwrap(), Some(1));
     assert_eq!(s.record_binding_failure("bind_2", 2).unwrap(), None, "the last try ends it");
     assert!(s.binding("bind_2").unwrap().is_none());
@@ -291,7 +291,7 @@ fn purge_only_what_lapsed(s: &dyn WalletStore) {
     for i in 0..30 {
         let lapses = if i < 10 { t0() } else { t0() + TimeDelta::days(1) };
         s.put_binding(&PendingBinding {
-            id: format!("bind_{i}"),
+            id: format!("bind_{i}").parse().unwrap(),
             user: owner.clone(),
             pan: "6222021234567890128".parse().unwrap(),
             expiry: None,

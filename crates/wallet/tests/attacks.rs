@@ -116,7 +116,7 @@ fn a_binding_code_cannot_be_brute_forced() {
 #[test]
 fn codes_faces_and_tickets_never_print() {
     use cloudcard_wallet::{FaceSample, UnbindEvidence, UnbindTicket};
-    let code = UnbindEvidence::OnlineOtp { code: "482913".into() };
+    let code = UnbindEvidence::OnlineOtp { code: String::from("482913").into() };
     let face = UnbindEvidence::OnlineFace { sample: FaceSample("face-template-77".into()) };
     let ticket = UnbindTicket {
         ticket: String::from("tk-secret-31337").into(),
@@ -125,7 +125,7 @@ fn codes_faces_and_tickets_never_print() {
         expires_at: Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap(),
     };
     let binding = cloudcard_wallet::PendingBinding {
-        id: "bind_1".into(),
+        id: "bind_1".parse().unwrap(),
         user: "usr_1".parse().unwrap(),
         pan: "6222021234567890128".parse().unwrap(),
         expiry: None,

@@ -257,7 +257,8 @@ pub fn run() -> Journey {
         .unwrap();
     let c = j.outbox.last_code(&m_mobile, OtpPurpose::TerminalUnbind).unwrap();
     let done =
-        j.cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: c }).unwrap();
+        j.cc.complete_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: c.into() })
+            .unwrap();
     j.keep(&done);
 
     let messages = j.outbox.messages();

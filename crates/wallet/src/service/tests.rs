@@ -452,13 +452,13 @@ fn pos_unbind_online_by_code_or_face() {
                 f.wallet
                     .verify_terminal_unbind(
                         &case.id,
-                        &UnbindEvidence::OnlineOtp { code: "x".into() }
+                        &UnbindEvidence::OnlineOtp { code: String::from("x").into() }
                     )
                     .unwrap_err(),
                 WalletError::OtpInvalid
             );
             UnbindEvidence::OnlineOtp {
-                code: f.outbox.last_code(&person(2).2, OtpPurpose::TerminalUnbind).unwrap(),
+                code: f.outbox.last_code(&person(2).2, OtpPurpose::TerminalUnbind).unwrap().into(),
             }
         };
         assert!(f.wallet.complete_terminal_unbind(&case.id).is_err(), "not before verification");
@@ -487,7 +487,10 @@ fn pos_unbind_by_hotline_and_at_the_counter() {
         .unwrap();
     assert_eq!(
         f.wallet
-            .verify_terminal_unbind(&case.id, &UnbindEvidence::OnlineOtp { code: "1".into() })
+            .verify_terminal_unbind(
+                &case.id,
+                &UnbindEvidence::OnlineOtp { code: String::from("1").into() }
+            )
             .unwrap_err(),
         WalletError::WrongEvidence
     );

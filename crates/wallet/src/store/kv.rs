@@ -4,8 +4,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::store::{self, Kv, Txn, decode, encode, get_json, put_json, time_key};
 use cloudcard_core::{
-    Bank, CardExpiry, CardId, CardKind, DeviceId, MemoryKv, Pan, PersonName, PhoneNumber,
-    ResidentId, StoreError, TerminalId, UserId,
+    Bank, BindingId, CardExpiry, CardId, CardKind, DeviceId, MemoryKv, Pan, PersonName,
+    PhoneNumber, ResidentId, StoreError, TerminalId, UserId,
 };
 use cloudcard_masking::{ExposeSecret, Secret};
 use serde::{Deserialize, Serialize};
@@ -201,7 +201,7 @@ impl CardRow {
 
 #[derive(Serialize, Deserialize)]
 struct BindingRow {
-    id: String,
+    id: BindingId,
     user: UserId,
     pan: String,
     expiry: Option<CardExpiry>,
@@ -591,7 +591,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn put_binding(&self, binding: &PendingBinding) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
-            let id = binding.id.as_bytes();
+            let id = binding.id.as_str().as_bytes();
             if txn.get(BINDINGS, id)?.is_some() {
                 return Err(StoreError::Duplicate);
             }
