@@ -238,7 +238,7 @@ impl CloudCard {
             }
         };
         // A terminal's id names one payment: another payment under it would count nowhere.
-        if self.state.outcome(&id)?.is_some() {
+        if self.state.has_outcome(&id)? {
             return Err(Error::DuplicateTransaction);
         }
         let answer = Answer::First(request_digest(request));
@@ -605,8 +605,7 @@ fn transaction_id(merchant: &MerchantId, terminal: &TransactionId) -> Transactio
     let mut first = [0u8; 16];
     first.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
     // Shaped as every random transaction id is: the kind's prefix and 128 bits in hex.
-    let hex = format!("txn_{:032x}", u128::from_be_bytes(first));
-    TransactionId::parse(&hex).unwrap_or_else(|_| terminal.clone())
+    TransactionId::from_bits(u128::from_be_bytes(first))
 }
 
 /// A digest of what makes a payment request this one: who, on which phone, and the cryptogram

@@ -291,6 +291,11 @@ impl FacadeState {
         })
     }
 
+    /// Whether an outcome is kept under `id`.
+    pub(crate) fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
+        store::read(&*self.kv, |txn| txn.contains(OUTCOMES, id.as_str().as_bytes()))
+    }
+
     /// A kept outcome and the digest of the request that made it.
     pub(crate) fn outcome(
         &self,

@@ -34,7 +34,14 @@ macro_rules! ids {
             /// A fresh random id: the kind's prefix and 128 random bits in hex.
             #[must_use]
             pub fn random() -> Self {
-                Self(format!(concat!($prefix, "_{:032x}"), rand::rng().random::<u128>()).into())
+                Self::from_bits(rand::rng().random::<u128>())
+            }
+
+            /// The id named by `bits` (a digest's first 128 bits, say), shaped as every random
+            /// id of the kind is: its prefix and the bits in hex.
+            #[must_use]
+            pub fn from_bits(bits: u128) -> Self {
+                Self(format!(concat!($prefix, "_{:032x}"), bits).into())
             }
 
             /// The id as text.
@@ -136,6 +143,15 @@ mod tests {
         assert!(DeviceId::parse(&"x".repeat(65)).is_err());
         assert!(DeviceId::parse(&"x".repeat(64)).is_ok());
         assert!(TokenId::parse("编号").is_err());
+    }
+
+    #[test]
+    fn ids_from_bits_are_shaped_as_random_ones() {
+        let id = TransactionId::from_bits(0xff);
+        assert_eq!(id.as_str(), "txn_000000000000000000000000000000ff");
+        assert_eq!(TransactionId::parse(id.as_str()), Ok(id.clone()));
+        assert_eq!(id.as_str().len(), TransactionId::random().as_str().len());
+        assert_ne!(TransactionId::from_bits(1), TransactionId::from_bits(2));
     }
 
     #[test]
