@@ -209,14 +209,19 @@ impl MaskPolicy {
         out.reserve(input.len() + hidden + hidden / 2 + 2);
         out.push_str(head);
         match self.grouping {
-            None => out.extend(core::iter::repeat_n(self.mask_char, hidden)),
+            None => self.push_masks(hidden, out),
             Some(Grouping { size, separator }) => {
+                // Group by group: a separator before each group but a leading one, no
+                // arithmetic per character.
+                let mut left = hidden;
                 let mut need_sep = !head.is_empty();
-                for i in 0..hidden {
-                    if need_sep && i % size.get() == 0 {
+                while left > 0 {
+                    let n = left.min(size.get());
+                    if need_sep {
                         out.push(separator);
                     }
-                    out.push(self.mask_char);
+                    self.push_masks(n, out);
+                    left -= n;
                     need_sep = true;
                 }
                 if !tail.is_empty() {
@@ -225,6 +230,21 @@ impl MaskPolicy {
             }
         }
         out.push_str(tail);
+    }
+
+    /// Appends `n` mask characters: a slice at a time when the mask is ASCII.
+    fn push_masks(&self, n: usize, out: &mut String) {
+        const ASTERISKS: &str = "********************************";
+        if self.mask_char == '*' {
+            let mut left = n;
+            while left > 0 {
+                let run = left.min(ASTERISKS.len());
+                out.push_str(ASTERISKS.get(..run).unwrap_or_default());
+                left -= run;
+            }
+        } else {
+            out.extend(core::iter::repeat_n(self.mask_char, n));
+        }
     }
 
     fn mask_all(&self, input: &str, out: &mut String) {
