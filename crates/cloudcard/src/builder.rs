@@ -393,6 +393,7 @@ impl<S> CloudCardBuilder<S> {
 }
 
 /// A named 32-byte key kept wrapped in a durable store.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) type NamedKey<'a> =
     dyn Fn(&str) -> Result<cloudcard_masking::Secret<[u8; 32]>, cloudcard_core::StoreError> + 'a;
 
