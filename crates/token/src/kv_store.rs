@@ -4,6 +4,7 @@ use cloudcard_core::store::{self, Kv, Txn, get_json, key, prefix_end, put_json};
 use cloudcard_core::{DeviceId, TokenId};
 
 use crate::record::{Fingerprint, TokenRecord};
+use crate::store::Spend;
 use crate::{StoreError, TokenNumber, TokenStatus, TokenStore};
 
 const RECORDS: &str = "token";
@@ -85,6 +86,25 @@ impl<K: Kv> TokenStore for KvTokenStore<K> {
 
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
         store::read(&self.kv, |txn| get(txn, id))
+    }
+
+    /// One write transaction: the record read, decided on and written back together.
+    fn spend_by_number(
+        &self,
+        number: &TokenNumber,
+        decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
+    ) -> Result<Option<TokenId>, StoreError> {
+        store::write(&self.kv, |txn| {
+            let Some(id) = txn.get(NUMBERS, number.expose().as_bytes())? else { return Ok(None) };
+            let Some(mut record) = get_json::<TokenRecord>(txn, RECORDS, &id)? else {
+                return Ok(None);
+            };
+            if let Some(spend) = decide(&record) {
+                spend.apply(&mut record)?;
+                put_json(txn, RECORDS, id_key(&record.id), &record)?;
+            }
+            Ok(Some(record.id))
+        })
     }
 
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {

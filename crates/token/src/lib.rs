@@ -30,7 +30,7 @@ pub use luk::{LukGrant, LukPolicy, LukState};
 pub use number::{TokenBin, TokenNumber};
 pub use record::{Fingerprint, Par, TokenRecord};
 pub use service::TokenService;
-pub use store::{InMemoryTokenStore, TokenStore};
+pub use store::{InMemoryTokenStore, Spend, TokenStore};
 pub use views::{
     BulkOutcome, FundingCard, HeldCryptogram, ProvisionRequest, Provisioned, RewrapReport,
     TokenConfig, TokenInfo, VerifiedCryptogram,

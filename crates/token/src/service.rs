@@ -12,6 +12,7 @@ use crate::cryptogram::{Cryptogram, DeviceCard, ReplenishRequest, mac_matches};
 use crate::keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
 use crate::luk::{self, LukGrant, LukState};
 use crate::record::{Fingerprint, Par, TokenRecord};
+use crate::store::Spend;
 use crate::views::{
     BulkOutcome, FundingCard, HeldCryptogram, ProvisionRequest, Provisioned, RewrapReport,
     TokenConfig, TokenInfo, VerifiedCryptogram,
@@ -356,31 +357,30 @@ impl<S: TokenStore> TokenService<S> {
         cryptogram: &Cryptogram,
     ) -> Result<VerifiedCryptogram, TokenError> {
         let now = self.clock.now();
-        for _ in 0..ATTEMPTS {
-            let record = self
-                .store
-                .get_by_number(&cryptogram.token_number)?
-                .ok_or(TokenError::CryptogramInvalid(Rejection::UnknownToken))?;
-            let next = self
-                .check(&record, device, cryptogram, now)
-                .map_err(TokenError::CryptogramInvalid)?;
-            match self.store.compare_and_set(record.version, next) {
-                Ok(()) => {
-                    return Ok(VerifiedCryptogram {
-                        token: record.id,
-                        device: device.clone(),
-                        amount: cryptogram.data.amount,
-                        merchant: cryptogram.data.merchant.clone(),
-                        channel: cryptogram.data.channel,
-                        atc: cryptogram.atc,
-                        cvm: cryptogram.data.cvm,
-                    });
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(TokenError::Contention)
+        // Checked and spent in one step of the store: of two nodes presenting one ATC, one
+        // spends it and the other sees it spent.
+        let mut verdict = Err(Rejection::UnknownToken);
+        let token = self
+            .store
+            .spend_by_number(&cryptogram.token_number, &mut |record| {
+                verdict = self.check(record, device, cryptogram, now);
+                verdict.ok()
+            })
+            .map_err(|e| match e {
+                StoreError::Conflict => TokenError::Contention,
+                e => e.into(),
+            })?
+            .ok_or(TokenError::CryptogramInvalid(Rejection::UnknownToken))?;
+        verdict.map_err(TokenError::CryptogramInvalid)?;
+        Ok(VerifiedCryptogram {
+            token,
+            device: device.clone(),
+            amount: cryptogram.data.amount,
+            merchant: cryptogram.data.merchant.clone(),
+            channel: cryptogram.data.channel,
+            atc: cryptogram.atc,
+            cvm: cryptogram.data.cvm,
+        })
     }
 
     /// The card behind a verified cryptogram, for the issuer's authorization. The proof is
@@ -529,14 +529,14 @@ impl<S: TokenStore> TokenService<S> {
         Err(TokenError::Contention)
     }
 
-    /// Every check of [`Self::verify`]; the updated record if all pass.
+    /// Every check of [`Self::verify`]; what the cryptogram spends if all pass.
     fn check(
         &self,
         record: &TokenRecord,
         device: &DeviceId,
         c: &Cryptogram,
         now: DateTime<Utc>,
-    ) -> Result<TokenRecord, Rejection> {
+    ) -> Result<Spend, Rejection> {
         // The MAC first, under the key the cryptogram names: a forged cryptogram is refused as
         // "bad MAC" whatever else is wrong with it, and learns nothing from the refusal.
         let luk = luk::derive(&self.luk_master_key, &record.id, c.key_seq);
@@ -580,13 +580,14 @@ impl<S: TokenStore> TokenService<S> {
         if record.luk.issued_at.checked_add_signed(policy.ttl).is_none_or(|end| now >= end) {
             return Err(Rejection::LukExpired);
         }
-        let mut next = record.clone();
-        next.replay.accept(c.atc)?;
-        next.luk.used_count += 1;
-        next.luk.used_amount = used_amount.unwrap_or(Amount::MAX);
-        next.updated_at = now;
-        next.version = record.version.checked_add(1).ok_or(Rejection::Replay)?;
-        Ok(next)
+        let mut replay = record.replay;
+        replay.accept(c.atc)?;
+        Ok(Spend {
+            replay,
+            used_count: record.luk.used_count.saturating_add(1),
+            used_amount: used_amount.unwrap_or(Amount::MAX),
+            at: now,
+        })
     }
 
     fn number_is_free(&self, number: &TokenNumber, pan: &Pan) -> Result<bool, TokenError> {

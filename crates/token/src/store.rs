@@ -8,8 +8,38 @@ use std::sync::RwLock;
 
 use cloudcard_core::{DeviceId, TokenId};
 
+use crate::cryptogram::ReplayWindow;
 use crate::record::{Fingerprint, TokenRecord};
 use crate::{StoreError, TokenNumber, TokenStatus};
+
+/// What an accepted cryptogram spends on its token: the replay window with its ATC marked,
+/// the key's use after it, and when. Nothing else of the record changes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spend {
+    /// The replay window, the cryptogram's ATC marked seen.
+    pub replay: ReplayWindow,
+    /// Cryptograms accepted under the current key, this one included.
+    pub used_count: u32,
+    /// Their cumulative amount.
+    pub used_amount: cloudcard_core::Amount,
+    /// When it was accepted.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Spend {
+    /// `record` with this spend, its version moved on.
+    pub(crate) fn apply(self, record: &mut TokenRecord) -> Result<(), StoreError> {
+        record.replay = self.replay;
+        record.luk.used_count = self.used_count;
+        record.luk.used_amount = self.used_amount;
+        record.updated_at = self.at;
+        record.version = record.version.checked_add(1).ok_or(StoreError::Conflict)?;
+        Ok(())
+    }
+}
+
+/// How many times [`TokenStore::spend_by_number`]'s default rereads a record that changed.
+const SPEND_ATTEMPTS: usize = 16;
 
 /// Where token records live. Records go in and come out owned; every update is a
 /// compare-and-set on the record's version, so two service nodes sharing one database can
@@ -69,6 +99,38 @@ pub trait TokenStore: Send + Sync {
     /// next one); [`StoreError::Missing`] if there is no such record.
     fn compare_and_set(&self, expected_version: u64, record: TokenRecord)
     -> Result<(), StoreError>;
+
+    /// Spends a cryptogram on the token with this number, in one atomic step: `decide` reads
+    /// the stored record and answers what the cryptogram spends (or `None` to refuse, leaving
+    /// the record as it was); the store keeps the spend and moves the version on. The token's
+    /// id, or `None` if no token has this number.
+    ///
+    /// The default reads the record, applies the spend to a copy and compares-and-sets,
+    /// rereading on conflict; a store that can change a record under its own lock does so
+    /// without copying it. `decide` may run more than once.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] if the record kept changing under it; the backend's error.
+    fn spend_by_number(
+        &self,
+        number: &TokenNumber,
+        decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
+    ) -> Result<Option<TokenId>, StoreError> {
+        for _ in 0..SPEND_ATTEMPTS {
+            let Some(mut record) = self.get_by_number(number)? else { return Ok(None) };
+            let Some(spend) = decide(&record) else { return Ok(Some(record.id)) };
+            let expected = record.version;
+            spend.apply(&mut record)?;
+            let id = record.id.clone();
+            match self.compare_and_set(expected, record) {
+                Ok(()) => return Ok(Some(id)),
+                Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
 
     /// Every token id, for batch work such as re-wrapping.
     ///
@@ -180,6 +242,24 @@ impl TokenStore for InMemoryTokenStore {
         Ok(id.and_then(|id| self.shard(&id).read_unpoisoned().get(&id).cloned()))
     }
 
+    /// Under the record's shard lock, in place: no copy of the record is made.
+    fn spend_by_number(
+        &self,
+        number: &TokenNumber,
+        decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
+    ) -> Result<Option<TokenId>, StoreError> {
+        let Some(id) = self.by_number.read_unpoisoned().get(number).cloned() else {
+            return Ok(None);
+        };
+        let mut shard = self.shard(&id).write_unpoisoned();
+        let Some(record) = shard.get_mut(&id) else { return Ok(None) };
+        if let Some(spend) = decide(record) {
+            spend.apply(record)?;
+        }
+        drop(shard);
+        Ok(Some(id))
+    }
+
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
         Ok(self.by_number.read_unpoisoned().contains_key(number))
     }
@@ -282,6 +362,13 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
         record: TokenRecord,
     ) -> Result<(), StoreError> {
         (**self).compare_and_set(expected_version, record)
+    }
+    fn spend_by_number(
+        &self,
+        number: &TokenNumber,
+        decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
+    ) -> Result<Option<TokenId>, StoreError> {
+        (**self).spend_by_number(number, decide)
     }
     fn ids(&self) -> Result<Vec<TokenId>, StoreError> {
         (**self).ids()

@@ -73,6 +73,55 @@ pub fn token_store_suite(make: &dyn Fn() -> Arc<dyn TokenStore>) {
     compare_and_set(&*make());
     one_winner_per_version(make());
     numbers_are_taken_once(make());
+    spends(&*make());
+    spends_are_atomic(make());
+}
+
+/// A spend of one more cryptogram on `record`, at `at` seconds.
+fn one_more(record: &TokenRecord, at: i64) -> crate::Spend {
+    crate::Spend {
+        replay: record.replay,
+        used_count: record.luk.used_count + 1,
+        used_amount: record.luk.used_amount,
+        at: Utc.timestamp_opt(at, 0).unwrap(),
+    }
+}
+
+fn spends(s: &dyn TokenStore) {
+    let a = record(&number(30), 5, &DeviceId::random());
+    s.insert(a.clone()).unwrap();
+    let unknown = TokenNumber::parse(&number(31)).unwrap();
+    assert_eq!(s.spend_by_number(&unknown, &mut |_| panic!("no record to read")).unwrap(), None);
+    // Refused: the id comes back, the record is as it was.
+    let refused = s.spend_by_number(&a.number, &mut |_| None).unwrap();
+    assert_eq!(refused, Some(a.id.clone()));
+    assert_eq!(s.get(&a.id).unwrap().unwrap(), a);
+    // Spent: the counters, the time and the version move; nothing else does.
+    let spent = s.spend_by_number(&a.number, &mut |r| Some(one_more(r, 1_800_000_000))).unwrap();
+    assert_eq!(spent, Some(a.id.clone()));
+    let after = s.get(&a.id).unwrap().unwrap();
+    assert_eq!((after.luk.used_count, after.version), (a.luk.used_count + 1, a.version + 1));
+    assert_eq!(after.updated_at, Utc.timestamp_opt(1_800_000_000, 0).unwrap());
+    assert_eq!(
+        TokenRecord { luk: a.luk, updated_at: a.updated_at, version: a.version, ..after },
+        a
+    );
+}
+
+fn spends_are_atomic(s: Arc<dyn TokenStore>) {
+    let a = record(&number(40), 6, &DeviceId::random());
+    s.insert(a.clone()).unwrap();
+    let store = s.clone();
+    let number = a.number.clone();
+    let per = 25;
+    race(8, move |_| {
+        for _ in 0..per {
+            store.spend_by_number(&number, &mut |r| Some(one_more(r, 1_800_000_000))).unwrap();
+        }
+    });
+    let after = s.get(&a.id).unwrap().unwrap();
+    assert_eq!(after.luk.used_count, a.luk.used_count + 8 * per, "no spend lost to a race");
+    assert_eq!(after.version, a.version + u64::from(8 * per));
 }
 
 fn crud_and_indexes(s: &dyn TokenStore) {
