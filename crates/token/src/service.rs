@@ -398,11 +398,15 @@ impl<S: TokenStore> TokenService<S> {
     /// [`TokenError::NotActive`] if the token was suspended since, a vault error (unknown or
     /// retired key, altered record), or a store error.
     pub fn detokenize(&self, verified: VerifiedCryptogram) -> Result<FundingCard, TokenError> {
-        let record = self.store.get(&verified.token)?.ok_or(TokenError::NotFound)?;
-        if record.status != TokenStatus::Active {
-            return Err(TokenError::NotActive);
-        }
-        self.open(&record)
+        let mut opened = Err(TokenError::NotFound);
+        self.store.view(&verified.token, &mut |record| {
+            opened = if record.status == TokenStatus::Active {
+                self.open(record)
+            } else {
+                Err(TokenError::NotActive)
+            };
+        })?;
+        opened
     }
 
     /// Keeps a verified cryptogram while its payment waits for a step-up (a stored challenge),

@@ -62,6 +62,20 @@ pub trait TokenStore: Send + Sync {
     /// [`StoreError::Backend`] if the store fails.
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
 
+    /// Reads the record with this id where it lies: `read` sees it under the store's lock
+    /// (the default hands it a copy). Whether there was one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the store fails.
+    fn view(&self, id: &TokenId, read: &mut dyn FnMut(&TokenRecord)) -> Result<bool, StoreError> {
+        let record = self.get(id)?;
+        if let Some(record) = &record {
+            read(record);
+        }
+        Ok(record.is_some())
+    }
+
     /// The record with this token number.
     ///
     /// # Errors
@@ -237,6 +251,16 @@ impl TokenStore for InMemoryTokenStore {
         Ok(self.shard(id).read_unpoisoned().get(id).cloned())
     }
 
+    /// Under the shard's read lock: no copy of the record is made.
+    fn view(&self, id: &TokenId, read: &mut dyn FnMut(&TokenRecord)) -> Result<bool, StoreError> {
+        let shard = self.shard(id).read_unpoisoned();
+        let record = shard.get(id);
+        if let Some(record) = record {
+            read(record);
+        }
+        Ok(record.is_some())
+    }
+
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
         let id = self.by_number.read_unpoisoned().get(number).cloned();
         Ok(id.and_then(|id| self.shard(&id).read_unpoisoned().get(&id).cloned()))
@@ -343,6 +367,9 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     }
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
         (**self).get(id)
+    }
+    fn view(&self, id: &TokenId, read: &mut dyn FnMut(&TokenRecord)) -> Result<bool, StoreError> {
+        (**self).view(id, read)
     }
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
         (**self).get_by_number(number)

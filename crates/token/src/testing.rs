@@ -75,6 +75,16 @@ pub fn token_store_suite(make: &dyn Fn() -> Arc<dyn TokenStore>) {
     numbers_are_taken_once(make());
     spends(&*make());
     spends_are_atomic(make());
+    views(&*make());
+}
+
+fn views(s: &dyn TokenStore) {
+    let a = record(&number(50), 7, &DeviceId::random());
+    s.insert(a.clone()).unwrap();
+    let mut seen = None;
+    assert!(s.view(&a.id, &mut |r| seen = Some(r.clone())).unwrap());
+    assert_eq!(seen, Some(a), "the stored record, as it is");
+    assert!(!s.view(&TokenId::random(), &mut |_| panic!("nothing to see")).unwrap());
 }
 
 /// A spend of one more cryptogram on `record`, at `at` seconds.
