@@ -144,10 +144,12 @@ fn bench_size(c: &mut Criterion, label: &str, size: u64) {
     let mut index: HashMap<String, u64> =
         (0..size).map(|i| (format!("99000100000{i:08}"), i)).collect();
     index.insert("9900010000000000042".into(), 42);
-    group.bench_function("baseline_hmac_sha256_plus_map_lookup", |b| {
+    // The goal's denominator: a map hit and one HMAC-SHA256 keyed for this call (a cryptogram
+    // is checked under its own limited-use key, so the key setup is part of the work).
+    group.bench_function("baseline_hmac_sha256_with_key_setup_plus_map_lookup", |b| {
         b.iter(|| {
             let found = index.get(black_box("9900010000000000042")).copied();
-            let mut mac = hmac.clone();
+            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(black_box(&key)).unwrap();
             mac.update(&message);
             black_box((found, mac.finalize()))
         });
