@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cloudcard_core::store::{self, Kv, Txn, get_json, prefix_end, put_json, time_key};
+use cloudcard_core::store::{self, Kv, Txn, due_key, get_json, prefix_end, put_json};
 use cloudcard_core::{
     CardId, ChallengeId, ClaimId, DeviceId, StoreError, TokenId, TransactionId, UserId,
 };
@@ -223,8 +223,7 @@ impl FacadeState {
                 return Err(StoreError::Duplicate);
             }
             put_json(txn, CHALLENGES, id.as_str().as_bytes(), pending)?;
-            let mut due = time_key(pending.expires_at).to_vec();
-            due.extend_from_slice(id.as_str().as_bytes());
+            let due = due_key(pending.expires_at, id.as_str().as_bytes());
             txn.put(CHALLENGES_DUE, &due, id.as_str().as_bytes())
         })
     }
@@ -252,23 +251,33 @@ impl FacadeState {
         store::write(&*self.kv, |txn| put_json(txn, CHALLENGES, id.as_str().as_bytes(), pending))
     }
 
+    /// Deletes the records of `table` named by the entries of its due index `index` that fell
+    /// due before `now`, at most `limit`; how many went.
+    fn purge_due(
+        &self,
+        index: store::Table,
+        table: store::Table,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        store::write(&*self.kv, |txn| {
+            let mut purged = 0;
+            for (_, id) in store::take_due(txn, index, now, limit)? {
+                if txn.delete(table, &id)? {
+                    purged += 1;
+                }
+            }
+            Ok(purged)
+        })
+    }
+
     /// Deletes challenges that lapsed before `now`, at most `limit`.
     pub(crate) fn purge_challenges(
         &self,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        store::write(&*self.kv, |txn| {
-            let due = txn.range(CHALLENGES_DUE, &[], &time_key(now), limit)?;
-            let mut purged = 0;
-            for (key, id) in &due {
-                txn.delete(CHALLENGES_DUE, key)?;
-                if txn.delete(CHALLENGES, id)? {
-                    purged += 1;
-                }
-            }
-            Ok(purged)
-        })
+        self.purge_due(CHALLENGES_DUE, CHALLENGES, now, limit)
     }
 
     /// Keeps a payment's outcome under its transaction id until `until`, with a digest of the
@@ -283,8 +292,7 @@ impl FacadeState {
         let mut head = Vec::with_capacity(160);
         head.extend_from_slice(&request_digest);
         let value = store::encode_after(head, outcome)?;
-        let mut due = time_key(until).to_vec();
-        due.extend_from_slice(id.as_str().as_bytes());
+        let due = due_key(until, id.as_str().as_bytes());
         store::write(&*self.kv, |txn| {
             txn.put(OUTCOMES, id.as_str().as_bytes(), &value)?;
             txn.put(OUTCOMES_DUE, &due, id.as_str().as_bytes())
@@ -332,24 +340,14 @@ impl FacadeState {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        store::write(&*self.kv, |txn| {
-            let mut purged = 0;
-            for (key, id) in txn.range(OUTCOMES_DUE, &[], &time_key(now), limit)? {
-                txn.delete(OUTCOMES_DUE, &key)?;
-                if txn.delete(OUTCOMES, &id)? {
-                    purged += 1;
-                }
-            }
-            Ok(purged)
-        })
+        self.purge_due(OUTCOMES_DUE, OUTCOMES, now, limit)
     }
 
     /// Holds a payment for review, under its transaction id.
     pub(crate) fn put_review(&self, review: &PendingReview) -> Result<(), StoreError> {
         let id = review.txn.id.as_str().as_bytes();
         let value = store::encode(review)?;
-        let mut due = time_key(review.expires_at).to_vec();
-        due.extend_from_slice(id);
+        let due = due_key(review.expires_at, id);
         store::write(&*self.kv, |txn| {
             txn.put(REVIEWS, id, &value)?;
             txn.put(REVIEWS_DUE, &due, id)
@@ -365,9 +363,7 @@ impl FacadeState {
             let found: Option<PendingReview> = get_json(txn, REVIEWS, id.as_str().as_bytes())?;
             if let Some(review) = &found {
                 txn.delete(REVIEWS, id.as_str().as_bytes())?;
-                let mut due = time_key(review.expires_at).to_vec();
-                due.extend_from_slice(id.as_str().as_bytes());
-                txn.delete(REVIEWS_DUE, &due)?;
+                txn.delete(REVIEWS_DUE, &due_key(review.expires_at, id.as_str().as_bytes()))?;
             }
             Ok(found)
         })
@@ -394,8 +390,7 @@ impl FacadeState {
     ) -> Result<Vec<PendingReview>, StoreError> {
         store::write(&*self.kv, |txn| {
             let mut out = Vec::new();
-            for (key, id) in txn.range(REVIEWS_DUE, &[], &time_key(now), limit)? {
-                txn.delete(REVIEWS_DUE, &key)?;
+            for (_, id) in store::take_due(txn, REVIEWS_DUE, now, limit)? {
                 if let Some(review) = get_json(txn, REVIEWS, &id)? {
                     txn.delete(REVIEWS, &id)?;
                     out.push(review);

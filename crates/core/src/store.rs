@@ -321,6 +321,36 @@ pub fn time_key(at: chrono::DateTime<chrono::Utc>) -> [u8; 8] {
     (millis as u64 ^ (1 << 63)).to_be_bytes()
 }
 
+/// The key of `id`'s entry in a due index: when it falls due, then the id (so entries due at
+/// one instant stay apart).
+#[must_use]
+pub fn due_key(at: chrono::DateTime<chrono::Utc>, id: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + id.len());
+    key.extend_from_slice(&time_key(at));
+    key.extend_from_slice(id);
+    key
+}
+
+/// Takes up to `limit` entries of a due index — keys that start with a [`time_key`] — due
+/// before `before`, oldest first: each leaves the index and comes back as (key, value), the
+/// value naming what came due. What expires costs what it takes, whatever else is waiting.
+///
+/// # Errors
+///
+/// The backend's error.
+pub fn take_due(
+    txn: &mut dyn Txn,
+    index: Table,
+    before: chrono::DateTime<chrono::Utc>,
+    limit: usize,
+) -> Result<Vec<Entry>, StoreError> {
+    let due = txn.range(index, &[], &time_key(before), limit)?;
+    for (key, _) in &due {
+        txn.delete(index, key)?;
+    }
+    Ok(due)
+}
+
 /// `parts` joined with a 0 byte, for composite keys of text parts that hold no 0 byte.
 #[must_use]
 pub fn key(parts: &[&[u8]]) -> Vec<u8> {
@@ -495,6 +525,29 @@ impl Kv for MemoryKv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_due_index_gives_up_what_fell_due_oldest_first_once() {
+        use chrono::{TimeDelta, TimeZone, Utc};
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+        let kv = MemoryKv::new();
+        write(&kv, |t| {
+            for (i, id) in [b"c", b"a", b"b"].into_iter().enumerate() {
+                let at = t0 + TimeDelta::minutes(i64::try_from(i).unwrap());
+                t.put("due", &due_key(at, id), id)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let before = t0 + TimeDelta::seconds(90);
+        let taken = write(&kv, |t| take_due(t, "due", before, 10)).unwrap();
+        let ids: Vec<&[u8]> = taken.iter().map(|(_, id)| id.as_slice()).collect();
+        assert_eq!(ids, [b"c", b"a"], "due before 90 s, oldest first");
+        assert!(write(&kv, |t| take_due(t, "due", before, 10)).unwrap().is_empty(), "taken once");
+        assert_eq!(kv.len("due"), 1, "the later entry waits");
+        let later = t0 + TimeDelta::hours(1);
+        assert_eq!(write(&kv, |t| take_due(t, "due", later, 0)).unwrap().len(), 0, "a limit of 0");
+    }
 
     #[test]
     fn keys_pack_and_unpack_and_the_json_form_still_reads() {

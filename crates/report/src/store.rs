@@ -350,6 +350,11 @@ const fn queue_table(queue: Queue) -> &'static str {
 #[derive(Serialize, Deserialize)]
 struct KeyRow([u8; 32]);
 
+/// The first instant after `now`: the queues take what is due at `now` too.
+fn through(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.checked_add_signed(chrono::TimeDelta::milliseconds(1)).unwrap_or(now)
+}
+
 impl<K: Kv> LookupStore for KvLookupStore<K> {
     fn get(&self, q: &QueryId) -> Result<Option<QueryRecord>, StoreError> {
         store::read(&self.kv, |txn| get_json(txn, QUERIES, id(q)))
@@ -443,8 +448,7 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
     }
 
     fn schedule(&self, queue: Queue, at: DateTime<Utc>, q: &QueryId) -> Result<(), StoreError> {
-        let mut key = time_key(at).to_vec();
-        key.extend_from_slice(id(q));
+        let key = store::due_key(at, id(q));
         store::write(&self.kv, |txn| txn.put(queue_table(queue), &key, id(q)))
     }
 
@@ -454,16 +458,9 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueryId>, StoreError> {
-        let table = queue_table(queue);
-        let end =
-            time_key(now.checked_add_signed(chrono::TimeDelta::milliseconds(1)).unwrap_or(now));
         store::write(&self.kv, |txn| {
-            let mut due = Vec::new();
-            for (key, value) in txn.range(table, &[], &end, limit)? {
-                txn.delete(table, &key)?;
-                due.push(store::decode_id(&value)?);
-            }
-            Ok(due)
+            let due = store::take_due(txn, queue_table(queue), through(now), limit)?;
+            due.iter().map(|(_, id)| store::decode_id(id)).collect()
         })
     }
 
@@ -490,8 +487,7 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
 
     fn hold_answer(&self, at: DateTime<Utc>, answer: &PendingAnswer) -> Result<(), StoreError> {
         // Time, then a random tag: answers due at one instant each keep their own entry.
-        let mut key = time_key(at).to_vec();
-        key.extend_from_slice(&rand::random::<u64>().to_be_bytes());
+        let key = store::due_key(at, &rand::random::<u64>().to_be_bytes());
         let value = store::encode(answer)?;
         store::write(&self.kv, |txn| txn.put(ANSWERS, &key, &value))
     }
@@ -501,15 +497,9 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<PendingAnswer>, StoreError> {
-        let end =
-            time_key(now.checked_add_signed(chrono::TimeDelta::milliseconds(1)).unwrap_or(now));
         store::write(&self.kv, |txn| {
-            let mut due = Vec::new();
-            for (key, value) in txn.range(ANSWERS, &[], &end, limit)? {
-                txn.delete(ANSWERS, &key)?;
-                due.push(store::decode(&value)?);
-            }
-            Ok(due)
+            let due = store::take_due(txn, ANSWERS, through(now), limit)?;
+            due.iter().map(|(_, answer)| store::decode(answer)).collect()
         })
     }
 

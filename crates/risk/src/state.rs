@@ -251,8 +251,7 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
             keys.push(log_key(&Instrument::Device(device.clone()), entry));
         }
         // One due entry per transaction, naming every log entry it made.
-        let mut due_key = time_key(due).to_vec();
-        due_key.extend_from_slice(entry.id.as_str().as_bytes());
+        let due_key = store::due_key(due, entry.id.as_str().as_bytes());
         let due_value = store::encode_keys(&keys)?;
         store::write(&self.kv, |txn| {
             for key in &keys {
@@ -265,8 +264,7 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
     fn purge_log(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
         store::write(&self.kv, |txn| {
             let mut purged = 0;
-            for (due_key, keys) in txn.range(LOG_DUE, &[], &time_key(now), limit)? {
-                txn.delete(LOG_DUE, &due_key)?;
+            for (_, keys) in store::take_due(txn, LOG_DUE, now, limit)? {
                 for key in store::decode_keys(&keys)? {
                     if txn.delete(LOG, &key)? {
                         purged += 1;

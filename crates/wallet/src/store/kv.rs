@@ -2,7 +2,7 @@
 //! transaction.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use cloudcard_core::store::{self, Kv, Txn, decode, encode, get_json, put_json, time_key};
+use cloudcard_core::store::{self, Kv, Txn, decode, due_key, encode, get_json, put_json, time_key};
 use cloudcard_core::{
     Bank, BindingId, CardExpiry, CardId, CardKind, DeviceId, MemoryKv, Pan, PersonName,
     PhoneNumber, ResidentId, StoreError, TerminalId, UserId,
@@ -379,12 +379,6 @@ fn code_key(subject: &str, purpose: OtpPurpose) -> Vec<u8> {
     k
 }
 
-fn due_key(at: DateTime<Utc>, id: &[u8]) -> Vec<u8> {
-    let mut k = time_key(at).to_vec();
-    k.extend_from_slice(id);
-    k
-}
-
 /// Pops up to `limit` entries of a due index before `now`; for each, `expire` deletes the
 /// record if it really lapsed (a replaced record has its own later entry).
 fn purge(
@@ -395,8 +389,7 @@ fn purge(
     mut expire: impl FnMut(&mut dyn Txn, &[u8]) -> Result<bool, StoreError>,
 ) -> Result<usize, StoreError> {
     let mut count = 0;
-    for (key, id) in txn.range(due, &[], &time_key(now), limit)? {
-        txn.delete(due, &key)?;
+    for (_, id) in store::take_due(txn, due, now, limit)? {
         if expire(txn, &id)? {
             count += 1;
         }
