@@ -24,7 +24,7 @@ use cloudcard_wallet::{
     WalletConfig, WalletKeys, WalletPorts, WalletStore,
 };
 
-use crate::lookup::{WalletChecks, WalletIdentities};
+use crate::lookup::WalletChecks;
 use crate::ports::IssuerAuthorizer;
 use crate::state::FacadeState;
 use crate::{CloudCard, Error};
@@ -334,7 +334,7 @@ impl<S> CloudCardBuilder<S> {
                 self.wallet_config.unwrap_or_default(),
                 wallet_keys,
                 ports,
-                wallet_store.clone(),
+                wallet_store,
                 clock.clone(),
             )
             .with_messages(messages.clone()),
@@ -372,11 +372,14 @@ impl<S> CloudCardBuilder<S> {
             )
         };
         let risk = RiskEngine::with_store(risk_config, rules, clock.clone(), risk_store, velocity)?;
+        // The wallet answers for the lookup: its checks of face, code and password, and the
+        // identity document the banks match on.
+        let checks = Arc::new(WalletChecks(wallet.clone()));
         let lookup = LookupService::new(
             self.lookup_config.unwrap_or_default(),
             self.lookup_store.unwrap_or_else(|| Arc::new(KvLookupStore::new_in(kv.clone()))),
         )
-        .with_verifier(Arc::new(WalletChecks(wallet.clone())))
+        .with_verifier(checks.clone())
         .with_messages(messages);
         Ok(CloudCard {
             clock,
@@ -384,7 +387,7 @@ impl<S> CloudCardBuilder<S> {
             tokens,
             risk,
             lookup,
-            dispatcher: Dispatcher::new(connectors, Arc::new(WalletIdentities(wallet_store))),
+            dispatcher: Dispatcher::new(connectors, checks),
             issuer,
             sms,
             state: FacadeState::new(kv, shared_kv),

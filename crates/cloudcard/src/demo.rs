@@ -13,7 +13,6 @@ use rand::RngExt;
 use crate::Error;
 use crate::ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision};
 
-use cloudcard_wallet::SimulatedCard as Card;
 pub use cloudcard_wallet::{DEMO_PEOPLE, SimulatedCard, demo_cards};
 
 /// The face sample the demo face service accepts for the person with `id`.
@@ -66,7 +65,7 @@ impl IssuerAuthorizer for SimulatedIssuer {
 /// name of the query's identity document. A simulator, for tests and examples.
 pub(crate) struct SimulatedLookupBank {
     pub(crate) bank: Bank,
-    pub(crate) cards: Vec<Card>,
+    pub(crate) cards: Vec<SimulatedCard>,
 }
 
 impl fmt::Debug for SimulatedLookupBank {

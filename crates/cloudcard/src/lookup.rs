@@ -214,17 +214,9 @@ impl Verifier for WalletChecks {
 }
 
 /// The banks' view of an applicant: the resident ID the wallet verified at real-name check.
-pub(crate) struct WalletIdentities(pub(crate) Arc<dyn WalletStore>);
-
-impl std::fmt::Debug for WalletIdentities {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WalletIdentities").finish_non_exhaustive()
-    }
-}
-
-impl IdentityDirectory for WalletIdentities {
+impl IdentityDirectory for WalletChecks {
     fn document(&self, user: &UserId) -> Result<Option<IdDocument>, LookupError> {
-        let user = self.0.user(user)?;
+        let user = self.0.store().user(user)?;
         Ok(user.and_then(|u| u.real_name).map(|r| IdDocument::resident(r.id)))
     }
 }
