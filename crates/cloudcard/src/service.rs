@@ -571,8 +571,9 @@ impl CloudCard {
 /// The card's key in provisioning risk: derived from the wallet's keyed fingerprint of the card
 /// number, so it is the same whichever wallet binding the card comes through.
 pub(crate) fn risk_card_key(fingerprint: &[u8; 32]) -> Result<CardId, Error> {
-    let hex: String = fingerprint.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    Ok(CardId::parse(&format!("pan-{hex}"))?)
+    let mut key = String::from("pan-");
+    cloudcard_core::store::push_hex(fingerprint.get(..12).unwrap_or_default(), &mut key);
+    Ok(CardId::parse(&key)?)
 }
 
 /// The cardholder verification a cryptogram proves.

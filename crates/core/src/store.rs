@@ -396,7 +396,7 @@ pub mod testing;
 mod keys;
 pub mod seal;
 
-pub use keys::{EnvKey, KeyFile, KeySourceError, StaticKey, parse_hex_key};
+pub use keys::{EnvKey, KeyFile, KeySourceError, StaticKey, parse_hex_key, push_hex};
 
 type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
 

@@ -28,10 +28,7 @@ impl fmt::Debug for ExportedKey {
 impl Serialize for ExportedKey {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut hex = zeroize::Zeroizing::new(String::with_capacity(64));
-        for b in self.0.expose_secret() {
-            use fmt::Write;
-            let _ = write!(hex, "{b:02x}");
-        }
+        cloudcard_core::store::push_hex(self.0.expose_secret(), &mut hex);
         serializer.serialize_str(&hex)
     }
 }

@@ -284,6 +284,7 @@ impl<S: WalletStore> Wallet<S> {
 /// the mobile, never the mobile in the clear.
 fn mobile_subject(key: &MacKey, terminal: &TerminalId, mobile: &PhoneNumber) -> String {
     let digest = key.mac(&[b"cloudcard/terminal-mobile/v1", mobile.expose().as_bytes()]);
-    let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("{}#{tag}", terminal.as_str())
+    let mut subject = format!("{}#", terminal.as_str());
+    cloudcard_core::store::push_hex(digest.get(..8).unwrap_or_default(), &mut subject);
+    subject
 }

@@ -91,6 +91,17 @@ impl KeySource for EnvKey {
     }
 }
 
+/// Appends `bytes` to `out` as lowercase hex, two digits a byte: how keys are written where
+/// [`parse_hex_key`] reads them, and how digests become text in ids and tags.
+pub fn push_hex(bytes: &[u8], out: &mut String) {
+    use std::fmt::Write;
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a `String` cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
 /// 64 hex digits (surrounding white space ignored) as 32 bytes: how a key is written in an
 /// environment variable or in a payload for a device.
 ///
@@ -159,6 +170,16 @@ mod tests {
         std::fs::write(dir.join("short"), [1, 2, 3]).unwrap();
         assert!(KeyFile::new(dir.join("short")).key_encryption_key().is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hex_written_is_hex_read() {
+        let key: [u8; 32] = std::array::from_fn(|i| u8::try_from(i * 8).unwrap());
+        let mut text = String::from("x");
+        push_hex(&key, &mut text);
+        assert_eq!(&text[..5], "x0008", "appended, two lowercase digits a byte");
+        assert_eq!(parse_hex_key(&text[1..]).unwrap(), key);
+        assert!(text[1..].bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
     }
 
     #[test]
