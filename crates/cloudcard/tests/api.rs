@@ -119,19 +119,7 @@ fn every_flow_through_the_facade() {
     assert!(cc.lookup_audit_trail(&user, &query).unwrap().len() > 3);
 
     // A POS terminal: registered to its owner's mobile, then unbound online.
-    let (m_name, m_id, m_mobile) = cloudcard::demo::DEMO_PEOPLE[2];
-    let m_mobile: cloudcard::PhoneNumber = m_mobile.parse().unwrap();
-    let terminal: cloudcard::core::TerminalId = "term_1".parse().unwrap();
-    cc.send_terminal_mobile_code(&terminal, &m_mobile).unwrap();
-    let code = w.outbox.last_code(&m_mobile, OtpPurpose::TerminalMobile).unwrap();
-    cc.register_terminal(
-        terminal.clone(),
-        m_name.parse().unwrap(),
-        m_id.parse().unwrap(),
-        m_mobile.clone(),
-        &code,
-    )
-    .unwrap();
+    let (terminal, m_mobile) = w.register_terminal(&cc, "term_1", 2);
     let case = cc
         .request_terminal_unbind(
             &terminal,

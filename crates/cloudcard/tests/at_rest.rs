@@ -52,21 +52,7 @@ fn nothing_personal_rests_in_clear_after_the_whole_journey() {
     cc.process_lookups().unwrap();
     cc.view_report(&user, &query, &Secret::new(PASSWORD.into())).unwrap();
 
-    let (m_name, m_id, m_mobile) = DEMO_PEOPLE[2];
-    let m_mobile: cloudcard::PhoneNumber = m_mobile.parse().unwrap();
-    let terminal: cloudcard::core::TerminalId = "term_SN1".parse().unwrap();
-    cc.danger().wallet().send_terminal_mobile_code(&terminal, &m_mobile).unwrap();
-    let c = w.outbox.last_code(&m_mobile, OtpPurpose::TerminalMobile).unwrap();
-    cc.danger()
-        .wallet()
-        .register_terminal(
-            terminal.clone(),
-            m_name.parse().unwrap(),
-            m_id.parse().unwrap(),
-            m_mobile.clone(),
-            &c,
-        )
-        .unwrap();
+    let (terminal, m_mobile) = w.register_terminal(&cc, "term_SN1", 2);
     let case = cc
         .request_terminal_unbind(
             &terminal,

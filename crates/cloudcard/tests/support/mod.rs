@@ -171,6 +171,24 @@ impl World {
         (user, phone)
     }
 
+    /// Registers POS terminal `id` to demo person `person`, with the code sent to their mobile;
+    /// the terminal and the mobile it is bound to.
+    pub fn register_terminal(
+        &self,
+        cc: &CloudCard,
+        id: &str,
+        person: usize,
+    ) -> (cloudcard::core::TerminalId, PhoneNumber) {
+        let (name, owner_id, _) = DEMO_PEOPLE[person];
+        let mobile = self.mobile(person);
+        let terminal: cloudcard::core::TerminalId = id.parse().unwrap();
+        cc.send_terminal_mobile_code(&terminal, &mobile).unwrap();
+        let code = self.outbox.last_code(&mobile, OtpPurpose::TerminalMobile).unwrap();
+        let (name, owner_id) = (name.parse().unwrap(), owner_id.parse().unwrap());
+        cc.register_terminal(terminal.clone(), name, owner_id, mobile.clone(), &code).unwrap();
+        (terminal, mobile)
+    }
+
     pub fn request(&self, pan: &str, person: usize) -> BindRequest {
         let credit = pan == PANS[1];
         BindRequest {
