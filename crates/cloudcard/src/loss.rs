@@ -33,6 +33,9 @@ pub struct DueReport {
     pub answers_purged: usize,
     /// Lookup reports generated (banks' answers delivered, or their 24 hours up).
     pub lookups_ready: usize,
+    /// Jobs of this pass that failed (a store or port outage); each is tried again on the
+    /// next pass, and the others ran regardless.
+    pub jobs_failed: usize,
 }
 
 /// How much of each kind one pass handles, so a pass stays short under any backlog.
@@ -219,19 +222,30 @@ impl CloudCard {
                 Err(_) => report.flows_failed += 1,
             }
         }
-        report.wallet_purged = self.wallet.purge_expired(BATCH).unwrap_or(0);
-        report.challenges_purged = self.state.purge_challenges(now, BATCH).unwrap_or(0);
-        report.reviews_lapsed = self.lapse_reviews(now).unwrap_or(0);
-        report.answers_purged = self.state.purge_outcomes(now, BATCH).unwrap_or(0);
-        report.log_purged = self.risk.purge_log(BATCH).unwrap_or(0);
-        report.reports_purged = self.lookup.purge_expired(now).unwrap_or(0);
-        report.lookups_ready = self.dispatcher.pump(&self.lookup, now).map_or(0, |events| {
-            events
-                .iter()
-                .filter(|e| matches!(e, cloudcard_report::LookupEvent::ReportReady { .. }))
-                .count()
-        });
-        report.notices_sent = self.send_notices().unwrap_or(0);
+        // Each job on its own: a failure is counted and the next job runs.
+        let mut failed = 0;
+        let mut count = |done: Result<usize, Error>| {
+            done.unwrap_or_else(|_| {
+                failed += 1;
+                0
+            })
+        };
+        report.wallet_purged = count(self.wallet.purge_expired(BATCH).map_err(Error::from));
+        report.challenges_purged =
+            count(self.state.purge_challenges(now, BATCH).map_err(Error::from));
+        report.reviews_lapsed = count(self.lapse_reviews(now));
+        report.answers_purged = count(self.state.purge_outcomes(now, BATCH).map_err(Error::from));
+        report.log_purged = count(self.risk.purge_log(BATCH).map_err(Error::from));
+        report.reports_purged = count(self.lookup.purge_expired(now).map_err(Error::from));
+        report.lookups_ready =
+            count(self.dispatcher.pump(&self.lookup, now).map_err(Error::from).map(|events| {
+                events
+                    .iter()
+                    .filter(|e| matches!(e, cloudcard_report::LookupEvent::ReportReady { .. }))
+                    .count()
+            }));
+        report.notices_sent = count(self.send_notices());
+        report.jobs_failed = failed;
         Ok(report)
     }
 

@@ -372,3 +372,22 @@ fn a_report_ready_message_that_fails_is_sent_later() {
         "worded from the templates: Chinese by default"
     );
 }
+
+#[test]
+fn a_timed_job_that_fails_is_counted_and_the_others_still_run() {
+    let w = World::new("faults-due");
+    let kv = Arc::new(FailNthWrite::new(w.kv()));
+    let cc = open(&w, kv.clone());
+    let (user, phone) = w.register(&cc, 0);
+    let mut card = w.bind(&cc, &user, &phone, PANS[0], 0).device_card;
+    assert!(approved(&w.pay(&cc, &user, &phone, &mut card, 1_200)));
+    // A day later the answer kept for the terminal's retries has lapsed.
+    w.clock.advance(chrono::TimeDelta::hours(25));
+    // The pass's first write (the wallet's purge) fails.
+    kv.arm(1);
+    let report = cc.run_due().unwrap();
+    assert_eq!(report.jobs_failed, 1, "{report:?}");
+    assert_eq!(report.answers_purged, 1, "a later job ran regardless: {report:?}");
+    kv.arm(0);
+    assert_eq!(cc.run_due().unwrap().jobs_failed, 0, "and the next pass runs clean");
+}
