@@ -11,7 +11,7 @@
 //! Keys are chosen by the domain crates and never hold personal data in clear (ids, keyed
 //! hashes, times); values are opaque bytes that a durable backend seals at rest.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -398,7 +398,34 @@ pub mod seal;
 
 pub use keys::{EnvKey, KeyFile, KeySourceError, StaticKey, parse_hex_key, push_hex};
 
-type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// The tables of a [`MemoryKv`]: a short list searched by name. A space holds a few dozen
+/// tables, so a scan comparing lengths first is cheaper than hashing the name on every access.
+#[derive(Debug, Default)]
+struct Tables(Vec<(Table, Map)>);
+
+impl Tables {
+    fn get(&self, table: Table) -> Option<&Map> {
+        self.0.iter().find(|(name, _)| *name == table).map(|(_, map)| map)
+    }
+
+    fn get_mut(&mut self, table: Table) -> Option<&mut Map> {
+        self.0.iter_mut().find(|(name, _)| *name == table).map(|(_, map)| map)
+    }
+
+    /// The table, created empty if absent (always `Some`).
+    fn entry(&mut self, table: Table) -> Option<&mut Map> {
+        let at = match self.0.iter().position(|(name, _)| *name == table) {
+            Some(at) => at,
+            None => {
+                self.0.push((table, Map::new()));
+                self.0.len().saturating_sub(1)
+            }
+        };
+        self.0.get_mut(at).map(|(_, map)| map)
+    }
+}
 
 /// The in-memory [`Kv`]: for tests, demos and one process. Reads share a lock; a write
 /// transaction holds it alone and undoes its writes if its body fails.
@@ -470,13 +497,21 @@ impl Txn for WriteTxn<'_> {
         Ok(self.tables.get(table).and_then(|t| t.get(key)).cloned())
     }
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        let t = self.tables.entry(table).or_default();
-        let old = match t.get_mut(key) {
-            // An update keeps the entry's key and swaps the value in place.
-            Some(slot) => Some(std::mem::replace(slot, value.to_vec())),
-            None => t.insert(key.to_vec(), value.to_vec()),
+        use std::collections::btree_map::Entry as Slot;
+        let t = self.tables.entry(table).ok_or(StoreError::Corrupt)?;
+        // One walk down the tree, whether the key is new or an update.
+        let (key, old) = match t.entry(key.to_vec()) {
+            Slot::Occupied(mut slot) => {
+                let old = slot.insert(value.to_vec());
+                (slot.key().clone(), Some(old))
+            }
+            Slot::Vacant(slot) => {
+                let key = slot.key().clone();
+                slot.insert(value.to_vec());
+                (key, None)
+            }
         };
-        self.undo.push((table, key.to_vec(), old));
+        self.undo.push((table, key, old));
         Ok(())
     }
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
@@ -511,7 +546,7 @@ impl Kv for MemoryKv {
         if result.is_err() {
             let WriteTxn { tables, undo } = txn;
             for (table, key, old) in undo.into_iter().rev() {
-                let t = tables.entry(table).or_default();
+                let Some(t) = tables.entry(table) else { continue };
                 match old {
                     Some(value) => t.insert(key, value),
                     None => t.remove(&key),

@@ -480,9 +480,20 @@ impl RiskStore for InMemoryRiskStore {
                 forget(book.by_device.get_mut(device), &earlier.id);
             }
         }
-        book.by_card.entry(entry.card.clone()).or_default().push_back(shared.clone());
+        // An instrument that paid before keeps its log: no id cloned for a key.
+        match book.by_card.get_mut(&entry.card) {
+            Some(log) => log.push_back(shared.clone()),
+            None => {
+                book.by_card.insert(entry.card.clone(), Log::from([shared.clone()]));
+            }
+        }
         if let Some(device) = &entry.device {
-            book.by_device.entry(device.clone()).or_default().push_back(shared);
+            match book.by_device.get_mut(device) {
+                Some(log) => log.push_back(shared),
+                None => {
+                    book.by_device.insert(device.clone(), Log::from([shared]));
+                }
+            }
         }
         Ok(())
     }

@@ -235,8 +235,18 @@ pub(crate) fn compute_mac(
     atc: u32,
     data: &PaymentData,
 ) -> [u8; CRYPTOGRAM_LEN] {
-    let full = MacKey::new("luk", luk)
-        .mac_with(|update| message_parts(token_number, key_seq, atc, data, update));
+    mac_under(&MacKey::new("luk", luk), token_number, key_seq, atc, data)
+}
+
+/// The cryptogram MAC under a limited-use key already prepared.
+fn mac_under(
+    luk: &MacKey,
+    token_number: &TokenNumber,
+    key_seq: u32,
+    atc: u32,
+    data: &PaymentData,
+) -> [u8; CRYPTOGRAM_LEN] {
+    let full = luk.mac_with(|update| message_parts(token_number, key_seq, atc, data, update));
     let mut out = [0u8; CRYPTOGRAM_LEN];
     for (o, b) in out.iter_mut().zip(full.iter()) {
         *o = *b;
@@ -244,9 +254,9 @@ pub(crate) fn compute_mac(
     out
 }
 
-/// Whether `cryptogram`'s MAC is right under `luk`, compared in constant time.
-pub(crate) fn mac_matches(luk: &KeyBytes, cryptogram: &Cryptogram) -> bool {
-    let expected = compute_mac(
+/// Whether `cryptogram`'s MAC is right under `luk` (prepared), compared in constant time.
+pub(crate) fn mac_matches(luk: &MacKey, cryptogram: &Cryptogram) -> bool {
+    let expected = mac_under(
         luk,
         &cryptogram.token_number,
         cryptogram.key_seq,

@@ -108,9 +108,76 @@ pub(crate) fn derive(master: &MacKey, token: &TokenId, key_seq: u32) -> KeyBytes
     Secret::new(master.mac(&[b"cloudcard/luk/v1", &[len], id, &key_seq.to_be_bytes()]))
 }
 
+/// Limited-use keys prepared for MACing, by token: verifying a cryptogram then costs the MAC
+/// of its message alone, not a derivation and a key setup first. An entry is a pure function
+/// of the master key, the token and the key sequence, so it is never wrong, only absent (a new
+/// sequence replaces it); nothing here is state a restart loses. The states are zeroized when
+/// dropped. Bounded: a full shard is emptied, so memory stays at most
+/// `SHARDS × PER_SHARD` prepared keys whatever the number of tokens.
+pub(crate) struct PreparedLuks {
+    shards: [std::sync::Mutex<std::collections::HashMap<TokenId, (u32, MacKey)>>; SHARDS],
+}
+
+const SHARDS: usize = 16;
+const PER_SHARD: usize = 4_096;
+
+impl PreparedLuks {
+    pub(crate) fn new() -> Self {
+        Self { shards: std::array::from_fn(|_| std::sync::Mutex::default()) }
+    }
+
+    /// The prepared key for `token` under `key_seq`, derived on first use.
+    pub(crate) fn get(&self, master: &MacKey, token: &TokenId, key_seq: u32) -> MacKey {
+        use cloudcard_core::sync::MutexExt;
+        // Token ids end in random characters: their last byte spreads them over the shards.
+        let last = token.as_str().as_bytes().last().copied().unwrap_or(0);
+        let Some(shard) = self.shards.get(usize::from(last) % SHARDS) else {
+            return MacKey::new("luk", &derive(master, token, key_seq));
+        };
+        if let Some((seq, key)) = shard.lock_unpoisoned().get(token)
+            && *seq == key_seq
+        {
+            return key.clone();
+        }
+        let key = MacKey::new("luk", &derive(master, token, key_seq));
+        let mut map = shard.lock_unpoisoned();
+        if map.len() >= PER_SHARD && !map.contains_key(token) {
+            map.clear();
+        }
+        map.insert(token.clone(), (key_seq, key.clone()));
+        key
+    }
+}
+
+impl core::fmt::Debug for PreparedLuks {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PreparedLuks([REDACTED])")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prepared_key_is_the_derived_key_for_its_sequence() {
+        let master = MacKey::new("m", &Secret::new([1; 32]));
+        let luks = PreparedLuks::new();
+        let a: TokenId = "tok_a".parse().unwrap();
+        let fresh = |s| MacKey::new("luk", &derive(&master, &a, s)).mac(&[b"msg"]);
+        for seq in [1, 1, 2, 2, 1] {
+            assert_eq!(luks.get(&master, &a, seq).mac(&[b"msg"]), fresh(seq), "sequence {seq}");
+        }
+        // Past its bound a shard starts over, and still answers right.
+        for i in 0..(PER_SHARD + 10) {
+            let t: TokenId = format!("tok_{i}a").parse().unwrap();
+            let k = MacKey::new("luk", &derive(&master, &t, 1)).mac(&[b"m"]);
+            assert_eq!(luks.get(&master, &t, 1).mac(&[b"m"]), k);
+        }
+        let held: usize = luks.shards.iter().map(|s| s.lock().unwrap().len()).sum();
+        assert!(held <= SHARDS * PER_SHARD && held > 0, "{held}");
+        assert_eq!(format!("{luks:?}"), "PreparedLuks([REDACTED])");
+    }
 
     #[test]
     fn keys_differ_per_token_and_sequence() {

@@ -42,6 +42,7 @@ pub struct TokenService<S = InMemoryTokenStore> {
     fingerprint_key: MacKey,
     par_key: MacKey,
     luk_master_key: MacKey,
+    luks: luk::PreparedLuks,
     store: S,
     clock: SharedClock,
 }
@@ -56,6 +57,7 @@ impl<S: TokenStore> TokenService<S> {
             fingerprint_key: keys.fingerprint_key,
             par_key: keys.par_key,
             luk_master_key: keys.luk_master_key,
+            luks: luk::PreparedLuks::new(),
             store,
             clock,
         }
@@ -543,7 +545,7 @@ impl<S: TokenStore> TokenService<S> {
     ) -> Result<Spend, Rejection> {
         // The MAC first, under the key the cryptogram names: a forged cryptogram is refused as
         // "bad MAC" whatever else is wrong with it, and learns nothing from the refusal.
-        let luk = luk::derive(&self.luk_master_key, &record.id, c.key_seq);
+        let luk = self.luks.get(&self.luk_master_key, &record.id, c.key_seq);
         if !mac_matches(&luk, c) {
             return Err(Rejection::BadMac);
         }
