@@ -22,7 +22,7 @@ use crate::model::{
     REVIEW_TTL, ReviewDecision, StepUp,
 };
 use crate::ports::{AuthorizationRequest, IssuerAuthorizer, IssuerDecision};
-use crate::state::{FacadeState, Flow, PendingPayment, PendingReview};
+use crate::state::{Answer, FacadeState, Flow, PendingPayment, PendingReview};
 
 /// How long a payment challenge waits for its answer.
 const CHALLENGE_TTL: TimeDelta = TimeDelta::minutes(5);
@@ -241,7 +241,9 @@ impl CloudCard {
         if self.state.has_outcome(&id)? {
             return Err(Error::DuplicateTransaction);
         }
-        let answer = Answer::First(request_digest(request));
+        let now = self.clock.now();
+        let until = now.checked_add_signed(OUTCOME_RETENTION).unwrap_or(now);
+        let answer = Answer::First { request_digest: request_digest(request), until };
         let outcome = self.decide_payment(verified, request, id.clone(), answer)?;
         let from_issuer = matches!(
             outcome,
@@ -250,27 +252,9 @@ impl CloudCard {
         );
         if !from_issuer {
             // An answer from the issuer was kept before the payment's journal entry closed.
-            self.keep_outcome(&id, answer, &outcome)?;
+            self.state.keep_outcome(&id, answer, &outcome, false)?;
         }
         Ok(outcome)
-    }
-
-    /// Keeps `outcome` for the terminal's retries: the first answer to a request, or a later
-    /// one (a challenge answered, a review decided) replacing it.
-    fn keep_outcome(
-        &self,
-        id: &TransactionId,
-        answer: Answer,
-        outcome: &PaymentOutcome,
-    ) -> Result<(), Error> {
-        match answer {
-            Answer::First(digest) => {
-                let now = self.clock.now();
-                let until = now.checked_add_signed(OUTCOME_RETENTION).unwrap_or(now);
-                Ok(self.state.put_outcome(id, digest, outcome, until)?)
-            }
-            Answer::Later => Ok(self.state.update_outcome(id, outcome)?),
-        }
     }
 
     /// The kept answer to `request`, if this very request was answered before.
@@ -474,7 +458,7 @@ impl CloudCard {
                     transaction: review.txn.id,
                     reason: DeclineReason::Review,
                 };
-                self.keep_outcome(&id, Answer::Later, &outcome)?;
+                self.state.keep_outcome(&id, Answer::Later, &outcome, false)?;
                 Ok(outcome)
             }
         }
@@ -542,8 +526,8 @@ impl CloudCard {
                 reason: DeclineReason::Issuer(reason),
             },
         };
-        self.keep_outcome(&id, answer, &outcome)?;
-        self.state.end_pay(&id)?;
+        // The answer is kept and the journal entry closed in one write.
+        self.state.keep_outcome(&id, answer, &outcome, true)?;
         Ok(outcome)
     }
 
@@ -583,15 +567,6 @@ const fn authentication_of(cvm: cloudcard_token::Cvm) -> Authentication {
         // A device passcode unlocks the phone; it does not prove the cardholder.
         cloudcard_token::Cvm::None | cloudcard_token::Cvm::DevicePasscode => Authentication::None,
     }
-}
-
-/// Which answer to a payment request is being kept.
-#[derive(Debug, Clone, Copy)]
-enum Answer {
-    /// The first, with the digest of the request it answers.
-    First([u8; 32]),
-    /// A later one, replacing the first.
-    Later,
 }
 
 /// The service's id of a payment: the terminal's id made unique across merchants.

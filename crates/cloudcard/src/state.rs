@@ -81,6 +81,16 @@ struct Journaled {
 /// steps (store writes and one issuer round trip, which times out well within it).
 pub(crate) const FLOW_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
+/// Which answer to a payment request is kept.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Answer {
+    /// The first, with the digest of the request it answers, kept until `until`.
+    First { request_digest: [u8; 32], until: DateTime<Utc> },
+    /// A later one (a challenge answered, a review decided), replacing the first and keeping
+    /// its digest and time.
+    Later,
+}
+
 /// What a token's link says: whose card it serves, and when its phone was registered.
 #[derive(Debug)]
 pub(crate) struct Link {
@@ -280,23 +290,45 @@ impl FacadeState {
         self.purge_due(CHALLENGES_DUE, CHALLENGES, now, limit)
     }
 
-    /// Keeps a payment's outcome under its transaction id until `until`, with a digest of the
-    /// cryptogram that made it, so a retry of the same request gets the same answer.
-    pub(crate) fn put_outcome(
+    /// Keeps a payment's outcome for the terminal's retries — the first answer under its
+    /// transaction id until `until` with the digest of the request that made it, or a later
+    /// one in place of the first (nothing if none is kept) — and, with `close_pay`, closes the
+    /// payment's journal entry in the same write.
+    pub(crate) fn keep_outcome(
         &self,
         id: &TransactionId,
-        request_digest: [u8; 32],
+        answer: Answer,
         outcome: &crate::model::PaymentOutcome,
-        until: DateTime<Utc>,
+        close_pay: bool,
     ) -> Result<(), StoreError> {
-        let mut head = Vec::with_capacity(160);
-        head.extend_from_slice(&request_digest);
-        let value = store::encode_after(head, outcome)?;
-        let due = due_key(until, id.as_str().as_bytes());
-        store::write(&*self.kv, |txn| {
-            txn.put(OUTCOMES, id.as_str().as_bytes(), &value)?;
-            txn.put(OUTCOMES_DUE, &due, id.as_str().as_bytes())
-        })
+        let key = id.as_str().as_bytes();
+        let close = close_pay.then(|| pay_key(id)).filter(|_| self.journal_payments);
+        match answer {
+            Answer::First { request_digest, until } => {
+                let mut head = Vec::with_capacity(160);
+                head.extend_from_slice(&request_digest);
+                let value = store::encode_after(head, outcome)?;
+                let due = due_key(until, key);
+                store::write(&*self.kv, |txn| {
+                    txn.put(OUTCOMES, key, &value)?;
+                    txn.put(OUTCOMES_DUE, &due, key)?;
+                    close.as_ref().map_or(Ok(()), |pay| txn.delete(FLOWS, pay).map(drop))
+                })
+            }
+            Answer::Later => {
+                let encoded = store::encode(outcome)?;
+                store::write(&*self.kv, |txn| {
+                    if let Some(value) = txn.get(OUTCOMES, key)? {
+                        let (digest, _) =
+                            value.split_first_chunk::<32>().ok_or(StoreError::Corrupt)?;
+                        let mut value = digest.to_vec();
+                        value.extend_from_slice(&encoded);
+                        txn.put(OUTCOMES, key, &value)?;
+                    }
+                    close.as_ref().map_or(Ok(()), |pay| txn.delete(FLOWS, pay).map(drop))
+                })
+            }
+        }
     }
 
     /// Whether an outcome is kept under `id`.
@@ -315,23 +347,6 @@ impl FacadeState {
         };
         let (digest, outcome) = value.split_first_chunk::<32>().ok_or(StoreError::Corrupt)?;
         Ok(Some((*digest, store::decode(outcome)?)))
-    }
-
-    /// Replaces a kept outcome (a challenge answered, a review decided), keeping its request
-    /// digest and its time; nothing if none is kept.
-    pub(crate) fn update_outcome(
-        &self,
-        id: &TransactionId,
-        outcome: &crate::model::PaymentOutcome,
-    ) -> Result<(), StoreError> {
-        let encoded = store::encode(outcome)?;
-        store::write(&*self.kv, |txn| {
-            let Some(value) = txn.get(OUTCOMES, id.as_str().as_bytes())? else { return Ok(()) };
-            let (digest, _) = value.split_first_chunk::<32>().ok_or(StoreError::Corrupt)?;
-            let mut value = digest.to_vec();
-            value.extend_from_slice(&encoded);
-            txn.put(OUTCOMES, id.as_str().as_bytes(), &value)
-        })
     }
 
     /// Deletes outcomes kept past their time, at most `limit`.
@@ -424,14 +439,6 @@ impl FacadeState {
         }
         let entry = store::encode(&PayEntry { began: Some(now), txn })?;
         store::write(&*self.kv, |t| t.put(FLOWS, &pay_key(&txn.id), &entry))
-    }
-
-    /// Closes a payment's journal entry once its answer is recorded.
-    pub(crate) fn end_pay(&self, id: &TransactionId) -> Result<(), StoreError> {
-        if !self.journal_payments {
-            return Ok(());
-        }
-        store::write(&*self.kv, |t| t.delete(FLOWS, &pay_key(id)).map(drop))
     }
 
     /// Closes a flow after its last step.

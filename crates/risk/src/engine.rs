@@ -289,7 +289,7 @@ impl RiskEngine {
         if !self.velocity.record(counted, id, txn.at, amount, approved)? {
             return Ok(false);
         }
-        self.state.log(&LoggedTransaction::of(txn, approved), self.config.log_retention)?;
+        self.state.log(LoggedTransaction::of(txn, approved), self.config.log_retention)?;
         Ok(true)
     }
 
@@ -303,7 +303,7 @@ impl RiskEngine {
     /// [`RiskError::Store`] if a store fails.
     pub fn record_reversal(&self, txn: &Transaction) -> Result<(), RiskError> {
         self.record(txn, false)?;
-        self.state.log(&LoggedTransaction::of(txn, false), self.config.log_retention)?;
+        self.state.log(LoggedTransaction::of(txn, false), self.config.log_retention)?;
         Ok(())
     }
 

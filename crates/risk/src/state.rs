@@ -53,7 +53,7 @@ pub trait RiskStore: Send + Sync + fmt::Debug {
     /// # Errors
     ///
     /// [`StoreError::Backend`].
-    fn log(&self, entry: &LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError>;
+    fn log(&self, entry: LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError>;
     /// Drops log entries older than their retention, at most `limit`; how many went.
     ///
     /// # Errors
@@ -243,12 +243,12 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
         })
     }
 
-    fn log(&self, entry: &LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError> {
+    fn log(&self, entry: LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError> {
         let due = entry.at.checked_add_signed(retention).unwrap_or(entry.at);
-        let value = store::encode(entry)?;
-        let mut keys = vec![log_key(&Instrument::Card(entry.card.clone()), entry)];
+        let value = store::encode(&entry)?;
+        let mut keys = vec![log_key(&Instrument::Card(entry.card.clone()), &entry)];
         if let Some(device) = &entry.device {
-            keys.push(log_key(&Instrument::Device(device.clone()), entry));
+            keys.push(log_key(&Instrument::Device(device.clone()), &entry));
         }
         // One due entry per transaction, naming every log entry it made.
         let due_key = store::due_key(due, entry.id.as_str().as_bytes());
@@ -470,9 +470,10 @@ impl RiskStore for InMemoryRiskStore {
         })
     }
 
-    fn log(&self, entry: &LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError> {
+    fn log(&self, entry: LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError> {
         let due = entry.at.checked_add_signed(retention).unwrap_or(entry.at);
-        let shared = Arc::new(entry.clone());
+        let shared = Arc::new(entry);
+        let entry = &*shared;
         let mut book = self.write();
         if let Some(earlier) = book.due.insert((due, entry.id.clone()), shared.clone()) {
             forget(book.by_card.get_mut(&earlier.card), &earlier.id);

@@ -103,7 +103,7 @@ fn log_and_assess(s: &dyn RiskStore) {
         logged(&card, &device, 400, report_at - TimeDelta::hours(1), Authentication::None);
     declined.approved = false;
     for t in [&inside, &outside, &verified, &declined] {
-        s.log(t, TimeDelta::days(7)).unwrap();
+        s.log(t.clone(), TimeDelta::days(7)).unwrap();
     }
     let report = LossReport {
         instrument: Instrument::Device(device),
@@ -124,7 +124,7 @@ fn log_and_assess(s: &dyn RiskStore) {
 
     // A reversed payment is logged again as not approved: it replaces the approved entry.
     let reversed = LoggedTransaction { approved: false, ..inside.clone() };
-    s.log(&reversed, TimeDelta::days(7)).unwrap();
+    s.log(reversed.clone(), TimeDelta::days(7)).unwrap();
     for report in [&report, &by_card] {
         let verdicts = s.assess(report).unwrap();
         assert_eq!(verdicts.len(), 4, "replaced, not added");
@@ -137,7 +137,7 @@ fn one_claim_per_transaction(s: Arc<dyn RiskStore>) {
     let (card, device) = (CardId::random(), DeviceId::random());
     for fen in [100, 250] {
         s.log(
-            &logged(&card, &device, fen, t0() - TimeDelta::hours(1), Authentication::None),
+            logged(&card, &device, fen, t0() - TimeDelta::hours(1), Authentication::None),
             TimeDelta::days(7),
         )
         .unwrap();
@@ -158,7 +158,7 @@ fn one_claim_per_transaction(s: Arc<dyn RiskStore>) {
 fn claims_move_and_reject_frees(s: &dyn RiskStore) {
     let (card, device) = (CardId::random(), DeviceId::random());
     s.log(
-        &logged(&card, &device, 100, t0() - TimeDelta::hours(1), Authentication::None),
+        logged(&card, &device, 100, t0() - TimeDelta::hours(1), Authentication::None),
         TimeDelta::days(7),
     )
     .unwrap();
@@ -193,7 +193,7 @@ fn purge_log(s: &dyn RiskStore) {
     let (card, device) = (CardId::random(), DeviceId::random());
     for hours in [1, 100, 200] {
         s.log(
-            &logged(&card, &device, 100, t0() - TimeDelta::hours(hours), Authentication::None),
+            logged(&card, &device, 100, t0() - TimeDelta::hours(hours), Authentication::None),
             TimeDelta::hours(96),
         )
         .unwrap();
