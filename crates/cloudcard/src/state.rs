@@ -129,6 +129,57 @@ pub(crate) struct FacadeState {
     /// Whether payments are journaled: not on a private in-memory store, which nothing
     /// outlives (no restart or other node can find the entry) and which cannot fail a write.
     journal_payments: bool,
+    /// The answers kept for terminals' retries, when the store is private and in memory: typed
+    /// maps, as the token and risk stores are then, rather than encoded records in the `Kv`.
+    /// `None` on a shared store, where they are records like the rest.
+    answers: Option<Arc<MemoryAnswers>>,
+}
+
+/// Payments' answers in memory: by transaction id, with the request digest, and a time index
+/// so that expiry costs what expires.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryAnswers(std::sync::Mutex<AnswerBook>);
+
+#[derive(Debug, Default)]
+struct AnswerBook {
+    by_id: std::collections::HashMap<TransactionId, ([u8; 32], crate::model::PaymentOutcome)>,
+    due: std::collections::BTreeSet<(DateTime<Utc>, TransactionId)>,
+}
+
+impl MemoryAnswers {
+    fn book(&self) -> std::sync::MutexGuard<'_, AnswerBook> {
+        cloudcard_core::sync::MutexExt::lock_unpoisoned(&self.0)
+    }
+
+    fn keep(&self, id: &TransactionId, answer: Answer, outcome: &crate::model::PaymentOutcome) {
+        let mut book = self.book();
+        match answer {
+            Answer::First { request_digest, until } => {
+                book.by_id.insert(id.clone(), (request_digest, outcome.clone()));
+                book.due.insert((until, id.clone()));
+            }
+            Answer::Later => {
+                if let Some((_, kept)) = book.by_id.get_mut(id) {
+                    kept.clone_from(outcome);
+                }
+            }
+        }
+    }
+
+    fn purge(&self, now: DateTime<Utc>, limit: usize) -> usize {
+        let mut book = self.book();
+        let mut purged = 0;
+        for _ in 0..limit {
+            let Some(first) = book.due.first().filter(|(at, _)| *at < now).cloned() else {
+                break;
+            };
+            book.due.remove(&first);
+            if book.by_id.remove(&first.1).is_some() {
+                purged += 1;
+            }
+        }
+        purged
+    }
 }
 
 fn ids_key(id: &str) -> &[u8] {
@@ -137,7 +188,8 @@ fn ids_key(id: &str) -> &[u8] {
 
 impl FacadeState {
     pub(crate) fn new(kv: Arc<dyn Kv>, shared: bool) -> Self {
-        Self { kv, journal_payments: shared }
+        let answers = (!shared).then(|| Arc::new(MemoryAnswers::default()));
+        Self { kv, journal_payments: shared, answers }
     }
 
     /// Links a token to the wallet card it serves, with its phone's registration time (read
@@ -301,6 +353,11 @@ impl FacadeState {
         outcome: &crate::model::PaymentOutcome,
         close_pay: bool,
     ) -> Result<(), StoreError> {
+        if let Some(answers) = &self.answers {
+            // A private store journals no payment: nothing to close.
+            answers.keep(id, answer, outcome);
+            return Ok(());
+        }
         let key = id.as_str().as_bytes();
         let close = close_pay.then(|| pay_key(id)).filter(|_| self.journal_payments);
         match answer {
@@ -333,6 +390,9 @@ impl FacadeState {
 
     /// Whether an outcome is kept under `id`.
     pub(crate) fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
+        if let Some(answers) = &self.answers {
+            return Ok(answers.book().by_id.contains_key(id));
+        }
         store::read(&*self.kv, |txn| txn.contains(OUTCOMES, id.as_str().as_bytes()))
     }
 
@@ -341,6 +401,9 @@ impl FacadeState {
         &self,
         id: &TransactionId,
     ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError> {
+        if let Some(answers) = &self.answers {
+            return Ok(answers.book().by_id.get(id).cloned());
+        }
         let Some(value) = store::read(&*self.kv, |txn| txn.get(OUTCOMES, id.as_str().as_bytes()))?
         else {
             return Ok(None);
@@ -355,6 +418,9 @@ impl FacadeState {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
+        if let Some(answers) = &self.answers {
+            return Ok(answers.purge(now, limit));
+        }
         self.purge_due(OUTCOMES_DUE, OUTCOMES, now, limit)
     }
 
@@ -472,4 +538,58 @@ fn unlink_card(txn: &mut dyn Txn, card: &CardId) -> Result<(), StoreError> {
         txn.delete(TOKEN_CARD, ids_key(token.as_str()))?;
     }
     txn.delete(CARD_TOKENS, ids_key(card.as_str())).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone};
+    use cloudcard_core::Amount;
+    use cloudcard_core::store::MemoryKv;
+
+    use super::*;
+    use crate::model::{DeclineReason, PaymentOutcome};
+
+    /// Answers behave alike as typed maps (a private in-memory store) and as records (a shared
+    /// store): kept with their digest, replaced keeping it, expired oldest first within a limit.
+    #[test]
+    fn answers_are_kept_replaced_and_expired_alike_on_either_store() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+        for shared in [false, true] {
+            let state = FacadeState::new(Arc::new(MemoryKv::new()), shared);
+            assert_eq!(state.answers.is_some(), !shared);
+            let ids: Vec<TransactionId> = (0..3).map(|_| TransactionId::random()).collect();
+            let approved = |i: usize| PaymentOutcome::Approved {
+                transaction: ids[i].clone(),
+                auth_code: format!("00000{i}"),
+                card: "card_1".parse().unwrap(),
+                amount: Amount::from_fen(100),
+            };
+            for (i, id) in ids.iter().enumerate() {
+                let until = t0 + TimeDelta::minutes(i64::try_from(i).unwrap());
+                let digest = [u8::try_from(i).unwrap(); 32];
+                let first = Answer::First { request_digest: digest, until };
+                state.keep_outcome(id, first, &approved(i), true).unwrap();
+            }
+            assert!(state.has_outcome(&ids[1]).unwrap(), "shared: {shared}");
+            assert!(!state.has_outcome(&TransactionId::random()).unwrap());
+            assert_eq!(state.outcome(&ids[1]).unwrap(), Some(([1; 32], approved(1))));
+            // A later answer replaces the first and keeps its digest; for an unknown id, nothing.
+            let declined = PaymentOutcome::Declined {
+                transaction: ids[1].clone(),
+                reason: DeclineReason::Review,
+            };
+            state.keep_outcome(&ids[1], Answer::Later, &declined, false).unwrap();
+            assert_eq!(state.outcome(&ids[1]).unwrap(), Some(([1; 32], declined)));
+            let stranger = TransactionId::random();
+            state.keep_outcome(&stranger, Answer::Later, &approved(0), false).unwrap();
+            assert!(!state.has_outcome(&stranger).unwrap());
+            // Due strictly before `now`, oldest first, at most `limit`.
+            assert_eq!(state.purge_outcomes(t0, 10).unwrap(), 0, "shared: {shared}");
+            let later = t0 + TimeDelta::minutes(5);
+            assert_eq!(state.purge_outcomes(later, 1).unwrap(), 1);
+            assert!(!state.has_outcome(&ids[0]).unwrap() && state.has_outcome(&ids[1]).unwrap());
+            assert_eq!(state.purge_outcomes(later, 10).unwrap(), 2);
+            assert!(ids.iter().all(|id| !state.has_outcome(id).unwrap()));
+        }
+    }
 }
