@@ -92,7 +92,7 @@ pub(crate) enum Answer {
 }
 
 /// What a token's link says: whose card it serves, and when its phone was registered.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Link {
     pub(crate) user: UserId,
     pub(crate) card: CardId,
@@ -129,16 +129,20 @@ pub(crate) struct FacadeState {
     /// Whether payments are journaled: not on a private in-memory store, which nothing
     /// outlives (no restart or other node can find the entry) and which cannot fail a write.
     journal_payments: bool,
-    /// The answers kept for terminals' retries, when the store is private and in memory: typed
-    /// maps, as the token and risk stores are then, rather than encoded records in the `Kv`.
-    /// `None` on a shared store, where they are records like the rest.
-    answers: Option<Arc<MemoryAnswers>>,
+    /// The records every payment reads or writes — token links and the answers kept for
+    /// terminals' retries — when the store is private and in memory: typed maps, as the token
+    /// and risk stores are then, rather than encoded records in the `Kv`. `None` on a shared
+    /// store, where they are records like the rest.
+    memory: Option<Arc<MemoryRecords>>,
 }
 
-/// Payments' answers in memory: by transaction id, with the request digest, and a time index
-/// so that expiry costs what expires.
+/// Links and answers in memory. Answers are kept by transaction id with the request digest,
+/// and a time index so that expiry costs what expires.
 #[derive(Debug, Default)]
-pub(crate) struct MemoryAnswers(std::sync::Mutex<AnswerBook>);
+pub(crate) struct MemoryRecords {
+    answers: std::sync::Mutex<AnswerBook>,
+    links: std::sync::RwLock<LinkBook>,
+}
 
 #[derive(Debug, Default)]
 struct AnswerBook {
@@ -146,13 +150,27 @@ struct AnswerBook {
     due: std::collections::BTreeSet<(DateTime<Utc>, TransactionId)>,
 }
 
-impl MemoryAnswers {
-    fn book(&self) -> std::sync::MutexGuard<'_, AnswerBook> {
-        cloudcard_core::sync::MutexExt::lock_unpoisoned(&self.0)
+#[derive(Debug, Default)]
+struct LinkBook {
+    by_token: std::collections::HashMap<TokenId, Link>,
+    by_card: std::collections::HashMap<CardId, Vec<TokenId>>,
+}
+
+impl MemoryRecords {
+    fn answers(&self) -> std::sync::MutexGuard<'_, AnswerBook> {
+        cloudcard_core::sync::MutexExt::lock_unpoisoned(&self.answers)
+    }
+
+    fn links(&self) -> std::sync::RwLockReadGuard<'_, LinkBook> {
+        cloudcard_core::sync::RwLockExt::read_unpoisoned(&self.links)
+    }
+
+    fn links_mut(&self) -> std::sync::RwLockWriteGuard<'_, LinkBook> {
+        cloudcard_core::sync::RwLockExt::write_unpoisoned(&self.links)
     }
 
     fn keep(&self, id: &TransactionId, answer: Answer, outcome: &crate::model::PaymentOutcome) {
-        let mut book = self.book();
+        let mut book = self.answers();
         match answer {
             Answer::First { request_digest, until } => {
                 book.by_id.insert(id.clone(), (request_digest, outcome.clone()));
@@ -167,7 +185,7 @@ impl MemoryAnswers {
     }
 
     fn purge(&self, now: DateTime<Utc>, limit: usize) -> usize {
-        let mut book = self.book();
+        let mut book = self.answers();
         let mut purged = 0;
         for _ in 0..limit {
             let Some(first) = book.due.first().filter(|(at, _)| *at < now).cloned() else {
@@ -180,6 +198,33 @@ impl MemoryAnswers {
         }
         purged
     }
+
+    fn link(&self, token: &TokenId, link: Link) {
+        let mut book = self.links_mut();
+        let tokens = book.by_card.entry(link.card.clone()).or_default();
+        if !tokens.contains(token) {
+            tokens.push(token.clone());
+        }
+        book.by_token.insert(token.clone(), link);
+    }
+
+    fn unlink_card(&self, card: &CardId) {
+        let mut book = self.links_mut();
+        for token in book.by_card.remove(card).unwrap_or_default() {
+            book.by_token.remove(&token);
+        }
+    }
+
+    fn unlink_token(&self, card: &CardId, token: &TokenId) {
+        let mut book = self.links_mut();
+        if let Some(tokens) = book.by_card.get_mut(card) {
+            tokens.retain(|t| t != token);
+            if tokens.is_empty() {
+                book.by_card.remove(card);
+            }
+        }
+        book.by_token.remove(token);
+    }
 }
 
 fn ids_key(id: &str) -> &[u8] {
@@ -188,8 +233,8 @@ fn ids_key(id: &str) -> &[u8] {
 
 impl FacadeState {
     pub(crate) fn new(kv: Arc<dyn Kv>, shared: bool) -> Self {
-        let answers = (!shared).then(|| Arc::new(MemoryAnswers::default()));
-        Self { kv, journal_payments: shared, answers }
+        let memory = (!shared).then(|| Arc::new(MemoryRecords::default()));
+        Self { kv, journal_payments: shared, memory }
     }
 
     /// Links a token to the wallet card it serves, with its phone's registration time (read
@@ -201,6 +246,14 @@ impl FacadeState {
         token: &TokenId,
         device_registered_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
+        if let Some(memory) = &self.memory {
+            // Kept to the millisecond, as the stored link keeps it.
+            let device_registered_at = device_registered_at
+                .and_then(|at| DateTime::from_timestamp_millis(at.timestamp_millis()));
+            let link = Link { user: user.clone(), card: card.clone(), device_registered_at };
+            memory.link(token, link);
+            return Ok(());
+        }
         let mut link = store::key(&[user.as_str().as_bytes(), card.as_str().as_bytes()]);
         if let Some(at) = device_registered_at {
             link.push(0);
@@ -219,11 +272,19 @@ impl FacadeState {
 
     /// Removes every link of a card.
     pub(crate) fn unlink_card(&self, card: &CardId) -> Result<(), StoreError> {
+        if let Some(memory) = &self.memory {
+            memory.unlink_card(card);
+            return Ok(());
+        }
         store::write(&*self.kv, |txn| unlink_card(txn, card))
     }
 
     /// Removes one token's link.
     pub(crate) fn unlink_token(&self, card: &CardId, token: &TokenId) -> Result<(), StoreError> {
+        if let Some(memory) = &self.memory {
+            memory.unlink_token(card, token);
+            return Ok(());
+        }
         store::write(&*self.kv, |txn| {
             let mut tokens: Vec<TokenId> =
                 get_json(txn, CARD_TOKENS, ids_key(card.as_str()))?.unwrap_or_default();
@@ -239,6 +300,9 @@ impl FacadeState {
 
     /// The tokens of a wallet card.
     pub(crate) fn tokens_of(&self, card: &CardId) -> Result<Vec<TokenId>, StoreError> {
+        if let Some(memory) = &self.memory {
+            return Ok(memory.links().by_card.get(card).cloned().unwrap_or_default());
+        }
         store::read(&*self.kv, |txn| {
             Ok(get_json(txn, CARD_TOKENS, ids_key(card.as_str()))?.unwrap_or_default())
         })
@@ -248,6 +312,9 @@ impl FacadeState {
     /// keeps it. Read on every payment: the link is stored as `user \0 card [\0 millis]`, no
     /// JSON.
     pub(crate) fn card_of(&self, token: &TokenId) -> Result<Option<Link>, StoreError> {
+        if let Some(memory) = &self.memory {
+            return Ok(memory.links().by_token.get(token).cloned());
+        }
         let Some(bytes) =
             store::read(&*self.kv, |txn| txn.get(TOKEN_CARD, ids_key(token.as_str())))?
         else {
@@ -353,9 +420,9 @@ impl FacadeState {
         outcome: &crate::model::PaymentOutcome,
         close_pay: bool,
     ) -> Result<(), StoreError> {
-        if let Some(answers) = &self.answers {
+        if let Some(memory) = &self.memory {
             // A private store journals no payment: nothing to close.
-            answers.keep(id, answer, outcome);
+            memory.keep(id, answer, outcome);
             return Ok(());
         }
         let key = id.as_str().as_bytes();
@@ -390,8 +457,8 @@ impl FacadeState {
 
     /// Whether an outcome is kept under `id`.
     pub(crate) fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
-        if let Some(answers) = &self.answers {
-            return Ok(answers.book().by_id.contains_key(id));
+        if let Some(memory) = &self.memory {
+            return Ok(memory.answers().by_id.contains_key(id));
         }
         store::read(&*self.kv, |txn| txn.contains(OUTCOMES, id.as_str().as_bytes()))
     }
@@ -401,8 +468,8 @@ impl FacadeState {
         &self,
         id: &TransactionId,
     ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError> {
-        if let Some(answers) = &self.answers {
-            return Ok(answers.book().by_id.get(id).cloned());
+        if let Some(memory) = &self.memory {
+            return Ok(memory.answers().by_id.get(id).cloned());
         }
         let Some(value) = store::read(&*self.kv, |txn| txn.get(OUTCOMES, id.as_str().as_bytes()))?
         else {
@@ -418,8 +485,8 @@ impl FacadeState {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        if let Some(answers) = &self.answers {
-            return Ok(answers.purge(now, limit));
+        if let Some(memory) = &self.memory {
+            return Ok(memory.purge(now, limit));
         }
         self.purge_due(OUTCOMES_DUE, OUTCOMES, now, limit)
     }
@@ -556,7 +623,7 @@ mod tests {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
         for shared in [false, true] {
             let state = FacadeState::new(Arc::new(MemoryKv::new()), shared);
-            assert_eq!(state.answers.is_some(), !shared);
+            assert_eq!(state.memory.is_some(), !shared);
             let ids: Vec<TransactionId> = (0..3).map(|_| TransactionId::random()).collect();
             let approved = |i: usize| PaymentOutcome::Approved {
                 transaction: ids[i].clone(),
@@ -590,6 +657,47 @@ mod tests {
             assert!(!state.has_outcome(&ids[0]).unwrap() && state.has_outcome(&ids[1]).unwrap());
             assert_eq!(state.purge_outcomes(later, 10).unwrap(), 2);
             assert!(ids.iter().all(|id| !state.has_outcome(id).unwrap()));
+        }
+    }
+
+    /// Token links behave alike as typed maps and as records: a link names its user, card and
+    /// phone time (to the millisecond), a card lists its tokens once, unlinking one token or
+    /// a whole card leaves the rest.
+    #[test]
+    fn links_are_kept_and_removed_alike_on_either_store() {
+        let at =
+            Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap() + TimeDelta::microseconds(1_500);
+        let millis = DateTime::from_timestamp_millis(at.timestamp_millis());
+        for shared in [false, true] {
+            let state = FacadeState::new(Arc::new(MemoryKv::new()), shared);
+            let user: UserId = "usr_1".parse().unwrap();
+            let (a, b): (CardId, CardId) = ("card_a".parse().unwrap(), "card_b".parse().unwrap());
+            let tokens: Vec<TokenId> =
+                (0..3).map(|i| format!("tok_{i}").parse().unwrap()).collect();
+            state.link(&user, &a, &tokens[0], Some(at)).unwrap();
+            state.link(&user, &a, &tokens[0], Some(at)).unwrap();
+            state.link(&user, &a, &tokens[1], None).unwrap();
+            state.link(&user, &b, &tokens[2], None).unwrap();
+            let link = state.card_of(&tokens[0]).unwrap().unwrap();
+            assert_eq!(
+                link,
+                Link { user: user.clone(), card: a.clone(), device_registered_at: millis },
+                "shared: {shared}"
+            );
+            assert_eq!(state.card_of(&tokens[1]).unwrap().unwrap().device_registered_at, None);
+            assert_eq!(state.tokens_of(&a).unwrap(), tokens[..2].to_vec());
+            state.unlink_token(&a, &tokens[0]).unwrap();
+            assert_eq!(state.card_of(&tokens[0]).unwrap(), None);
+            assert_eq!(state.tokens_of(&a).unwrap(), tokens[1..2].to_vec());
+            state.unlink_card(&a).unwrap();
+            assert!(state.tokens_of(&a).unwrap().is_empty());
+            assert_eq!(state.card_of(&tokens[1]).unwrap(), None);
+            assert_eq!(state.card_of(&tokens[2]).unwrap().unwrap().card, b, "the other card");
+            state.unlink_token(&b, &tokens[2]).unwrap();
+            assert!(
+                state.tokens_of(&b).unwrap().is_empty()
+                    && state.card_of(&tokens[2]).unwrap().is_none()
+            );
         }
     }
 }
