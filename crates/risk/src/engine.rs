@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, TimeDelta, Utc};
-use cloudcard_core::{CardId, ClaimId, DeviceId, SharedClock, StoreError, UserId, beijing_hour};
+use cloudcard_core::{
+    CardId, ClaimId, DeviceId, SharedClock, StoreError, TokenId, UserId, beijing_hour,
+};
 use serde::Serialize;
 
 use crate::RiskError;
@@ -268,20 +270,37 @@ impl RiskEngine {
     /// Counts a payment in velocity (approved or declined apart) and in the loss log. A retried
     /// transaction id is counted once; returns `false` for a repeat.
     ///
+    /// Velocity is kept for what can be read: the card always (it also remembers which ids were
+    /// counted) and the device always (its first sighting dates a phone with no registration
+    /// time), the token and the user only while a live or shadow rule reads them. A rule set
+    /// that starts reading the token's or the user's velocity sees it from then on.
+    ///
     /// # Errors
     ///
     /// [`RiskError::Store`] if the loss log cannot be written.
     pub fn record(&self, txn: &Transaction, approved: bool) -> Result<bool, RiskError> {
         let id = self.velocity.id_hash(txn.id.as_str());
-        let keys = self.payment_keys(txn);
         let amount = txn.amount.fen();
-        let mut entities = [keys[0]; 4];
+        let v = &self.velocity;
+        let (live, shadow) = (self.live.load(), self.shadow.load());
+        let read = |kind| {
+            live.reads_entity(kind) || shadow.as_deref().is_some_and(|s| s.reads_entity(kind))
+        };
+        let mut entities = [v.key(EntityKind::Card, txn.card.as_str()); 4];
         let mut n = 1;
-        for (present, key) in
-            [(txn.token.is_some(), keys[1]), (txn.device.is_some(), keys[2]), (true, keys[3])]
-        {
-            if present && let Some(slot) = entities.get_mut(n) {
-                *slot = key;
+        let others = [
+            (
+                EntityKind::Token,
+                txn.token.as_ref().map(TokenId::as_str).filter(|_| read(EntityKind::Token)),
+            ),
+            (EntityKind::Device, txn.device.as_ref().map(DeviceId::as_str)),
+            (EntityKind::User, Some(txn.user.as_str()).filter(|_| read(EntityKind::User))),
+        ];
+        for (kind, entity) in others {
+            if let Some(entity) = entity
+                && let Some(slot) = entities.get_mut(n)
+            {
+                *slot = v.key(kind, entity);
                 n += 1;
             }
         }
@@ -356,7 +375,9 @@ impl RiskEngine {
     }
 
     /// Replaces the live rule set at once, with no pause for deciding threads; returns the old
-    /// one, which the decline-rate monitor now compares against.
+    /// one, which the decline-rate monitor now compares against. A token's or user's velocity
+    /// is kept only while some rule reads it (see [`Self::record`]): a new set that reads it
+    /// counts from its swap on.
     pub fn swap_rules(&self, rules: RuleSet) -> Arc<RuleSet> {
         let old = self.live.swap(Arc::new(rules));
         self.previous.store(Some(old.clone()));

@@ -88,3 +88,35 @@ fn lost_phone_claim_journey() {
     }
     assert_eq!(engine.claim(&claim.id).unwrap().unwrap().state, ClaimState::Settled);
 }
+
+/// Velocity is kept for what can be read: with rules that read only the card and the device,
+/// a payment with a token counts two entities; a shadow set that reads the user adds the user
+/// from then on, and the user's rule sees only what was counted since.
+#[test]
+fn velocity_is_kept_for_the_entities_rules_read() {
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 12, 1, 4, 0, 0).unwrap()));
+    let config = RiskConfig::default();
+    let windows = config.windows.clone();
+    let engine =
+        RiskEngine::new(config, RuleSet::default_rules(&windows).unwrap(), clock.clone()).unwrap();
+    let mut first = payment(&clock, "txn_1", 100);
+    first.token = Some("tok_a".parse().unwrap());
+    assert!(engine.record(&first, true).unwrap());
+    assert!(!engine.record(&first, true).unwrap(), "a retried id counts once");
+    assert_eq!(engine.velocity().tracked().unwrap(), 2, "card and device");
+
+    let user_rules = r#"{ "version": "users", "rules": [
+        { "id": "user-burst", "when": { "compare":
+            { "feature": "user.count.24h", "op": ">=", "value": 2 } }, "action": "decline" } ] }"#;
+    engine.set_shadow(Some(RuleSet::from_json(user_rules, &windows).unwrap()));
+    let mut second = payment(&clock, "txn_2", 100);
+    second.token = first.token.clone();
+    assert!(engine.record(&second, true).unwrap());
+    assert_eq!(engine.velocity().tracked().unwrap(), 3, "card, device and user");
+    engine.swap_rules(RuleSet::from_json(user_rules, &windows).unwrap());
+    let mut buf = engine.buffer();
+    assert_eq!(engine.decide(&payment(&clock, "txn_3", 100), &mut buf).outcome, Outcome::Approve);
+    assert!(engine.record(&payment(&clock, "txn_3", 100), true).unwrap());
+    let fourth = payment(&clock, "txn_4", 100);
+    assert_eq!(engine.decide(&fourth, &mut buf).outcome, Outcome::Decline, "two counted since");
+}
