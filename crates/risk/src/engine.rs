@@ -230,17 +230,18 @@ impl RiskEngine {
         features.amount = Some(txn.amount.fen());
         let live = self.live.load();
         let shadow = self.shadow.load();
-        let read = |kind| {
-            live.reads_entity(kind) || shadow.as_deref().is_some_and(|s| s.reads_entity(kind))
-        };
+        // Only what the rules read: the entities, and of each the windows.
+        let read =
+            |kind| live.windows_read(kind) | shadow.as_deref().map_or(0, |s| s.windows_read(kind));
         for (kind, key) in [
             (EntityKind::Card, Some(keys[0])),
             (EntityKind::Token, txn.token.as_ref().map(|_| keys[1])),
             (EntityKind::Device, txn.device.as_ref().map(|_| keys[2])),
             (EntityKind::User, Some(keys[3])),
         ] {
-            if let Some(key) = key.filter(|_| read(kind)) {
-                match self.velocity.snapshot(key, txn.at) {
+            let windows = read(kind);
+            if let Some(key) = key.filter(|_| windows != 0) {
+                match self.velocity.snapshot_windows(key, txn.at, windows) {
                     Ok(snapshot) => features.set_velocity(kind, snapshot),
                     // Velocity that cannot be read fails closed, like the status lists.
                     Err(_) => return self.unavailable(),
@@ -694,7 +695,8 @@ impl RiskEngine {
         at: DateTime<Utc>,
     ) -> u64 {
         let since = registered.or_else(|| {
-            let snapshot = self.velocity.snapshot(key, at).ok().flatten()?;
+            // Only the first sighting is wanted: no window summed.
+            let snapshot = self.velocity.snapshot_windows(key, at, 0).ok().flatten()?;
             DateTime::from_timestamp(snapshot.first_seen, 0)
         });
         since.map_or(0, |since| u64::try_from((at - since).num_hours()).unwrap_or(0))

@@ -167,6 +167,8 @@ pub struct RuleSet {
     max_reads: usize,
     /// Bit `k` is set when some rule reads velocity of entity kind `k`.
     entities_read: u8,
+    /// Per entity kind, bit `w` is set when some rule reads window `w` of it.
+    windows_read: [u8; 6],
     pub(crate) stats: Stats,
 }
 
@@ -218,6 +220,7 @@ impl RuleSet {
             mccs: Vec::new(),
             max_reads: 0,
             entities_read: 0,
+            windows_read: [0; 6],
             stats: Stats::default(),
             spec: RuleSetSpec { rules: Vec::new(), ..spec.clone() },
         };
@@ -319,6 +322,12 @@ impl RuleSet {
         self.entities_read & (1 << kind.index()) != 0
     }
 
+    /// Which windows of `kind` some rule reads: bit `w` for window `w` of the set's windows.
+    #[must_use]
+    pub fn windows_read(&self, kind: crate::EntityKind) -> u8 {
+        self.windows_read.get(kind.index()).copied().unwrap_or(0)
+    }
+
     /// The version id.
     #[must_use]
     pub fn version(&self) -> &Arc<str> {
@@ -388,6 +397,11 @@ impl RuleSet {
                 let scalar = ScalarFeature::resolve(*feature, windows)?;
                 if let ScalarFeature::Velocity(v) = scalar {
                     self.entities_read |= 1 << v.entity.index();
+                    if let (Some(read), Ok(window)) =
+                        (self.windows_read.get_mut(v.entity.index()), u8::try_from(v.window))
+                    {
+                        *read |= 1_u8.checked_shl(u32::from(window)).unwrap_or(0);
+                    }
                 }
                 Node::Compare { feature: *feature, scalar, op: *op, value: *value }
             }

@@ -241,11 +241,16 @@ impl EntityState {
         }
     }
 
-    fn snapshot(&self, windows: &WindowSet, now: i64) -> Snapshot {
+    /// The windows whose bit is set in `read` summed at `now`; the others read zero.
+    fn snapshot(&self, windows: &WindowSet, now: i64, read: u8) -> Snapshot {
         let mut out = [Aggregate::default(); MAX_WINDOWS];
         let mut offset = 0;
-        for (w, agg) in windows.windows.iter().zip(out.iter_mut()) {
+        for (i, (w, agg)) in windows.windows.iter().zip(out.iter_mut()).enumerate() {
             let n = usize::from(w.buckets);
+            if read & (1 << i) == 0 {
+                offset += n;
+                continue;
+            }
             let current = now.div_euclid(w.width_secs);
             let oldest = current - i64::from(w.buckets) + 1;
             for b in self.buckets.iter().skip(offset).take(n) {
@@ -384,6 +389,22 @@ pub trait VelocityPort: Send + Sync + fmt::Debug {
     ///
     /// [`StoreError`] if the store fails.
     fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Result<Option<Snapshot>, StoreError>;
+    /// The entity's windows at `now` as [`Self::snapshot`], of which only those whose bit is set
+    /// in `windows` need be summed (the others may read zero): a decision sums what its rules
+    /// read. By default the whole snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the store fails.
+    fn snapshot_windows(
+        &self,
+        key: EntityKey,
+        now: DateTime<Utc>,
+        windows: u8,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let _ = windows;
+        self.snapshot(key, now)
+    }
     /// Counts one transaction for every entity in `keys`, together. Returns `false`, counting
     /// nothing, if the first entity already counted that transaction id (a retry).
     ///
@@ -424,6 +445,15 @@ impl VelocityPort for VelocityStore {
     }
     fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Result<Option<Snapshot>, StoreError> {
         Ok(Self::snapshot(self, key, now))
+    }
+    fn snapshot_windows(
+        &self,
+        key: EntityKey,
+        now: DateTime<Utc>,
+        windows: u8,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let shard = self.shard(key);
+        Ok(shard.get(&key.0).map(|state| state.snapshot(&self.windows, now.timestamp(), windows)))
     }
     fn record(
         &self,
@@ -486,7 +516,7 @@ impl<'w> SharedRecord<'w> {
     /// The windows at `now`.
     #[must_use]
     pub fn snapshot(&self, now: DateTime<Utc>) -> Snapshot {
-        self.state.snapshot(self.windows, now.timestamp())
+        self.state.snapshot(self.windows, now.timestamp(), u8::MAX)
     }
 
     /// Whether nothing was counted within the longest window before `now`.
@@ -707,7 +737,7 @@ impl VelocityStore {
     pub fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Option<Snapshot> {
         let shard = self.shard(key);
         let state = shard.get(&key.0)?;
-        Some(state.snapshot(&self.windows, now.timestamp()))
+        Some(state.snapshot(&self.windows, now.timestamp(), u8::MAX))
     }
 
     /// Counts one transaction `id_hash` of `amount` fen at `at` for the entity. Returns

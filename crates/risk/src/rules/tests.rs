@@ -18,6 +18,11 @@ fn the_shipped_rules_load() {
     let set = RuleSet::default_rules(&windows()).unwrap();
     assert!(set.len() >= 10);
     assert_eq!(&**set.version(), "cloudcard-default-2026.11");
+    // What a decision gathers: card 10m, 1h, 24h; device 1h; nothing of the token or user.
+    assert_eq!(set.windows_read(crate::EntityKind::Card), 0b0111);
+    assert_eq!(set.windows_read(crate::EntityKind::Device), 0b0010);
+    assert_eq!(set.windows_read(crate::EntityKind::Token), 0);
+    assert_eq!(set.windows_read(crate::EntityKind::User), 0);
 }
 
 #[test]

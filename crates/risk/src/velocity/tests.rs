@@ -124,3 +124,21 @@ fn new_entities_sweep_idle_ones_without_being_asked() {
         .count();
     assert!(remaining_old < 50, "{remaining_old} idle entities left");
 }
+
+#[test]
+fn a_snapshot_sums_only_the_windows_asked_for() {
+    let v = store();
+    let card = v.key(EntityKind::Card, "card_1");
+    assert!(v.record(card, v.id_hash("t1"), at(10, 0, 0), 500, true));
+    let port: &dyn VelocityPort = &v;
+    let full = port.snapshot(card, at(10, 1, 0)).unwrap().unwrap();
+    assert!(full.windows.iter().take(4).all(|w| w.count() == 1), "{full:?}");
+    let hour_only = port.snapshot_windows(card, at(10, 1, 0), 0b0010).unwrap().unwrap();
+    assert_eq!(hour_only.windows[1], full.windows[1]);
+    assert!([0, 2, 3].iter().all(|&i| hour_only.windows[i].count() == 0), "{hour_only:?}");
+    let none = port.snapshot_windows(card, at(10, 1, 0), 0).unwrap().unwrap();
+    assert_eq!(none.first_seen, full.first_seen);
+    assert!(
+        port.snapshot_windows(v.key(EntityKind::Card, "x"), at(10, 1, 0), 1).unwrap().is_none()
+    );
+}
