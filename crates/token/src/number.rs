@@ -31,6 +31,16 @@ impl TokenNumber {
         &self.0
     }
 
+    /// The number as one integer, for an index: its digits' value and, above them, their count
+    /// (so a leading zero makes another key). Every token number (13–19 digits) fits.
+    #[must_use]
+    pub(crate) fn key(&self) -> u128 {
+        let value = self.0.bytes().fold(0_u128, |v, d| {
+            v.saturating_mul(10).saturating_add(u128::from(d.wrapping_sub(b'0')))
+        });
+        (u128::try_from(self.0.len()).unwrap_or(0) << 64) | value
+    }
+
     /// How many digits the number has.
     #[must_use]
     pub fn digit_count(&self) -> usize {
@@ -150,6 +160,23 @@ mod tests {
     use super::*;
     use cloudcard_core::{Bank, CardKind};
     use cloudcard_masking::checks::luhn_valid;
+
+    #[test]
+    fn a_number_key_is_its_value_and_its_length() {
+        let with_zero = |digits: &str| {
+            let mut body = digits.to_owned();
+            body.push(char::from(luhn_check_digit(body.as_bytes()).unwrap()));
+            TokenNumber::parse(&body).unwrap()
+        };
+        let a = with_zero("620000000000000");
+        let b = with_zero("062000000000000"); // one more digit, a leading zero
+        let longest = with_zero("999999999999999999");
+        assert_ne!(a.key(), b.key());
+        assert_eq!(a.key() & u128::from(u64::MAX), 6_200_000_000_000_005_u128);
+        assert_eq!(a.key() >> 64, 16);
+        assert_eq!(longest.key() >> 64, 19, "19 digits fit below the length");
+        assert_eq!(longest.key() & u128::from(u64::MAX), longest.expose().parse::<u128>().unwrap());
+    }
 
     #[test]
     fn drawn_numbers_are_luhn_valid_in_range() {

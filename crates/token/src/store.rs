@@ -156,12 +156,40 @@ pub trait TokenStore: Send + Sync {
 
 const SHARDS: usize = 16;
 
-/// The in-memory store: records in 16 independently locked shards, with indexes by number,
-/// fingerprint and device. A compare-and-set locks one shard for the moment of the swap.
+/// Where a record lies: its shard and its slot there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    shard: u8,
+    at: u32,
+}
+
+/// One shard's records, in a slab: a record never moves or leaves (a deleted token keeps its
+/// number taken), so its slot names it for good.
+#[derive(Debug, Default)]
+struct Shard {
+    records: Vec<TokenRecord>,
+    by_id: HashMap<TokenId, u32>,
+}
+
+impl Shard {
+    fn get(&self, id: &TokenId) -> Option<&TokenRecord> {
+        self.by_id.get(id).and_then(|&at| self.records.get(at as usize))
+    }
+
+    fn get_mut(&mut self, id: &TokenId) -> Option<&mut TokenRecord> {
+        let at = *self.by_id.get(id)?;
+        self.records.get_mut(at as usize)
+    }
+}
+
+/// The in-memory store: records in slabs of 16 independently locked shards, with indexes by
+/// number (the number as an integer, to the record's slot, in 16 shards of its own), by
+/// fingerprint and by device. Checking a cryptogram finds its record by number in two probes,
+/// with no id hashed or compared; a compare-and-set locks one shard for the moment of the swap.
 #[derive(Debug, Default)]
 pub struct InMemoryTokenStore {
-    shards: [RwLock<HashMap<TokenId, TokenRecord>>; SHARDS],
-    by_number: RwLock<HashMap<TokenNumber, TokenId>>,
+    shards: [RwLock<Shard>; SHARDS],
+    by_number: [RwLock<HashMap<u128, Slot>>; SHARDS],
     by_fingerprint: RwLock<HashMap<Fingerprint, Vec<TokenId>>>,
     by_device: RwLock<HashMap<DeviceId, Vec<TokenId>>>,
 }
@@ -176,7 +204,7 @@ impl InMemoryTokenStore {
     /// How many records it holds.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read_unpoisoned().len()).sum()
+        self.shards.iter().map(|s| s.read_unpoisoned().records.len()).sum()
     }
 
     /// Whether it holds none.
@@ -185,12 +213,26 @@ impl InMemoryTokenStore {
         self.len() == 0
     }
 
-    fn shard(&self, id: &TokenId) -> &RwLock<HashMap<TokenId, TokenRecord>> {
+    fn shard_of(id: &TokenId) -> usize {
         let mut h = DefaultHasher::new();
         id.hash(&mut h);
-        let i = (h.finish() % SHARDS as u64) as usize;
-        #[expect(clippy::indexing_slicing, reason = "i < SHARDS, the array's length")]
-        &self.shards[i]
+        (h.finish() % SHARDS as u64) as usize
+    }
+
+    fn shard(&self, id: &TokenId) -> &RwLock<Shard> {
+        #[expect(clippy::indexing_slicing, reason = "shard_of is below SHARDS, the array's length")]
+        &self.shards[Self::shard_of(id)]
+    }
+
+    fn numbers(&self, key: u128) -> &RwLock<HashMap<u128, Slot>> {
+        // The low digits vary most.
+        #[expect(clippy::indexing_slicing, reason = "reduced modulo SHARDS, the array's length")]
+        &self.by_number[(key % SHARDS as u128) as usize]
+    }
+
+    fn slot_of(&self, number: &TokenNumber) -> Option<Slot> {
+        let key = number.key();
+        self.numbers(key).read_unpoisoned().get(&key).copied()
     }
 
     fn records(&self, ids: Option<&Vec<TokenId>>) -> Vec<TokenRecord> {
@@ -204,7 +246,7 @@ impl InMemoryTokenStore {
 /// Replaces the record in `shard` if it is at `expected_version`; returns the fingerprint it
 /// had.
 fn swap(
-    shard: &RwLock<HashMap<TokenId, TokenRecord>>,
+    shard: &RwLock<Shard>,
     expected_version: u64,
     record: TokenRecord,
 ) -> Result<Fingerprint, StoreError> {
@@ -220,19 +262,22 @@ fn swap(
 
 impl TokenStore for InMemoryTokenStore {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        let key = record.number.key();
         {
-            let mut numbers = self.by_number.write_unpoisoned();
-            match numbers.entry(record.number.clone()) {
-                Entry::Occupied(_) => return Err(StoreError::Duplicate),
-                Entry::Vacant(slot) => {
-                    let mut shard = self.shard(&record.id).write_unpoisoned();
-                    if shard.contains_key(&record.id) {
-                        return Err(StoreError::Duplicate);
-                    }
-                    slot.insert(record.id.clone());
-                    shard.insert(record.id.clone(), record.clone());
-                }
+            // Lock order: the number's shard, then the record's.
+            let mut numbers = self.numbers(key).write_unpoisoned();
+            let Entry::Vacant(number) = numbers.entry(key) else {
+                return Err(StoreError::Duplicate);
+            };
+            let index = Self::shard_of(&record.id);
+            let mut shard = self.shard(&record.id).write_unpoisoned();
+            if shard.by_id.contains_key(&record.id) {
+                return Err(StoreError::Duplicate);
             }
+            let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
+            number.insert(Slot { shard: u8::try_from(index).unwrap_or(0), at });
+            shard.by_id.insert(record.id.clone(), at);
+            shard.records.push(record.clone());
         }
         self.by_fingerprint
             .write_unpoisoned()
@@ -262,30 +307,29 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
-        let id = self.by_number.read_unpoisoned().get(number).cloned();
-        Ok(id.and_then(|id| self.shard(&id).read_unpoisoned().get(&id).cloned()))
+        let Some(slot) = self.slot_of(number) else { return Ok(None) };
+        let Some(shard) = self.shards.get(usize::from(slot.shard)) else { return Ok(None) };
+        Ok(shard.read_unpoisoned().records.get(slot.at as usize).cloned())
     }
 
-    /// Under the record's shard lock, in place: no copy of the record is made.
+    /// Under the record's shard lock, in place: no copy of the record is made, no id hashed.
     fn spend_by_number(
         &self,
         number: &TokenNumber,
         decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
-        let Some(id) = self.by_number.read_unpoisoned().get(number).cloned() else {
-            return Ok(None);
-        };
-        let mut shard = self.shard(&id).write_unpoisoned();
-        let Some(record) = shard.get_mut(&id) else { return Ok(None) };
+        let Some(slot) = self.slot_of(number) else { return Ok(None) };
+        let Some(shard) = self.shards.get(usize::from(slot.shard)) else { return Ok(None) };
+        let mut shard = shard.write_unpoisoned();
+        let Some(record) = shard.records.get_mut(slot.at as usize) else { return Ok(None) };
         if let Some(spend) = decide(record) {
             spend.apply(record)?;
         }
-        drop(shard);
-        Ok(Some(id))
+        Ok(Some(record.id.clone()))
     }
 
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
-        Ok(self.by_number.read_unpoisoned().contains_key(number))
+        Ok(self.slot_of(number).is_some())
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
@@ -356,7 +400,9 @@ impl TokenStore for InMemoryTokenStore {
         Ok(self
             .shards
             .iter()
-            .flat_map(|s| s.read_unpoisoned().keys().cloned().collect::<Vec<_>>())
+            .flat_map(|s| {
+                s.read_unpoisoned().records.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
+            })
             .collect())
     }
 }
