@@ -168,16 +168,36 @@ struct Slot {
 #[derive(Debug, Default)]
 struct Shard {
     records: Vec<TokenRecord>,
-    by_id: HashMap<TokenId, u32>,
+    by_id: HashMap<IdKey, u32>,
+}
+
+/// A token id as an index key: the 128 bits of an id the service drew (`tok_` and 32 hex
+/// digits), compared without reaching for the stored text; any other id as its text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IdKey {
+    Bits(u128),
+    Text(TokenId),
+}
+
+impl IdKey {
+    fn of(id: &TokenId) -> Self {
+        id.as_str()
+            .strip_prefix("tok_")
+            .filter(|hex| {
+                hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
+            .and_then(|hex| u128::from_str_radix(hex, 16).ok())
+            .map_or_else(|| Self::Text(id.clone()), Self::Bits)
+    }
 }
 
 impl Shard {
     fn get(&self, id: &TokenId) -> Option<&TokenRecord> {
-        self.by_id.get(id).and_then(|&at| self.records.get(at as usize))
+        self.by_id.get(&IdKey::of(id)).and_then(|&at| self.records.get(at as usize))
     }
 
     fn get_mut(&mut self, id: &TokenId) -> Option<&mut TokenRecord> {
-        let at = *self.by_id.get(id)?;
+        let at = *self.by_id.get(&IdKey::of(id))?;
         self.records.get_mut(at as usize)
     }
 }
@@ -271,12 +291,13 @@ impl TokenStore for InMemoryTokenStore {
             };
             let index = Self::shard_of(&record.id);
             let mut shard = self.shard(&record.id).write_unpoisoned();
-            if shard.by_id.contains_key(&record.id) {
+            let id = IdKey::of(&record.id);
+            if shard.by_id.contains_key(&id) {
                 return Err(StoreError::Duplicate);
             }
             let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
             number.insert(Slot { shard: u8::try_from(index).unwrap_or(0), at });
-            shard.by_id.insert(record.id.clone(), at);
+            shard.by_id.insert(id, at);
             shard.records.push(record.clone());
         }
         self.by_fingerprint
@@ -445,5 +466,27 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     }
     fn ids(&self) -> Result<Vec<TokenId>, StoreError> {
         (**self).ids()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drawn_ids_are_keyed_by_their_bits_and_others_by_their_text() {
+        let drawn = TokenId::from_bits(0xfeed);
+        assert_eq!(IdKey::of(&drawn), IdKey::Bits(0xfeed));
+        for other in [
+            "tok_a",
+            "tok_0000000000000000000000000000FEED",
+            "tok_00000000000000000000000000000feed0",
+        ] {
+            let id: TokenId = other.parse().unwrap();
+            assert_eq!(IdKey::of(&id), IdKey::Text(id.clone()), "{other}");
+        }
+        // Upper- and lower-case hex are two ids, and two keys.
+        let upper: TokenId = "tok_0000000000000000000000000000FEED".parse().unwrap();
+        assert_ne!(IdKey::of(&upper), IdKey::of(&drawn));
     }
 }
