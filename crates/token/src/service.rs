@@ -382,6 +382,7 @@ impl<S: TokenStore> TokenService<S> {
             channel: cryptogram.data.channel,
             atc: cryptogram.atc,
             cvm: cryptogram.data.cvm,
+            number: Some(cryptogram.token_number.clone()),
         })
     }
 
@@ -401,13 +402,17 @@ impl<S: TokenStore> TokenService<S> {
     /// retired key, altered record), or a store error.
     pub fn detokenize(&self, verified: VerifiedCryptogram) -> Result<FundingCard, TokenError> {
         let mut opened = Err(TokenError::NotFound);
-        self.store.view(&verified.token, &mut |record| {
+        let mut read = |record: &TokenRecord| {
             opened = if record.status == TokenStatus::Active {
                 self.open(record)
             } else {
                 Err(TokenError::NotActive)
             };
-        })?;
+        };
+        match &verified.number {
+            Some(number) => self.store.view_token(&verified.token, number, &mut read)?,
+            None => self.store.view(&verified.token, &mut read)?,
+        };
         opened
     }
 
@@ -447,6 +452,7 @@ impl<S: TokenStore> TokenService<S> {
             channel: held.channel,
             atc: held.atc,
             cvm: held.cvm,
+            number: None,
         })
     }
 

@@ -83,8 +83,19 @@ fn views(s: &dyn TokenStore) {
     s.insert(a.clone()).unwrap();
     let mut seen = None;
     assert!(s.view(&a.id, &mut |r| seen = Some(r.clone())).unwrap());
-    assert_eq!(seen, Some(a), "the stored record, as it is");
+    assert_eq!(seen.as_ref(), Some(&a), "the stored record, as it is");
     assert!(!s.view(&TokenId::random(), &mut |_| panic!("nothing to see")).unwrap());
+    // By id and number together; a number naming another record does not mislead it.
+    let b = record(&number(51), 8, &DeviceId::random());
+    s.insert(b.clone()).unwrap();
+    for (number, what) in [(&a.number, "its own number"), (&b.number, "another's number")] {
+        let mut seen = None;
+        assert!(s.view_token(&a.id, number, &mut |r| seen = Some(r.id.clone())).unwrap());
+        assert_eq!(seen.as_ref(), Some(&a.id), "{what}");
+    }
+    let unknown = TokenNumber::parse(&number(52)).unwrap();
+    assert!(s.view_token(&b.id, &unknown, &mut |r| assert_eq!(r.id, b.id)).unwrap());
+    assert!(!s.view_token(&TokenId::random(), &b.number, &mut |_| panic!("not b")).unwrap());
 }
 
 /// A spend of one more cryptogram on `record`, at `at` seconds.

@@ -114,6 +114,9 @@ pub struct VerifiedCryptogram {
     pub(crate) channel: Channel,
     pub(crate) atc: u32,
     pub(crate) cvm: crate::Cvm,
+    /// The token's number as the cryptogram carried it, when it did: the store may find the
+    /// record by it.
+    pub(crate) number: Option<crate::TokenNumber>,
 }
 
 impl VerifiedCryptogram {
