@@ -96,9 +96,21 @@ fn build() -> (RiskEngine, Vec<Transaction>) {
     let velocity = Arc::new(cloudcard_risk::VelocityStore::new(config.windows.clone()));
     let state = Arc::new(cloudcard_risk::InMemoryRiskStore::new());
     let engine = RiskEngine::with_store(config, rules, clock, state, velocity.clone()).unwrap();
+    // Each record() timed while the loss log and velocity grow to 1M cards: the worst calls.
+    let mut nanos: Vec<u64> = Vec::with_capacity(CARDS);
     for i in 0..CARDS {
-        engine.record(&payment(i, 1_000 + (i % 7) as u64 * 50_000), true).unwrap();
+        let t = payment(i, 1_000 + (i % 7) as u64 * 50_000);
+        let start = Instant::now();
+        engine.record(&t, true).unwrap();
+        nanos.push(start.elapsed().as_nanos() as u64);
     }
+    nanos.sort_unstable();
+    eprintln!(
+        "record() while growing to {CARDS} cards: median {} ns, p99.9 {} ns, max {} µs",
+        nanos[nanos.len() / 2],
+        nanos[nanos.len() * 999 / 1000],
+        nanos[nanos.len() - 1] / 1_000
+    );
     let after = GLOBAL.live_bytes();
     let entities = velocity.len();
     eprintln!(
@@ -132,8 +144,37 @@ fn percentiles(engine: &RiskEngine, probes: &[Transaction], buf: &mut DecisionBu
     );
 }
 
+/// Cache-hot decisions on one thread and on two, each thread deciding its own 64 payments over
+/// and over: the two-thread speed-up.
+fn decide_scaling(engine: &RiskEngine, probes: &[Transaction]) {
+    const ROUNDS: usize = 2_000;
+    let run = |set: &[Transaction]| {
+        let mut buf = engine.buffer();
+        for _ in 0..ROUNDS {
+            for t in set {
+                black_box(engine.decide(t, &mut buf));
+            }
+        }
+    };
+    let (a, b) = (&probes[..64], &probes[64..128]);
+    let start = Instant::now();
+    run(a);
+    let one = (ROUNDS * 64) as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| run(a));
+        s.spawn(|| run(b));
+    });
+    let two = (2 * ROUNDS * 64) as f64 / start.elapsed().as_secs_f64();
+    eprintln!(
+        "decide, cache-hot: {one:.0}/s on 1 thread, {two:.0}/s on 2 threads: {:.2}x",
+        two / one
+    );
+}
+
 fn bench_decide(c: &mut Criterion) {
     let (engine, probes) = build();
+    decide_scaling(&engine, &probes);
     let mut buf = engine.buffer();
     for t in &probes {
         assert_eq!(engine.decide(t, &mut buf).outcome, hand_decide(&engine, t), "{t:?}");

@@ -8,6 +8,7 @@ use std::hint::black_box;
 
 use rand::RngExt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
@@ -205,7 +206,45 @@ fn bench_size(c: &mut Criterion, label: &str, size: u64) {
     group.finish();
 }
 
+/// Cache-hot verification on one thread and on two: each thread checks its own card's
+/// cryptograms, made in advance, so only `verify` is timed. Prints payments per second and the
+/// two-thread speed-up.
+fn verify_scaling() {
+    const PER_THREAD: usize = 50_000;
+    let mut v = vault(1_000, true);
+    let data = payment(&v);
+    let mut batches: Vec<(DeviceId, Vec<cloudcard_token::Cryptogram>)> = v.cards[..3]
+        .iter_mut()
+        .map(|(dev, card)| {
+            let batch = (0..PER_THREAD).map(|_| card.cryptogram(data.clone()).unwrap()).collect();
+            (dev.clone(), batch)
+        })
+        .collect();
+    let tokens = &v.tokens;
+    let run = |(dev, batch): (DeviceId, Vec<cloudcard_token::Cryptogram>)| {
+        for c in &batch {
+            black_box(tokens.verify(&dev, c).unwrap());
+        }
+    };
+    let single = batches.remove(0);
+    let start = Instant::now();
+    run(single);
+    let one = PER_THREAD as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for batch in batches {
+            s.spawn(move || run(batch));
+        }
+    });
+    let two = (2 * PER_THREAD) as f64 / start.elapsed().as_secs_f64();
+    eprintln!(
+        "verify, cache-hot: {one:.0}/s on 1 thread, {two:.0}/s on 2 threads: {:.2}x",
+        two / one
+    );
+}
+
 fn benches(c: &mut Criterion) {
+    verify_scaling();
     bytes_per_record();
     bench_size(c, "10k", 10_000);
     bench_size(c, "1m", 1_000_000);

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -15,6 +14,7 @@ use serde::Serialize;
 use crate::RiskError;
 use crate::feature::Features;
 use crate::loss::{Assessment, Claim, ClaimEvent, Instrument, LoggedTransaction, LossReport};
+use crate::rules::Striped;
 use crate::rules::{Context, DecisionBuf, EvalInput, Outcome, RuleSet};
 use crate::state::{InMemoryRiskStore, Listed, RiskStore};
 use crate::txn::{ProvisioningRequest, Transaction};
@@ -105,9 +105,9 @@ pub struct BacktestReport {
 
 #[derive(Debug, Default)]
 struct ShadowStats {
-    decisions: AtomicU64,
-    disagreements: AtomicU64,
-    outcomes: [AtomicU64; 4],
+    decisions: Striped,
+    disagreements: Striped,
+    outcomes: [Striped; 4],
 }
 
 /// The real-time risk engine. Every method takes `&self`; decisions run concurrently, velocity
@@ -392,7 +392,7 @@ impl RiskEngine {
             .into_iter()
             .chain(&self.shadow_stats.outcomes)
         {
-            counter.store(0, Ordering::Relaxed);
+            counter.reset();
         }
         self.shadow.store(rules.map(Arc::new));
     }
@@ -404,9 +404,9 @@ impl RiskEngine {
         let s = &self.shadow_stats;
         Some(ShadowReport {
             version: shadow.version().to_string(),
-            decisions: s.decisions.load(Ordering::Relaxed),
-            disagreements: s.disagreements.load(Ordering::Relaxed),
-            outcomes: s.outcomes.each_ref().map(|c| c.load(Ordering::Relaxed)),
+            decisions: s.decisions.get(),
+            disagreements: s.disagreements.get(),
+            outcomes: s.outcomes.each_ref().map(Striped::get),
         })
     }
 
@@ -416,14 +416,8 @@ impl RiskEngine {
     pub fn decline_rate_alert(&self) -> Option<DeclineRateAlert> {
         let live = self.live.load();
         let previous = self.previous.load_full()?;
-        let (d, x) = (
-            live.stats.decisions.load(Ordering::Relaxed),
-            live.stats.declines.load(Ordering::Relaxed),
-        );
-        let (pd, px) = (
-            previous.stats.decisions.load(Ordering::Relaxed),
-            previous.stats.declines.load(Ordering::Relaxed),
-        );
+        let (d, x) = (live.stats.decisions.get(), live.stats.declines.get());
+        let (pd, px) = (previous.stats.decisions.get(), previous.stats.declines.get());
         if d < 1_000 || pd == 0 {
             return None;
         }
@@ -651,12 +645,12 @@ impl RiskEngine {
             let s = shadow.evaluate(input, &suppressed, None);
             let would = combine(s.rules_outcome, s.score_outcome, s.score).outcome;
             let stats = &self.shadow_stats;
-            stats.decisions.fetch_add(1, Ordering::Relaxed);
+            stats.decisions.add(1);
             if would != decision.outcome {
-                stats.disagreements.fetch_add(1, Ordering::Relaxed);
+                stats.disagreements.add(1);
             }
             if let Some(c) = stats.outcomes.get(outcome_index(would)) {
-                c.fetch_add(1, Ordering::Relaxed);
+                c.add(1);
             }
         }
         decision

@@ -353,24 +353,34 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
     }
 }
 
-/// The in-memory risk store: the status lists in hash sets, each instrument's log in a queue,
-/// a time-ordered index of what lapses, the claims; one lock, held for a few map operations.
+/// The in-memory risk store: each instrument's log in a queue, a time-ordered index of what
+/// lapses, the claims, under one lock held for a few map operations; and the lists every
+/// decision reads — lost instruments, suspended users, suppressed rules — as an immutable
+/// snapshot that deciding threads load without a lock (nothing shared is written to read it).
+/// A change copies the lists and swaps the copy in, one change at a time: changes are rare
+/// (a report, a reinstatement, an operator's suppression), reads are every payment.
 #[derive(Debug, Default)]
 pub struct InMemoryRiskStore {
     book: std::sync::RwLock<Book>,
+    lists: arc_swap::ArcSwap<Lists>,
+    changing: std::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Lists {
+    lost_cards: std::collections::HashMap<CardId, DateTime<Utc>>,
+    lost_devices: std::collections::HashMap<DeviceId, DateTime<Utc>>,
+    suspended: std::collections::HashSet<UserId>,
+    suppressed: std::collections::HashMap<EntityKey, Vec<(String, DateTime<Utc>)>>,
 }
 
 #[derive(Debug, Default)]
 struct Book {
-    lost_cards: std::collections::HashMap<CardId, DateTime<Utc>>,
-    lost_devices: std::collections::HashMap<DeviceId, DateTime<Utc>>,
-    suspended: std::collections::HashSet<UserId>,
     by_card: std::collections::HashMap<CardId, Log>,
     by_device: std::collections::HashMap<DeviceId, Log>,
     due: std::collections::BTreeMap<(DateTime<Utc>, TransactionId), Arc<LoggedTransaction>>,
     claims: std::collections::HashMap<ClaimId, Claim>,
     claimed: std::collections::HashMap<TransactionId, ClaimId>,
-    suppressed: std::collections::HashMap<EntityKey, Vec<(String, DateTime<Utc>)>>,
 }
 
 impl InMemoryRiskStore {
@@ -386,6 +396,15 @@ impl InMemoryRiskStore {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Book> {
         cloudcard_core::sync::RwLockExt::write_unpoisoned(&self.book)
+    }
+
+    /// Changes the lists: a copy, changed by `change`, swapped in; what `change` answers.
+    fn change_lists<T>(&self, change: impl FnOnce(&mut Lists) -> T) -> T {
+        let _one_at_a_time = cloudcard_core::sync::MutexExt::lock_unpoisoned(&self.changing);
+        let mut lists = Lists::clone(&self.lists.load());
+        let answer = change(&mut lists);
+        self.lists.store(Arc::new(lists));
+        answer
     }
 }
 
@@ -426,29 +445,30 @@ fn forget(log: Option<&mut Log>, id: &TransactionId) -> usize {
 
 impl RiskStore for InMemoryRiskStore {
     fn mark_lost(&self, instrument: &Instrument, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut book = self.write();
-        match instrument {
-            Instrument::Card(c) => book.lost_cards.entry(c.clone()).or_insert(at),
-            Instrument::Device(d) => book.lost_devices.entry(d.clone()).or_insert(at),
-        };
+        self.change_lists(|lists| {
+            match instrument {
+                Instrument::Card(c) => lists.lost_cards.entry(c.clone()).or_insert(at),
+                Instrument::Device(d) => lists.lost_devices.entry(d.clone()).or_insert(at),
+            };
+        });
         Ok(())
     }
 
     fn clear_lost(&self, instrument: &Instrument) -> Result<bool, StoreError> {
-        let mut book = self.write();
-        Ok(match instrument {
-            Instrument::Card(c) => book.lost_cards.remove(c).is_some(),
-            Instrument::Device(d) => book.lost_devices.remove(d).is_some(),
-        })
+        Ok(self.change_lists(|lists| match instrument {
+            Instrument::Card(c) => lists.lost_cards.remove(c).is_some(),
+            Instrument::Device(d) => lists.lost_devices.remove(d).is_some(),
+        }))
     }
 
     fn set_suspended(&self, user: &UserId, suspended: bool) -> Result<(), StoreError> {
-        let mut book = self.write();
-        if suspended {
-            book.suspended.insert(user.clone());
-        } else {
-            book.suspended.remove(user);
-        }
+        self.change_lists(|lists| {
+            if suspended {
+                lists.suspended.insert(user.clone());
+            } else {
+                lists.suspended.remove(user);
+            }
+        });
         Ok(())
     }
 
@@ -458,12 +478,12 @@ impl RiskStore for InMemoryRiskStore {
         device: Option<&DeviceId>,
         user: Option<&UserId>,
     ) -> Result<Option<Listed>, StoreError> {
-        let book = self.read();
-        Ok(if card.is_some_and(|c| book.lost_cards.contains_key(c)) {
+        let lists = self.lists.load();
+        Ok(if card.is_some_and(|c| lists.lost_cards.contains_key(c)) {
             Some(Listed::LostCard)
-        } else if device.is_some_and(|d| book.lost_devices.contains_key(d)) {
+        } else if device.is_some_and(|d| lists.lost_devices.contains_key(d)) {
             Some(Listed::LostDevice)
-        } else if user.is_some_and(|u| book.suspended.contains(u)) {
+        } else if user.is_some_and(|u| lists.suspended.contains(u)) {
             Some(Listed::SuspendedUser)
         } else {
             None
@@ -576,10 +596,11 @@ impl RiskStore for InMemoryRiskStore {
     }
 
     fn suppress(&self, key: EntityKey, rule: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut book = self.write();
-        let list = book.suppressed.entry(key).or_default();
-        list.retain(|(r, _)| r != rule);
-        list.push((rule.to_owned(), until));
+        self.change_lists(|lists| {
+            let list = lists.suppressed.entry(key).or_default();
+            list.retain(|(r, _)| r != rule);
+            list.push((rule.to_owned(), until));
+        });
         Ok(())
     }
 
@@ -589,10 +610,11 @@ impl RiskStore for InMemoryRiskStore {
         rule: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let book = self.read();
-        Ok(!book.suppressed.is_empty()
+        let lists = self.lists.load();
+        Ok(!lists.suppressed.is_empty()
             && keys.iter().any(|key| {
-                book.suppressed
+                lists
+                    .suppressed
                     .get(key)
                     .is_some_and(|list| list.iter().any(|(r, until)| r == rule && at < *until))
             }))

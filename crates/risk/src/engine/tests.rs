@@ -1,7 +1,7 @@
 //! Unit tests, compiled only under `#[cfg(test)]` (see the parent module).
 #![cfg(test)]
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use chrono::TimeZone;
 use cloudcard_core::{Amount, Channel, Clock, ManualClock, TransactionId};
@@ -326,11 +326,7 @@ fn swapping_under_load_loses_no_decision() {
         }
         old
     });
-    let counted: u64 = sets
-        .iter()
-        .chain([&engine.rules()])
-        .map(|s| s.stats.decisions.load(Ordering::Relaxed))
-        .sum();
+    let counted: u64 = sets.iter().chain([&engine.rules()]).map(|s| s.stats.decisions.get()).sum();
     assert_eq!(counted, decided.load(Ordering::Relaxed));
     assert_eq!(counted, 8_000);
 }

@@ -275,3 +275,17 @@ proptest! {
 fn outcomes_are_listed_from_least_to_most_strict() {
     assert!(Outcome::ALL.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[test]
+fn a_striped_counter_sums_what_every_thread_added() {
+    let counter = Striped::default();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| (0..1_000).for_each(|_| counter.add(1)));
+        }
+    });
+    counter.add(5);
+    assert_eq!(counter.get(), 4_005);
+    counter.reset();
+    assert_eq!(counter.get(), 0);
+}
