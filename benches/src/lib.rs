@@ -49,3 +49,22 @@ unsafe impl GlobalAlloc for CountingAllocator {
         unsafe { System.dealloc(ptr, layout) }
     }
 }
+
+/// Calls per second of `work` on one thread and on two: `work(thread, i)` for `i` below `n`,
+/// thread 0 alone, then threads 1 and 2 at once (so each may use its own inputs).
+pub fn thread_rates(n: usize, work: impl Fn(usize, usize) + Sync) -> (f64, f64) {
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        work(0, i);
+    }
+    let one = n as f64 / start.elapsed().as_secs_f64();
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for t in 1..=2 {
+            let work = &work;
+            s.spawn(move || (0..n).for_each(|i| work(t, i)));
+        }
+    });
+    let two = (2 * n) as f64 / start.elapsed().as_secs_f64();
+    (one, two)
+}

@@ -36,6 +36,20 @@ impl<T: ?Sized> RwLockExt<T> for RwLock<T> {
     }
 }
 
+/// A value alone on its cache lines (two of them, for CPUs that fetch lines in pairs): the
+/// locks of a sharded store, side by side in an array, so that threads working different
+/// shards do not pass one line back and forth.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct Padded<T>(pub T);
+
+impl<T> core::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Velocity windows: per-entity counts and sums in fixed buckets.
 
-use cloudcard_core::sync::MutexExt;
+use cloudcard_core::sync::{MutexExt, Padded};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::{Mutex, MutexGuard};
@@ -677,12 +677,15 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
     }
 }
 
+/// One shard's entities, by key.
+type Entities = HashMap<u64, EntityState>;
+
 /// Per-entity velocity, in 64 independently locked shards. Updates to one entity are
 /// serialized by its shard's lock; reads copy aggregates out without allocating.
 #[derive(Debug)]
 pub struct VelocityStore {
     windows: WindowSet,
-    shards: Box<[Mutex<HashMap<u64, EntityState>>]>,
+    shards: Box<[Padded<Mutex<Entities>>]>,
     hasher: RandomState,
     inserts: std::sync::atomic::AtomicU64,
 }
@@ -705,7 +708,7 @@ impl VelocityStore {
     pub fn new(windows: WindowSet) -> Self {
         Self {
             windows,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Padded(Mutex::new(HashMap::new()))).collect(),
             hasher: RandomState::new(),
             inserts: std::sync::atomic::AtomicU64::new(0),
         }

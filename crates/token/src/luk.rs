@@ -6,6 +6,7 @@ use cloudcard_masking::Secret;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyBytes, MacKey};
+use cloudcard_core::sync::Padded;
 
 /// How far one limited-use key goes before the device must replenish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,15 +116,18 @@ pub(crate) fn derive(master: &MacKey, token: &TokenId, key_seq: u32) -> KeyBytes
 /// dropped. Bounded: a full shard gives up an entry for each new one, so memory stays at most
 /// `SHARDS × PER_SHARD` prepared keys whatever the number of tokens.
 pub(crate) struct PreparedLuks {
-    shards: [std::sync::Mutex<std::collections::HashMap<TokenId, (u32, MacKey)>>; SHARDS],
+    shards: [Padded<std::sync::Mutex<Prepared>>; SHARDS],
 }
+
+/// One shard's prepared keys: by token, with the key sequence each is for.
+type Prepared = std::collections::HashMap<TokenId, (u32, MacKey)>;
 
 const SHARDS: usize = 16;
 const PER_SHARD: usize = 4_096;
 
 impl PreparedLuks {
     pub(crate) fn new() -> Self {
-        Self { shards: std::array::from_fn(|_| std::sync::Mutex::default()) }
+        Self { shards: std::array::from_fn(|_| Padded::default()) }
     }
 
     /// The prepared key for `token` under `key_seq`, derived on first use.

@@ -1,6 +1,6 @@
 //! The token store port and its in-memory implementation.
 
-use cloudcard_core::sync::RwLockExt;
+use cloudcard_core::sync::{Padded, RwLockExt};
 use std::collections::HashMap;
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::hash::{Hash, Hasher};
@@ -226,8 +226,8 @@ impl Shard {
 /// with no id hashed or compared; a compare-and-set locks one shard for the moment of the swap.
 #[derive(Debug, Default)]
 pub struct InMemoryTokenStore {
-    shards: [RwLock<Shard>; SHARDS],
-    by_number: [RwLock<HashMap<u128, Slot>>; SHARDS],
+    shards: [Padded<RwLock<Shard>>; SHARDS],
+    by_number: [Padded<RwLock<HashMap<u128, Slot>>>; SHARDS],
     by_fingerprint: RwLock<HashMap<Fingerprint, Vec<TokenId>>>,
     by_device: RwLock<HashMap<DeviceId, Vec<TokenId>>>,
 }
@@ -259,13 +259,13 @@ impl InMemoryTokenStore {
 
     fn shard(&self, id: &TokenId) -> &RwLock<Shard> {
         #[expect(clippy::indexing_slicing, reason = "shard_of is below SHARDS, the array's length")]
-        &self.shards[Self::shard_of(id)]
+        &self.shards[Self::shard_of(id)].0
     }
 
     fn numbers(&self, key: u128) -> &RwLock<HashMap<u128, Slot>> {
         // The low digits vary most.
         #[expect(clippy::indexing_slicing, reason = "reduced modulo SHARDS, the array's length")]
-        &self.by_number[(key % SHARDS as u128) as usize]
+        &self.by_number[(key % SHARDS as u128) as usize].0
     }
 
     fn slot_of(&self, number: &TokenNumber) -> Option<Slot> {
