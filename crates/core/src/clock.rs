@@ -1,6 +1,7 @@
 //! Time: the [`Clock`] port and the Beijing calendar.
 
 use crate::sync::MutexExt;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
@@ -58,33 +59,61 @@ impl Clock for SystemClock {
 /// ```
 #[derive(Debug)]
 pub struct ManualClock {
-    now: Mutex<DateTime<Utc>>,
+    // The instant as seconds and nanoseconds, under a sequence number that is odd while the
+    // clock moves: reading it writes nothing, so threads reading it share nothing they must
+    // pass back and forth.
+    seq: AtomicU64,
+    secs: AtomicI64,
+    nanos: AtomicU32,
+    moving: Mutex<()>,
 }
 
 impl ManualClock {
     /// A clock standing at `now`.
     #[must_use]
     pub const fn new(now: DateTime<Utc>) -> Self {
-        Self { now: Mutex::new(now) }
+        Self {
+            seq: AtomicU64::new(0),
+            secs: AtomicI64::new(now.timestamp()),
+            nanos: AtomicU32::new(now.timestamp_subsec_nanos()),
+            moving: Mutex::new(()),
+        }
     }
 
     /// Moves the clock to `now` (backwards too, to test clock skew).
     pub fn set(&self, now: DateTime<Utc>) {
-        *self.now.lock_unpoisoned() = now;
+        let _one_at_a_time = self.moving.lock_unpoisoned();
+        self.store(now);
     }
 
     /// Moves the clock forward by `by`; past the end of time it stays where it is.
     pub fn advance(&self, by: TimeDelta) {
-        let mut now = self.now.lock_unpoisoned();
-        if let Some(later) = now.checked_add_signed(by) {
-            *now = later;
+        let _one_at_a_time = self.moving.lock_unpoisoned();
+        if let Some(later) = self.now().checked_add_signed(by) {
+            self.store(later);
         }
+    }
+
+    fn store(&self, now: DateTime<Utc>) {
+        self.seq.fetch_add(1, Ordering::AcqRel);
+        self.secs.store(now.timestamp(), Ordering::Release);
+        self.nanos.store(now.timestamp_subsec_nanos(), Ordering::Release);
+        self.seq.fetch_add(1, Ordering::AcqRel);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock_unpoisoned()
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            let secs = self.secs.load(Ordering::Acquire);
+            let nanos = self.nanos.load(Ordering::Acquire);
+            if before.is_multiple_of(2) && self.seq.load(Ordering::Acquire) == before {
+                // Both halves came from one stored instant, which was a valid one.
+                return DateTime::from_timestamp(secs, nanos).unwrap_or_default();
+            }
+            std::hint::spin_loop();
+        }
     }
 }
 
@@ -150,6 +179,28 @@ mod tests {
         assert_eq!(clock.now(), end);
         let shared: SharedClock = Arc::new(ManualClock::new(t0));
         assert_eq!(shared.now(), t0);
+    }
+
+    #[test]
+    fn a_moving_clock_is_never_read_half_moved() {
+        let a = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap() - TimeDelta::nanoseconds(1);
+        let b = a + TimeDelta::nanoseconds(1); // seconds and nanoseconds both change
+        let clock = ManualClock::new(a);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        let now = clock.now();
+                        assert!(now == a || now == b, "{now:?}");
+                    }
+                });
+            }
+            for i in 0..20_000 {
+                clock.set(if i % 2 == 0 { b } else { a });
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
     }
 
     #[test]
