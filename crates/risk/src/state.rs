@@ -376,8 +376,8 @@ struct Lists {
 
 #[derive(Debug, Default)]
 struct Book {
-    by_card: std::collections::HashMap<CardId, Log>,
-    by_device: std::collections::HashMap<DeviceId, Log>,
+    by_card: Spread<CardId, Log>,
+    by_device: Spread<DeviceId, Log>,
     due: std::collections::BTreeMap<(DateTime<Utc>, TransactionId), Arc<LoggedTransaction>>,
     claims: std::collections::HashMap<ClaimId, Claim>,
     claimed: std::collections::HashMap<TransactionId, ClaimId>,
@@ -405,6 +405,47 @@ impl InMemoryRiskStore {
         let answer = change(&mut lists);
         self.lists.store(Arc::new(lists));
         answer
+    }
+}
+
+/// A map kept in many small tables: growing never rehashes more than one small table's worth,
+/// so no single insert stalls while the whole map doubles.
+#[derive(Debug)]
+struct Spread<K, V>(Vec<std::collections::HashMap<K, V>>);
+
+const SPREAD: usize = 256;
+
+impl<K, V> Default for Spread<K, V> {
+    fn default() -> Self {
+        Self((0..SPREAD).map(|_| std::collections::HashMap::new()).collect())
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> Spread<K, V> {
+    fn at(key: &K) -> usize {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let spread = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        (spread.hash_one(key) % SPREAD as u64) as usize
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        self.0.get(Self::at(key))?.get(key)
+    }
+
+    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.0.get_mut(Self::at(key))?.get_mut(key)
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        if let Some(table) = self.0.get_mut(Self::at(&key)) {
+            table.insert(key, value);
+        }
+    }
+
+    fn remove(&mut self, key: &K) {
+        if let Some(table) = self.0.get_mut(Self::at(key)) {
+            table.remove(key);
+        }
     }
 }
 

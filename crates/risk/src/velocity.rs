@@ -18,7 +18,7 @@ use crate::RiskError;
 pub const MAX_WINDOWS: usize = 8;
 /// How many recent transaction ids each entity remembers, so a retry is not counted twice.
 pub const RECENT_IDS: usize = 16;
-const SHARDS: usize = 64;
+const SHARDS: usize = 256;
 /// New entities between two automatic sweeps of a shard.
 const SWEEP_EVERY: u64 = 1_024;
 
@@ -680,7 +680,7 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
 /// One shard's entities, by key.
 type Entities = HashMap<u64, EntityState>;
 
-/// Per-entity velocity, in 64 independently locked shards. Updates to one entity are
+/// Per-entity velocity, in 256 independently locked shards (small, so that growing one or sweeping it never holds its lock for long). Updates to one entity are
 /// serialized by its shard's lock; reads copy aggregates out without allocating.
 #[derive(Debug)]
 pub struct VelocityStore {
