@@ -475,7 +475,13 @@ fn rule_6_the_operator_never_keeps_card_data() {
     let lookup = service();
     let query = generated(&lookup, t0());
     let record = format!("{:?}", lookup.store().get(&query).unwrap().unwrap());
-    let trail = serde_json::to_string(&lookup.audit_trail(&query).unwrap()).unwrap();
+    let entries = lookup.audit_trail(&query).unwrap();
+    let mut trail = serde_json::to_string(&entries).unwrap();
+    // Ids are random hex, which may hold any four digits by chance: they are not card data.
+    for entry in &entries {
+        trail =
+            trail.replace(entry.query.as_str(), "<query>").replace(entry.actor.as_str(), "<actor>");
+    }
     let sealed = lookup.store().sealed(&query).unwrap().unwrap().ciphertext;
     for pan in ["6222021234567890128", "6200000000000005", "6217001234567890122"] {
         assert!(!record.contains(pan) && !trail.contains(pan), "{pan}");
