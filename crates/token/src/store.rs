@@ -185,8 +185,54 @@ struct Slot {
 /// number taken), so its slot names it for good.
 #[derive(Debug, Default)]
 struct Shard {
-    records: Vec<TokenRecord>,
+    records: Slab<TokenRecord>,
     by_id: HashMap<IdKey, u32>,
+}
+
+/// Records in fixed-size chunks: adding one never moves the others (a growing vault does not
+/// copy itself over on one unlucky insert).
+#[derive(Debug)]
+struct Slab<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self { chunks: Vec::new(), len: 0 }
+    }
+}
+
+const CHUNK: usize = 1_024;
+
+impl<T> Slab<T> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, at: usize) -> Option<&T> {
+        self.chunks.get(at / CHUNK)?.get(at % CHUNK)
+    }
+
+    fn get_mut(&mut self, at: usize) -> Option<&mut T> {
+        self.chunks.get_mut(at / CHUNK)?.get_mut(at % CHUNK)
+    }
+
+    fn push(&mut self, record: T) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(record),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(record);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
 }
 
 /// A token id as an index key: the 128 bits of an id the service drew (`tok_` and 32 hex
@@ -301,7 +347,7 @@ fn swap(
 impl TokenStore for InMemoryTokenStore {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
         let key = record.number.key();
-        {
+        let (fingerprint, device, token) = {
             // Lock order: the number's shard, then the record's.
             let mut numbers = self.numbers(key).write_unpoisoned();
             let Entry::Vacant(number) = numbers.entry(key) else {
@@ -316,18 +362,14 @@ impl TokenStore for InMemoryTokenStore {
             let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
             number.insert(Slot { shard: u8::try_from(index).unwrap_or(0), at });
             shard.by_id.insert(id, at);
-            shard.records.push(record.clone());
-        }
-        self.by_fingerprint
-            .write_unpoisoned()
-            .entry(record.fingerprint)
-            .or_default()
-            .push(record.id.clone());
-        self.by_device
-            .write_unpoisoned()
-            .entry(record.domain.device.clone())
-            .or_default()
-            .push(record.id);
+            // What the other indexes need, then the record itself moves into its slot.
+            let (fingerprint, device, token) =
+                (record.fingerprint, record.domain.device.clone(), record.id.clone());
+            shard.records.push(record);
+            (fingerprint, device, token)
+        };
+        self.by_fingerprint.write_unpoisoned().entry(fingerprint).or_default().push(token.clone());
+        self.by_device.write_unpoisoned().entry(device).or_default().push(token);
         Ok(())
     }
 
@@ -517,6 +559,23 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slab_keeps_every_record_where_it_put_it_across_chunks() {
+        let mut slab = Slab::default();
+        for i in 0..(2 * CHUNK + 3) {
+            slab.push(i);
+        }
+        assert_eq!(slab.len(), 2 * CHUNK + 3);
+        assert_eq!(slab.chunks.len(), 3);
+        assert!(slab.chunks.iter().all(|c| c.capacity() == CHUNK), "no chunk ever regrows");
+        for at in [0, CHUNK - 1, CHUNK, 2 * CHUNK + 2] {
+            assert_eq!(slab.get(at), Some(&at));
+        }
+        assert!(slab.get(2 * CHUNK + 3).is_none());
+        *slab.get_mut(CHUNK).unwrap() = 7;
+        assert_eq!(slab.iter().filter(|&&r| r == 7).count(), 2, "slots 7 and CHUNK");
+    }
 
     #[test]
     fn drawn_ids_are_keyed_by_their_bits_and_others_by_their_text() {
