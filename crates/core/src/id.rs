@@ -44,6 +44,18 @@ macro_rules! ids {
                 Self(format!(concat!($prefix, "_{:032x}"), bits).into())
             }
 
+            /// The bits an id of the random shape names (the inverse of [`Self::from_bits`]):
+            /// `None` for any other id, including one whose hex is not lower-case.
+            #[must_use]
+            pub fn bits(&self) -> Option<u128> {
+                let hex = self.0.strip_prefix(concat!($prefix, "_"))?;
+                let lower = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
+                if hex.len() != 32 || !hex.bytes().all(lower) {
+                    return None;
+                }
+                u128::from_str_radix(hex, 16).ok()
+            }
+
             /// The id as text.
             #[must_use]
             pub fn as_str(&self) -> &str {
@@ -152,6 +164,21 @@ mod tests {
         assert_eq!(TransactionId::parse(id.as_str()), Ok(id.clone()));
         assert_eq!(id.as_str().len(), TransactionId::random().as_str().len());
         assert_ne!(TransactionId::from_bits(1), TransactionId::from_bits(2));
+    }
+
+    #[test]
+    fn bits_undo_from_bits_and_only_that() {
+        let drawn = TokenId::from_bits(0xfeed);
+        assert_eq!(drawn.bits(), Some(0xfeed));
+        let random = TokenId::random();
+        assert_eq!(random.bits().map(TokenId::from_bits), Some(random));
+        for other in [
+            "tok_a",
+            "tok_0000000000000000000000000000FEED",
+            "card_0000000000000000000000000000feed",
+        ] {
+            assert_eq!(TokenId::parse(other).unwrap().bits(), None, "{other}");
+        }
     }
 
     #[test]

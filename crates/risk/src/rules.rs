@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cloudcard_core::Channel;
+use cloudcard_core::sync::Padded;
 use serde::Serialize;
 
 use crate::feature::{Feature, Features, ScalarFeature};
@@ -158,12 +159,7 @@ impl Stats {
 /// A counter that threads deciding at once add to without sharing a cache line: each thread
 /// adds to its own stripe, and a reader sums the stripes.
 #[derive(Debug, Default)]
-pub(crate) struct Striped([Stripe; STRIPES]);
-
-/// One stripe, alone on its cache lines (two, for CPUs that fetch lines in pairs).
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Stripe(AtomicU64);
+pub(crate) struct Striped([Padded<AtomicU64>; STRIPES]);
 
 const STRIPES: usize = 8;
 
@@ -175,17 +171,17 @@ impl Striped {
         }
         let at = STRIPE.try_with(|s| *s).unwrap_or(0);
         if let Some(stripe) = self.0.get(at) {
-            stripe.0.fetch_add(n, Ordering::Relaxed);
+            stripe.fetch_add(n, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn get(&self) -> u64 {
-        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).fold(0, u64::saturating_add)
+        self.0.iter().map(|s| s.load(Ordering::Relaxed)).fold(0, u64::saturating_add)
     }
 
     pub(crate) fn reset(&self) {
         for stripe in &self.0 {
-            stripe.0.store(0, Ordering::Relaxed);
+            stripe.store(0, Ordering::Relaxed);
         }
     }
 }

@@ -452,8 +452,7 @@ impl VelocityPort for VelocityStore {
         now: DateTime<Utc>,
         windows: u8,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let shard = self.shard(key);
-        Ok(shard.get(&key.0).map(|state| state.snapshot(&self.windows, now.timestamp(), windows)))
+        Ok(Self::snapshot_windows(self, key, now, windows))
     }
     fn record(
         &self,
@@ -738,9 +737,20 @@ impl VelocityStore {
     /// The entity's windows at `now`, or `None` if it was never seen.
     #[must_use]
     pub fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Option<Snapshot> {
+        self.snapshot_windows(key, now, u8::MAX)
+    }
+
+    /// The entity's windows at `now`, summing only those whose bit is set in `windows` (the
+    /// others read zero), or `None` if it was never seen.
+    #[must_use]
+    pub fn snapshot_windows(
+        &self,
+        key: EntityKey,
+        now: DateTime<Utc>,
+        windows: u8,
+    ) -> Option<Snapshot> {
         let shard = self.shard(key);
-        let state = shard.get(&key.0)?;
-        Some(state.snapshot(&self.windows, now.timestamp(), u8::MAX))
+        Some(shard.get(&key.0)?.snapshot(&self.windows, now.timestamp(), windows))
     }
 
     /// Counts one transaction `id_hash` of `amount` fen at `at` for the entity. Returns

@@ -245,13 +245,7 @@ enum IdKey {
 
 impl IdKey {
     fn of(id: &TokenId) -> Self {
-        id.as_str()
-            .strip_prefix("tok_")
-            .filter(|hex| {
-                hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            })
-            .and_then(|hex| u128::from_str_radix(hex, 16).ok())
-            .map_or_else(|| Self::Text(id.clone()), Self::Bits)
+        id.bits().map_or_else(|| Self::Text(id.clone()), Self::Bits)
     }
 }
 
@@ -314,9 +308,11 @@ impl InMemoryTokenStore {
         &self.by_number[(key % SHARDS as u128) as usize].0
     }
 
-    fn slot_of(&self, number: &TokenNumber) -> Option<Slot> {
+    /// Where the record with this number lies: its shard's lock and its slot there.
+    fn locate(&self, number: &TokenNumber) -> Option<(&RwLock<Shard>, usize)> {
         let key = number.key();
-        self.numbers(key).read_unpoisoned().get(&key).copied()
+        let slot = *self.numbers(key).read_unpoisoned().get(&key)?;
+        Some((&self.shards.get(usize::from(slot.shard))?.0, slot.at as usize))
     }
 
     fn records(&self, ids: Option<&Vec<TokenId>>) -> Vec<TokenRecord> {
@@ -394,11 +390,9 @@ impl TokenStore for InMemoryTokenStore {
         number: &TokenNumber,
         read: &mut dyn FnMut(&TokenRecord),
     ) -> Result<bool, StoreError> {
-        if let Some(slot) = self.slot_of(number)
-            && let Some(shard) = self.shards.get(usize::from(slot.shard))
-        {
+        if let Some((shard, at)) = self.locate(number) {
             let shard = shard.read_unpoisoned();
-            if let Some(record) = shard.records.get(slot.at as usize).filter(|r| r.id == *id) {
+            if let Some(record) = shard.records.get(at).filter(|r| r.id == *id) {
                 read(record);
                 return Ok(true);
             }
@@ -407,9 +401,9 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
-        let Some(slot) = self.slot_of(number) else { return Ok(None) };
-        let Some(shard) = self.shards.get(usize::from(slot.shard)) else { return Ok(None) };
-        Ok(shard.read_unpoisoned().records.get(slot.at as usize).cloned())
+        Ok(self
+            .locate(number)
+            .and_then(|(shard, at)| shard.read_unpoisoned().records.get(at).cloned()))
     }
 
     /// Under the record's shard lock, in place: no copy of the record is made, no id hashed.
@@ -418,10 +412,9 @@ impl TokenStore for InMemoryTokenStore {
         number: &TokenNumber,
         decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
-        let Some(slot) = self.slot_of(number) else { return Ok(None) };
-        let Some(shard) = self.shards.get(usize::from(slot.shard)) else { return Ok(None) };
+        let Some((shard, at)) = self.locate(number) else { return Ok(None) };
         let mut shard = shard.write_unpoisoned();
-        let Some(record) = shard.records.get_mut(slot.at as usize) else { return Ok(None) };
+        let Some(record) = shard.records.get_mut(at) else { return Ok(None) };
         if let Some(spend) = decide(record) {
             spend.apply(record)?;
         }
@@ -429,7 +422,7 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
-        Ok(self.slot_of(number).is_some())
+        Ok(self.locate(number).is_some())
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
