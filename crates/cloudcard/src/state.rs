@@ -129,11 +129,58 @@ pub(crate) struct FacadeState {
     /// Whether payments are journaled: not on a private in-memory store, which nothing
     /// outlives (no restart or other node can find the entry) and which cannot fail a write.
     journal_payments: bool,
-    /// The records every payment reads or writes — token links and the answers kept for
-    /// terminals' retries — when the store is private and in memory: typed maps, as the token
-    /// and risk stores are then, rather than encoded records in the `Kv`. `None` on a shared
-    /// store, where they are records like the rest.
-    memory: Option<Arc<MemoryRecords>>,
+    /// The records every payment reads or writes: token links and the answers kept for
+    /// terminals' retries.
+    hot: Arc<dyn HotRecords>,
+}
+
+/// Where the records every payment reads or writes are kept — token links and the answers kept
+/// for terminals' retries: as records in the shared [`Kv`] like the rest ([`KvRecords`]), or,
+/// on a private in-memory store, as typed maps ([`MemoryRecords`]), as the token and risk
+/// stores are then.
+trait HotRecords: Send + Sync + std::fmt::Debug {
+    /// Links a token to the wallet card it serves, with its phone's registration time (to the
+    /// millisecond).
+    fn link(
+        &self,
+        user: &UserId,
+        card: &CardId,
+        token: &TokenId,
+        device_registered_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+    /// Removes every link of a card.
+    fn unlink_card(&self, card: &CardId) -> Result<(), StoreError>;
+    /// Removes one token's link.
+    fn unlink_token(&self, card: &CardId, token: &TokenId) -> Result<(), StoreError>;
+    /// The tokens of a wallet card.
+    fn tokens_of(&self, card: &CardId) -> Result<Vec<TokenId>, StoreError>;
+    /// Whose wallet card a token serves.
+    fn card_of(&self, token: &TokenId) -> Result<Option<Link>, StoreError>;
+    /// Keeps a payment's answer (and with `close_pay` closes its journal entry in the same
+    /// write, where payments are journaled).
+    fn keep_outcome(
+        &self,
+        id: &TransactionId,
+        answer: Answer,
+        outcome: &crate::model::PaymentOutcome,
+        close_pay: bool,
+    ) -> Result<(), StoreError>;
+    /// Whether an answer is kept under `id`.
+    fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError>;
+    /// A kept answer and the digest of the request that made it.
+    fn outcome(
+        &self,
+        id: &TransactionId,
+    ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError>;
+    /// Deletes answers kept past their time, at most `limit`.
+    fn purge_outcomes(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError>;
+}
+
+/// Links and answers as records in the shared [`Kv`].
+#[derive(Debug)]
+struct KvRecords {
+    kv: Arc<dyn Kv>,
+    journal_payments: bool,
 }
 
 /// Links and answers in memory. Answers are kept by transaction id with the request digest,
@@ -168,8 +215,65 @@ impl MemoryRecords {
     fn links_mut(&self) -> std::sync::RwLockWriteGuard<'_, LinkBook> {
         cloudcard_core::sync::RwLockExt::write_unpoisoned(&self.links)
     }
+}
 
-    fn keep(&self, id: &TransactionId, answer: Answer, outcome: &crate::model::PaymentOutcome) {
+impl HotRecords for MemoryRecords {
+    fn link(
+        &self,
+        user: &UserId,
+        card: &CardId,
+        token: &TokenId,
+        device_registered_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        // Kept to the millisecond, as the stored link keeps it.
+        let device_registered_at = device_registered_at
+            .and_then(|at| DateTime::from_timestamp_millis(at.timestamp_millis()));
+        let link = Link { user: user.clone(), card: card.clone(), device_registered_at };
+        let mut book = self.links_mut();
+        let tokens = book.by_card.entry(card.clone()).or_default();
+        if !tokens.contains(token) {
+            tokens.push(token.clone());
+        }
+        book.by_token.insert(token.clone(), link);
+        Ok(())
+    }
+
+    fn unlink_card(&self, card: &CardId) -> Result<(), StoreError> {
+        let mut book = self.links_mut();
+        for token in book.by_card.remove(card).unwrap_or_default() {
+            book.by_token.remove(&token);
+        }
+        Ok(())
+    }
+
+    fn unlink_token(&self, card: &CardId, token: &TokenId) -> Result<(), StoreError> {
+        let mut book = self.links_mut();
+        if let Some(tokens) = book.by_card.get_mut(card) {
+            tokens.retain(|t| t != token);
+            if tokens.is_empty() {
+                book.by_card.remove(card);
+            }
+        }
+        book.by_token.remove(token);
+        Ok(())
+    }
+
+    fn tokens_of(&self, card: &CardId) -> Result<Vec<TokenId>, StoreError> {
+        Ok(self.links().by_card.get(card).cloned().unwrap_or_default())
+    }
+
+    fn card_of(&self, token: &TokenId) -> Result<Option<Link>, StoreError> {
+        Ok(self.links().by_token.get(token).cloned())
+    }
+
+    /// A private store journals no payment: nothing to close.
+    fn keep_outcome(
+        &self,
+        id: &TransactionId,
+        answer: Answer,
+        outcome: &crate::model::PaymentOutcome,
+        _close_pay: bool,
+    ) -> Result<(), StoreError> {
         let mut book = self.answers();
         match answer {
             Answer::First { request_digest, until } => {
@@ -182,9 +286,21 @@ impl MemoryRecords {
                 }
             }
         }
+        Ok(())
     }
 
-    fn purge(&self, now: DateTime<Utc>, limit: usize) -> usize {
+    fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
+        Ok(self.answers().by_id.contains_key(id))
+    }
+
+    fn outcome(
+        &self,
+        id: &TransactionId,
+    ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError> {
+        Ok(self.answers().by_id.get(id).cloned())
+    }
+
+    fn purge_outcomes(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
         let mut book = self.answers();
         let mut purged = 0;
         for _ in 0..limit {
@@ -196,64 +312,20 @@ impl MemoryRecords {
                 purged += 1;
             }
         }
-        purged
-    }
-
-    fn link(&self, token: &TokenId, link: Link) {
-        let mut book = self.links_mut();
-        let tokens = book.by_card.entry(link.card.clone()).or_default();
-        if !tokens.contains(token) {
-            tokens.push(token.clone());
-        }
-        book.by_token.insert(token.clone(), link);
-    }
-
-    fn unlink_card(&self, card: &CardId) {
-        let mut book = self.links_mut();
-        for token in book.by_card.remove(card).unwrap_or_default() {
-            book.by_token.remove(&token);
-        }
-    }
-
-    fn unlink_token(&self, card: &CardId, token: &TokenId) {
-        let mut book = self.links_mut();
-        if let Some(tokens) = book.by_card.get_mut(card) {
-            tokens.retain(|t| t != token);
-            if tokens.is_empty() {
-                book.by_card.remove(card);
-            }
-        }
-        book.by_token.remove(token);
+        Ok(purged)
     }
 }
 
-fn ids_key(id: &str) -> &[u8] {
-    id.as_bytes()
-}
-
-impl FacadeState {
-    pub(crate) fn new(kv: Arc<dyn Kv>, shared: bool) -> Self {
-        let memory = (!shared).then(|| Arc::new(MemoryRecords::default()));
-        Self { kv, journal_payments: shared, memory }
-    }
-
+impl HotRecords for KvRecords {
     /// Links a token to the wallet card it serves, with its phone's registration time (read
     /// by every payment's risk decision, so kept here rather than looked up each time).
-    pub(crate) fn link(
+    fn link(
         &self,
         user: &UserId,
         card: &CardId,
         token: &TokenId,
         device_registered_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        if let Some(memory) = &self.memory {
-            // Kept to the millisecond, as the stored link keeps it.
-            let device_registered_at = device_registered_at
-                .and_then(|at| DateTime::from_timestamp_millis(at.timestamp_millis()));
-            let link = Link { user: user.clone(), card: card.clone(), device_registered_at };
-            memory.link(token, link);
-            return Ok(());
-        }
         let mut link = store::key(&[user.as_str().as_bytes(), card.as_str().as_bytes()]);
         if let Some(at) = device_registered_at {
             link.push(0);
@@ -271,20 +343,12 @@ impl FacadeState {
     }
 
     /// Removes every link of a card.
-    pub(crate) fn unlink_card(&self, card: &CardId) -> Result<(), StoreError> {
-        if let Some(memory) = &self.memory {
-            memory.unlink_card(card);
-            return Ok(());
-        }
+    fn unlink_card(&self, card: &CardId) -> Result<(), StoreError> {
         store::write(&*self.kv, |txn| unlink_card(txn, card))
     }
 
     /// Removes one token's link.
-    pub(crate) fn unlink_token(&self, card: &CardId, token: &TokenId) -> Result<(), StoreError> {
-        if let Some(memory) = &self.memory {
-            memory.unlink_token(card, token);
-            return Ok(());
-        }
+    fn unlink_token(&self, card: &CardId, token: &TokenId) -> Result<(), StoreError> {
         store::write(&*self.kv, |txn| {
             let mut tokens: Vec<TokenId> =
                 get_json(txn, CARD_TOKENS, ids_key(card.as_str()))?.unwrap_or_default();
@@ -299,10 +363,7 @@ impl FacadeState {
     }
 
     /// The tokens of a wallet card.
-    pub(crate) fn tokens_of(&self, card: &CardId) -> Result<Vec<TokenId>, StoreError> {
-        if let Some(memory) = &self.memory {
-            return Ok(memory.links().by_card.get(card).cloned().unwrap_or_default());
-        }
+    fn tokens_of(&self, card: &CardId) -> Result<Vec<TokenId>, StoreError> {
         store::read(&*self.kv, |txn| {
             Ok(get_json(txn, CARD_TOKENS, ids_key(card.as_str()))?.unwrap_or_default())
         })
@@ -311,10 +372,7 @@ impl FacadeState {
     /// The user and wallet card a token serves, and its phone's registration time if the link
     /// keeps it. Read on every payment: the link is stored as `user \0 card [\0 millis]`, no
     /// JSON.
-    pub(crate) fn card_of(&self, token: &TokenId) -> Result<Option<Link>, StoreError> {
-        if let Some(memory) = &self.memory {
-            return Ok(memory.links().by_token.get(token).cloned());
-        }
+    fn card_of(&self, token: &TokenId) -> Result<Option<Link>, StoreError> {
         let Some(bytes) =
             store::read(&*self.kv, |txn| txn.get(TOKEN_CARD, ids_key(token.as_str())))?
         else {
@@ -339,6 +397,152 @@ impl FacadeState {
             card: store::decode_id(card)?,
             device_registered_at: registered,
         }))
+    }
+
+    /// Keeps a payment's outcome for the terminal's retries — the first answer under its
+    /// transaction id until `until` with the digest of the request that made it, or a later
+    /// one in place of the first (nothing if none is kept) — and, with `close_pay`, closes the
+    /// payment's journal entry in the same write.
+    fn keep_outcome(
+        &self,
+        id: &TransactionId,
+        answer: Answer,
+        outcome: &crate::model::PaymentOutcome,
+        close_pay: bool,
+    ) -> Result<(), StoreError> {
+        let key = id.as_str().as_bytes();
+        let close = close_pay.then(|| pay_key(id)).filter(|_| self.journal_payments);
+        match answer {
+            Answer::First { request_digest, until } => {
+                let mut head = Vec::with_capacity(160);
+                head.extend_from_slice(&request_digest);
+                let value = store::encode_after(head, outcome)?;
+                let due = due_key(until, key);
+                store::write(&*self.kv, |txn| {
+                    txn.put(OUTCOMES, key, &value)?;
+                    txn.put(OUTCOMES_DUE, &due, key)?;
+                    close.as_ref().map_or(Ok(()), |pay| txn.delete(FLOWS, pay).map(drop))
+                })
+            }
+            Answer::Later => {
+                let encoded = store::encode(outcome)?;
+                store::write(&*self.kv, |txn| {
+                    if let Some(value) = txn.get(OUTCOMES, key)? {
+                        let (digest, _) =
+                            value.split_first_chunk::<32>().ok_or(StoreError::Corrupt)?;
+                        let mut value = digest.to_vec();
+                        value.extend_from_slice(&encoded);
+                        txn.put(OUTCOMES, key, &value)?;
+                    }
+                    close.as_ref().map_or(Ok(()), |pay| txn.delete(FLOWS, pay).map(drop))
+                })
+            }
+        }
+    }
+
+    /// Whether an outcome is kept under `id`.
+    fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
+        store::read(&*self.kv, |txn| txn.contains(OUTCOMES, id.as_str().as_bytes()))
+    }
+
+    /// A kept outcome and the digest of the request that made it.
+    fn outcome(
+        &self,
+        id: &TransactionId,
+    ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError> {
+        let Some(value) = store::read(&*self.kv, |txn| txn.get(OUTCOMES, id.as_str().as_bytes()))?
+        else {
+            return Ok(None);
+        };
+        let (digest, outcome) = value.split_first_chunk::<32>().ok_or(StoreError::Corrupt)?;
+        Ok(Some((*digest, store::decode(outcome)?)))
+    }
+
+    /// Deletes outcomes kept past their time, at most `limit`.
+    fn purge_outcomes(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        purge_due(&*self.kv, OUTCOMES_DUE, OUTCOMES, now, limit)
+    }
+}
+
+fn ids_key(id: &str) -> &[u8] {
+    id.as_bytes()
+}
+
+impl FacadeState {
+    pub(crate) fn new(kv: Arc<dyn Kv>, shared: bool) -> Self {
+        let hot: Arc<dyn HotRecords> = if shared {
+            Arc::new(KvRecords { kv: kv.clone(), journal_payments: shared })
+        } else {
+            Arc::new(MemoryRecords::default())
+        };
+        Self { kv, journal_payments: shared, hot }
+    }
+
+    /// Links a token to the wallet card it serves, with its phone's registration time (read
+    /// by every payment's risk decision, so kept here rather than looked up each time).
+    pub(crate) fn link(
+        &self,
+        user: &UserId,
+        card: &CardId,
+        token: &TokenId,
+        device_registered_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.hot.link(user, card, token, device_registered_at)
+    }
+
+    /// Removes every link of a card.
+    pub(crate) fn unlink_card(&self, card: &CardId) -> Result<(), StoreError> {
+        self.hot.unlink_card(card)
+    }
+
+    /// Removes one token's link.
+    pub(crate) fn unlink_token(&self, card: &CardId, token: &TokenId) -> Result<(), StoreError> {
+        self.hot.unlink_token(card, token)
+    }
+
+    /// The tokens of a wallet card.
+    pub(crate) fn tokens_of(&self, card: &CardId) -> Result<Vec<TokenId>, StoreError> {
+        self.hot.tokens_of(card)
+    }
+
+    /// The user and wallet card a token serves, and its phone's registration time if the link
+    /// keeps it.
+    pub(crate) fn card_of(&self, token: &TokenId) -> Result<Option<Link>, StoreError> {
+        self.hot.card_of(token)
+    }
+
+    /// Keeps a payment's answer for the terminal's retries and, with `close_pay`, closes the
+    /// payment's journal entry in the same write.
+    pub(crate) fn keep_outcome(
+        &self,
+        id: &TransactionId,
+        answer: Answer,
+        outcome: &crate::model::PaymentOutcome,
+        close_pay: bool,
+    ) -> Result<(), StoreError> {
+        self.hot.keep_outcome(id, answer, outcome, close_pay)
+    }
+
+    /// Whether an answer is kept under `id`.
+    pub(crate) fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
+        self.hot.has_outcome(id)
+    }
+
+    /// A kept answer and the digest of the request that made it.
+    pub(crate) fn outcome(
+        &self,
+        id: &TransactionId,
+    ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError> {
+        self.hot.outcome(id)
+    }
+
+    /// Deletes answers kept past their time, at most `limit`.
+    pub(crate) fn purge_outcomes(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.hot.purge_outcomes(now, limit)
     }
 
     /// Stores a payment challenge.
@@ -380,115 +584,13 @@ impl FacadeState {
         store::write(&*self.kv, |txn| put_json(txn, CHALLENGES, id.as_str().as_bytes(), pending))
     }
 
-    /// Deletes the records of `table` named by the entries of its due index `index` that fell
-    /// due before `now`, at most `limit`; how many went.
-    fn purge_due(
-        &self,
-        index: store::Table,
-        table: store::Table,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<usize, StoreError> {
-        store::write(&*self.kv, |txn| {
-            let mut purged = 0;
-            for (_, id) in store::take_due(txn, index, now, limit)? {
-                if txn.delete(table, &id)? {
-                    purged += 1;
-                }
-            }
-            Ok(purged)
-        })
-    }
-
     /// Deletes challenges that lapsed before `now`, at most `limit`.
     pub(crate) fn purge_challenges(
         &self,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        self.purge_due(CHALLENGES_DUE, CHALLENGES, now, limit)
-    }
-
-    /// Keeps a payment's outcome for the terminal's retries — the first answer under its
-    /// transaction id until `until` with the digest of the request that made it, or a later
-    /// one in place of the first (nothing if none is kept) — and, with `close_pay`, closes the
-    /// payment's journal entry in the same write.
-    pub(crate) fn keep_outcome(
-        &self,
-        id: &TransactionId,
-        answer: Answer,
-        outcome: &crate::model::PaymentOutcome,
-        close_pay: bool,
-    ) -> Result<(), StoreError> {
-        if let Some(memory) = &self.memory {
-            // A private store journals no payment: nothing to close.
-            memory.keep(id, answer, outcome);
-            return Ok(());
-        }
-        let key = id.as_str().as_bytes();
-        let close = close_pay.then(|| pay_key(id)).filter(|_| self.journal_payments);
-        match answer {
-            Answer::First { request_digest, until } => {
-                let mut head = Vec::with_capacity(160);
-                head.extend_from_slice(&request_digest);
-                let value = store::encode_after(head, outcome)?;
-                let due = due_key(until, key);
-                store::write(&*self.kv, |txn| {
-                    txn.put(OUTCOMES, key, &value)?;
-                    txn.put(OUTCOMES_DUE, &due, key)?;
-                    close.as_ref().map_or(Ok(()), |pay| txn.delete(FLOWS, pay).map(drop))
-                })
-            }
-            Answer::Later => {
-                let encoded = store::encode(outcome)?;
-                store::write(&*self.kv, |txn| {
-                    if let Some(value) = txn.get(OUTCOMES, key)? {
-                        let (digest, _) =
-                            value.split_first_chunk::<32>().ok_or(StoreError::Corrupt)?;
-                        let mut value = digest.to_vec();
-                        value.extend_from_slice(&encoded);
-                        txn.put(OUTCOMES, key, &value)?;
-                    }
-                    close.as_ref().map_or(Ok(()), |pay| txn.delete(FLOWS, pay).map(drop))
-                })
-            }
-        }
-    }
-
-    /// Whether an outcome is kept under `id`.
-    pub(crate) fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
-        if let Some(memory) = &self.memory {
-            return Ok(memory.answers().by_id.contains_key(id));
-        }
-        store::read(&*self.kv, |txn| txn.contains(OUTCOMES, id.as_str().as_bytes()))
-    }
-
-    /// A kept outcome and the digest of the request that made it.
-    pub(crate) fn outcome(
-        &self,
-        id: &TransactionId,
-    ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError> {
-        if let Some(memory) = &self.memory {
-            return Ok(memory.answers().by_id.get(id).cloned());
-        }
-        let Some(value) = store::read(&*self.kv, |txn| txn.get(OUTCOMES, id.as_str().as_bytes()))?
-        else {
-            return Ok(None);
-        };
-        let (digest, outcome) = value.split_first_chunk::<32>().ok_or(StoreError::Corrupt)?;
-        Ok(Some((*digest, store::decode(outcome)?)))
-    }
-
-    /// Deletes outcomes kept past their time, at most `limit`.
-    pub(crate) fn purge_outcomes(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<usize, StoreError> {
-        if let Some(memory) = &self.memory {
-            return Ok(memory.purge(now, limit));
-        }
-        self.purge_due(OUTCOMES_DUE, OUTCOMES, now, limit)
+        purge_due(&*self.kv, CHALLENGES_DUE, CHALLENGES, now, limit)
     }
 
     /// Holds a payment for review, under its transaction id.
@@ -598,6 +700,26 @@ impl FacadeState {
     }
 }
 
+/// Deletes the records of `table` named by the entries of its due index `index` that fell due
+/// before `now`, at most `limit`; how many went.
+fn purge_due(
+    kv: &dyn Kv,
+    index: store::Table,
+    table: store::Table,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    store::write(kv, |txn| {
+        let mut purged = 0;
+        for (_, id) in store::take_due(txn, index, now, limit)? {
+            if txn.delete(table, &id)? {
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    })
+}
+
 fn unlink_card(txn: &mut dyn Txn, card: &CardId) -> Result<(), StoreError> {
     let tokens: Vec<TokenId> =
         get_json(txn, CARD_TOKENS, ids_key(card.as_str()))?.unwrap_or_default();
@@ -623,7 +745,7 @@ mod tests {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
         for shared in [false, true] {
             let state = FacadeState::new(Arc::new(MemoryKv::new()), shared);
-            assert_eq!(state.memory.is_some(), !shared);
+            assert_eq!(format!("{:?}", state.hot).starts_with("MemoryRecords"), !shared);
             let ids: Vec<TransactionId> = (0..3).map(|_| TransactionId::random()).collect();
             let approved = |i: usize| PaymentOutcome::Approved {
                 transaction: ids[i].clone(),
