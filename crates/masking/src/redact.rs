@@ -102,16 +102,33 @@ impl Redactor {
         // A chain with fewer digits than this cannot hold anything we mask.
         let min_digits = if self.mobiles { MOBILE_LEN } else { CARD_MIN };
         let mut out: Option<Vec<u8>> = None;
-        let mut i = 0;
-        while let Some(offset) =
-            bytes.get(i..).and_then(|rest| rest.iter().position(u8::is_ascii_digit))
-        {
-            let start = i + offset;
+        // A chain that can hold something we mask is at least `min_digits` bytes long, so it
+        // covers one of every `min_digits` consecutive positions: probe only those, and read
+        // a chain whole (back to its start, on to its end) when a probe lands in one. Most
+        // probes land in words and cost one byte's test.
+        let mut probe = min_digits - 1;
+        while probe < bytes.len() {
+            if !in_chain(bytes, probe) {
+                probe += min_digits;
+                continue;
+            }
+            // A chain of `min_digits` bytes or more through the probe reaches `half` bytes
+            // past it, or else the `min_digits - half` bytes before it: if neither byte is in
+            // a chain, this one is too short to read.
+            let half = min_digits / 2;
+            if !in_chain(bytes, probe + half)
+                && probe.checked_sub(min_digits - half).is_none_or(|i| !in_chain(bytes, i))
+            {
+                probe += min_digits;
+                continue;
+            }
+            let start = chain_start(bytes, probe);
             let (end, digits) = chain_extent(bytes, start);
             if digits >= min_digits {
                 self.redact_chain(bytes, start, end, &mut out);
             }
-            i = end;
+            // The next chain starts past `end`; if long enough, it covers this probe.
+            probe = end + min_digits;
         }
         match out {
             None => Cow::Borrowed(text),
@@ -210,6 +227,34 @@ fn chain_extent(bytes: &[u8], start: usize) -> (usize, usize) {
             return (i, digits);
         }
         i += 1;
+    }
+}
+
+/// Whether the byte at `i` belongs to a chain: a digit, or a single separator between two.
+fn in_chain(bytes: &[u8], i: usize) -> bool {
+    let digit = |i: Option<usize>| i.and_then(|i| bytes.get(i)).is_some_and(u8::is_ascii_digit);
+    digit(Some(i))
+        || (matches!(bytes.get(i), Some(b' ' | b'-'))
+            && digit(i.checked_sub(1))
+            && digit(i.checked_add(1)))
+}
+
+/// From a byte inside a chain, where the chain starts: back over digits, and over each single
+/// separator with a digit before it.
+fn chain_start(bytes: &[u8], mut i: usize) -> usize {
+    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    if !digit(i) {
+        i = i.saturating_sub(1); // a separator inside a chain has a digit before it
+    }
+    loop {
+        while i > 0 && digit(i - 1) {
+            i -= 1;
+        }
+        if i >= 2 && matches!(bytes.get(i - 1), Some(b' ' | b'-')) && digit(i - 2) {
+            i -= 2;
+        } else {
+            return i;
+        }
     }
 }
 

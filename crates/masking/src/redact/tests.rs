@@ -146,3 +146,64 @@ proptest! {
         }
     }
 }
+
+/// The scan as first written, visiting every byte: the strided scan must find what it finds.
+fn redact_walking(r: &Redactor, text: &str) -> String {
+    let bytes = text.as_bytes();
+    let min_digits = if r.mobiles { MOBILE_LEN } else { CARD_MIN };
+    let mut out = None;
+    let mut i = 0;
+    while let Some(offset) =
+        bytes.get(i..).and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+    {
+        let start = i + offset;
+        let (end, digits) = chain_extent(bytes, start);
+        if digits >= min_digits {
+            r.redact_chain(bytes, start, end, &mut out);
+        }
+        i = end;
+    }
+    out.map_or_else(|| text.to_owned(), |o| String::from_utf8(o).unwrap())
+}
+
+/// Text dense in digit runs, separators and the bytes around IDs and mobiles.
+fn chains_and_words() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![4 => "[0-9]{1,19}", 3 => "[ \\-]", 1 => "  ", 2 => "[a-zX+|,中]{1,3}"],
+        0..40,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+#[test]
+fn the_strided_scan_finds_chains_at_every_offset() {
+    let r = Redactor::new().with_mobiles(true).with_resident_ids(true);
+    for pad in 0..40 {
+        for sep in ["", " ", "-", "  ", "x"] {
+            let text = format!("{}{sep}6200000000000005{sep}13812341234", "a".repeat(pad));
+            assert_eq!(r.redact(&text), redact_walking(&r, &text), "{text:?}");
+            assert_eq!(redact(&text), redact_walking(&Redactor::new(), &text), "{text:?}");
+        }
+        // Chains exactly as long as the shortest thing masked, at every offset to the probes.
+        let shortest = [(Redactor::new(), card(7, 13)), (r, "13812341234".to_owned())];
+        for (redactor, item) in shortest {
+            for text in
+                [format!("{}{item}", "a".repeat(pad)), format!("{}{item}.", "1 ".repeat(pad))]
+            {
+                let out = redactor.redact(&text);
+                assert_eq!(out, redact_walking(&redactor, &text), "{text:?}");
+                assert!(out.contains('*'), "{text:?}");
+            }
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_strided_scan_matches_a_walk_over_every_byte(
+        text in chains_and_words(), mobiles in any::<bool>(), ids in any::<bool>(),
+    ) {
+        let r = Redactor::new().with_mobiles(mobiles).with_resident_ids(ids);
+        prop_assert_eq!(r.redact(&text), redact_walking(&r, &text));
+    }
+}
