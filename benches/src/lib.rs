@@ -7,25 +7,33 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 /// A global allocator that forwards to the system allocator and counts live heap bytes, so a
-/// bench can report what a stored record costs.
+/// bench can report what a stored record costs. Counting can be switched off, so that timed
+/// work does not pay a shared atomic add on every allocation that production would not.
 #[derive(Debug)]
 pub struct CountingAllocator {
     live: AtomicIsize,
+    on: AtomicBool,
 }
 
 impl CountingAllocator {
-    /// A counter at zero.
+    /// A counter at zero, counting.
     #[must_use]
     pub const fn new() -> Self {
-        Self { live: AtomicIsize::new(0) }
+        Self { live: AtomicIsize::new(0), on: AtomicBool::new(true) }
     }
 
-    /// Heap bytes allocated and not yet freed.
+    /// Heap bytes allocated and not yet freed, while counting was on.
     pub fn live_bytes(&self) -> isize {
         self.live.load(Ordering::Relaxed)
+    }
+
+    /// Stops counting for good (the count no longer means anything after): for the timed
+    /// part of a bench, once its memory figures are taken.
+    pub fn stop(&self) {
+        self.on.store(false, Ordering::Relaxed);
     }
 }
 
@@ -38,13 +46,17 @@ impl Default for CountingAllocator {
 // SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.live.fetch_add(layout.size().cast_signed(), Ordering::Relaxed);
+        if self.on.load(Ordering::Relaxed) {
+            self.live.fetch_add(layout.size().cast_signed(), Ordering::Relaxed);
+        }
         // SAFETY: the caller's contract for `alloc` is passed on as is.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        self.live.fetch_sub(layout.size().cast_signed(), Ordering::Relaxed);
+        if self.on.load(Ordering::Relaxed) {
+            self.live.fetch_sub(layout.size().cast_signed(), Ordering::Relaxed);
+        }
         // SAFETY: the caller's contract for `dealloc` is passed on as is.
         unsafe { System.dealloc(ptr, layout) }
     }

@@ -113,46 +113,60 @@ pub(crate) fn derive(master: &MacKey, token: &TokenId, key_seq: u32) -> KeyBytes
 /// of its message alone, not a derivation and a key setup first. An entry is a pure function
 /// of the master key, the token and the key sequence, so it is never wrong, only absent (a new
 /// sequence replaces it); nothing here is state a restart loses. The states are zeroized when
-/// dropped. Bounded: a full shard gives up an entry for each new one, so memory stays at most
-/// `SHARDS × PER_SHARD` prepared keys whatever the number of tokens.
+/// dropped.
+///
+/// Direct-mapped: a token the service drew has one place, named by its id's random bits, and
+/// a newcomer there takes it over; a lookup or a miss hashes nothing, scans nothing and
+/// allocates nothing, and memory stays at `SHARDS × PER_SHARD` prepared keys whatever the
+/// number of tokens. A token whose id was not drawn (`tok_` and 32 hex digits) has no place:
+/// its key is derived each time.
 pub(crate) struct PreparedLuks {
-    shards: [Padded<std::sync::Mutex<Prepared>>; SHARDS],
+    shards: [Padded<std::sync::Mutex<Vec<Option<Held>>>>; SHARDS],
 }
 
-/// One shard's prepared keys: by token, with the key sequence each is for.
-type Prepared = std::collections::HashMap<TokenId, (u32, MacKey)>;
+/// A prepared key in its place, with the token and sequence it is for.
+struct Held {
+    token: u128,
+    key_seq: u32,
+    key: MacKey,
+}
 
-const SHARDS: usize = 16;
-const PER_SHARD: usize = 4_096;
+/// Many small shards: two threads checking two cards seldom share a lock.
+const SHARDS: usize = 256;
+const PER_SHARD: usize = 256;
 
 impl PreparedLuks {
     pub(crate) fn new() -> Self {
         Self { shards: std::array::from_fn(|_| Padded::default()) }
     }
 
+    /// The shard and the place in it for a drawn id's bits.
+    const fn place(bits: u128) -> (usize, usize) {
+        ((bits % SHARDS as u128) as usize, ((bits / SHARDS as u128) % PER_SHARD as u128) as usize)
+    }
+
     /// The prepared key for `token` under `key_seq`, derived on first use.
     pub(crate) fn get(&self, master: &MacKey, token: &TokenId, key_seq: u32) -> MacKey {
         use cloudcard_core::sync::MutexExt;
-        // Token ids end in random characters: their last byte spreads them over the shards.
-        let last = token.as_str().as_bytes().last().copied().unwrap_or(0);
-        let Some(shard) = self.shards.get(usize::from(last) % SHARDS) else {
-            return MacKey::new("luk", &derive(master, token, key_seq));
-        };
-        if let Some((seq, key)) = shard.lock_unpoisoned().get(token)
-            && *seq == key_seq
+        let derived = || MacKey::new("luk", &derive(master, token, key_seq));
+        let Some(bits) = token.bits() else { return derived() };
+        let (shard, at) = Self::place(bits);
+        let Some(shard) = self.shards.get(shard) else { return derived() };
+        if let Some(Some(held)) = shard.lock_unpoisoned().get(at)
+            && held.token == bits
+            && held.key_seq == key_seq
         {
-            return key.clone();
+            return held.key.clone();
         }
-        let key = MacKey::new("luk", &derive(master, token, key_seq));
-        let mut map = shard.lock_unpoisoned();
-        if map.len() >= PER_SHARD && !map.contains_key(token) {
-            // Full: one arbitrary entry makes room (a table's first entry is wherever its
-            // random hash put it), so a miss never pays for emptying the shard.
-            if let Some(evicted) = map.keys().next().cloned() {
-                map.remove(&evicted);
-            }
+        let key = derived();
+        let mut places = shard.lock_unpoisoned();
+        if places.is_empty() {
+            // A shard's places are made on its first key, not with the service.
+            places.resize_with(PER_SHARD, || None);
         }
-        map.insert(token.clone(), (key_seq, key.clone()));
+        if let Some(place) = places.get_mut(at) {
+            *place = Some(Held { token: bits, key_seq, key: key.clone() });
+        }
         key
     }
 }
@@ -171,20 +185,38 @@ mod tests {
     fn a_prepared_key_is_the_derived_key_for_its_sequence() {
         let master = MacKey::new("m", &Secret::new([1; 32]));
         let luks = PreparedLuks::new();
-        let a: TokenId = "tok_a".parse().unwrap();
-        let fresh = |s| MacKey::new("luk", &derive(&master, &a, s)).mac(&[b"msg"]);
-        for seq in [1, 1, 2, 2, 1] {
-            assert_eq!(luks.get(&master, &a, seq).mac(&[b"msg"]), fresh(seq), "sequence {seq}");
+        let fresh = |t: &TokenId, s| MacKey::new("luk", &derive(&master, t, s)).mac(&[b"msg"]);
+        // A drawn id has a place; any other id is derived each time; both answer right.
+        let drawn = TokenId::from_bits(0xfeed);
+        let named: TokenId = "tok_a".parse().unwrap();
+        for t in [&drawn, &named] {
+            for seq in [1, 1, 2, 2, 1] {
+                assert_eq!(luks.get(&master, t, seq).mac(&[b"msg"]), fresh(t, seq), "{seq}");
+            }
         }
-        // Past its bound a shard gives up old entries, and still answers right.
-        for i in 0..(PER_SHARD + 10) {
-            let t: TokenId = format!("tok_{i}a").parse().unwrap();
-            let k = MacKey::new("luk", &derive(&master, &t, 1)).mac(&[b"m"]);
-            assert_eq!(luks.get(&master, &t, 1).mac(&[b"m"]), k);
+        let held = |luks: &PreparedLuks| -> usize {
+            luks.shards.iter().map(|s| s.lock().unwrap().iter().flatten().count()).sum()
+        };
+        assert_eq!(held(&luks), 1, "only the drawn id is held");
+        // Ids that share a place take it from each other, and still answer right; one shard
+        // never holds more than its places.
+        let luks = PreparedLuks::new();
+        let shared = |i: u128| TokenId::from_bits(3 + i * (SHARDS * PER_SHARD) as u128);
+        for round in 0..2 {
+            for i in 0..3 {
+                let t = shared(i);
+                assert_eq!(luks.get(&master, &t, 1).mac(&[b"msg"]), fresh(&t, 1), "{round} {i}");
+            }
         }
-        let held: usize = luks.shards.iter().map(|s| s.lock().unwrap().len()).sum();
-        // Every id here ends in 'a': one shard, full, never over its bound.
-        assert_eq!(held, PER_SHARD);
+        assert_eq!(held(&luks), 1);
+        for i in 0..(PER_SHARD as u128 + 10) {
+            let t = TokenId::from_bits(5 + i * SHARDS as u128); // all in shard 5
+            assert_eq!(
+                luks.get(&master, &t, 1).mac(&[b"m"]),
+                MacKey::new("luk", &derive(&master, &t, 1)).mac(&[b"m"])
+            );
+        }
+        assert_eq!(luks.shards[5].lock().unwrap().iter().flatten().count(), PER_SHARD);
         assert_eq!(format!("{luks:?}"), "PreparedLuks([REDACTED])");
     }
 

@@ -104,6 +104,7 @@ impl<S: TokenStore> TokenService<S> {
             max_amount: request.max_amount,
             expires_at: request.expires_at,
         };
+        let luk = LukState::new(1, now);
         for _ in 0..ATTEMPTS {
             let number = self.config.token_bin.draw(request.pan.digit_count())?;
             if !self.number_is_free(&number, &request.pan)? {
@@ -119,20 +120,22 @@ impl<S: TokenStore> TokenService<S> {
                 fingerprint,
                 par: par.clone(),
                 pan_last4: request.pan.last4().to_owned(),
-                luk: LukState::new(1, now),
+                luk,
                 replay: Default::default(),
                 created_at: now,
                 updated_at: now,
                 version: 0,
             };
-            match self.store.insert(record.clone()) {
+            // What the answer needs, then the record itself moves into the store.
+            let token = info(&record);
+            match self.store.insert(record) {
                 Ok(()) => {}
                 Err(StoreError::Duplicate) => continue, // another node drew the same number
                 Err(e) => return Err(e.into()),
             }
-            let grant = self.grant(&record.id, record.luk);
-            let device_card = DeviceCard::new(request.device, record.number.clone(), grant);
-            return Ok(Provisioned { token: info(&record), device_card });
+            let grant = self.grant(&token.id, luk);
+            let device_card = DeviceCard::new(request.device, token.number.clone(), grant);
+            return Ok(Provisioned { token, device_card });
         }
         Err(TokenError::NumberSpaceExhausted)
     }

@@ -3,7 +3,7 @@
 use cloudcard_core::sync::{Padded, RwLockExt};
 use std::collections::HashMap;
 use std::collections::hash_map::{DefaultHasher, Entry};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::RwLock;
 
 use cloudcard_core::{DeviceId, TokenId};
@@ -172,7 +172,9 @@ pub trait TokenStore: Send + Sync {
     fn ids(&self) -> Result<Vec<TokenId>, StoreError>;
 }
 
-const SHARDS: usize = 16;
+/// Shards of records, and of the number index: two threads checking two cards seldom share a
+/// lock (a slot names its shard in a byte).
+const SHARDS: usize = 64;
 
 /// Where a record lies: its shard and its slot there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,15 +184,36 @@ struct Slot {
 }
 
 /// One shard's records, in a slab: a record never moves or leaves (a deleted token keeps its
-/// number taken), so its slot names it for good.
+/// number taken), so its slot names it for good. An id the service drew (`tok_` and 32 hex
+/// digits) is found by its 128 bits, with no text hashed or kept twice; any other by its text.
 #[derive(Debug, Default)]
 struct Shard {
     records: Slab<TokenRecord>,
-    by_id: HashMap<IdKey, u32>,
+    drawn: HashMap<Bits, u32>,
+    named: HashMap<TokenId, u32>,
 }
 
-/// Records in fixed-size chunks: adding one never moves the others (a growing vault does not
-/// copy itself over on one unlucky insert).
+/// 128 bits as two words: an index key half the size of an aligned `u128` entry. It may hold
+/// a token number, so it never prints.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Bits(u64, u64);
+
+impl std::fmt::Debug for Bits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bits(..)")
+    }
+}
+
+impl Bits {
+    #[expect(clippy::cast_possible_truncation, reason = "the two halves, taken apart")]
+    const fn of(bits: u128) -> Self {
+        Self(bits as u64, (bits >> 64) as u64)
+    }
+}
+
+/// Records in chunks that never move once made: adding one never copies the others (a
+/// growing vault does not copy itself over on one unlucky insert). The first chunks are small
+/// and each doubles, up to `CHUNK`, so a small vault does not hold room for thousands.
 #[derive(Debug)]
 struct Slab<T> {
     chunks: Vec<Vec<T>>,
@@ -203,26 +226,50 @@ impl<T> Default for Slab<T> {
     }
 }
 
+/// The first chunk's size, and the largest's.
+const FIRST_CHUNK: usize = 16;
 const CHUNK: usize = 1_024;
+/// How many chunks double before they reach `CHUNK`, and how many slots they hold.
+const GROWING: usize = (CHUNK / FIRST_CHUNK).trailing_zeros() as usize;
+const IN_GROWING: usize = FIRST_CHUNK * ((1 << GROWING) - 1);
 
 impl<T> Slab<T> {
     fn len(&self) -> usize {
         self.len
     }
 
+    /// The chunk a slot is in, and where in it.
+    fn place(at: usize) -> (usize, usize) {
+        if at < IN_GROWING {
+            // Chunk k starts at FIRST_CHUNK × (2^k − 1).
+            let k = (at / FIRST_CHUNK + 1).ilog2() as usize;
+            (k, at - FIRST_CHUNK * ((1 << k) - 1))
+        } else {
+            let past = at - IN_GROWING;
+            (GROWING + past / CHUNK, past % CHUNK)
+        }
+    }
+
+    /// How many slots chunk `k` holds.
+    const fn chunk_size(k: usize) -> usize {
+        if k < GROWING { FIRST_CHUNK << k } else { CHUNK }
+    }
+
     fn get(&self, at: usize) -> Option<&T> {
-        self.chunks.get(at / CHUNK)?.get(at % CHUNK)
+        let (chunk, i) = Self::place(at);
+        self.chunks.get(chunk)?.get(i)
     }
 
     fn get_mut(&mut self, at: usize) -> Option<&mut T> {
-        self.chunks.get_mut(at / CHUNK)?.get_mut(at % CHUNK)
+        let (chunk, i) = Self::place(at);
+        self.chunks.get_mut(chunk)?.get_mut(i)
     }
 
     fn push(&mut self, record: T) {
         match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push(record),
+            Some(chunk) if chunk.len() < chunk.capacity() => chunk.push(record),
             _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
+                let mut chunk = Vec::with_capacity(Self::chunk_size(self.chunks.len()));
                 chunk.push(record);
                 self.chunks.push(chunk);
             }
@@ -235,41 +282,144 @@ impl<T> Slab<T> {
     }
 }
 
-/// A token id as an index key: the 128 bits of an id the service drew (`tok_` and 32 hex
-/// digits), compared without reaching for the stored text; any other id as its text.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum IdKey {
-    Bits(u128),
-    Text(TokenId),
-}
-
-impl IdKey {
-    fn of(id: &TokenId) -> Self {
-        id.bits().map_or_else(|| Self::Text(id.clone()), Self::Bits)
-    }
-}
-
 impl Shard {
+    fn find(&self, id: &TokenId) -> Option<u32> {
+        match id.bits() {
+            Some(bits) => self.drawn.get(&Bits::of(bits)).copied(),
+            None => self.named.get(id).copied(),
+        }
+    }
+
     fn get(&self, id: &TokenId) -> Option<&TokenRecord> {
-        self.by_id.get(&IdKey::of(id)).and_then(|&at| self.records.get(at as usize))
+        self.records.get(self.find(id)? as usize)
     }
 
     fn get_mut(&mut self, id: &TokenId) -> Option<&mut TokenRecord> {
-        let at = *self.by_id.get(&IdKey::of(id))?;
+        let at = self.find(id)?;
         self.records.get_mut(at as usize)
+    }
+
+    /// Takes `id` for the slot `at`; false if it is taken.
+    fn claim(&mut self, id: &TokenId, at: u32) -> bool {
+        match id.bits() {
+            Some(bits) => match self.drawn.entry(Bits::of(bits)) {
+                Entry::Occupied(_) => false,
+                Entry::Vacant(slot) => {
+                    slot.insert(at);
+                    true
+                }
+            },
+            None => match self.named.entry(id.clone()) {
+                Entry::Occupied(_) => false,
+                Entry::Vacant(slot) => {
+                    slot.insert(at);
+                    true
+                }
+            },
+        }
     }
 }
 
-/// The in-memory store: records in slabs of 16 independently locked shards, with indexes by
-/// number (the number as an integer, to the record's slot, in 16 shards of its own), by
-/// fingerprint and by device. Checking a cryptogram finds its record by number in two probes,
-/// with no id hashed or compared; a compare-and-set locks one shard for the moment of the swap.
+/// The slots of the records under one index key: most keys (a card, a phone) have one.
+#[derive(Debug)]
+enum Slots {
+    One(Slot),
+    Many(Vec<Slot>),
+}
+
+impl Slots {
+    fn add(&mut self, slot: Slot) {
+        match self {
+            Self::One(one) => *self = Self::Many(vec![*one, slot]),
+            Self::Many(many) => many.push(slot),
+        }
+    }
+
+    /// Takes `slot` out; true when none is left.
+    fn remove(&mut self, slot: Slot) -> bool {
+        match self {
+            Self::One(one) => *one == slot,
+            Self::Many(many) => {
+                many.retain(|s| *s != slot);
+                many.is_empty()
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Slot> + '_ {
+        let (one, many) = match self {
+            Self::One(one) => (Some(*one), &[][..]),
+            Self::Many(many) => (None, &many[..]),
+        };
+        one.into_iter().chain(many.iter().copied())
+    }
+}
+
+/// A secondary index (by fingerprint, by device): a 64-bit digest of the key to the slots of
+/// its records. Two keys may share a digest; a reader keeps only the records that match.
 #[derive(Debug, Default)]
+struct SlotIndex(HashMap<u64, Slots>);
+
+impl SlotIndex {
+    fn add(&mut self, key: u64, slot: Slot) {
+        match self.0.entry(key) {
+            Entry::Occupied(mut slots) => slots.get_mut().add(slot),
+            Entry::Vacant(slots) => {
+                slots.insert(Slots::One(slot));
+            }
+        }
+    }
+
+    fn remove(&mut self, key: u64, slot: Slot) {
+        if let Entry::Occupied(mut slots) = self.0.entry(key)
+            && slots.get_mut().remove(slot)
+        {
+            slots.remove();
+        }
+    }
+
+    fn slots(&self, key: u64) -> Vec<Slot> {
+        self.0.get(&key).map(|slots| slots.iter().collect()).unwrap_or_default()
+    }
+}
+
+/// A fingerprint's digest: its first 8 bytes (it is a keyed MAC, so they are as good as any).
+fn fingerprint_key(fingerprint: &Fingerprint) -> u64 {
+    let [a, b, c, d, e, f, g, h, ..] = fingerprint.0;
+    u64::from_le_bytes([a, b, c, d, e, f, g, h])
+}
+
+/// The in-memory store: records in slabs of 64 independently locked shards, with indexes by
+/// number (the number as an integer, to the record's slot, in 64 shards of its own), by
+/// fingerprint and by device (digests to slots). Checking a cryptogram finds its record by
+/// number in two probes, with no id hashed or compared; a compare-and-set locks one shard for
+/// the moment of the swap. No index holds a copy of an id or a key's text.
 pub struct InMemoryTokenStore {
     shards: [Padded<RwLock<Shard>>; SHARDS],
-    by_number: [Padded<RwLock<HashMap<u128, Slot>>>; SHARDS],
-    by_fingerprint: RwLock<HashMap<Fingerprint, Vec<TokenId>>>,
-    by_device: RwLock<HashMap<DeviceId, Vec<TokenId>>>,
+    by_number: [Padded<RwLock<HashMap<Bits, Slot>>>; SHARDS],
+    by_fingerprint: RwLock<SlotIndex>,
+    by_device: RwLock<SlotIndex>,
+    /// Keys the device digests, so that no one can choose device ids that share one.
+    devices: RandomState,
+}
+
+/// How many records, not what they hold.
+impl std::fmt::Debug for InMemoryTokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryTokenStore").field("records", &self.len()).finish_non_exhaustive()
+    }
+}
+
+impl Default for InMemoryTokenStore {
+    fn default() -> Self {
+        Self {
+            shards: std::array::from_fn(|_| Padded::default()),
+            by_number: std::array::from_fn(|_| Padded::default()),
+            by_fingerprint: RwLock::default(),
+            by_device: RwLock::default(),
+            devices: RandomState::new(),
+        }
+    }
 }
 
 impl InMemoryTokenStore {
@@ -291,10 +441,22 @@ impl InMemoryTokenStore {
         self.len() == 0
     }
 
+    #[expect(clippy::cast_possible_truncation, reason = "reduced modulo SHARDS first")]
     fn shard_of(id: &TokenId) -> usize {
-        let mut h = DefaultHasher::new();
-        id.hash(&mut h);
-        (h.finish() % SHARDS as u64) as usize
+        let h = match id.bits() {
+            // Drawn at random: any of its bits will do.
+            Some(bits) => bits as u64,
+            None => {
+                let mut h = DefaultHasher::new();
+                id.hash(&mut h);
+                h.finish()
+            }
+        };
+        (h % SHARDS as u64) as usize
+    }
+
+    fn shard_at(&self, index: usize) -> Option<&RwLock<Shard>> {
+        self.shards.get(index).map(|s| &s.0)
     }
 
     fn shard(&self, id: &TokenId) -> &RwLock<Shard> {
@@ -302,7 +464,7 @@ impl InMemoryTokenStore {
         &self.shards[Self::shard_of(id)].0
     }
 
-    fn numbers(&self, key: u128) -> &RwLock<HashMap<u128, Slot>> {
+    fn numbers(&self, key: u128) -> &RwLock<HashMap<Bits, Slot>> {
         // The low digits vary most.
         #[expect(clippy::indexing_slicing, reason = "reduced modulo SHARDS, the array's length")]
         &self.by_number[(key % SHARDS as u128) as usize].0
@@ -311,14 +473,29 @@ impl InMemoryTokenStore {
     /// Where the record with this number lies: its shard's lock and its slot there.
     fn locate(&self, number: &TokenNumber) -> Option<(&RwLock<Shard>, usize)> {
         let key = number.key();
-        let slot = *self.numbers(key).read_unpoisoned().get(&key)?;
-        Some((&self.shards.get(usize::from(slot.shard))?.0, slot.at as usize))
+        let slot = *self.numbers(key).read_unpoisoned().get(&Bits::of(key))?;
+        Some((self.shard_at(usize::from(slot.shard))?, slot.at as usize))
     }
 
-    fn records(&self, ids: Option<&Vec<TokenId>>) -> Vec<TokenRecord> {
-        ids.into_iter()
-            .flatten()
-            .filter_map(|id| self.shard(id).read_unpoisoned().get(id).cloned())
+    /// The slot of the record with this id.
+    fn slot_of(&self, id: &TokenId) -> Option<Slot> {
+        let index = Self::shard_of(id);
+        let at = self.shard_at(index)?.read_unpoisoned().find(id)?;
+        Some(Slot { shard: u8::try_from(index).ok()?, at })
+    }
+
+    fn device_key(&self, device: &DeviceId) -> u64 {
+        self.devices.hash_one(device)
+    }
+
+    /// Copies of the records in `slots` that `keep` accepts.
+    fn records(&self, slots: Vec<Slot>, keep: impl Fn(&TokenRecord) -> bool) -> Vec<TokenRecord> {
+        slots
+            .into_iter()
+            .filter_map(|slot| {
+                let shard = self.shard_at(usize::from(slot.shard))?.read_unpoisoned();
+                shard.records.get(slot.at as usize).filter(|r| keep(r)).cloned()
+            })
             .collect()
     }
 }
@@ -343,29 +520,27 @@ fn swap(
 impl TokenStore for InMemoryTokenStore {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
         let key = record.number.key();
-        let (fingerprint, device, token) = {
+        let (fingerprint, device) =
+            (fingerprint_key(&record.fingerprint), self.device_key(&record.domain.device));
+        let slot = {
             // Lock order: the number's shard, then the record's.
             let mut numbers = self.numbers(key).write_unpoisoned();
-            let Entry::Vacant(number) = numbers.entry(key) else {
+            let Entry::Vacant(number) = numbers.entry(Bits::of(key)) else {
                 return Err(StoreError::Duplicate);
             };
             let index = Self::shard_of(&record.id);
             let mut shard = self.shard(&record.id).write_unpoisoned();
-            let id = IdKey::of(&record.id);
-            if shard.by_id.contains_key(&id) {
+            let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
+            if !shard.claim(&record.id, at) {
                 return Err(StoreError::Duplicate);
             }
-            let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
-            number.insert(Slot { shard: u8::try_from(index).unwrap_or(0), at });
-            shard.by_id.insert(id, at);
-            // What the other indexes need, then the record itself moves into its slot.
-            let (fingerprint, device, token) =
-                (record.fingerprint, record.domain.device.clone(), record.id.clone());
+            let slot = Slot { shard: u8::try_from(index).unwrap_or(0), at };
+            number.insert(slot);
             shard.records.push(record);
-            (fingerprint, device, token)
+            slot
         };
-        self.by_fingerprint.write_unpoisoned().entry(fingerprint).or_default().push(token.clone());
-        self.by_device.write_unpoisoned().entry(device).or_default().push(token);
+        self.by_fingerprint.write_unpoisoned().add(fingerprint, slot);
+        self.by_device.write_unpoisoned().add(device, slot);
         Ok(())
     }
 
@@ -426,13 +601,13 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
-        let ids = self.by_fingerprint.read_unpoisoned().get(fingerprint).cloned();
-        Ok(self.records(ids.as_ref()))
+        let slots = self.by_fingerprint.read_unpoisoned().slots(fingerprint_key(fingerprint));
+        Ok(self.records(slots, |r| r.fingerprint == *fingerprint))
     }
 
     fn by_device(&self, device: &DeviceId) -> Result<Vec<TokenRecord>, StoreError> {
-        let ids = self.by_device.read_unpoisoned().get(device).cloned();
-        Ok(self.records(ids.as_ref()))
+        let slots = self.by_device.read_unpoisoned().slots(self.device_key(device));
+        Ok(self.records(slots, |r| r.domain.device == *device))
     }
 
     fn compare_and_set(
@@ -443,26 +618,15 @@ impl TokenStore for InMemoryTokenStore {
         if expected_version.checked_add(1) != Some(record.version) {
             return Err(StoreError::Conflict);
         }
+        let Some(slot) = self.slot_of(&record.id) else { return Err(StoreError::Missing) };
         if record.status == TokenStatus::Deleted {
             // A deleted token leaves the indexes (lock order: indexes, then shard).
             let mut fingerprints = self.by_fingerprint.write_unpoisoned();
             let mut devices = self.by_device.write_unpoisoned();
-            let (id, device) = (record.id.clone(), record.domain.device.clone());
-            let old_fingerprint = swap(self.shard(&id), expected_version, record)?;
-            for (index, key) in [(&mut *fingerprints, old_fingerprint)] {
-                if let Some(ids) = index.get_mut(&key) {
-                    ids.retain(|other| *other != id);
-                    if ids.is_empty() {
-                        index.remove(&key);
-                    }
-                }
-            }
-            if let Some(ids) = devices.get_mut(&device) {
-                ids.retain(|other| *other != id);
-                if ids.is_empty() {
-                    devices.remove(&device);
-                }
-            }
+            let device = self.device_key(&record.domain.device);
+            let old_fingerprint = swap(self.shard(&record.id), expected_version, record)?;
+            fingerprints.remove(fingerprint_key(&old_fingerprint), slot);
+            devices.remove(device, slot);
             return Ok(());
         }
         let fingerprint_changes = self
@@ -477,15 +641,10 @@ impl TokenStore for InMemoryTokenStore {
         // A reissued card: hold the fingerprint index across the swap so that the index always
         // matches the stored records (lock order: index, then shard).
         let mut index = self.by_fingerprint.write_unpoisoned();
-        let (id, new_fingerprint) = (record.id.clone(), record.fingerprint);
-        let old_fingerprint = swap(self.shard(&id), expected_version, record)?;
-        if let Some(ids) = index.get_mut(&old_fingerprint) {
-            ids.retain(|other| *other != id);
-            if ids.is_empty() {
-                index.remove(&old_fingerprint);
-            }
-        }
-        index.entry(new_fingerprint).or_default().push(id);
+        let new_fingerprint = fingerprint_key(&record.fingerprint);
+        let old_fingerprint = swap(self.shard(&record.id), expected_version, record)?;
+        index.remove(fingerprint_key(&old_fingerprint), slot);
+        index.add(new_fingerprint, slot);
         Ok(())
     }
 
@@ -556,34 +715,76 @@ mod tests {
     #[test]
     fn a_slab_keeps_every_record_where_it_put_it_across_chunks() {
         let mut slab = Slab::default();
-        for i in 0..(2 * CHUNK + 3) {
+        let n = IN_GROWING + 2 * CHUNK + 3;
+        for i in 0..n {
             slab.push(i);
         }
-        assert_eq!(slab.len(), 2 * CHUNK + 3);
-        assert_eq!(slab.chunks.len(), 3);
-        assert!(slab.chunks.iter().all(|c| c.capacity() == CHUNK), "no chunk ever regrows");
-        for at in [0, CHUNK - 1, CHUNK, 2 * CHUNK + 2] {
+        assert_eq!(slab.len(), n);
+        assert_eq!(slab.chunks.len(), GROWING + 3);
+        for (k, chunk) in slab.chunks.iter().enumerate() {
+            assert_eq!(chunk.capacity(), Slab::<usize>::chunk_size(k), "chunk {k} never regrows");
+        }
+        assert_eq!(slab.chunks[0].capacity(), FIRST_CHUNK);
+        assert_eq!(slab.chunks[GROWING - 1].capacity(), CHUNK / 2);
+        // Every slot holds what was put there, across every chunk boundary.
+        for at in 0..n {
             assert_eq!(slab.get(at), Some(&at));
         }
-        assert!(slab.get(2 * CHUNK + 3).is_none());
+        assert!(slab.get(n).is_none());
         *slab.get_mut(CHUNK).unwrap() = 7;
         assert_eq!(slab.iter().filter(|&&r| r == 7).count(), 2, "slots 7 and CHUNK");
+        assert!(slab.iter().copied().eq((0..n).map(|i| if i == CHUNK { 7 } else { i })));
+    }
+
+    #[test]
+    fn index_slots_come_and_go_one_by_one() {
+        let (a, b, c) =
+            (Slot { shard: 0, at: 1 }, Slot { shard: 3, at: 1 }, Slot { shard: 0, at: 2 });
+        let mut index = SlotIndex::default();
+        index.add(9, a);
+        index.add(9, b);
+        index.add(4, c);
+        assert_eq!(index.slots(9), [a, b]);
+        index.remove(9, a);
+        assert_eq!(index.slots(9), [b]);
+        index.remove(9, c); // not there: nothing changes
+        assert_eq!(index.slots(9), [b]);
+        index.remove(9, b);
+        assert!(index.slots(9).is_empty() && !index.0.contains_key(&9), "an empty key leaves");
+        index.remove(4, c);
+        assert!(index.0.is_empty());
     }
 
     #[test]
     fn drawn_ids_are_keyed_by_their_bits_and_others_by_their_text() {
+        let mut shard = Shard::default();
         let drawn = TokenId::from_bits(0xfeed);
-        assert_eq!(IdKey::of(&drawn), IdKey::Bits(0xfeed));
-        for other in [
+        assert!(shard.claim(&drawn, 0));
+        assert_eq!(shard.drawn.get(&Bits::of(0xfeed)), Some(&0));
+        // Upper-case hex, a short or a long id: each another id, kept by its text.
+        for (at, other) in [
             "tok_a",
             "tok_0000000000000000000000000000FEED",
             "tok_00000000000000000000000000000feed0",
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let id: TokenId = other.parse().unwrap();
-            assert_eq!(IdKey::of(&id), IdKey::Text(id.clone()), "{other}");
+            let at = u32::try_from(at).unwrap() + 1;
+            assert!(shard.claim(&id, at), "{other}");
+            assert_eq!(shard.named.get(&id), Some(&at), "{other}");
+            assert!(!shard.claim(&id, 9), "{other} taken once");
         }
-        // Upper- and lower-case hex are two ids, and two keys.
-        let upper: TokenId = "tok_0000000000000000000000000000FEED".parse().unwrap();
-        assert_ne!(IdKey::of(&upper), IdKey::of(&drawn));
+        assert!(!shard.claim(&drawn, 9));
+        assert_eq!((shard.drawn.len(), shard.named.len()), (1, 3));
+        assert_eq!(shard.find(&drawn), Some(0));
+    }
+
+    #[test]
+    fn bits_split_into_their_two_halves() {
+        let bits = Bits::of(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+        assert_eq!(bits, Bits(0xfedc_ba98_7654_3210, 0x0123_4567_89ab_cdef));
+        assert_eq!(format!("{bits:?}"), "Bits(..)", "a key may be a token number: never printed");
     }
 }
