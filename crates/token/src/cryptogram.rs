@@ -246,7 +246,24 @@ fn mac_under(
     atc: u32,
     data: &PaymentData,
 ) -> [u8; CRYPTOGRAM_LEN] {
-    let full = luk.mac_with(|update| message_parts(token_number, key_seq, atc, data, update));
+    // Laid out in one buffer on the stack and MACed in one pass. Ids are at most 64 bytes, so
+    // the longest message is 140; one that did not fit would be fed part by part instead.
+    let mut message = [0u8; 160];
+    let mut len = 0;
+    let mut fits = true;
+    message_parts(token_number, key_seq, atc, data, |part| {
+        match message.get_mut(len..len + part.len()) {
+            Some(room) if fits => {
+                room.copy_from_slice(part);
+                len += part.len();
+            }
+            _ => fits = false,
+        }
+    });
+    let full = match message.get(..len) {
+        Some(whole) if fits => luk.mac(&[whole]),
+        _ => luk.mac_with(|update| message_parts(token_number, key_seq, atc, data, update)),
+    };
     let mut out = [0u8; CRYPTOGRAM_LEN];
     for (o, b) in out.iter_mut().zip(full.iter()) {
         *o = *b;
@@ -333,6 +350,28 @@ mod tests {
         assert_eq!(w.accept(36), Err(Rejection::OutsideWindow));
         assert_eq!(w.accept(5), Err(Rejection::OutsideWindow));
         assert_eq!(w.highest(), 100);
+    }
+
+    #[test]
+    fn the_message_in_one_buffer_is_the_message_part_by_part() {
+        let luk = MacKey::new("luk", &cloudcard_masking::Secret::new([9; 32]));
+        for (number, merchant) in [
+            ("6200000000000005", "mch_1".to_owned()),
+            ("6205500000000000004", format!("mch_{}", "x".repeat(60))), // the longest there is
+        ] {
+            let number = TokenNumber::parse(number).unwrap();
+            let data = PaymentData {
+                amount: cloudcard_core::Amount::from_fen(1_234),
+                currency: cloudcard_core::Currency::CNY,
+                merchant: merchant.parse().unwrap(),
+                channel: cloudcard_core::Channel::Qr,
+                unpredictable_number: 0xdead_beef,
+                timestamp: chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+                cvm: Cvm::default(),
+            };
+            let parts = luk.mac_with(|update| message_parts(&number, 3, 17, &data, update));
+            assert_eq!(mac_under(&luk, &number, 3, 17, &data)[..], parts[..CRYPTOGRAM_LEN]);
+        }
     }
 
     proptest! {

@@ -554,8 +554,11 @@ impl<S: TokenStore> TokenService<S> {
     ) -> Result<Spend, Rejection> {
         // The MAC first, under the key the cryptogram names: a forged cryptogram is refused as
         // "bad MAC" whatever else is wrong with it, and learns nothing from the refusal.
-        let luk = self.luks.get(&self.luk_master_key, &record.id, c.key_seq);
-        if !mac_matches(&luk, c) {
+        let number = c.token_number.key();
+        let mac_ok = self
+            .luks
+            .with(&self.luk_master_key, &record.id, number, c.key_seq, |luk| mac_matches(luk, c));
+        if !mac_ok {
             return Err(Rejection::BadMac);
         }
         let domain = &record.domain;
