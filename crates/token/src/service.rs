@@ -608,8 +608,10 @@ impl<S: TokenStore> TokenService<S> {
         })
     }
 
+    /// Whether a drawn number may name a token of `pan`. A number another token holds is not
+    /// looked up here: the store's insert refuses it as a duplicate, and another is drawn.
     fn number_is_free(&self, number: &TokenNumber, pan: &Pan) -> Result<bool, TokenError> {
-        if number.expose() == pan.expose_digits() || self.store.number_taken(number)? {
+        if number.expose() == pan.expose_digits() {
             return Ok(false);
         }
         // Never a number that is some vaulted card's PAN.

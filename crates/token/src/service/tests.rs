@@ -373,15 +373,49 @@ fn errors_and_debug_hold_no_pan_or_key() {
     assert!(dump.contains("[REDACTED]"));
 }
 
-/// A store that lets "another node" act between a read and the compare-and-set that follows.
+#[test]
+fn a_number_another_node_took_first_is_drawn_again() {
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()));
+    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
+    let store = Interleaving::over(Arc::new(InMemoryTokenStore::new()));
+    store.taken_first.store(3, Ordering::SeqCst);
+    let tokens = TokenService::new(config, TokenKeys::random(), store, clock);
+    let p = tokens.provision(ProvisionRequest::new(pan(PAN), device(1))).unwrap();
+    assert_eq!(tokens.store().taken_first.load(Ordering::SeqCst), 0, "three numbers refused");
+    assert_eq!(tokens.token(&p.token.id).unwrap().number, p.token.number);
+    // A store that refuses every number: provisioning gives up, it does not spin.
+    tokens.store().taken_first.store(usize::MAX, Ordering::SeqCst);
+    let refused = tokens.provision(ProvisionRequest::new(pan(PAN), device(2)));
+    assert_eq!(refused.unwrap_err(), TokenError::NumberSpaceExhausted);
+}
+
+/// A store that lets "another node" act between a read and the compare-and-set that follows,
+/// and can say of the next inserts that another node took their number first.
 struct Interleaving {
     inner: Arc<InMemoryTokenStore>,
     hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     conflicts: AtomicUsize,
+    taken_first: AtomicUsize,
+}
+
+impl Interleaving {
+    fn over(inner: Arc<InMemoryTokenStore>) -> Self {
+        Self {
+            inner,
+            hook: Mutex::new(None),
+            conflicts: AtomicUsize::new(0),
+            taken_first: AtomicUsize::new(0),
+        }
+    }
 }
 
 impl TokenStore for Interleaving {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        let taken =
+            self.taken_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if taken.is_ok() {
+            return Err(StoreError::Duplicate);
+        }
         self.inner.insert(record)
     }
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
@@ -430,11 +464,7 @@ fn two_nodes_never_accept_one_atc_twice() {
     };
     let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
     let node_b = Arc::new(TokenService::new(config.clone(), keys(), shared.clone(), clock.clone()));
-    let store_a = Interleaving {
-        inner: shared.clone(),
-        hook: Mutex::new(None),
-        conflicts: AtomicUsize::new(0),
-    };
+    let store_a = Interleaving::over(shared.clone());
     let node_a = TokenService::new(config, keys(), store_a, clock.clone());
 
     let mut card =
