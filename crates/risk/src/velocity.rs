@@ -18,9 +18,9 @@ use crate::RiskError;
 pub const MAX_WINDOWS: usize = 8;
 /// How many recent transaction ids each entity remembers, so a retry is not counted twice.
 pub const RECENT_IDS: usize = 16;
-const SHARDS: usize = 256;
+const SHARDS: usize = 1_024;
 /// New entities between two automatic sweeps of a shard.
-const SWEEP_EVERY: u64 = 1_024;
+const SWEEP_EVERY: u64 = 256;
 
 /// What velocity is tracked per.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -221,11 +221,14 @@ struct Bucket {
     declined_sum: u64,
 }
 
+/// One entity's state. What a shard's table holds inline is small (times and two pointers):
+/// the recent ids and the buckets live out of line, so that a table growing past a million
+/// entities moves little and a sweep reads little.
 #[derive(Debug)]
 struct EntityState {
     first_seen: i64,
     last_seen: i64,
-    recent: [u64; RECENT_IDS],
+    recent: Box<[u64; RECENT_IDS]>,
     next_recent: u8,
     buckets: Box<[Bucket]>,
 }
@@ -235,7 +238,7 @@ impl EntityState {
         Self {
             first_seen: at,
             last_seen: at,
-            recent: [0; RECENT_IDS],
+            recent: Box::new([0; RECENT_IDS]),
             next_recent: 0,
             buckets: vec![Bucket::default(); windows.total_buckets()].into_boxed_slice(),
         }
@@ -318,7 +321,7 @@ impl EntityState {
         out.extend_from_slice(&self.first_seen.to_le_bytes());
         out.extend_from_slice(&self.last_seen.to_le_bytes());
         out.push(self.next_recent);
-        for id in &self.recent {
+        for id in self.recent.iter() {
             out.extend_from_slice(&id.to_le_bytes());
         }
         for b in &self.buckets {
@@ -337,8 +340,8 @@ impl EntityState {
         let first_seen = i64::from_le_bytes(r.take()?);
         let last_seen = i64::from_le_bytes(r.take()?);
         let [next_recent] = r.take()?;
-        let mut recent = [0; RECENT_IDS];
-        for id in &mut recent {
+        let mut recent = Box::new([0; RECENT_IDS]);
+        for id in recent.iter_mut() {
             *id = u64::from_le_bytes(r.take()?);
         }
         let mut buckets = vec![Bucket::default(); windows.total_buckets()].into_boxed_slice();
@@ -679,8 +682,10 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
 /// One shard's entities, by key.
 type Entities = HashMap<u64, EntityState>;
 
-/// Per-entity velocity, in 256 independently locked shards (small, so that growing one or sweeping it never holds its lock for long). Updates to one entity are
-/// serialized by its shard's lock; reads copy aggregates out without allocating.
+/// Per-entity velocity, in 1,024 independently locked shards: each small, so that growing one
+/// (a table doubling, its fresh memory faulted in) or sweeping it never holds its lock for long,
+/// even past a million entities. Updates to one entity are serialized by its shard's lock;
+/// reads copy aggregates out without allocating.
 #[derive(Debug)]
 pub struct VelocityStore {
     windows: WindowSet,
@@ -821,7 +826,9 @@ impl VelocityStore {
     /// table's own spare capacity aside).
     #[must_use]
     pub fn bytes_per_entity(&self) -> usize {
-        size_of::<(u64, EntityState)>() + self.windows.total_buckets() * size_of::<Bucket>()
+        size_of::<(u64, EntityState)>()
+            + size_of::<[u64; RECENT_IDS]>()
+            + self.windows.total_buckets() * size_of::<Bucket>()
     }
 
     fn shard(&self, key: EntityKey) -> MutexGuard<'_, HashMap<u64, EntityState>> {
