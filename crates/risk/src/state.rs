@@ -413,7 +413,7 @@ impl InMemoryRiskStore {
 #[derive(Debug)]
 struct Spread<K, V>(Vec<std::collections::HashMap<K, V>>);
 
-const SPREAD: usize = 1_024;
+const SPREAD: usize = 4_096;
 
 impl<K, V> Default for Spread<K, V> {
     fn default() -> Self {

@@ -18,9 +18,9 @@ use crate::RiskError;
 pub const MAX_WINDOWS: usize = 8;
 /// How many recent transaction ids each entity remembers, so a retry is not counted twice.
 pub const RECENT_IDS: usize = 16;
-const SHARDS: usize = 1_024;
+const SHARDS: usize = 4_096;
 /// New entities between two automatic sweeps of a shard.
-const SWEEP_EVERY: u64 = 256;
+const SWEEP_EVERY: u64 = 64;
 
 /// What velocity is tracked per.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -682,7 +682,7 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
 /// One shard's entities, by key.
 type Entities = HashMap<u64, EntityState>;
 
-/// Per-entity velocity, in 1,024 independently locked shards: each small, so that growing one
+/// Per-entity velocity, in 4,096 independently locked shards: each small, so that growing one
 /// (a table doubling, its fresh memory faulted in) or sweeping it never holds its lock for long,
 /// even past a million entities. Updates to one entity are serialized by its shard's lock;
 /// reads copy aggregates out without allocating.
