@@ -133,6 +133,7 @@ struct Held {
 /// Many small shards: two threads checking two cards seldom share a lock.
 const SHARDS: usize = 256;
 const PER_SHARD: usize = 256;
+const _: () = assert!(SHARDS <= 256 && PER_SHARD <= 256, "a place is named by two bytes");
 
 impl PreparedLuks {
     pub(crate) fn new() -> Self {

@@ -175,6 +175,7 @@ pub trait TokenStore: Send + Sync {
 /// Shards of records, and of the number index: two threads checking two cards seldom share a
 /// lock (a slot names its shard in a byte).
 const SHARDS: usize = 64;
+const _: () = assert!(SHARDS <= 256, "a slot names its shard in a byte");
 
 /// Where a record lies: its shard and its slot there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,28 +295,16 @@ impl Shard {
         self.records.get(self.find(id)? as usize)
     }
 
-    fn get_mut(&mut self, id: &TokenId) -> Option<&mut TokenRecord> {
-        let at = self.find(id)?;
-        self.records.get_mut(at as usize)
-    }
-
     /// Takes `id` for the slot `at`; false if it is taken.
     fn claim(&mut self, id: &TokenId, at: u32) -> bool {
+        fn vacant<K: Hash + Eq>(index: &mut HashMap<K, u32>, key: K, at: u32) -> bool {
+            let Entry::Vacant(slot) = index.entry(key) else { return false };
+            slot.insert(at);
+            true
+        }
         match id.bits() {
-            Some(bits) => match self.drawn.entry(Bits::of(bits)) {
-                Entry::Occupied(_) => false,
-                Entry::Vacant(slot) => {
-                    slot.insert(at);
-                    true
-                }
-            },
-            None => match self.named.entry(id.clone()) {
-                Entry::Occupied(_) => false,
-                Entry::Vacant(slot) => {
-                    slot.insert(at);
-                    true
-                }
-            },
+            Some(bits) => vacant(&mut self.drawn, Bits::of(bits), at),
+            None => vacant(&mut self.named, id.clone(), at),
         }
     }
 }
@@ -441,8 +430,8 @@ impl InMemoryTokenStore {
         self.len() == 0
     }
 
-    #[expect(clippy::cast_possible_truncation, reason = "reduced modulo SHARDS first")]
-    fn shard_of(id: &TokenId) -> usize {
+    #[expect(clippy::cast_possible_truncation, reason = "reduced modulo SHARDS, at most 256")]
+    fn shard_of(id: &TokenId) -> u8 {
         let h = match id.bits() {
             // Drawn at random: any of its bits will do.
             Some(bits) => bits as u64,
@@ -452,16 +441,16 @@ impl InMemoryTokenStore {
                 h.finish()
             }
         };
-        (h % SHARDS as u64) as usize
+        (h % SHARDS as u64) as u8
     }
 
-    fn shard_at(&self, index: usize) -> Option<&RwLock<Shard>> {
-        self.shards.get(index).map(|s| &s.0)
+    fn shard_at(&self, index: u8) -> Option<&RwLock<Shard>> {
+        self.shards.get(usize::from(index)).map(|s| &s.0)
     }
 
     fn shard(&self, id: &TokenId) -> &RwLock<Shard> {
         #[expect(clippy::indexing_slicing, reason = "shard_of is below SHARDS, the array's length")]
-        &self.shards[Self::shard_of(id)].0
+        &self.shards[usize::from(Self::shard_of(id))].0
     }
 
     fn numbers(&self, key: u128) -> &RwLock<HashMap<Bits, Slot>> {
@@ -474,14 +463,14 @@ impl InMemoryTokenStore {
     fn locate(&self, number: &TokenNumber) -> Option<(&RwLock<Shard>, usize)> {
         let key = number.key();
         let slot = *self.numbers(key).read_unpoisoned().get(&Bits::of(key))?;
-        Some((self.shard_at(usize::from(slot.shard))?, slot.at as usize))
+        Some((self.shard_at(slot.shard)?, slot.at as usize))
     }
 
-    /// The slot of the record with this id.
+    /// The slot of the record with this id (for good: records never move).
     fn slot_of(&self, id: &TokenId) -> Option<Slot> {
-        let index = Self::shard_of(id);
-        let at = self.shard_at(index)?.read_unpoisoned().find(id)?;
-        Some(Slot { shard: u8::try_from(index).ok()?, at })
+        let shard = Self::shard_of(id);
+        let at = self.shard_at(shard)?.read_unpoisoned().find(id)?;
+        Some(Slot { shard, at })
     }
 
     fn device_key(&self, device: &DeviceId) -> u64 {
@@ -493,28 +482,33 @@ impl InMemoryTokenStore {
         slots
             .into_iter()
             .filter_map(|slot| {
-                let shard = self.shard_at(usize::from(slot.shard))?.read_unpoisoned();
+                let shard = self.shard_at(slot.shard)?.read_unpoisoned();
                 shard.records.get(slot.at as usize).filter(|r| keep(r)).cloned()
             })
             .collect()
     }
-}
 
-/// Replaces the record in `shard` if it is at `expected_version`; returns the fingerprint it
-/// had.
-fn swap(
-    shard: &RwLock<Shard>,
-    expected_version: u64,
-    record: TokenRecord,
-) -> Result<Fingerprint, StoreError> {
-    let mut shard = shard.write_unpoisoned();
-    let stored = shard.get_mut(&record.id).ok_or(StoreError::Missing)?;
-    if stored.version != expected_version {
-        return Err(StoreError::Conflict);
+    /// Replaces the record in `slot` if it is at `expected_version`; returns the fingerprint
+    /// it had.
+    fn swap(
+        &self,
+        slot: Slot,
+        expected_version: u64,
+        record: TokenRecord,
+    ) -> Result<Fingerprint, StoreError> {
+        let mut shard = self.shard_at(slot.shard).ok_or(StoreError::Missing)?.write_unpoisoned();
+        let stored = shard
+            .records
+            .get_mut(slot.at as usize)
+            .filter(|stored| stored.id == record.id)
+            .ok_or(StoreError::Missing)?;
+        if stored.version != expected_version {
+            return Err(StoreError::Conflict);
+        }
+        let old = stored.fingerprint;
+        *stored = record;
+        Ok(old)
     }
-    let old = stored.fingerprint;
-    *stored = record;
-    Ok(old)
 }
 
 impl TokenStore for InMemoryTokenStore {
@@ -529,12 +523,12 @@ impl TokenStore for InMemoryTokenStore {
                 return Err(StoreError::Duplicate);
             };
             let index = Self::shard_of(&record.id);
-            let mut shard = self.shard(&record.id).write_unpoisoned();
+            let mut shard = self.shard_at(index).ok_or(StoreError::Missing)?.write_unpoisoned();
             let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
             if !shard.claim(&record.id, at) {
                 return Err(StoreError::Duplicate);
             }
-            let slot = Slot { shard: u8::try_from(index).unwrap_or(0), at };
+            let slot = Slot { shard: index, at };
             number.insert(slot);
             shard.records.push(record);
             slot
@@ -618,31 +612,31 @@ impl TokenStore for InMemoryTokenStore {
         if expected_version.checked_add(1) != Some(record.version) {
             return Err(StoreError::Conflict);
         }
-        let Some(slot) = self.slot_of(&record.id) else { return Err(StoreError::Missing) };
+        // Found once: records never move, so the slot holds across the locks taken below.
+        let slot = self.slot_of(&record.id).ok_or(StoreError::Missing)?;
         if record.status == TokenStatus::Deleted {
             // A deleted token leaves the indexes (lock order: indexes, then shard).
             let mut fingerprints = self.by_fingerprint.write_unpoisoned();
             let mut devices = self.by_device.write_unpoisoned();
             let device = self.device_key(&record.domain.device);
-            let old_fingerprint = swap(self.shard(&record.id), expected_version, record)?;
+            let old_fingerprint = self.swap(slot, expected_version, record)?;
             fingerprints.remove(fingerprint_key(&old_fingerprint), slot);
             devices.remove(device, slot);
             return Ok(());
         }
-        let fingerprint_changes = self
-            .shard(&record.id)
-            .read_unpoisoned()
-            .get(&record.id)
-            .is_some_and(|stored| stored.fingerprint != record.fingerprint);
+        let fingerprint_changes = self.shard_at(slot.shard).is_some_and(|shard| {
+            let shard = shard.read_unpoisoned();
+            shard.records.get(slot.at as usize).is_some_and(|s| s.fingerprint != record.fingerprint)
+        });
         if !fingerprint_changes {
-            // The common case (every cryptogram): one shard locked for the swap, nothing else.
-            return swap(self.shard(&record.id), expected_version, record).map(drop);
+            // The common case: one shard locked for the swap, nothing else.
+            return self.swap(slot, expected_version, record).map(drop);
         }
         // A reissued card: hold the fingerprint index across the swap so that the index always
         // matches the stored records (lock order: index, then shard).
         let mut index = self.by_fingerprint.write_unpoisoned();
         let new_fingerprint = fingerprint_key(&record.fingerprint);
-        let old_fingerprint = swap(self.shard(&record.id), expected_version, record)?;
+        let old_fingerprint = self.swap(slot, expected_version, record)?;
         index.remove(fingerprint_key(&old_fingerprint), slot);
         index.add(new_fingerprint, slot);
         Ok(())
