@@ -106,19 +106,18 @@ impl Redactor {
         // covers one of every `min_digits` consecutive positions: probe only those, and read
         // a chain whole (back to its start, on to its end) when a probe lands in one. Most
         // probes land in words and cost one byte's test.
+        let half = min_digits / 2;
+        // A chain of `min_digits` bytes or more through a probe reaches `half` bytes past it,
+        // or else the `min_digits - half` bytes before it: if neither byte is in a chain, the
+        // probe's chain is too short to read.
+        let may_be_long = |probe: usize| {
+            in_chain(bytes, probe)
+                && (in_chain(bytes, probe + half)
+                    || probe.checked_sub(min_digits - half).is_some_and(|i| in_chain(bytes, i)))
+        };
         let mut probe = min_digits - 1;
         while probe < bytes.len() {
-            if !in_chain(bytes, probe) {
-                probe += min_digits;
-                continue;
-            }
-            // A chain of `min_digits` bytes or more through the probe reaches `half` bytes
-            // past it, or else the `min_digits - half` bytes before it: if neither byte is in
-            // a chain, this one is too short to read.
-            let half = min_digits / 2;
-            if !in_chain(bytes, probe + half)
-                && probe.checked_sub(min_digits - half).is_none_or(|i| !in_chain(bytes, i))
-            {
+            if !may_be_long(probe) {
                 probe += min_digits;
                 continue;
             }
@@ -232,11 +231,8 @@ fn chain_extent(bytes: &[u8], start: usize) -> (usize, usize) {
 
 /// Whether the byte at `i` belongs to a chain: a digit, or a single separator between two.
 fn in_chain(bytes: &[u8], i: usize) -> bool {
-    let digit = |i: Option<usize>| i.and_then(|i| bytes.get(i)).is_some_and(u8::is_ascii_digit);
-    digit(Some(i))
-        || (matches!(bytes.get(i), Some(b' ' | b'-'))
-            && digit(i.checked_sub(1))
-            && digit(i.checked_add(1)))
+    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    digit(i) || (matches!(bytes.get(i), Some(b' ' | b'-')) && i > 0 && digit(i - 1) && digit(i + 1))
 }
 
 /// From a byte inside a chain, where the chain starts: back over digits, and over each single

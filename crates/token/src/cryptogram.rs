@@ -250,19 +250,15 @@ fn mac_under(
     // the longest message is 140; one that did not fit would be fed part by part instead.
     let mut message = [0u8; 160];
     let mut len = 0;
-    let mut fits = true;
     message_parts(token_number, key_seq, atc, data, |part| {
-        match message.get_mut(len..len + part.len()) {
-            Some(room) if fits => {
-                room.copy_from_slice(part);
-                len += part.len();
-            }
-            _ => fits = false,
+        if let Some(room) = message.get_mut(len..len + part.len()) {
+            room.copy_from_slice(part);
         }
+        len += part.len(); // past the buffer once any part missed it
     });
     let full = match message.get(..len) {
-        Some(whole) if fits => luk.mac(&[whole]),
-        _ => luk.mac_with(|update| message_parts(token_number, key_seq, atc, data, update)),
+        Some(whole) => luk.mac(&[whole]),
+        None => luk.mac_with(|update| message_parts(token_number, key_seq, atc, data, update)),
     };
     let mut out = [0u8; CRYPTOGRAM_LEN];
     for (o, b) in out.iter_mut().zip(full.iter()) {
