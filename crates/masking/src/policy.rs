@@ -210,29 +210,75 @@ impl MaskPolicy {
         out.push_str(head);
         match self.grouping {
             None => self.push_masks(hidden, out),
-            Some(Grouping { size, separator }) => {
-                // Group by group: a separator before each group but a leading one, no
-                // arithmetic per character.
-                let mut left = hidden;
-                let mut need_sep = !head.is_empty();
-                while left > 0 {
-                    let n = left.min(size.get());
-                    if need_sep {
-                        out.push(separator);
+            Some(Grouping { size, separator }) if self.mask_char == '*' && separator == ' ' => {
+                // The masked middle and its separators are a prefix of "**** **** ...", cut
+                // from one line when it is long enough.
+                let groups = hidden.div_ceil(size.get());
+                let line = GROUPED_ASTERISKS.get(size.get() - 1).copied().unwrap_or_default();
+                match line.get(..hidden + groups - 1) {
+                    Some(middle) => {
+                        if !head.is_empty() {
+                            out.push(' ');
+                        }
+                        out.push_str(middle);
+                        if !tail.is_empty() {
+                            out.push(' ');
+                        }
                     }
-                    self.push_masks(n, out);
-                    left -= n;
-                    need_sep = true;
+                    None => self.push_groups(
+                        hidden,
+                        size.get(),
+                        separator,
+                        !head.is_empty(),
+                        !tail.is_empty(),
+                        out,
+                    ),
                 }
-                if !tail.is_empty() {
-                    out.push(separator);
-                }
+            }
+            Some(Grouping { size, separator }) => {
+                self.push_groups(
+                    hidden,
+                    size.get(),
+                    separator,
+                    !head.is_empty(),
+                    !tail.is_empty(),
+                    out,
+                );
             }
         }
         out.push_str(tail);
     }
 
-    /// Appends `n` mask characters: a slice at a time when the mask is ASCII.
+    /// Appends `hidden` mask characters in groups of `size`, a separator between two groups
+    /// and before the first if `lead`, after the last if `trail`.
+    fn push_groups(
+        &self,
+        hidden: usize,
+        size: usize,
+        separator: char,
+        lead: bool,
+        trail: bool,
+        out: &mut String,
+    ) {
+        // Group by group: a separator before each group but a leading one, no arithmetic per
+        // character.
+        let mut left = hidden;
+        let mut need_sep = lead;
+        while left > 0 {
+            let n = left.min(size);
+            if need_sep {
+                out.push(separator);
+            }
+            self.push_masks(n, out);
+            left -= n;
+            need_sep = true;
+        }
+        if trail {
+            out.push(separator);
+        }
+    }
+
+    /// Appends `n` mask characters: a slice at a time when the mask is `*`.
     fn push_masks(&self, n: usize, out: &mut String) {
         const ASTERISKS: &str = "********************************";
         if self.mask_char == '*' {
@@ -251,6 +297,14 @@ impl MaskPolicy {
         out.extend(input.chars().map(|_| self.mask_char));
     }
 }
+
+/// Masked middles grouped by 1 to 4 with spaces, long enough for any card number.
+const GROUPED_ASTERISKS: [&str; 4] = [
+    "* * * * * * * * * * * * * * * * * * * * * * * * * * * * * * * *",
+    "** ** ** ** ** ** ** ** ** ** ** ** ** ** ** ** ** ** ** ** ** **",
+    "*** *** *** *** *** *** *** *** *** *** *** *** *** *** *** *** ***",
+    "**** **** **** **** **** **** **** **** **** **** **** **** **** ****",
+];
 
 #[cfg(test)]
 mod tests;

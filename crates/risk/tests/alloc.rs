@@ -1,5 +1,6 @@
-//! A decision allocates nothing: counted with a counting global allocator, per thread, so that
-//! the test harness's own threads (which may allocate while this test runs) are not counted.
+//! A decision allocates nothing, and a tracked card takes at most 128 bytes: counted with a
+//! counting global allocator, per thread, so that the test harness's own threads (which may
+//! allocate while this test runs) are not counted.
 #![allow(
     unsafe_code,
     clippy::unwrap_used,
@@ -14,17 +15,28 @@ use std::sync::Arc;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use cloudcard_core::{Amount, Channel, ManualClock};
-use cloudcard_risk::{Authentication, Mcc, RiskEngine, Transaction};
+use cloudcard_risk::{
+    Authentication, EntityKind, Mcc, RiskEngine, Transaction, VelocityStore, WindowSet,
+};
 
 struct Counting;
 
 thread_local! {
     // Const-initialised and without a destructor: reading it never allocates.
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
 }
 
 fn count() {
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn live(bytes: isize) {
+    let _ = LIVE_BYTES.try_with(|n| n.set(n.get() + bytes));
+}
+
+fn live_bytes() -> isize {
+    LIVE_BYTES.with(Cell::get)
 }
 
 fn allocations() -> usize {
@@ -35,13 +47,16 @@ fn allocations() -> usize {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();
+        live(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        live(-(layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count();
+        live(new_size as isize - layout.size() as isize);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -91,4 +106,29 @@ fn deciding_allocates_nothing() {
     let allocations = allocations() - before;
     assert!(fired >= 1_000 * 2, "rules fired: {fired}");
     assert_eq!(allocations, 0, "allocations in 1,000 decisions");
+}
+
+#[test]
+fn a_card_that_paid_takes_at_most_128_bytes() {
+    const CARDS: usize = 200_000;
+    let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+    let ids: Vec<String> = (0..CARDS).map(|i| format!("card_{i}")).collect();
+    let velocity = VelocityStore::new(WindowSet::default());
+    let before = live_bytes();
+    for (i, id) in ids.iter().enumerate() {
+        let key = velocity.key(EntityKind::Card, id);
+        let at = now + TimeDelta::seconds((i % 3_600) as i64);
+        assert!(velocity.record(key, velocity.id_hash(id), at, 10_000, i % 5 != 0));
+    }
+    let per_card = (live_bytes() - before) / CARDS as isize;
+    assert_eq!(velocity.len(), CARDS);
+    assert!(per_card <= 128, "{per_card} bytes a card");
+    // Paying again an hour later, a card keeps both payments in a log of its own.
+    for id in ids.iter().take(CARDS / 10) {
+        let key = velocity.key(EntityKind::Card, id);
+        let id = format!("{id}-again");
+        assert!(velocity.record(key, velocity.id_hash(&id), now + TimeDelta::hours(1), 500, true));
+    }
+    let per_card = (live_bytes() - before) / CARDS as isize;
+    assert!(per_card <= 128, "{per_card} bytes a card, one in ten with two payments");
 }

@@ -98,3 +98,20 @@ proptest! {
         prop_assert_eq!(out, format!("{expected_local}@{domain}"));
     }
 }
+
+proptest! {
+    /// Grouping by spaces cuts the masked middle from a ready line; it reads exactly as the
+    /// group-by-group path does with any other separator.
+    #[test]
+    fn a_ready_grouped_middle_is_the_middle_grouped_by_hand(
+        first in 0usize..6,
+        last in 0usize..6,
+        size in 1usize..7,
+        input in "[0-9]{0,80}|\\PC{0,40}",
+    ) {
+        prop_assume!(!input.contains('_'));
+        let policy = MaskPolicy::new(first, last).with_grouping(size, ' ');
+        let by_hand = policy.with_grouping(size, '_').mask(&input);
+        prop_assert_eq!(policy.mask(&input), by_hand.replace('_', " "));
+    }
+}

@@ -94,7 +94,20 @@ fn concurrent_updates_to_one_entity_lose_nothing() {
 #[test]
 fn memory_per_entity_is_bounded() {
     let v = store();
-    assert!(v.bytes_per_entity() <= 2_048, "{}", v.bytes_per_entity());
+    let t = at(9, 0, 0);
+    // Cards that paid once: each in its table entry alone.
+    for i in 0..10_000 {
+        v.record(v.key(EntityKind::Card, &format!("c{i}")), 1, t, 100, true);
+    }
+    assert!(v.bytes_per_entity() <= 128, "{}", v.bytes_per_entity());
+    // A card busy enough to keep buckets: under 2 KiB.
+    let busy = store();
+    let k = busy.key(EntityKind::Card, "busy");
+    for i in 0..100 {
+        busy.record(k, i << 1 | 1, t, 100, true);
+    }
+    let table = busy.bytes_per_entity();
+    assert!((1_024..=2_048 + table).contains(&table), "{table}");
 }
 
 #[test]
@@ -141,4 +154,202 @@ fn a_snapshot_sums_only_the_windows_asked_for() {
     assert!(
         port.snapshot_windows(v.key(EntityKind::Card, "x"), at(10, 1, 0), 1).unwrap().is_none()
     );
+}
+
+/// An entity that keeps buckets from its first transaction.
+fn bucketed(at: i64) -> EntityState {
+    EntityState {
+        first_seen: at,
+        last_seen: at,
+        history: History::Buckets(Box::new(Buckets::new(&WindowSet::default()))),
+    }
+}
+
+fn kind(state: &EntityState) -> &'static str {
+    match state.history {
+        History::One(_) => "one",
+        History::Log(_) => "log",
+        History::Buckets(_) => "buckets",
+    }
+}
+
+/// Seconds between two instants: some in whole buckets of each default window, so that
+/// transactions and reads fall on bucket edges too.
+fn gap() -> impl proptest::strategy::Strategy<Value = i64> {
+    use proptest::strategy::Strategy;
+    proptest::prop_oneof![
+        0i64..120,
+        0i64..700_000,
+        (0i64..12).prop_map(|n| n * 60),
+        (0i64..14).prop_map(|n| n * 300),
+        (0i64..26).prop_map(|n| n * 3_600),
+        (0i64..9).prop_map(|n| n * 86_400),
+    ]
+}
+
+proptest::proptest! {
+    /// A log and buckets sum the same windows for the same transactions, counted in time order
+    /// and read at or after the last of them, however many there are (past the log's limit, the
+    /// log itself turns into buckets) and whatever their amounts.
+    #[test]
+    fn a_log_sums_as_buckets_do(
+        gaps in proptest::collection::vec(
+            (gap(), 0u64..3_000_000_000, proptest::bool::ANY),
+            1..100,
+        ),
+        reads in proptest::collection::vec(gap(), 1..8),
+    ) {
+        let windows = WindowSet::default();
+        let start = at(8, 0, 0).timestamp();
+        let mut log = EntityState::new(start);
+        let mut buckets = bucketed(start);
+        let mut t = start;
+        for (i, &(gap, amount, approved)) in gaps.iter().enumerate() {
+            t += gap;
+            let id = (i as u64) << 1 | 1;
+            proptest::prop_assert!(log.count(&windows, id, t, amount, approved));
+            proptest::prop_assert!(buckets.count(&windows, id, t, amount, approved));
+        }
+        for read in reads {
+            let now = t + read;
+            proptest::prop_assert_eq!(
+                log.snapshot(&windows, now, u8::MAX),
+                buckets.snapshot(&windows, now, u8::MAX),
+                "{} after {} transactions", kind(&log), gaps.len()
+            );
+        }
+    }
+
+    /// An entity's bytes read back as the same entity, whichever history it keeps.
+    #[test]
+    fn an_entity_survives_its_encoding(
+        gaps in proptest::collection::vec((0i64..50_000, 0u64..3_000_000_000, proptest::bool::ANY), 0..80),
+    ) {
+        let windows = WindowSet::default();
+        let start = at(8, 0, 0).timestamp();
+        let mut state = EntityState::new(start);
+        let mut t = start;
+        for (i, &(gap, amount, approved)) in gaps.iter().enumerate() {
+            t += gap;
+            state.count(&windows, (i as u64) << 1 | 1, t, amount, approved);
+        }
+        let back = EntityState::decode(&windows, &state.encode()).unwrap();
+        proptest::prop_assert_eq!(kind(&back), kind(&state));
+        proptest::prop_assert_eq!(back.last_seen, state.last_seen);
+        for now in [t, t + 500, t + 5_000, t + 90_000] {
+            proptest::prop_assert_eq!(back.snapshot(&windows, now, u8::MAX), state.snapshot(&windows, now, u8::MAX));
+        }
+        // Every id it remembers it still remembers.
+        let ids = (0..gaps.len() as u64).map(|i| i << 1 | 1);
+        proptest::prop_assert!(ids.clone().filter(|&id| state.counted(id)).all(|id| back.counted(id)));
+    }
+}
+
+#[test]
+fn an_entity_keeps_a_log_until_it_is_busy_then_buckets() {
+    let windows = WindowSet::default();
+    let t = at(9, 0, 0).timestamp();
+    let mut state = EntityState::new(t);
+    assert_eq!(kind(&state), "log");
+    assert!(state.count(&windows, 1, t, 100, true));
+    assert_eq!((kind(&state), state.heap_bytes()), ("one", 0));
+    for i in 1..LOG_MAX as u64 {
+        assert!(state.count(&windows, i << 1 | 1, t + i as i64, 100, true));
+    }
+    assert_eq!(kind(&state), "log");
+    assert_eq!(state.heap_bytes(), LOG_MAX * 16);
+    assert!(state.count(&windows, 999, t + 100, 100, false));
+    assert_eq!(kind(&state), "buckets");
+    let w = state.snapshot(&windows, t + 100, u8::MAX).windows[0];
+    assert_eq!((w.approved_count, w.approved_sum, w.declined_count), (64, 6_400, 1));
+    // Its ids carried over: a retry of the newest still counts nothing.
+    assert!(!state.count(&windows, 999, t + 101, 100, false));
+}
+
+#[test]
+fn an_amount_a_log_cannot_hold_goes_to_buckets() {
+    let windows = WindowSet::default();
+    let t = at(9, 0, 0).timestamp();
+    let mut state = EntityState::new(t);
+    assert!(state.count(&windows, 1, t, 2_000, true));
+    assert!(state.count(&windows, 3, t + 1, 1 << 31, true));
+    assert_eq!(kind(&state), "buckets");
+    let w = state.snapshot(&windows, t + 2, u8::MAX).windows[0];
+    assert_eq!((w.approved_count, w.approved_sum), (2, 2_000 + (1 << 31)));
+}
+
+#[test]
+fn a_log_forgets_what_no_window_reaches() {
+    let windows = WindowSet::default();
+    let t = at(9, 0, 0).timestamp();
+    let mut state = EntityState::new(t);
+    assert!(state.count(&windows, 1, t, 100, true));
+    assert!(state.count(&windows, 3, t + 60, 100, true));
+    assert_eq!(kind(&state), "log");
+    // Eight days on, both are past the 7-day window: only the new one is kept.
+    let later = t + 8 * 86_400;
+    assert!(state.count(&windows, 5, later, 100, true));
+    assert_eq!((kind(&state), state.heap_bytes()), ("one", 0));
+    assert_eq!(state.snapshot(&windows, later, u8::MAX).windows[3].count(), 1);
+    assert_eq!(state.first_seen, t, "the first sighting stays");
+    // A transaction dated before every window counts nowhere and is not kept.
+    assert!(state.count(&windows, 7, t, 100, true));
+    assert_eq!(state.snapshot(&windows, later, u8::MAX).windows[3].count(), 1);
+}
+
+#[test]
+fn a_late_transaction_counts_alike_in_a_log_and_in_buckets() {
+    let windows = WindowSet::default();
+    let t = at(10, 30, 0).timestamp();
+    let (mut log, mut buckets) = (EntityState::new(t), bucketed(t));
+    for state in [&mut log, &mut buckets] {
+        state.count(&windows, 1, t, 100, true);
+        // 20 minutes older: the same 10-minute ring slot as 10:30, out of that window anyway.
+        state.count(&windows, 3, t - 20 * 60, 100, true);
+        let s = state.snapshot(&windows, t, u8::MAX);
+        assert_eq!((s.windows[0].count(), s.windows[1].count()), (1, 2));
+    }
+    // Turned into buckets, the log still counts both.
+    log.count(&windows, 5, t + 1, 1 << 31, true);
+    assert_eq!(kind(&log), "buckets");
+    assert_eq!(log.snapshot(&windows, t + 1, u8::MAX).windows[1].count(), 3);
+}
+
+#[test]
+fn bytes_of_the_earlier_layout_read_as_buckets() {
+    let windows = WindowSet::default();
+    let t = at(9, 0, 0).timestamp();
+    let mut state = bucketed(t);
+    state.count(&windows, 1, t, 700, true);
+    state.count(&windows, 3, t + 30, 300, false);
+    let bytes = state.encode();
+    assert_eq!(bytes[0], ENCODED_BUCKETS);
+    // The earlier layout was the same without the first byte.
+    let earlier = EntityState::decode(&windows, &bytes[1..]).unwrap();
+    assert_eq!(kind(&earlier), "buckets");
+    assert_eq!(
+        earlier.snapshot(&windows, t + 60, u8::MAX),
+        state.snapshot(&windows, t + 60, u8::MAX)
+    );
+    assert!(earlier.counted(3) && !earlier.counted(5));
+}
+
+#[test]
+fn bytes_that_fit_no_layout_are_refused() {
+    let windows = WindowSet::default();
+    let mut state = EntityState::new(0);
+    state.count(&windows, 1, 0, 5, true);
+    let bytes = state.encode();
+    for cut in 0..bytes.len() {
+        let decoded = EntityState::decode(&windows, &bytes[..cut]);
+        // Cut after the times, it is an entity with nothing in its log: well-formed.
+        let empty = decoded.as_ref().is_some_and(|s| s.history.events().is_empty());
+        assert!(decoded.is_none() || cut == 17 && empty, "{cut}");
+    }
+    let mut wrong = bytes.clone();
+    wrong[0] = 9;
+    assert!(EntityState::decode(&windows, &wrong).is_none());
+    let mut long = bytes;
+    long.push(0);
+    assert!(EntityState::decode(&windows, &long).is_none());
 }
