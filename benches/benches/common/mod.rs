@@ -133,6 +133,8 @@ pub struct Payer {
     pub user: cloudcard::UserId,
     pub phone: cloudcard::DeviceId,
     pub card: DeviceCard,
+    /// When its limited-use key was last replenished here (`None`: not yet).
+    pub keyed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Registers the demo people and binds one card each; with `extra`, also a second card of the
@@ -150,13 +152,13 @@ pub fn payers(
         let phone = cc.register_device(&user, "phone").unwrap();
         let pan = ["6222021234567890128", "6216611234567890126", "6228481234567890128"][i];
         let card = bind(cc, outbox, &user, &phone, pan, &mobile).device_card;
-        payers.push(Payer { user, phone, card });
+        payers.push(Payer { user, phone, card, keyed_at: None });
     }
     if extra {
         let mobile: PhoneNumber = DEMO_PEOPLE[0].2.parse().unwrap();
         let (user, phone) = (payers[0].user.clone(), payers[0].phone.clone());
         let card = bind(cc, outbox, &user, &phone, "6217001234567890122", &mobile).device_card;
-        payers.push(Payer { user, phone, card });
+        payers.push(Payer { user, phone, card, keyed_at: None });
     }
     payers
 }
@@ -181,8 +183,13 @@ pub fn bind(
 }
 
 pub fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentRequest {
-    if p.card.replenish_request().transactions_under_key >= 10 {
+    // A fresh key after 10 payments under it, or before it is 2 days old (the default key
+    // lives 3): however the clock runs, no payment meets a used-up or expired key.
+    let now = clock.now();
+    let old = p.keyed_at.is_none_or(|at| now - at >= chrono::TimeDelta::days(2));
+    if old || p.card.replenish_request().transactions_under_key >= 10 {
         p.card.install(cc.replenish(&p.card.replenish_request()).unwrap()).unwrap();
+        p.keyed_at = Some(now);
     }
     let cryptogram = p
         .card

@@ -184,11 +184,31 @@ struct KvRecords {
 }
 
 /// Links and answers in memory. Answers are kept by transaction id with the request digest,
-/// and a time index so that expiry costs what expires.
-#[derive(Debug, Default)]
+/// and a time index so that expiry costs what expires, in 4,096 independently locked shards:
+/// a day of payments is kept, and no shard grows large enough for its table's doubling to hold
+/// a payment up, nor do two payments often wait on one lock.
+#[derive(Debug)]
 pub(crate) struct MemoryRecords {
-    answers: std::sync::Mutex<AnswerBook>,
+    answers: Box<[cloudcard_core::sync::Padded<std::sync::Mutex<AnswerBook>>]>,
+    /// Where answers are spread: a keyed hash of the transaction id.
+    spread: std::hash::RandomState,
+    /// The shard the next purge starts from, so that a purge cut short by its limit does not
+    /// leave the same shards for last every time.
+    purge_from: std::sync::atomic::AtomicUsize,
     links: std::sync::RwLock<LinkBook>,
+}
+
+const ANSWER_SHARDS: usize = 4_096;
+
+impl Default for MemoryRecords {
+    fn default() -> Self {
+        Self {
+            answers: (0..ANSWER_SHARDS).map(|_| Default::default()).collect(),
+            spread: std::hash::RandomState::new(),
+            purge_from: std::sync::atomic::AtomicUsize::new(0),
+            links: std::sync::RwLock::default(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -204,8 +224,15 @@ struct LinkBook {
 }
 
 impl MemoryRecords {
-    fn answers(&self) -> std::sync::MutexGuard<'_, AnswerBook> {
-        cloudcard_core::sync::MutexExt::lock_unpoisoned(&self.answers)
+    /// The shard keeping `id`'s answer, locked.
+    fn answers(&self, id: &TransactionId) -> std::sync::MutexGuard<'_, AnswerBook> {
+        let at = std::hash::BuildHasher::hash_one(&self.spread, id) as usize % ANSWER_SHARDS;
+        self.shard(at)
+    }
+
+    fn shard(&self, at: usize) -> std::sync::MutexGuard<'_, AnswerBook> {
+        #[expect(clippy::indexing_slicing, reason = "every caller reduces `at` mod ANSWER_SHARDS")]
+        cloudcard_core::sync::MutexExt::lock_unpoisoned(&self.answers[at % ANSWER_SHARDS].0)
     }
 
     fn links(&self) -> std::sync::RwLockReadGuard<'_, LinkBook> {
@@ -274,7 +301,7 @@ impl HotRecords for MemoryRecords {
         outcome: &crate::model::PaymentOutcome,
         _close_pay: bool,
     ) -> Result<(), StoreError> {
-        let mut book = self.answers();
+        let mut book = self.answers(id);
         match answer {
             Answer::First { request_digest, until } => {
                 book.by_id.insert(id.clone(), (request_digest, outcome.clone()));
@@ -290,26 +317,32 @@ impl HotRecords for MemoryRecords {
     }
 
     fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
-        Ok(self.answers().by_id.contains_key(id))
+        Ok(self.answers(id).by_id.contains_key(id))
     }
 
     fn outcome(
         &self,
         id: &TransactionId,
     ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError> {
-        Ok(self.answers().by_id.get(id).cloned())
+        Ok(self.answers(id).by_id.get(id).cloned())
     }
 
     fn purge_outcomes(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
-        let mut book = self.answers();
+        let start = self.purge_from.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut purged = 0;
-        for _ in 0..limit {
-            let Some(first) = book.due.first().filter(|(at, _)| *at < now).cloned() else {
+        for k in 0..ANSWER_SHARDS {
+            if purged >= limit {
                 break;
-            };
-            book.due.remove(&first);
-            if book.by_id.remove(&first.1).is_some() {
-                purged += 1;
+            }
+            let mut book = self.shard(start.wrapping_add(k) % ANSWER_SHARDS);
+            while purged < limit {
+                let Some(first) = book.due.first().filter(|(at, _)| *at < now).cloned() else {
+                    break;
+                };
+                book.due.remove(&first);
+                if book.by_id.remove(&first.1).is_some() {
+                    purged += 1;
+                }
             }
         }
         Ok(purged)
@@ -772,13 +805,50 @@ mod tests {
             let stranger = TransactionId::random();
             state.keep_outcome(&stranger, Answer::Later, &approved(0), false).unwrap();
             assert!(!state.has_outcome(&stranger).unwrap());
-            // Due strictly before `now`, oldest first, at most `limit`.
+            // Due strictly before `now`, at most `limit`: oldest first in the shared store, in
+            // the typed maps oldest first within each shard.
             assert_eq!(state.purge_outcomes(t0, 10).unwrap(), 0, "shared: {shared}");
             let later = t0 + TimeDelta::minutes(5);
             assert_eq!(state.purge_outcomes(later, 1).unwrap(), 1);
-            assert!(!state.has_outcome(&ids[0]).unwrap() && state.has_outcome(&ids[1]).unwrap());
+            let kept = ids.iter().filter(|id| state.has_outcome(id).unwrap()).count();
+            assert_eq!(kept, 2);
+            if shared {
+                assert!(!state.has_outcome(&ids[0]).unwrap());
+            }
             assert_eq!(state.purge_outcomes(later, 10).unwrap(), 2);
             assert!(ids.iter().all(|id| !state.has_outcome(id).unwrap()));
+        }
+    }
+
+    /// Answers spread over the typed maps' shards expire from all of them: a purge takes at
+    /// most its limit, starting each time from another shard, and takes nothing not yet due.
+    #[test]
+    fn answers_expire_from_every_shard() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+        let records = MemoryRecords::default();
+        let outcome = |id: &TransactionId| PaymentOutcome::Declined {
+            transaction: id.clone(),
+            reason: DeclineReason::Review,
+        };
+        let ids: Vec<TransactionId> = (0..10_000).map(|_| TransactionId::random()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            // Every tenth is due only later.
+            let until = if i % 10 == 0 { t0 + TimeDelta::hours(1) } else { t0 };
+            let first = Answer::First { request_digest: [0; 32], until };
+            records.keep_outcome(id, first, &outcome(id), false).unwrap();
+        }
+        let now = t0 + TimeDelta::minutes(1);
+        let mut purged = 0;
+        for _ in 0..3 {
+            let n = records.purge_outcomes(now, 2_500).unwrap();
+            assert_eq!(n, 2_500);
+            purged += n;
+        }
+        purged += records.purge_outcomes(now, 2_500).unwrap();
+        assert_eq!(purged, 9_000);
+        assert_eq!(records.purge_outcomes(now, 2_500).unwrap(), 0);
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(records.has_outcome(id).unwrap(), i % 10 == 0, "{i}");
         }
     }
 
