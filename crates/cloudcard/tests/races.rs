@@ -170,8 +170,7 @@ fn concurrent_confirmations_lose_no_card_and_bind_none_twice() {
             .filter(|t| t.status == TokenStatus::Active)
             .collect();
         assert_eq!(live.len(), 3);
-        let last4: std::collections::BTreeSet<_> =
-            live.iter().map(|t| t.pan_last4.clone()).collect();
+        let last4: std::collections::BTreeSet<_> = live.iter().map(|t| t.pan_last4).collect();
         assert_eq!(last4.len(), 3, "no card has two live tokens on the phone");
         assert_eq!(cc.run_due().unwrap().flows_recovered, 0, "every flow finished or undid itself");
     }

@@ -28,7 +28,7 @@ pub use kv_store::KvTokenStore;
 pub use lifecycle::{Actor, LifecycleError, TokenEvent, TokenStatus, transition};
 pub use luk::{LukGrant, LukPolicy, LukState};
 pub use number::{TokenBin, TokenNumber};
-pub use record::{Fingerprint, Par, TokenRecord};
+pub use record::{Fingerprint, Last4, Par, TokenRecord};
 pub use service::TokenService;
 pub use store::{InMemoryTokenStore, Spend, TokenStore};
 pub use views::{

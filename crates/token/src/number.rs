@@ -9,10 +9,20 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::TokenError;
 
+/// The most digits a token number has.
+const MAX_DIGITS: usize = 19;
+
 /// A payment token number: a Luhn-valid card-shaped number from the token BIN range that
 /// stands for a PAN in one domain. It prints masked, like a card number.
+///
+/// Held inline, 20 bytes (its digits and their count): a token record, a cryptogram and a
+/// verified payment each carry one, and copying it allocates nothing.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct TokenNumber(String);
+pub struct TokenNumber {
+    /// ASCII digits, zero past `len`.
+    digits: [u8; MAX_DIGITS],
+    len: u8,
+}
 
 impl TokenNumber {
     /// Parses a token number as a device sends it.
@@ -22,35 +32,48 @@ impl TokenNumber {
     /// [`TokenError::TokenNumber`] unless it is a Luhn-valid 13–19 digit number.
     pub fn parse(s: &str) -> Result<Self, TokenError> {
         let pan = Pan::parse(s).map_err(|_| TokenError::TokenNumber)?;
-        Ok(Self(pan.expose_digits().to_owned()))
+        Self::of_digits(pan.expose_digits().as_bytes()).ok_or(TokenError::TokenNumber)
+    }
+
+    /// The number of `digits`, if they are 1 to 19 ASCII digits (the caller checked the rest).
+    fn of_digits(digits: &[u8]) -> Option<Self> {
+        let mut number = Self { digits: [0; MAX_DIGITS], len: u8::try_from(digits.len()).ok()? };
+        let ok = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+        number.digits.get_mut(..digits.len()).filter(|_| ok)?.copy_from_slice(digits);
+        Some(number)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.digits.get(..usize::from(self.len)).unwrap_or_default()
     }
 
     /// The plain digits, for the device and the scheme messages.
     #[must_use]
     pub fn expose(&self) -> &str {
-        &self.0
+        // Only ASCII digits are ever held.
+        core::str::from_utf8(self.bytes()).unwrap_or_default()
     }
 
     /// The number as one integer, for an index: its digits' value and, above them, their count
     /// (so a leading zero makes another key). Every token number (13–19 digits) fits.
     #[must_use]
     pub(crate) fn key(&self) -> u128 {
-        let value = self.0.bytes().fold(0_u128, |v, d| {
+        let value = self.bytes().iter().fold(0_u128, |v, d| {
             v.saturating_mul(10).saturating_add(u128::from(d.wrapping_sub(b'0')))
         });
-        (u128::try_from(self.0.len()).unwrap_or(0) << 64) | value
+        (u128::from(self.len) << 64) | value
     }
 
     /// How many digits the number has.
     #[must_use]
     pub fn digit_count(&self) -> usize {
-        self.0.len()
+        usize::from(self.len)
     }
 
     /// The masked form: first 4, last 4.
     #[must_use]
     pub fn masked(&self) -> String {
-        cloudcard_masking::MaskPolicy::card().mask(&self.0)
+        cloudcard_masking::MaskPolicy::card().mask(self.expose())
     }
 }
 
@@ -83,7 +106,7 @@ impl TokenNumber {
     ///
     /// Whatever the serializer returns.
     pub fn serialize_plain<S: Serializer>(number: &Self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&number.0)
+        serializer.serialize_str(number.expose())
     }
 }
 
@@ -146,12 +169,19 @@ impl TokenBin {
             .filter(|&n| n >= Self::MIN_RANDOM_DIGITS && len <= 19)
             .ok_or(TokenError::BinRange)?;
         let mut rng = rand::rng();
-        let mut digits = String::with_capacity(len);
-        digits.push_str(&self.prefix);
-        digits.extend((0..random).map(|_| char::from(b'0' + rng.random_range(0..10u8))));
-        let check = luhn_check_digit(digits.as_bytes()).ok_or(TokenError::BinRange)?;
-        digits.push(char::from(check));
-        Ok(TokenNumber(digits))
+        // The prefix, the random digits, then the check digit.
+        let mut digits = [0u8; MAX_DIGITS];
+        let (prefix, rest) =
+            digits.split_at_mut_checked(self.prefix.len()).ok_or(TokenError::BinRange)?;
+        prefix.copy_from_slice(self.prefix.as_bytes());
+        let (drawn, _) = rest.split_at_mut_checked(random).ok_or(TokenError::BinRange)?;
+        drawn.fill_with(|| b'0' + rng.random_range(0..10u8));
+        let payload_len = self.prefix.len() + random;
+        let check = luhn_check_digit(digits.get(..payload_len).ok_or(TokenError::BinRange)?)
+            .ok_or(TokenError::BinRange)?;
+        *digits.get_mut(payload_len).ok_or(TokenError::BinRange)? = check;
+        TokenNumber::of_digits(digits.get(..len).ok_or(TokenError::BinRange)?)
+            .ok_or(TokenError::BinRange)
     }
 }
 
@@ -190,6 +220,23 @@ mod tests {
         }
         assert_eq!(bin.draw(12), Err(TokenError::BinRange));
         assert_eq!(bin.draw(20), Err(TokenError::BinRange));
+    }
+
+    #[test]
+    fn a_number_held_inline_reads_back_whole() {
+        for prefix in ["9900", "99000123"] {
+            let bin = TokenBin::new(prefix, IssuerTable::builtin()).unwrap();
+            for len in 15..=19 {
+                let n = bin.draw(len).unwrap();
+                assert_eq!(TokenNumber::parse(n.expose()).unwrap(), n);
+                assert_eq!(n.expose().len(), len);
+            }
+        }
+        assert!(TokenNumber::of_digits(b"").is_none());
+        assert!(TokenNumber::of_digits(b"12345678901234567890").is_none(), "20 digits");
+        assert!(TokenNumber::of_digits(b"62000000000000a5").is_none());
+        let json = serde_json::to_string(&TokenNumber::parse("6200000000000005").unwrap()).unwrap();
+        assert_eq!(json, "\"6200 **** **** 0005\"");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::cryptogram::{Cryptogram, DeviceCard, ReplenishRequest, mac_matches};
 use crate::keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
 use crate::luk::{self, LukGrant, LukState};
-use crate::record::{Fingerprint, Par, TokenRecord};
+use crate::record::{Fingerprint, Last4, Par, TokenRecord};
 use crate::store::Spend;
 use crate::views::{
     BulkOutcome, FundingCard, HeldCryptogram, ProvisionRequest, Provisioned, RewrapReport,
@@ -94,9 +94,7 @@ impl<S: TokenStore> TokenService<S> {
         {
             return Err(TokenError::Store(StoreError::Duplicate));
         }
-        let par = siblings
-            .first()
-            .map_or_else(|| self.par(request.pan.expose_digits()), |r| r.par.clone());
+        let par = siblings.first().map_or_else(|| self.par(request.pan.expose_digits()), |r| r.par);
         let domain = Domain {
             device: request.device.clone(),
             channels: request.channels,
@@ -118,8 +116,8 @@ impl<S: TokenStore> TokenService<S> {
                 status: TokenStatus::Active,
                 domain: domain.clone(),
                 fingerprint,
-                par: par.clone(),
-                pan_last4: request.pan.last4().to_owned(),
+                par,
+                pan_last4: Last4::of(request.pan.last4()).unwrap_or_default(),
                 luk,
                 replay: Default::default(),
                 created_at: now,
@@ -277,7 +275,7 @@ impl<S: TokenStore> TokenService<S> {
             self.update(&record.id, |r| {
                 r.sealed_pan = self.seal(&r.id, new, expiry)?;
                 r.fingerprint = fingerprint;
-                new.last4().clone_into(&mut r.pan_last4);
+                r.pan_last4 = Last4::of(new.last4()).unwrap_or_default();
                 r.updated_at = now;
                 Ok(())
             })?;
@@ -668,25 +666,27 @@ impl<S: TokenStore> TokenService<S> {
     fn par(&self, digits: &str) -> Par {
         const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         let mac = self.par_key.mac(&[b"cloudcard/par/v1", digits.as_bytes()]);
-        let mut par = String::with_capacity(29);
-        par.push_str("CC01");
+        let mut par = [b'A'; Par::LEN];
+        if let Some(head) = par.get_mut(..4) {
+            head.copy_from_slice(b"CC01");
+        }
         // 25 base-32 characters: the first 125 bits of the MAC, 5 bits each.
+        let mut out = par.iter_mut().skip(4);
         let mut acc = 0u32;
         let mut bits = 0;
         for &byte in &mac {
-            if par.len() == 29 {
-                break;
-            }
             acc = (acc << 8) | u32::from(byte);
             bits += 8;
-            while bits >= 5 && par.len() < 29 {
+            while bits >= 5 {
                 bits -= 5;
                 let index = ((acc >> bits) & 31) as usize;
-                par.extend(ALPHABET.get(index).map(|&c| char::from(c)));
+                if let (Some(slot), Some(&c)) = (out.next(), ALPHABET.get(index)) {
+                    *slot = c;
+                }
             }
             acc &= (1 << bits) - 1;
         }
-        Par(par)
+        Par::of_alphabet(par)
     }
 }
 
@@ -696,8 +696,8 @@ fn info(record: &TokenRecord) -> TokenInfo {
         number: record.number.clone(),
         status: record.status,
         domain: record.domain.clone(),
-        par: record.par.clone(),
-        pan_last4: record.pan_last4.clone(),
+        par: record.par,
+        pan_last4: record.pan_last4,
         key_seq: record.luk.key_seq,
         created_at: record.created_at,
     }
@@ -709,7 +709,7 @@ fn shred(record: &mut TokenRecord) {
     record.sealed_pan.ciphertext.clear();
     record.sealed_pan.nonce = [0; 12];
     record.fingerprint = Fingerprint([0; 32]);
-    record.pan_last4.clear();
+    record.pan_last4 = Last4::default();
 }
 
 #[cfg(test)]

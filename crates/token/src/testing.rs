@@ -17,7 +17,7 @@ use cloudcard_masking::Secret;
 
 use crate::keys::{KeyRing, KeyVersion};
 use crate::luk::LukState;
-use crate::record::{Fingerprint, Par, TokenRecord};
+use crate::record::{Fingerprint, Last4, Par, TokenRecord};
 use crate::{ChannelSet, Domain, TokenNumber, TokenStatus, TokenStore};
 
 fn record(number: &str, fingerprint: u8, device: &DeviceId) -> TokenRecord {
@@ -37,8 +37,8 @@ fn record(number: &str, fingerprint: u8, device: &DeviceId) -> TokenRecord {
             expires_at: None,
         },
         fingerprint: Fingerprint([fingerprint; 32]),
-        par: Par("CC01ABCDEFGHIJKLMNOPQRSTUVWXY".into()),
-        pan_last4: "0128".into(),
+        par: Par::of_alphabet(*b"CC01ABCDEFGHIJKLMNOPQRSTUVWXY"),
+        pan_last4: Last4::of("0128").unwrap_or_default(),
         luk: LukState::new(1, t0),
         replay: Default::default(),
         created_at: t0,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::cryptogram::DeviceCard;
 use crate::luk::LukPolicy;
-use crate::record::Par;
+use crate::record::{Last4, Par};
 use crate::{Channel, ChannelSet, Domain, LifecycleError, TokenBin, TokenNumber, TokenStatus};
 
 /// How the token service is set up.
@@ -86,7 +86,7 @@ pub struct TokenInfo {
     /// The payment account reference shared by the card's tokens.
     pub par: Par,
     /// The card's last four digits.
-    pub pan_last4: String,
+    pub pan_last4: Last4,
     /// The limited-use key sequence in force.
     pub key_seq: u32,
     /// When provisioned.

@@ -71,7 +71,8 @@ fn provision_verify_detokenize() {
     assert_eq!(token.number.digit_count(), PAN.len());
     assert_ne!(token.number.expose(), PAN);
     assert!(luhn_valid(token.number.expose().as_bytes()));
-    assert_eq!(token.par.0.len(), 29);
+    assert_eq!(token.par.as_str().len(), 29);
+    assert_eq!(Par::parse(token.par.as_str()), Some(token.par));
     let c = device_card.cryptogram(f.payment(1000)).unwrap();
     assert_eq!(c.atc, 1);
     let verified = f.tokens.verify(&device(1), &c).unwrap();
@@ -88,7 +89,7 @@ fn one_pan_many_devices_share_a_par() {
     let b = f.provision(ProvisionRequest::new(pan(PAN), device(2))).token;
     assert_ne!(a.number, b.number);
     assert_eq!(a.par, b.par);
-    assert!(!a.par.0.contains("0128"));
+    assert!(!a.par.as_str().contains("0128"));
     let other = f.provision(ProvisionRequest::new(pan("6200000000000005"), device(1))).token;
     assert_ne!(other.par, a.par);
     assert_eq!(
@@ -316,7 +317,7 @@ fn reissued_card_keeps_its_tokens() {
         f.tokens.update_card(&pan(PAN), &new_pan, Some("01/31".parse().unwrap())).unwrap();
     assert_eq!(updated, vec![token.id.clone()]);
     let after = f.tokens.token(&token.id).unwrap();
-    assert_eq!((after.number.clone(), after.par.clone()), (token.number, token.par));
+    assert_eq!((after.number.clone(), after.par), (token.number, token.par));
     assert_eq!(after.pan_last4, "0003");
     assert!(f.tokens.tokens_of_card(&pan(PAN)).unwrap().is_empty());
     assert_eq!(f.tokens.tokens_of_card(&new_pan).unwrap().len(), 1);
