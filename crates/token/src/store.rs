@@ -309,18 +309,26 @@ impl Shard {
     }
 }
 
-/// The slots of the records under one index key: most keys (a card, a phone) have one.
+/// The slots of the records under one index key: most keys (a card, a phone) have one, held
+/// inline; more are a boxed slice of exactly their number (16 bytes in all, not a vector's 24).
 #[derive(Debug)]
 enum Slots {
     One(Slot),
-    Many(Vec<Slot>),
+    Many(Box<[Slot]>),
 }
+
+const _: () = assert!(size_of::<Slots>() == 16, "an index entry stays 24 bytes");
 
 impl Slots {
     fn add(&mut self, slot: Slot) {
         match self {
-            Self::One(one) => *self = Self::Many(vec![*one, slot]),
-            Self::Many(many) => many.push(slot),
+            Self::One(one) => *self = Self::Many(Box::new([*one, slot])),
+            Self::Many(many) => {
+                let mut grown = Vec::with_capacity(many.len() + 1);
+                grown.extend_from_slice(many);
+                grown.push(slot);
+                *many = grown.into_boxed_slice();
+            }
         }
     }
 
@@ -329,7 +337,7 @@ impl Slots {
         match self {
             Self::One(one) => *one == slot,
             Self::Many(many) => {
-                many.retain(|s| *s != slot);
+                *many = many.iter().copied().filter(|s| *s != slot).collect();
                 many.is_empty()
             }
         }
