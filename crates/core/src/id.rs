@@ -10,6 +10,78 @@ use crate::Error;
 
 /// The longest id.
 const MAX_LEN: usize = 64;
+/// The longest id held inline: every random one (a prefix of up to 4 letters, `_` and 32 hex
+/// digits) and most parsed ones.
+const INLINE: usize = 38;
+
+/// An id's text: inline when it fits, so that copying an id allocates nothing and reading one
+/// follows no pointer; on the heap when it is longer. Which one is fixed by the length, so two
+/// ids are equal exactly when their representations are.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Text {
+    /// The length and the bytes, zero past it.
+    Inline(u8, [u8; INLINE]),
+    Heap(Box<str>),
+}
+
+impl Text {
+    fn new(s: &str) -> Self {
+        let mut bytes = [0; INLINE];
+        match (u8::try_from(s.len()), bytes.get_mut(..s.len())) {
+            (Ok(len), Some(head)) => {
+                head.copy_from_slice(s.as_bytes());
+                Self::Inline(len, bytes)
+            }
+            _ => Self::Heap(s.into()),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline(len, bytes) => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Self::Heap(text) => text.as_bytes(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII is ever held.
+            Self::Inline(..) => core::str::from_utf8(self.bytes()).unwrap_or_default(),
+            Self::Heap(text) => text,
+        }
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    /// As their text: ASCII orders by its bytes.
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+}
+
+/// `prefix`, `_` and `bits` in 32 lower-case hex digits, written without allocating.
+fn random_shape(prefix: &str, bits: u128) -> Text {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; INLINE];
+    let len = prefix.len() + 1 + 32;
+    if let Some(head) = buf.get_mut(..prefix.len()) {
+        head.copy_from_slice(prefix.as_bytes());
+    }
+    if let Some(sep) = buf.get_mut(prefix.len()) {
+        *sep = b'_';
+    }
+    for (i, slot) in buf.iter_mut().skip(prefix.len() + 1).take(32).enumerate() {
+        let nibble = (bits >> (4 * (31 - i))) & 0xf;
+        *slot = HEX.get(nibble as usize).copied().unwrap_or(b'0');
+    }
+    Text::new(core::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default())
+}
 
 macro_rules! ids {
     ($($(#[$doc:meta])* $name:ident => $prefix:literal, $kind:literal;)*) => {$(
@@ -19,7 +91,7 @@ macro_rules! ids {
         /// fresh one from the operating system's randomness, prefixed by its kind
         #[doc = concat!("(`", $prefix, "_…`).")]
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Box<str>);
+        pub struct $name(Text);
 
         impl $name {
             /// Parses an id.
@@ -28,7 +100,7 @@ macro_rules! ids {
             ///
             #[doc = concat!("[`Error::Id`] unless `s` is 1–64 ASCII letters, digits, `-` or `_`.")]
             pub fn parse(s: &str) -> Result<Self, Error> {
-                if valid(s) { Ok(Self(s.into())) } else { Err(Error::Id { kind: $kind }) }
+                if valid(s) { Ok(Self(Text::new(s))) } else { Err(Error::Id { kind: $kind }) }
             }
 
             /// A fresh random id: the kind's prefix and 128 random bits in hex.
@@ -41,14 +113,14 @@ macro_rules! ids {
             /// id of the kind is: its prefix and the bits in hex.
             #[must_use]
             pub fn from_bits(bits: u128) -> Self {
-                Self(format!(concat!($prefix, "_{:032x}"), bits).into())
+                Self(random_shape($prefix, bits))
             }
 
             /// The bits an id of the random shape names (the inverse of [`Self::from_bits`]):
             /// `None` for any other id, including one whose hex is not lower-case.
             #[must_use]
             pub fn bits(&self) -> Option<u128> {
-                let hex = self.0.strip_prefix(concat!($prefix, "_"))?;
+                let hex = self.as_str().strip_prefix(concat!($prefix, "_"))?;
                 let lower = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
                 if hex.len() != 32 || !hex.bytes().all(lower) {
                     return None;
@@ -59,7 +131,7 @@ macro_rules! ids {
             /// The id as text.
             #[must_use]
             pub fn as_str(&self) -> &str {
-                &self.0
+                self.0.as_str()
             }
         }
 
@@ -73,19 +145,19 @@ macro_rules! ids {
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!(stringify!($name), "({})"), self.0)
+                write!(f, concat!(stringify!($name), "({})"), self.as_str())
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.as_str())
             }
         }
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.0)
+                serializer.serialize_str(self.as_str())
             }
         }
 
@@ -188,5 +260,39 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.as_str().starts_with("tok_"));
         assert_eq!(TokenId::parse(a.as_str()), Ok(a));
+    }
+}
+
+#[cfg(test)]
+mod representation {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Inline or on the heap, an id reads back as its text, and compares, orders and
+        /// hashes as its text does.
+        #[test]
+        fn an_id_is_its_text(a in "[A-Za-z0-9_-]{1,64}", b in "[A-Za-z0-9_-]{1,64}", bits: u128) {
+            let (x, y) = (UserId::parse(&a).unwrap(), UserId::parse(&b).unwrap());
+            prop_assert_eq!(x.as_str(), a.as_str());
+            prop_assert_eq!(x.cmp(&y), a.cmp(&b));
+            prop_assert_eq!(x == y, a == b);
+            let again = UserId::parse(&a).unwrap();
+            let state = std::hash::RandomState::new();
+            prop_assert_eq!(std::hash::BuildHasher::hash_one(&state, &x), std::hash::BuildHasher::hash_one(&state, &again));
+            let drawn = TerminalId::from_bits(bits);
+            prop_assert_eq!(drawn.as_str(), format!("term_{bits:032x}"));
+            prop_assert_eq!(drawn.bits(), Some(bits));
+        }
+    }
+
+    #[test]
+    fn ids_up_to_38_bytes_are_inline_and_longer_ones_on_the_heap() {
+        let inline = "x".repeat(INLINE);
+        let heap = "x".repeat(INLINE + 1);
+        assert!(matches!(UserId::parse(&inline).unwrap().0, Text::Inline(..)));
+        assert!(matches!(UserId::parse(&heap).unwrap().0, Text::Heap(_)));
+        assert!(matches!(TerminalId::random().0, Text::Inline(..)), "every random id fits");
+        assert_eq!(UserId::parse(&heap).unwrap().as_str(), heap);
     }
 }
