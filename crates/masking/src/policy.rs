@@ -210,40 +210,28 @@ impl MaskPolicy {
         out.push_str(head);
         match self.grouping {
             None => self.push_masks(hidden, out),
-            Some(Grouping { size, separator }) if self.mask_char == '*' && separator == ' ' => {
-                // The masked middle and its separators are a prefix of "**** **** ...", cut
-                // from one line when it is long enough.
-                let groups = hidden.div_ceil(size.get());
-                let line = GROUPED_ASTERISKS.get(size.get() - 1).copied().unwrap_or_default();
-                match line.get(..hidden + groups - 1) {
+            Some(Grouping { size, separator }) => {
+                // Masked with `*` and grouped by spaces, the middle and its separators are a
+                // prefix of "**** **** ...", cut from one ready line when it is long enough.
+                let ready = (self.mask_char == '*' && separator == ' ')
+                    .then(|| GROUPED_ASTERISKS.get(size.get() - 1))
+                    .flatten()
+                    .and_then(|line| {
+                        line.get(..(hidden + hidden.div_ceil(size.get())).saturating_sub(1))
+                    });
+                let (lead, trail) = (!head.is_empty(), !tail.is_empty());
+                match ready {
                     Some(middle) => {
-                        if !head.is_empty() {
+                        if lead {
                             out.push(' ');
                         }
                         out.push_str(middle);
-                        if !tail.is_empty() {
+                        if trail {
                             out.push(' ');
                         }
                     }
-                    None => self.push_groups(
-                        hidden,
-                        size.get(),
-                        separator,
-                        !head.is_empty(),
-                        !tail.is_empty(),
-                        out,
-                    ),
+                    None => self.push_groups(hidden, size.get(), separator, lead, trail, out),
                 }
-            }
-            Some(Grouping { size, separator }) => {
-                self.push_groups(
-                    hidden,
-                    size.get(),
-                    separator,
-                    !head.is_empty(),
-                    !tail.is_empty(),
-                    out,
-                );
             }
         }
         out.push_str(tail);
