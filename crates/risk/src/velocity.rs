@@ -482,21 +482,25 @@ impl EntityState {
             return false;
         }
         self.first_seen = self.first_seen.min(at);
-        if !matches!(self.history, History::Buckets(_))
-            && !self.log(windows, id_hash, at, amount, approved)
-        {
-            self.switch_to_buckets(windows);
-        }
-        if let History::Buckets(b) = &mut self.history {
-            b.count(windows, id_hash, at, amount, approved);
+        if !self.log(windows, id_hash, at, amount, approved) {
+            if !matches!(self.history, History::Buckets(_)) {
+                self.switch_to_buckets(windows);
+            }
+            if let History::Buckets(b) = &mut self.history {
+                b.count(windows, id_hash, at, amount, approved);
+            }
         }
         self.last_seen = self.last_seen.max(at);
         true
     }
 
     /// Adds a transaction to the log, dropping those no window reaches any more; `false`,
-    /// changing nothing, if the log cannot hold it (too many, or an amount of 2^31 fen or more).
+    /// changing nothing, if the entity keeps buckets or its log cannot hold the transaction
+    /// (too many, or an amount of 2^31 fen or more).
     fn log(&mut self, windows: &WindowSet, id: u64, at: i64, amount: u64, approved: bool) -> bool {
+        if matches!(self.history, History::Buckets(_)) {
+            return false;
+        }
         let last = self.last_seen.max(at);
         let shift = last - self.last_seen;
         let keep = windows.longest().num_seconds();
@@ -522,7 +526,7 @@ impl EntityState {
         let mut events = match std::mem::replace(&mut self.history, History::Log(Box::new([]))) {
             History::Log(events) => Vec::from(events),
             History::One(event) => Vec::from([event]),
-            History::Buckets(_) => Vec::new(), // not reached: a log was asked for
+            History::Buckets(_) => Vec::new(), // not reached: refused above
         };
         events.retain_mut(|e| moved(e).map(|m| *e = m).is_some());
         if let Some(new) = new {
