@@ -38,7 +38,87 @@ pub struct Sealed {
     /// The per-record nonce.
     pub nonce: [u8; 12],
     /// Ciphertext and tag.
-    pub ciphertext: Vec<u8>,
+    pub ciphertext: Ciphertext,
+}
+
+/// The most ciphertext (with its tag) held inline: a 19-digit PAN and an expiry take 41 bytes.
+const INLINE_CIPHERTEXT: usize = 48;
+
+/// Sealed bytes, the tag included: inline when they fit (every sealed PAN), so that opening a
+/// record reads no second allocation, else on the heap. Which one is fixed by the length.
+/// Stored as a sequence of bytes either way.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ciphertext(Bytes);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bytes {
+    /// Up to 48 bytes: their count and the bytes, zero past it.
+    Inline(u8, [u8; INLINE_CIPHERTEXT]),
+    /// More.
+    Heap(Vec<u8>),
+}
+
+impl Default for Bytes {
+    fn default() -> Self {
+        Self::Inline(0, [0; INLINE_CIPHERTEXT])
+    }
+}
+
+impl Ciphertext {
+    /// Holds `bytes`.
+    #[must_use]
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut inline = [0; INLINE_CIPHERTEXT];
+        Self(match (u8::try_from(bytes.len()), inline.get_mut(..bytes.len())) {
+            (Ok(len), Some(head)) => {
+                head.copy_from_slice(bytes);
+                Bytes::Inline(len, inline)
+            }
+            _ => Bytes::Heap(bytes.to_vec()),
+        })
+    }
+
+    /// Destroys the bytes (crypto-shredding): none are left.
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Whether the bytes are held inline.
+    #[must_use]
+    pub const fn is_inline(&self) -> bool {
+        matches!(self.0, Bytes::Inline(..))
+    }
+}
+
+impl core::ops::Deref for Ciphertext {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Bytes::Inline(len, bytes) => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Bytes::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl core::ops::DerefMut for Ciphertext {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match &mut self.0 {
+            Bytes::Inline(len, bytes) => bytes.get_mut(..usize::from(*len)).unwrap_or_default(),
+            Bytes::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl Serialize for Ciphertext {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Ciphertext {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<u8>::deserialize(deserializer).map(|bytes| Self::new(&bytes))
+    }
 }
 
 struct RingEntry {
@@ -125,7 +205,7 @@ impl KeyRing {
             .cipher
             .encrypt(&nonce.into(), Payload { msg: plaintext, aad })
             .map_err(|_| TokenError::Crypto)?;
-        Ok(Sealed { key_version: self.current, nonce, ciphertext })
+        Ok(Sealed { key_version: self.current, nonce, ciphertext: Ciphertext::new(&ciphertext) })
     }
 
     /// Opens a sealed record bound to `aad`.
@@ -216,6 +296,7 @@ mod tests {
         let sealed = ring.seal(b"tok_a", b"pan").unwrap();
         assert_eq!(sealed.key_version, KeyVersion(7));
         assert_eq!(sealed.ciphertext.len(), 3 + 16);
+        assert!(sealed.ciphertext.is_inline());
         assert_eq!(&ring.open(b"tok_a", &sealed).unwrap()[..], b"pan");
         assert_eq!(ring.open(b"tok_b", &sealed).unwrap_err(), TokenError::Crypto);
         let mut bad = sealed.clone();
@@ -260,5 +341,28 @@ mod tests {
             assert!(!dbg.contains(needle), "{dbg}");
         }
         assert!(dbg.contains("MacKey(fingerprint, [REDACTED])"));
+    }
+
+    #[test]
+    fn ciphertext_is_stored_as_bytes_inline_or_not() {
+        let ring = KeyRing::new(KeyVersion(1), &Secret::new([5; 32]));
+        let pan = ring.seal(b"tok_1", b"6212345678900000003|12/30").unwrap();
+        assert!(pan.ciphertext.is_inline(), "a sealed PAN is held inline");
+        let long = ring.seal(b"tok_1", &[7; 100]).unwrap();
+        assert!(!long.ciphertext.is_inline());
+        for sealed in [pan, long] {
+            let json = serde_json::to_string(&sealed.ciphertext).unwrap();
+            // As the byte vector it replaced was stored.
+            assert_eq!(json, serde_json::to_string(&sealed.ciphertext.to_vec()).unwrap());
+            let back: Ciphertext = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, sealed.ciphertext);
+            assert_eq!(
+                ring.open(b"tok_1", &Sealed { ciphertext: back, ..sealed.clone() }).unwrap(),
+                ring.open(b"tok_1", &sealed).unwrap()
+            );
+        }
+        let mut shredded = Ciphertext::new(&[1; 41]);
+        shredded.clear();
+        assert!(shredded.is_empty());
     }
 }

@@ -23,7 +23,7 @@ pub use cryptogram::{
 pub use delivery::{CardDelivery, ExportedKey, KeyDelivery};
 pub use domain::{Channel, ChannelSet, Domain};
 pub use error::{Rejection, StoreError, TokenError};
-pub use keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
+pub use keys::{Ciphertext, KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
 pub use kv_store::KvTokenStore;
 pub use lifecycle::{Actor, LifecycleError, TokenEvent, TokenStatus, transition};
 pub use luk::{LukGrant, LukPolicy, LukState};
