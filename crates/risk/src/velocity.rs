@@ -259,6 +259,26 @@ impl Event {
     const fn fen(self) -> u64 {
         (self.amount & !APPROVED) as u64
     }
+
+    /// The event as stored: id, age and amount, little-endian.
+    fn to_le_bytes(self) -> [u8; 16] {
+        let mut out = [0; 16];
+        let (id, rest) = out.split_at_mut(8);
+        let (back, amount) = rest.split_at_mut(4);
+        id.copy_from_slice(&self.id.to_le_bytes());
+        back.copy_from_slice(&self.back.to_le_bytes());
+        amount.copy_from_slice(&self.amount.to_le_bytes());
+        out
+    }
+
+    fn from_le_bytes(bytes: &[u8; 16]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        Some(Self {
+            id: u64::from_le_bytes(r.take()?),
+            back: u32::from_le_bytes(r.take()?),
+            amount: u32::from_le_bytes(r.take()?),
+        })
+    }
 }
 
 /// What an entity remembers of its transactions.
@@ -283,13 +303,10 @@ impl History {
         }
     }
 
-    fn from_events(mut events: Vec<Event>) -> Self {
+    fn from_events(events: Vec<Event>) -> Self {
         match events.as_slice() {
             [one] => Self::One(*one),
-            _ => {
-                events.shrink_to_fit();
-                Self::Log(events.into_boxed_slice())
-            }
+            _ => Self::Log(events.into_boxed_slice()),
         }
     }
 }
@@ -304,6 +321,17 @@ struct Buckets {
 }
 
 impl Buckets {
+    /// Buckets holding the transactions of a log whose newest was at `last_seen`. In any
+    /// order: a ring slot refuses a transaction only for a newer one a whole window later, and
+    /// then no window that holds the newer one reaches the older.
+    fn of_log(windows: &WindowSet, events: &[Event], last_seen: i64) -> Self {
+        let mut buckets = Self::new(windows);
+        for &e in events {
+            buckets.count(windows, e.id, e.at(last_seen), e.fen(), e.approved());
+        }
+        buckets
+    }
+
     fn new(windows: &WindowSet) -> Self {
         Self {
             recent: [0; RECENT_IDS],
@@ -483,11 +511,14 @@ impl EntityState {
         }
         self.first_seen = self.first_seen.min(at);
         if !self.log(windows, id_hash, at, amount, approved) {
-            if !matches!(self.history, History::Buckets(_)) {
-                self.switch_to_buckets(windows);
-            }
-            if let History::Buckets(b) = &mut self.history {
-                b.count(windows, id_hash, at, amount, approved);
+            match &mut self.history {
+                History::Buckets(b) => b.count(windows, id_hash, at, amount, approved),
+                history => {
+                    // Switching for good: the logged transactions go into the buckets first.
+                    let mut b = Buckets::of_log(windows, history.events(), self.last_seen);
+                    b.count(windows, id_hash, at, amount, approved);
+                    *history = History::Buckets(Box::new(b));
+                }
             }
         }
         self.last_seen = self.last_seen.max(at);
@@ -510,42 +541,18 @@ impl EntityState {
             let back = i64::from(e.back).checked_add(shift).filter(|&b| b <= keep)?;
             Some(Event { back: u32::try_from(back).ok()?, ..*e })
         };
-        let new = if last - at <= keep {
-            match Event::new(id, last - at, amount, approved) {
-                Some(event) => Some(event),
-                None => return false,
-            }
-        } else {
-            None
+        // The new one likewise: older than that, it is counted nowhere and not kept.
+        let new = match (last - at <= keep).then(|| Event::new(id, last - at, amount, approved)) {
+            Some(None) => return false, // an amount or an age a log cannot hold
+            new => new.flatten(),
         };
-        let old = self.history.events();
-        let kept = old.iter().filter(|e| moved(e).is_some()).count() + usize::from(new.is_some());
-        if kept > LOG_MAX {
+        let events: Vec<Event> =
+            self.history.events().iter().filter_map(moved).chain(new).collect();
+        if events.len() > LOG_MAX {
             return false;
-        }
-        let mut events = match std::mem::replace(&mut self.history, History::Log(Box::new([]))) {
-            History::Log(events) => Vec::from(events),
-            History::One(event) => Vec::from([event]),
-            History::Buckets(_) => Vec::new(), // not reached: refused above
-        };
-        events.retain_mut(|e| moved(e).map(|m| *e = m).is_some());
-        if let Some(new) = new {
-            events.reserve_exact(1);
-            events.push(new);
         }
         self.history = History::from_events(events);
         true
-    }
-
-    /// Switches from a log to buckets, counting the logged transactions into them. In any
-    /// order: a ring slot refuses a transaction only for a newer one a whole window later, and
-    /// then no window that holds the newer one reaches the older.
-    fn switch_to_buckets(&mut self, windows: &WindowSet) {
-        let mut buckets = Buckets::new(windows);
-        for &e in self.history.events() {
-            buckets.count(windows, e.id, e.at(self.last_seen), e.fen(), e.approved());
-        }
-        self.history = History::Buckets(Box::new(buckets));
     }
 
     /// The heap bytes the history takes beyond the inline state (the allocator's rounding aside).
@@ -570,9 +577,7 @@ impl EntityState {
             History::Buckets(b) => b.encode(&mut out),
             history => {
                 for e in history.events() {
-                    out.extend_from_slice(&e.id.to_le_bytes());
-                    out.extend_from_slice(&e.back.to_le_bytes());
-                    out.extend_from_slice(&e.amount.to_le_bytes());
+                    out.extend_from_slice(&e.to_le_bytes());
                 }
             }
         }
@@ -583,44 +588,32 @@ impl EntityState {
     /// earlier layout (the two times and the buckets, with no first byte) are read too: their
     /// length tells them apart, odd where a log's is even and one short of the buckets'.
     fn decode(windows: &WindowSet, bytes: &[u8]) -> Option<Self> {
-        let times = |r: &mut Reader<'_>| -> Option<(i64, i64)> {
-            Some((i64::from_le_bytes(r.take()?), i64::from_le_bytes(r.take()?)))
+        let (tag, body) = if bytes.len() == 16 + Buckets::encoded_len(windows) {
+            (ENCODED_BUCKETS, bytes) // the earlier layout
+        } else {
+            let (&tag, body) = bytes.split_first()?;
+            (tag, body)
         };
-        let history;
-        let (first_seen, last_seen);
-        if bytes.len() == 16 + Buckets::encoded_len(windows) {
-            let mut r = Reader(bytes);
-            (first_seen, last_seen) = times(&mut r)?;
-            history = History::Buckets(Box::new(Buckets::decode(windows, &mut r)?));
-            return r.0.is_empty().then_some(Self { first_seen, last_seen, history });
-        }
-        let (&tag, rest) = bytes.split_first()?;
-        let mut r = Reader(rest);
-        (first_seen, last_seen) = times(&mut r)?;
-        match tag {
+        let mut r = Reader(body);
+        let first_seen = i64::from_le_bytes(r.take()?);
+        let last_seen = i64::from_le_bytes(r.take()?);
+        let history = match tag {
             ENCODED_BUCKETS => {
-                history = History::Buckets(Box::new(Buckets::decode(windows, &mut r)?));
+                let buckets = Buckets::decode(windows, &mut r)?;
+                r.0.is_empty().then(|| History::Buckets(Box::new(buckets)))?
             }
             ENCODED_LOG => {
-                let (chunks, rest) = r.0.as_chunks::<16>();
-                if !rest.is_empty() || chunks.len() > LOG_MAX {
+                let (events, rest) = r.0.as_chunks::<16>();
+                if !rest.is_empty() || events.len() > LOG_MAX {
                     return None;
                 }
-                let mut events = Vec::with_capacity(chunks.len());
-                for chunk in chunks {
-                    let mut c = Reader(chunk);
-                    events.push(Event {
-                        id: u64::from_le_bytes(c.take()?),
-                        back: u32::from_le_bytes(c.take()?),
-                        amount: u32::from_le_bytes(c.take()?),
-                    });
-                }
-                r = Reader(&[]);
-                history = History::from_events(events);
+                History::from_events(
+                    events.iter().map(Event::from_le_bytes).collect::<Option<_>>()?,
+                )
             }
             _ => return None,
-        }
-        r.0.is_empty().then_some(Self { first_seen, last_seen, history })
+        };
+        Some(Self { first_seen, last_seen, history })
     }
 }
 
