@@ -226,12 +226,12 @@ struct LinkBook {
 impl MemoryRecords {
     /// The shard keeping `id`'s answer, locked.
     fn answers(&self, id: &TransactionId) -> std::sync::MutexGuard<'_, AnswerBook> {
-        let at = std::hash::BuildHasher::hash_one(&self.spread, id) as usize % ANSWER_SHARDS;
-        self.shard(at)
+        self.shard(std::hash::BuildHasher::hash_one(&self.spread, id) as usize)
     }
 
+    /// Shard `at` (modulo their number), locked.
     fn shard(&self, at: usize) -> std::sync::MutexGuard<'_, AnswerBook> {
-        #[expect(clippy::indexing_slicing, reason = "every caller reduces `at` mod ANSWER_SHARDS")]
+        #[expect(clippy::indexing_slicing, reason = "reduced modulo ANSWER_SHARDS, the length")]
         cloudcard_core::sync::MutexExt::lock_unpoisoned(&self.answers[at % ANSWER_SHARDS].0)
     }
 
@@ -334,7 +334,7 @@ impl HotRecords for MemoryRecords {
             if purged >= limit {
                 break;
             }
-            let mut book = self.shard(start.wrapping_add(k) % ANSWER_SHARDS);
+            let mut book = self.shard(start.wrapping_add(k));
             while purged < limit {
                 let Some(first) = book.due.first().filter(|(at, _)| *at < now).cloned() else {
                     break;

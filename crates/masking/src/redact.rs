@@ -167,7 +167,7 @@ impl Redactor {
 
 /// The end of the digit run that starts at `i` (no further than `end`).
 fn run_end(bytes: &[u8], mut i: usize, end: usize) -> usize {
-    while i < end && bytes.get(i).is_some_and(u8::is_ascii_digit) {
+    while i < end && digit_at(bytes, i) {
         i += 1;
     }
     i
@@ -216,37 +216,43 @@ fn chain_extent(bytes: &[u8], start: usize) -> (usize, usize) {
     let mut i = start;
     let mut digits = 0;
     loop {
-        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+        while digit_at(bytes, i) {
             i += 1;
             digits += 1;
         }
-        if !matches!(bytes.get(i), Some(b' ' | b'-'))
-            || !bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
-        {
+        if !separator_at(bytes, i) || !digit_at(bytes, i + 1) {
             return (i, digits);
         }
         i += 1;
     }
 }
 
+fn digit_at(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i).is_some_and(u8::is_ascii_digit)
+}
+
+/// Whether the byte at `i` may join two digit runs of a chain.
+fn separator_at(bytes: &[u8], i: usize) -> bool {
+    matches!(bytes.get(i), Some(b' ' | b'-'))
+}
+
 /// Whether the byte at `i` belongs to a chain: a digit, or a single separator between two.
 fn in_chain(bytes: &[u8], i: usize) -> bool {
-    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
-    digit(i) || (matches!(bytes.get(i), Some(b' ' | b'-')) && i > 0 && digit(i - 1) && digit(i + 1))
+    digit_at(bytes, i)
+        || (separator_at(bytes, i) && i > 0 && digit_at(bytes, i - 1) && digit_at(bytes, i + 1))
 }
 
 /// From a byte inside a chain, where the chain starts: back over digits, and over each single
 /// separator with a digit before it.
 fn chain_start(bytes: &[u8], mut i: usize) -> usize {
-    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
-    if !digit(i) {
+    if !digit_at(bytes, i) {
         i = i.saturating_sub(1); // a separator inside a chain has a digit before it
     }
     loop {
-        while i > 0 && digit(i - 1) {
+        while i > 0 && digit_at(bytes, i - 1) {
             i -= 1;
         }
-        if i >= 2 && matches!(bytes.get(i - 1), Some(b' ' | b'-')) && digit(i - 2) {
+        if i >= 2 && separator_at(bytes, i - 1) && digit_at(bytes, i - 2) {
             i -= 2;
         } else {
             return i;

@@ -323,12 +323,7 @@ impl Slots {
     fn add(&mut self, slot: Slot) {
         match self {
             Self::One(one) => *self = Self::Many(Box::new([*one, slot])),
-            Self::Many(many) => {
-                let mut grown = Vec::with_capacity(many.len() + 1);
-                grown.extend_from_slice(many);
-                grown.push(slot);
-                *many = grown.into_boxed_slice();
-            }
+            Self::Many(many) => *many = many.iter().copied().chain([slot]).collect(),
         }
     }
 
@@ -343,12 +338,11 @@ impl Slots {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = Slot> + '_ {
-        let (one, many) = match self {
-            Self::One(one) => (Some(*one), &[][..]),
-            Self::Many(many) => (None, &many[..]),
-        };
-        one.into_iter().chain(many.iter().copied())
+    fn as_slice(&self) -> &[Slot] {
+        match self {
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(many) => many,
+        }
     }
 }
 
@@ -376,7 +370,7 @@ impl SlotIndex {
     }
 
     fn slots(&self, key: u64) -> Vec<Slot> {
-        self.0.get(&key).map(|slots| slots.iter().collect()).unwrap_or_default()
+        self.0.get(&key).map(|slots| slots.as_slice().to_vec()).unwrap_or_default()
     }
 }
 
