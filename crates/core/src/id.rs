@@ -7,6 +7,7 @@ use rand::RngExt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
+use crate::text::Ascii;
 
 /// The longest id.
 const MAX_LEN: usize = 64;
@@ -19,34 +20,18 @@ const INLINE: usize = 38;
 /// ids are equal exactly when their representations are.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Text {
-    /// The length and the bytes, zero past it.
-    Inline(u8, [u8; INLINE]),
+    Inline(Ascii<INLINE>),
     Heap(Box<str>),
 }
 
 impl Text {
     fn new(s: &str) -> Self {
-        let mut bytes = [0; INLINE];
-        match (u8::try_from(s.len()), bytes.get_mut(..s.len())) {
-            (Ok(len), Some(head)) => {
-                head.copy_from_slice(s.as_bytes());
-                Self::Inline(len, bytes)
-            }
-            _ => Self::Heap(s.into()),
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Self::Inline(len, bytes) => bytes.get(..usize::from(*len)).unwrap_or_default(),
-            Self::Heap(text) => text.as_bytes(),
-        }
+        Ascii::new(s).map_or_else(|| Self::Heap(s.into()), Self::Inline)
     }
 
     fn as_str(&self) -> &str {
         match self {
-            // Only ASCII is ever held.
-            Self::Inline(..) => core::str::from_utf8(self.bytes()).unwrap_or_default(),
+            Self::Inline(text) => text.as_str(),
             Self::Heap(text) => text,
         }
     }
@@ -61,7 +46,7 @@ impl PartialOrd for Text {
 impl Ord for Text {
     /// As their text: ASCII orders by its bytes.
     fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        self.bytes().cmp(other.bytes())
+        self.as_str().as_bytes().cmp(other.as_str().as_bytes())
     }
 }
 

@@ -89,3 +89,91 @@ mod tests {
         assert!(serde_json::from_str::<T>("\"ok\"").is_ok());
     }
 }
+
+/// Text of at most `N` ASCII bytes held inline, with no allocation: short values that are
+/// copied often (ids, token numbers, a card's last digits). Bytes past the length are zero,
+/// so two values are equal exactly when their texts are. Its `Debug` gives the length only:
+/// what holds one says how it prints (a token number prints masked).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ascii<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Ascii<N> {
+    /// `text`, if it is ASCII and at most `N` bytes long (and `N` fits a byte).
+    #[must_use]
+    pub fn new(text: &str) -> Option<Self> {
+        let mut bytes = [0; N];
+        bytes.get_mut(..text.len())?.copy_from_slice(text.as_bytes());
+        let len = u8::try_from(text.len()).ok()?;
+        text.is_ascii().then_some(Self { len, bytes })
+    }
+
+    /// The text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever held.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The text's bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// How many bytes the text has.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the text is empty.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<const N: usize> fmt::Debug for Ascii<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ascii({} bytes)", self.len)
+    }
+}
+
+impl<const N: usize> Default for Ascii<N> {
+    fn default() -> Self {
+        Self { len: 0, bytes: [0; N] }
+    }
+}
+
+impl<const N: usize> PartialOrd for Ascii<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<const N: usize> Ord for Ascii<N> {
+    /// As their texts order.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod ascii_tests {
+    use super::Ascii;
+
+    #[test]
+    fn inline_text_holds_what_fits_and_orders_as_text() {
+        let ab = Ascii::<4>::new("ab").unwrap();
+        assert_eq!((ab.as_str(), ab.len(), ab.is_empty()), ("ab", 2, false));
+        assert!(Ascii::<4>::new("abcd").is_some());
+        assert!(Ascii::<4>::new("abcde").is_none(), "too long");
+        assert!(Ascii::<4>::new("é").is_none(), "not ASCII");
+        assert!(ab < Ascii::<4>::new("abc").unwrap() && Ascii::<4>::new("b").unwrap() > ab);
+        assert!(Ascii::<4>::new("").unwrap() == Ascii::default());
+        assert!(Ascii::<300>::new(&"x".repeat(256)).is_none(), "a length must fit a byte");
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use cloudcard_core::text::Ascii;
 use cloudcard_core::{IssuerTable, Pan};
 use cloudcard_masking::checks::luhn_check_digit;
 use rand::RngExt;
@@ -18,11 +19,7 @@ const MAX_DIGITS: usize = 19;
 /// Held inline, 20 bytes (its digits and their count): a token record, a cryptogram and a
 /// verified payment each carry one, and copying it allocates nothing.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct TokenNumber {
-    /// ASCII digits, zero past `len`.
-    digits: [u8; MAX_DIGITS],
-    len: u8,
-}
+pub struct TokenNumber(Ascii<MAX_DIGITS>);
 
 impl TokenNumber {
     /// Parses a token number as a device sends it.
@@ -37,37 +34,31 @@ impl TokenNumber {
 
     /// The number of `digits`, if they are 1 to 19 ASCII digits (the caller checked the rest).
     fn of_digits(digits: &[u8]) -> Option<Self> {
-        let mut number = Self { digits: [0; MAX_DIGITS], len: u8::try_from(digits.len()).ok()? };
         let ok = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
-        number.digits.get_mut(..digits.len()).filter(|_| ok)?.copy_from_slice(digits);
-        Some(number)
-    }
-
-    fn bytes(&self) -> &[u8] {
-        self.digits.get(..usize::from(self.len)).unwrap_or_default()
+        let text = core::str::from_utf8(digits).ok().filter(|_| ok)?;
+        Ascii::new(text).map(Self)
     }
 
     /// The plain digits, for the device and the scheme messages.
     #[must_use]
     pub fn expose(&self) -> &str {
-        // Only ASCII digits are ever held.
-        core::str::from_utf8(self.bytes()).unwrap_or_default()
+        self.0.as_str()
     }
 
     /// The number as one integer, for an index: its digits' value and, above them, their count
     /// (so a leading zero makes another key). Every token number (13–19 digits) fits.
     #[must_use]
     pub(crate) fn key(&self) -> u128 {
-        let value = self.bytes().iter().fold(0_u128, |v, d| {
+        let value = self.0.as_bytes().iter().fold(0_u128, |v, d| {
             v.saturating_mul(10).saturating_add(u128::from(d.wrapping_sub(b'0')))
         });
-        (u128::from(self.len) << 64) | value
+        (u128::try_from(self.0.len()).unwrap_or(0) << 64) | value
     }
 
     /// How many digits the number has.
     #[must_use]
     pub fn digit_count(&self) -> usize {
-        usize::from(self.len)
+        self.0.len()
     }
 
     /// The masked form: first 4, last 4.

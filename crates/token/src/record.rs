@@ -4,6 +4,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::TokenId;
+use cloudcard_core::text::Ascii;
 use serde::{Deserialize, Serialize};
 
 use crate::cryptogram::ReplayWindow;
@@ -82,28 +83,22 @@ impl<'de> Deserialize<'de> for Par {
 
 /// A card's last four digits, for display, held inline; none once its token is deleted.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Last4 {
-    digits: [u8; 4],
-    len: u8,
-}
+pub struct Last4(Ascii<4>);
 
 impl Last4 {
     /// The last four digits of a card number's `digits` (all of them if fewer); `None` unless
     /// they are ASCII digits.
     #[must_use]
     pub fn of(digits: &str) -> Option<Self> {
-        let tail = digits.as_bytes().get(digits.len().saturating_sub(4)..)?;
-        let mut last4 = Self { digits: [0; 4], len: u8::try_from(tail.len()).ok()? };
-        last4.digits.get_mut(..tail.len())?.copy_from_slice(tail);
-        tail.iter().all(u8::is_ascii_digit).then_some(last4)
+        let tail = digits.get(digits.len().saturating_sub(4)..)?;
+        let ascii = Ascii::new(tail).filter(|_| tail.bytes().all(|b| b.is_ascii_digit()))?;
+        Some(Self(ascii))
     }
 
     /// The digits as text ("" once shredded).
     #[must_use]
     pub fn as_str(&self) -> &str {
-        let digits = self.digits.get(..usize::from(self.len)).unwrap_or_default();
-        // Only ASCII digits are ever held.
-        core::str::from_utf8(digits).unwrap_or_default()
+        self.0.as_str()
     }
 }
 
