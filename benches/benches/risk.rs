@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use cloudcard_benches::{CountingAllocator, thread_rates};
+use cloudcard_benches::{CountingAllocator, thread_rates, touch_memory};
 use cloudcard_core::{Amount, Channel, ManualClock, beijing_hour};
 use cloudcard_risk::{
     Authentication, ChallengeMethod, DecisionBuf, EntityKind, Mcc, Outcome, RiskEngine, Transaction,
@@ -89,6 +89,8 @@ fn hand_decide(engine: &RiskEngine, t: &Transaction) -> Outcome {
 }
 
 fn build() -> (RiskEngine, Vec<Transaction>) {
+    // The growth below takes about 1.5 GiB; the host hands it over first.
+    touch_memory(2 << 30);
     let clock = Arc::new(ManualClock::new(now()));
     let before = GLOBAL.live_bytes();
     let config = cloudcard_risk::RiskConfig::default();

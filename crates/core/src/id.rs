@@ -35,6 +35,15 @@ impl Text {
             Self::Heap(text) => text,
         }
     }
+
+    /// The text's bytes, read without checking them again (ordering ids in a large map
+    /// compares many).
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline(text) => text.as_bytes(),
+            Self::Heap(text) => text.as_bytes(),
+        }
+    }
 }
 
 impl PartialOrd for Text {
@@ -46,7 +55,7 @@ impl PartialOrd for Text {
 impl Ord for Text {
     /// As their text: ASCII orders by its bytes.
     fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        self.as_str().as_bytes().cmp(other.as_str().as_bytes())
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
