@@ -575,8 +575,8 @@ fn transaction_id(merchant: &MerchantId, terminal: &TransactionId) -> Transactio
     let mut h = sha2::Sha256::new();
     h.update(b"cloudcard/transaction/v1");
     h.update(u32::try_from(merchant.as_str().len()).unwrap_or(u32::MAX).to_be_bytes());
-    h.update(merchant.as_str().as_bytes());
-    h.update(terminal.as_str().as_bytes());
+    h.update(merchant.as_bytes());
+    h.update(terminal.as_bytes());
     let digest = h.finalize();
     let mut first = [0u8; 16];
     first.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));

@@ -114,12 +114,25 @@ macro_rules! ids {
             /// `None` for any other id, including one whose hex is not lower-case.
             #[must_use]
             pub fn bits(&self) -> Option<u128> {
-                let hex = self.as_str().strip_prefix(concat!($prefix, "_"))?;
-                let lower = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
-                if hex.len() != 32 || !hex.bytes().all(lower) {
+                let hex = self.0.as_bytes().strip_prefix(concat!($prefix, "_").as_bytes())?;
+                if hex.len() != 32 {
                     return None;
                 }
-                u128::from_str_radix(hex, 16).ok()
+                hex.iter().try_fold(0u128, |bits, &b| {
+                    let digit = match b {
+                        b'0'..=b'9' => b - b'0',
+                        b'a'..=b'f' => b - b'a' + 10,
+                        _ => return None,
+                    };
+                    Some(bits << 4 | u128::from(digit))
+                })
+            }
+
+            /// The id's bytes (its ASCII text), read without checking them again: for a MAC or
+            /// a key, where the text is not needed as text.
+            #[must_use]
+            pub fn as_bytes(&self) -> &[u8] {
+                self.0.as_bytes()
             }
 
             /// The id as text.

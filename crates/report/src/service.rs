@@ -555,7 +555,7 @@ impl<S: LookupStore> LookupService<S> {
             cipher(&key)
                 .decrypt(
                     &sealed.nonce.into(),
-                    Payload { msg: &sealed.ciphertext, aad: q.id.as_str().as_bytes() },
+                    Payload { msg: &sealed.ciphertext, aad: q.id.as_bytes() },
                 )
                 .map_err(|_| LookupError::Crypto)?,
         );
@@ -686,7 +686,7 @@ impl<S: LookupStore> LookupService<S> {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = cipher(&key)
-            .encrypt(&nonce.into(), Payload { msg: &plain, aad: q.id.as_str().as_bytes() })
+            .encrypt(&nonce.into(), Payload { msg: &plain, aad: q.id.as_bytes() })
             .map_err(|_| LookupError::Crypto)?;
         self.store.put_sealed(&q.id, &SealedReport { nonce, ciphertext }, &key)?;
         self.store.schedule(Queue::Expiry, expires_at, &q.id)?;

@@ -336,7 +336,7 @@ impl InMemoryLookupStore {
 }
 
 fn id(q: &QueryId) -> &[u8] {
-    q.as_str().as_bytes()
+    q.as_bytes()
 }
 
 const fn queue_table(queue: Queue) -> &'static str {
@@ -362,10 +362,9 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
 
     fn put(&self, record: &QueryRecord) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
-            let request =
-                store::key(&[record.user.as_str().as_bytes(), record.request.as_str().as_bytes()]);
+            let request = store::key(&[record.user.as_bytes(), record.request.as_bytes()]);
             txn.put(REQUESTS, &request, id(&record.id))?;
-            let user = record.user.as_str().as_bytes();
+            let user = record.user.as_bytes();
             match record.state {
                 QueryState::Draft | QueryState::Accepted => txn.put(OPEN, user, id(&record.id))?,
                 QueryState::Generated | QueryState::Expired => {
@@ -383,7 +382,7 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
         user: &UserId,
         request: &RequestId,
     ) -> Result<Option<QueryId>, StoreError> {
-        let key = store::key(&[user.as_str().as_bytes(), request.as_str().as_bytes()]);
+        let key = store::key(&[user.as_bytes(), request.as_bytes()]);
         store::read(&self.kv, |txn| {
             txn.get(REQUESTS, &key)?.map(|bytes| store::decode_id(&bytes)).transpose()
         })
@@ -391,18 +390,16 @@ impl<K: Kv> LookupStore for KvLookupStore<K> {
 
     fn open_query(&self, user: &UserId) -> Result<Option<QueryId>, StoreError> {
         store::read(&self.kv, |txn| {
-            txn.get(OPEN, user.as_str().as_bytes())?
-                .map(|bytes| store::decode_id(&bytes))
-                .transpose()
+            txn.get(OPEN, user.as_bytes())?.map(|bytes| store::decode_id(&bytes)).transpose()
         })
     }
 
     fn last_generated(&self, user: &UserId) -> Result<Option<DateTime<Utc>>, StoreError> {
-        store::read(&self.kv, |txn| get_json(txn, LAST, user.as_str().as_bytes()))
+        store::read(&self.kv, |txn| get_json(txn, LAST, user.as_bytes()))
     }
 
     fn set_last_generated(&self, user: &UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        store::write(&self.kv, |txn| put_json(txn, LAST, user.as_str().as_bytes(), &at))
+        store::write(&self.kv, |txn| put_json(txn, LAST, user.as_bytes(), &at))
     }
 
     fn add_found(&self, q: &QueryId, cards: Vec<ReportCard>) -> Result<(), StoreError> {

@@ -170,7 +170,7 @@ fn instrument_prefix(instrument: &Instrument) -> Vec<u8> {
 fn log_key(instrument: &Instrument, entry: &LoggedTransaction) -> Vec<u8> {
     let mut k = instrument_prefix(instrument);
     k.extend_from_slice(&time_key(entry.at));
-    k.extend_from_slice(entry.id.as_str().as_bytes());
+    k.extend_from_slice(entry.id.as_bytes());
     k
 }
 
@@ -179,7 +179,7 @@ fn assess_in(txn: &mut dyn Txn, report: &LossReport) -> Result<Vec<Assessment>, 
     let mut out = Vec::new();
     for (_, value) in txn.range(LOG, &prefix, &prefix_end(&prefix), usize::MAX)? {
         let t: LoggedTransaction = store::decode(&value)?;
-        let claimed = txn.contains(CLAIMED, t.id.as_str().as_bytes())?;
+        let claimed = txn.contains(CLAIMED, t.id.as_bytes())?;
         out.push(Assessment { ineligible: loss::verdict(&t, report, claimed), transaction: t });
     }
     Ok(out)
@@ -251,7 +251,7 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
             keys.push(log_key(&Instrument::Device(device.clone()), &entry));
         }
         // One due entry per transaction, naming every log entry it made.
-        let due_key = store::due_key(due, entry.id.as_str().as_bytes());
+        let due_key = store::due_key(due, entry.id.as_bytes());
         let due_value = store::encode_keys(&keys)?;
         store::write(&self.kv, |txn| {
             for key in &keys {
@@ -294,12 +294,12 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
             let Some(claim) = loss::file(id, report, &eligible, now) else { return Ok(None) };
             let claim = claim.map_err(|_| StoreError::Corrupt)?;
             for t in &claim.transactions {
-                txn.put(CLAIMED, t.as_str().as_bytes(), id.as_str().as_bytes())?;
+                txn.put(CLAIMED, t.as_bytes(), id.as_bytes())?;
             }
-            if txn.get(CLAIMS, id.as_str().as_bytes())?.is_some() {
+            if txn.get(CLAIMS, id.as_bytes())?.is_some() {
                 return Err(StoreError::Duplicate);
             }
-            put_json(txn, CLAIMS, id.as_str().as_bytes(), &claim)?;
+            put_json(txn, CLAIMS, id.as_bytes(), &claim)?;
             Ok(Some(claim))
         })
     }
@@ -311,14 +311,14 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
         now: DateTime<Utc>,
     ) -> Result<Result<Claim, RiskError>, StoreError> {
         store::write(&self.kv, |txn| {
-            let key = id.as_str().as_bytes();
+            let key = id.as_bytes();
             let mut claim: Claim = get_json(txn, CLAIMS, key)?.ok_or(StoreError::Missing)?;
             if let Err(e) = loss::advance(&mut claim, event, now) {
                 return Ok(Err(e));
             }
             if claim.state == ClaimState::Rejected {
                 for t in &claim.transactions {
-                    txn.delete(CLAIMED, t.as_str().as_bytes())?;
+                    txn.delete(CLAIMED, t.as_bytes())?;
                 }
             }
             put_json(txn, CLAIMS, key, &claim)?;
@@ -327,7 +327,7 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
     }
 
     fn claim(&self, id: &ClaimId) -> Result<Option<Claim>, StoreError> {
-        store::read(&self.kv, |txn| get_json(txn, CLAIMS, id.as_str().as_bytes()))
+        store::read(&self.kv, |txn| get_json(txn, CLAIMS, id.as_bytes()))
     }
 
     fn suppress(&self, key: EntityKey, rule: &str, until: DateTime<Utc>) -> Result<(), StoreError> {

@@ -212,7 +212,7 @@ fn message_parts(
     mut sink: impl FnMut(&[u8]),
 ) {
     let number = token_number.expose().as_bytes();
-    let merchant = data.merchant.as_str().as_bytes();
+    let merchant = data.merchant.as_bytes();
     sink(b"cloudcard/cryptogram/v1");
     sink(&[u8::try_from(number.len()).unwrap_or(u8::MAX)]);
     sink(number);

@@ -45,22 +45,22 @@ impl<K: Kv> KvTokenStore<K> {
 
 fn fingerprint_key(fingerprint: &Fingerprint, id: &TokenId) -> Vec<u8> {
     let mut k = fingerprint.0.to_vec();
-    k.extend_from_slice(id.as_str().as_bytes());
+    k.extend_from_slice(id.as_bytes());
     k
 }
 
 fn device_key(device: &DeviceId, id: &TokenId) -> Vec<u8> {
-    key(&[device.as_str().as_bytes(), id.as_str().as_bytes()])
+    key(&[device.as_bytes(), id.as_bytes()])
 }
 
 fn device_prefix(device: &DeviceId) -> Vec<u8> {
-    let mut k = device.as_str().as_bytes().to_vec();
+    let mut k = device.as_bytes().to_vec();
     k.push(0);
     k
 }
 
 fn id_key(id: &TokenId) -> &[u8] {
-    id.as_str().as_bytes()
+    id.as_bytes()
 }
 
 fn get(txn: &mut dyn Txn, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {

@@ -78,9 +78,9 @@ pub(crate) fn replenish_mac(
     MacKey::new("luk", luk).mac(&[
         b"cloudcard/replenish/v1",
         &part(token.as_str()),
-        token.as_str().as_bytes(),
+        token.as_bytes(),
         &part(device.as_str()),
-        device.as_str().as_bytes(),
+        device.as_bytes(),
         &key_seq.to_be_bytes(),
         &count.to_be_bytes(),
         nonce,
@@ -104,7 +104,7 @@ pub struct LukGrant {
 
 /// LUK = HMAC-SHA256(master, label ‖ len(token id) ‖ token id ‖ key sequence).
 pub(crate) fn derive(master: &MacKey, token: &TokenId, key_seq: u32) -> KeyBytes {
-    let id = token.as_str().as_bytes();
+    let id = token.as_bytes();
     let len = u8::try_from(id.len()).unwrap_or(u8::MAX);
     Secret::new(master.mac(&[b"cloudcard/luk/v1", &[len], id, &key_seq.to_be_bytes()]))
 }

@@ -462,12 +462,12 @@ impl<S: TokenStore> TokenService<S> {
         self.luk_master_key.mac(&[
             b"cloudcard/held-cryptogram/v1",
             &part(held.token.as_str()),
-            held.token.as_str().as_bytes(),
+            held.token.as_bytes(),
             &part(held.device.as_str()),
-            held.device.as_str().as_bytes(),
+            held.device.as_bytes(),
             &held.amount.fen().to_be_bytes(),
             &part(held.merchant.as_str()),
-            held.merchant.as_str().as_bytes(),
+            held.merchant.as_bytes(),
             &[held.channel.code()],
             &held.atc.to_be_bytes(),
             &[held.cvm.code()],
@@ -505,8 +505,8 @@ impl<S: TokenStore> TokenService<S> {
                 if r.sealed_pan.key_version == current {
                     return Err(TokenError::KeyVersion);
                 }
-                let plain = self.keys().open(r.id.as_str().as_bytes(), &r.sealed_pan)?;
-                r.sealed_pan = self.keys().seal(r.id.as_str().as_bytes(), &plain)?;
+                let plain = self.keys().open(r.id.as_bytes(), &r.sealed_pan)?;
+                r.sealed_pan = self.keys().seal(r.id.as_bytes(), &plain)?;
                 Ok(())
             });
             match result {
@@ -643,11 +643,11 @@ impl<S: TokenStore> TokenService<S> {
             plain.push('|');
             plain.push_str(&expiry.to_string());
         }
-        self.keys().seal(id.as_str().as_bytes(), plain.as_bytes())
+        self.keys().seal(id.as_bytes(), plain.as_bytes())
     }
 
     fn open(&self, record: &TokenRecord) -> Result<FundingCard, TokenError> {
-        let plain = self.keys().open(record.id.as_str().as_bytes(), &record.sealed_pan)?;
+        let plain = self.keys().open(record.id.as_bytes(), &record.sealed_pan)?;
         let text = core::str::from_utf8(&plain).map_err(|_| TokenError::Crypto)?;
         let (digits, expiry) = match text.split_once('|') {
             Some((digits, expiry)) => {

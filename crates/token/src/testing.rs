@@ -25,7 +25,7 @@ fn record(number: &str, fingerprint: u8, device: &DeviceId) -> TokenRecord {
     let id = TokenId::random();
     let ring = KeyRing::new(KeyVersion(1), &Secret::new([1; 32]));
     TokenRecord {
-        sealed_pan: ring.seal(id.as_str().as_bytes(), b"6222021234567890128").unwrap(),
+        sealed_pan: ring.seal(id.as_bytes(), b"6222021234567890128").unwrap(),
         id,
         number: TokenNumber::parse(number).unwrap(),
         status: TokenStatus::Active,

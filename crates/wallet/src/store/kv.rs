@@ -58,7 +58,7 @@ impl<K: Kv> KvWalletStore<K> {
     /// [`StoreError::Backend`].
     pub fn mentions_card(&self, card: &CardId) -> Result<bool, StoreError> {
         store::read(&self.kv, |txn| {
-            if txn.get(TICKETS, card.as_str().as_bytes())?.is_some() {
+            if txn.get(TICKETS, card.as_bytes())?.is_some() {
                 return Ok(true);
             }
             Ok(all_cards(txn)?.iter().any(|c| c.id == *card))
@@ -290,15 +290,15 @@ impl TerminalRow {
 }
 
 fn get_user(txn: &mut dyn Txn, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
-    get_json::<UserRow>(txn, USERS, id.as_str().as_bytes())?.map(UserRow::into_record).transpose()
+    get_json::<UserRow>(txn, USERS, id.as_bytes())?.map(UserRow::into_record).transpose()
 }
 
 fn put_user(txn: &mut dyn Txn, user: &UserRecord) -> Result<(), StoreError> {
-    put_json(txn, USERS, user.id.as_str().as_bytes(), &UserRow::from_record(user))
+    put_json(txn, USERS, user.id.as_bytes(), &UserRow::from_record(user))
 }
 
 fn get_cards(txn: &mut dyn Txn, user: &UserId) -> Result<Vec<CardRecord>, StoreError> {
-    get_json::<Vec<CardRow>>(txn, CARDS, user.as_str().as_bytes())?
+    get_json::<Vec<CardRow>>(txn, CARDS, user.as_bytes())?
         .unwrap_or_default()
         .into_iter()
         .map(CardRow::into_record)
@@ -306,7 +306,7 @@ fn get_cards(txn: &mut dyn Txn, user: &UserId) -> Result<Vec<CardRecord>, StoreE
 }
 
 fn put_cards(txn: &mut dyn Txn, user: &UserId, cards: &[CardRecord]) -> Result<(), StoreError> {
-    let key = user.as_str().as_bytes();
+    let key = user.as_bytes();
     if cards.is_empty() {
         txn.delete(CARDS, key)?;
         return Ok(());
@@ -318,7 +318,7 @@ fn put_cards(txn: &mut dyn Txn, user: &UserId, cards: &[CardRecord]) -> Result<(
 /// Devices are kept one per key, `user \0 registration time \0 device`, so a user's devices
 /// come in registration order and one device is a single read.
 fn device_prefix(user: &UserId) -> Vec<u8> {
-    let mut k = user.as_str().as_bytes().to_vec();
+    let mut k = user.as_bytes().to_vec();
     k.push(0);
     k
 }
@@ -368,7 +368,7 @@ fn get_devices(txn: &mut dyn Txn, user: &UserId) -> Result<Vec<DeviceRecord>, St
 fn device_key(device: &DeviceRecord) -> Vec<u8> {
     let mut k = device_prefix(&device.user);
     k.extend_from_slice(&time_key(device.registered_at));
-    k.extend_from_slice(device.id.as_str().as_bytes());
+    k.extend_from_slice(device.id.as_bytes());
     k
 }
 
@@ -401,11 +401,11 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
     fn create_user(&self, user: &UserRecord, mobile_key: &[u8; 32]) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
             if txn.get(MOBILES, mobile_key)?.is_some()
-                || txn.get(USERS, user.id.as_str().as_bytes())?.is_some()
+                || txn.get(USERS, user.id.as_bytes())?.is_some()
             {
                 return Err(StoreError::Duplicate);
             }
-            txn.put(MOBILES, mobile_key, user.id.as_str().as_bytes())?;
+            txn.put(MOBILES, mobile_key, user.id.as_bytes())?;
             put_user(txn, user)
         })
     }
@@ -434,7 +434,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
             if txn.get(IDENTITIES, identity_key)?.is_some() {
                 return Err(StoreError::Duplicate);
             }
-            txn.put(IDENTITIES, identity_key, user.as_str().as_bytes())?;
+            txn.put(IDENTITIES, identity_key, user.as_bytes())?;
             record.real_name = Some(real.clone());
             record.version = record.version.saturating_add(1);
             put_user(txn, &record)
@@ -533,7 +533,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
         card: &CardId,
     ) -> Result<Option<(CardRecord, Option<CardId>)>, StoreError> {
         store::write(&self.kv, |txn| {
-            txn.delete(TICKETS, card.as_str().as_bytes())?;
+            txn.delete(TICKETS, card.as_bytes())?;
             let mut cards = get_cards(txn, user)?;
             let Some(index) = cards.iter().position(|c| c.id == *card) else {
                 return Ok(None);
@@ -584,7 +584,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn put_binding(&self, binding: &PendingBinding) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
-            let id = binding.id.as_str().as_bytes();
+            let id = binding.id.as_bytes();
             if txn.get(BINDINGS, id)?.is_some() {
                 return Err(StoreError::Duplicate);
             }
@@ -629,7 +629,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn put_ticket(&self, ticket: &UnbindTicket) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
-            let card = ticket.card.as_str().as_bytes();
+            let card = ticket.card.as_bytes();
             let row = TicketRow {
                 ticket: ticket.ticket.clone(),
                 user: ticket.user.clone(),
@@ -643,7 +643,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn take_ticket(&self, card: &CardId) -> Result<Option<UnbindTicket>, StoreError> {
         store::write(&self.kv, |txn| {
-            let key = card.as_str().as_bytes();
+            let key = card.as_bytes();
             let Some(row) = get_json::<TicketRow>(txn, TICKETS, key)? else { return Ok(None) };
             txn.delete(TICKETS, key)?;
             Ok(Some(UnbindTicket {
@@ -657,7 +657,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn add_device(&self, device: &DeviceRecord) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
-            let index = store::key(&[b"by-id", device.id.as_str().as_bytes()]);
+            let index = store::key(&[b"by-id", device.id.as_bytes()]);
             if txn.contains(DEVICES, &index)? {
                 return Err(StoreError::Duplicate);
             }
@@ -668,7 +668,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn device(&self, user: &UserId, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
         store::read(&self.kv, |txn| {
-            let index = store::key(&[b"by-id", device.as_str().as_bytes()]);
+            let index = store::key(&[b"by-id", device.as_bytes()]);
             let Some(key) = txn.get(DEVICES, &index)? else { return Ok(None) };
             Ok(get_device(txn, &key)?.filter(|d| d.user == *user))
         })
@@ -684,7 +684,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
         device: &DeviceId,
     ) -> Result<Option<DeviceRecord>, StoreError> {
         store::write(&self.kv, |txn| {
-            let index = store::key(&[b"by-id", device.as_str().as_bytes()]);
+            let index = store::key(&[b"by-id", device.as_bytes()]);
             let Some(key) = txn.get(DEVICES, &index)? else { return Ok(None) };
             let Some(found) = get_device(txn, &key)? else {
                 return Ok(None);
@@ -803,7 +803,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn create_terminal(&self, terminal: &TerminalRecord) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
-            let key = terminal.id.as_str().as_bytes();
+            let key = terminal.id.as_bytes();
             if txn.get(TERMINALS, key)?.is_some() {
                 return Err(StoreError::Duplicate);
             }
@@ -813,7 +813,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn terminal(&self, id: &TerminalId) -> Result<Option<TerminalRecord>, StoreError> {
         store::read(&self.kv, |txn| {
-            get_json::<TerminalRow>(txn, TERMINALS, id.as_str().as_bytes())?
+            get_json::<TerminalRow>(txn, TERMINALS, id.as_bytes())?
                 .map(TerminalRow::into_record)
                 .transpose()
         })
@@ -821,7 +821,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
 
     fn put_terminal(&self, terminal: &TerminalRecord) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
-            let key = terminal.id.as_str().as_bytes();
+            let key = terminal.id.as_bytes();
             if txn.get(TERMINALS, key)?.is_none() {
                 return Err(StoreError::Missing);
             }
@@ -834,7 +834,7 @@ impl<K: Kv> WalletStore for KvWalletStore<K> {
     }
 
     fn put_case(&self, case: &UnbindCase) -> Result<(), StoreError> {
-        store::write(&self.kv, |txn| txn.put(CASES, case.id.as_str().as_bytes(), &encode(case)?))
+        store::write(&self.kv, |txn| txn.put(CASES, case.id.as_bytes(), &encode(case)?))
     }
 }
 
