@@ -125,7 +125,7 @@ pub(crate) struct PreparedLuks {
 
 /// A prepared key in its place, with the token number and sequence it is for.
 struct Held {
-    number: u128,
+    number: u64,
     key_seq: u32,
     key: MacKey,
 }
@@ -142,8 +142,8 @@ impl PreparedLuks {
 
     /// The shard and the place in it for a token number's key: its low 64 bits mixed, so
     /// that numbers sharing a prefix spread.
-    fn place(number: u128) -> (usize, usize) {
-        let mixed = (number as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes();
+    fn place(number: u64) -> (usize, usize) {
+        let mixed = number.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes();
         let [shard, place, ..] = mixed;
         (usize::from(shard) % SHARDS, usize::from(place) % PER_SHARD)
     }
@@ -154,7 +154,7 @@ impl PreparedLuks {
         &self,
         master: &MacKey,
         token: &TokenId,
-        number: u128,
+        number: u64,
         key_seq: u32,
         use_key: impl FnOnce(&MacKey) -> R,
     ) -> R {
@@ -216,8 +216,8 @@ mod tests {
         // still right, and no more keys are held than there are places.
         let luks = PreparedLuks::new();
         for round in 0..2 {
-            for i in 0..(3 * SHARDS * PER_SHARD / 2) as u128 {
-                let t = TokenId::from_bits(i);
+            for i in 0..(3 * SHARDS * PER_SHARD / 2) as u64 {
+                let t = TokenId::from_bits(u128::from(i));
                 if i % 97 == 0 || round == 0 {
                     assert_eq!(mac(&luks, &t, 9_900 + i, 1), fresh(&t, 1), "{round} {i}");
                 }

@@ -45,14 +45,15 @@ impl TokenNumber {
         self.0.as_str()
     }
 
-    /// The number as one integer, for an index: its digits' value and, above them, their count
-    /// (so a leading zero makes another key). Every token number (13–19 digits) fits.
+    /// The number as one integer, for an index: its digits read in bijective base ten (each
+    /// digit counts one more than its value), so the value of an `n`-digit number is placed
+    /// past every shorter number's and a leading zero makes another key. Every number of up to
+    /// 19 digits has its own key (the largest is about 1.1 × 10^19, below 2^64).
     #[must_use]
-    pub(crate) fn key(&self) -> u128 {
-        let value = self.0.as_bytes().iter().fold(0_u128, |v, d| {
-            v.saturating_mul(10).saturating_add(u128::from(d.wrapping_sub(b'0')))
-        });
-        (u128::try_from(self.0.len()).unwrap_or(0) << 64) | value
+    pub(crate) fn key(&self) -> u64 {
+        self.0.as_bytes().iter().fold(0_u64, |key, d| {
+            key.saturating_mul(10).saturating_add(1 + u64::from(d.wrapping_sub(b'0')))
+        })
     }
 
     /// How many digits the number has.
@@ -182,6 +183,23 @@ mod tests {
     use cloudcard_core::{Bank, CardKind};
     use cloudcard_masking::checks::luhn_valid;
 
+    proptest::proptest! {
+        /// Two numbers have one key only if they are one number, leading zeros and all.
+        #[test]
+        fn number_keys_never_collide(a in "[1-9][0-9]{11,17}", b in "[1-9][0-9]{11,17}") {
+            let number = |body: &str| {
+                let mut digits = body.to_owned();
+                digits.push(char::from(luhn_check_digit(digits.as_bytes()).unwrap()));
+                TokenNumber::parse(&digits).unwrap()
+            };
+            let (x, y) = (number(&a), number(&b));
+            proptest::prop_assert_eq!(x.key() == y.key(), x.expose() == y.expose());
+            if a.len() < 18 {
+                proptest::prop_assert_ne!(number(&format!("0{a}")).key(), x.key());
+            }
+        }
+    }
+
     #[test]
     fn a_number_key_is_its_value_and_its_length() {
         let with_zero = |digits: &str| {
@@ -192,11 +210,17 @@ mod tests {
         let a = with_zero("620000000000000");
         let b = with_zero("062000000000000"); // one more digit, a leading zero
         let longest = with_zero("999999999999999999");
+        let shorter = with_zero("62000000000000");
+        let padded = TokenNumber::parse(&format!("0{}", shorter.expose())).unwrap();
         assert_ne!(a.key(), b.key());
-        assert_eq!(a.key() & u128::from(u64::MAX), 6_200_000_000_000_005_u128);
-        assert_eq!(a.key() >> 64, 16);
-        assert_eq!(longest.key() >> 64, 19, "19 digits fit below the length");
-        assert_eq!(longest.key() & u128::from(u64::MAX), longest.expose().parse::<u128>().unwrap());
+        assert_ne!(shorter.key(), padded.key(), "a leading zero makes another key");
+        // The value, past the 1 + 10 + … + 10^(n−1) keys of shorter numbers.
+        assert_eq!(a.key(), 6_200_000_000_000_005 + 1_111_111_111_111_111);
+        assert_eq!(
+            longest.key(),
+            longest.expose().parse::<u64>().unwrap() + 1_111_111_111_111_111_111
+        );
+        assert!(longest.key() < u64::MAX, "19 digits fit");
     }
 
     #[test]

@@ -8,9 +8,14 @@ use std::sync::RwLock;
 
 use cloudcard_core::{DeviceId, TokenId};
 
+use chrono::{DateTime, Utc};
+use cloudcard_core::{Amount, MerchantId};
+
 use crate::cryptogram::ReplayWindow;
-use crate::record::{Fingerprint, TokenRecord};
-use crate::{StoreError, TokenNumber, TokenStatus};
+use crate::keys::Sealed;
+use crate::luk::LukState;
+use crate::record::{Fingerprint, Last4, Par, TokenRecord};
+use crate::{ChannelSet, Domain, StoreError, TokenNumber, TokenStatus};
 
 /// What an accepted cryptogram spends on its token: the replay window with its ATC marked,
 /// the key's use after it, and when. Nothing else of the record changes with it.
@@ -29,11 +34,23 @@ pub struct Spend {
 impl Spend {
     /// `record` with this spend, its version moved on.
     pub(crate) fn apply(self, record: &mut TokenRecord) -> Result<(), StoreError> {
-        record.replay = self.replay;
-        record.luk.used_count = self.used_count;
-        record.luk.used_amount = self.used_amount;
-        record.updated_at = self.at;
-        record.version = record.version.checked_add(1).ok_or(StoreError::Conflict)?;
+        let TokenRecord { replay, luk, updated_at, version, .. } = record;
+        self.apply_to(replay, luk, updated_at, version)
+    }
+
+    /// The spend written into the parts of a record it changes.
+    fn apply_to(
+        self,
+        replay: &mut ReplayWindow,
+        luk: &mut LukState,
+        updated_at: &mut DateTime<Utc>,
+        version: &mut u64,
+    ) -> Result<(), StoreError> {
+        *version = version.checked_add(1).ok_or(StoreError::Conflict)?;
+        *replay = self.replay;
+        luk.used_count = self.used_count;
+        luk.used_amount = self.used_amount;
+        *updated_at = self.at;
         Ok(())
     }
 }
@@ -172,6 +189,110 @@ pub trait TokenStore: Send + Sync {
     fn ids(&self) -> Result<Vec<TokenId>, StoreError>;
 }
 
+/// A record as this store keeps it. A token's limits beyond its device and its channels (one
+/// merchant, a most per payment, an expiry) are rare, so they are boxed and take 8 bytes when
+/// there are none: 344 bytes a record where the record itself takes 400.
+#[derive(Debug)]
+struct Stored {
+    id: TokenId,
+    number: TokenNumber,
+    status: TokenStatus,
+    device: DeviceId,
+    channels: ChannelSet,
+    limits: Option<Box<Limits>>,
+    fingerprint: Fingerprint,
+    par: Par,
+    sealed_pan: Sealed,
+    pan_last4: Last4,
+    luk: LukState,
+    replay: ReplayWindow,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: u64,
+}
+
+const _: () = assert!(size_of::<Stored>() <= 344, "a stored record stays 344 bytes");
+
+/// A domain's rare limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Limits {
+    merchant: Option<MerchantId>,
+    max_amount: Option<Amount>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<TokenRecord> for Stored {
+    fn from(record: TokenRecord) -> Self {
+        let TokenRecord {
+            id,
+            number,
+            status,
+            domain: Domain { device, channels, merchant, max_amount, expires_at },
+            fingerprint,
+            par,
+            sealed_pan,
+            pan_last4,
+            luk,
+            replay,
+            created_at,
+            updated_at,
+            version,
+        } = record;
+        let limits = Limits { merchant, max_amount, expires_at };
+        let none = Limits { merchant: None, max_amount: None, expires_at: None };
+        Self {
+            id,
+            number,
+            status,
+            device,
+            channels,
+            limits: (limits != none).then(|| Box::new(limits)),
+            fingerprint,
+            par,
+            sealed_pan,
+            pan_last4,
+            luk,
+            replay,
+            created_at,
+            updated_at,
+            version,
+        }
+    }
+}
+
+impl Stored {
+    /// The record it keeps.
+    fn record(&self) -> TokenRecord {
+        let limits = self.limits.as_deref();
+        TokenRecord {
+            id: self.id.clone(),
+            number: self.number.clone(),
+            status: self.status,
+            domain: Domain {
+                device: self.device.clone(),
+                channels: self.channels,
+                merchant: limits.and_then(|l| l.merchant.clone()),
+                max_amount: limits.and_then(|l| l.max_amount),
+                expires_at: limits.and_then(|l| l.expires_at),
+            },
+            fingerprint: self.fingerprint,
+            par: self.par,
+            sealed_pan: self.sealed_pan.clone(),
+            pan_last4: self.pan_last4,
+            luk: self.luk,
+            replay: self.replay,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        }
+    }
+
+    /// Keeps a spend: the parts of the record it changes, in place.
+    fn spend(&mut self, spend: Spend) -> Result<(), StoreError> {
+        spend.apply_to(&mut self.replay, &mut self.luk, &mut self.updated_at, &mut self.version)
+    }
+}
+
 /// Shards of records, and of the number index: two threads checking two cards seldom share a
 /// lock (a slot names its shard in a byte).
 const SHARDS: usize = 64;
@@ -189,13 +310,13 @@ struct Slot {
 /// digits) is found by its 128 bits, with no text hashed or kept twice; any other by its text.
 #[derive(Debug, Default)]
 struct Shard {
-    records: Slab<TokenRecord>,
+    records: Slab<Stored>,
     drawn: HashMap<Bits, u32>,
     named: HashMap<TokenId, u32>,
 }
 
-/// 128 bits as two words: an index key half the size of an aligned `u128` entry. It may hold
-/// a token number, so it never prints.
+/// 128 bits as two words: an index key half the size of an aligned `u128` entry (a drawn
+/// id's bits). It never prints.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Bits(u64, u64);
 
@@ -291,7 +412,7 @@ impl Shard {
         }
     }
 
-    fn get(&self, id: &TokenId) -> Option<&TokenRecord> {
+    fn get(&self, id: &TokenId) -> Option<&Stored> {
         self.records.get(self.find(id)? as usize)
     }
 
@@ -387,7 +508,7 @@ fn fingerprint_key(fingerprint: &Fingerprint) -> u64 {
 /// the moment of the swap. No index holds a copy of an id or a key's text.
 pub struct InMemoryTokenStore {
     shards: [Padded<RwLock<Shard>>; SHARDS],
-    by_number: [Padded<RwLock<HashMap<Bits, Slot>>>; SHARDS],
+    by_number: [Padded<RwLock<HashMap<u64, Slot>>>; SHARDS],
     by_fingerprint: RwLock<SlotIndex>,
     by_device: RwLock<SlotIndex>,
     /// Keys the device digests, so that no one can choose device ids that share one.
@@ -455,16 +576,16 @@ impl InMemoryTokenStore {
         &self.shards[usize::from(Self::shard_of(id))].0
     }
 
-    fn numbers(&self, key: u128) -> &RwLock<HashMap<Bits, Slot>> {
+    fn numbers(&self, key: u64) -> &RwLock<HashMap<u64, Slot>> {
         // The low digits vary most.
         #[expect(clippy::indexing_slicing, reason = "reduced modulo SHARDS, the array's length")]
-        &self.by_number[(key % SHARDS as u128) as usize].0
+        &self.by_number[(key % SHARDS as u64) as usize].0
     }
 
     /// Where the record with this number lies: its shard's lock and its slot there.
     fn locate(&self, number: &TokenNumber) -> Option<(&RwLock<Shard>, usize)> {
         let key = number.key();
-        let slot = *self.numbers(key).read_unpoisoned().get(&Bits::of(key))?;
+        let slot = *self.numbers(key).read_unpoisoned().get(&key)?;
         Some((self.shard_at(slot.shard)?, slot.at as usize))
     }
 
@@ -479,13 +600,13 @@ impl InMemoryTokenStore {
         self.devices.hash_one(device)
     }
 
-    /// Copies of the records in `slots` that `keep` accepts.
-    fn records(&self, slots: Vec<Slot>, keep: impl Fn(&TokenRecord) -> bool) -> Vec<TokenRecord> {
+    /// The records in `slots` that `keep` accepts.
+    fn records(&self, slots: Vec<Slot>, keep: impl Fn(&Stored) -> bool) -> Vec<TokenRecord> {
         slots
             .into_iter()
             .filter_map(|slot| {
                 let shard = self.shard_at(slot.shard)?.read_unpoisoned();
-                shard.records.get(slot.at as usize).filter(|r| keep(r)).cloned()
+                shard.records.get(slot.at as usize).filter(|r| keep(r)).map(Stored::record)
             })
             .collect()
     }
@@ -508,7 +629,7 @@ impl InMemoryTokenStore {
             return Err(StoreError::Conflict);
         }
         let old = stored.fingerprint;
-        *stored = record;
+        *stored = Stored::from(record);
         Ok(old)
     }
 }
@@ -521,7 +642,7 @@ impl TokenStore for InMemoryTokenStore {
         let slot = {
             // Lock order: the number's shard, then the record's.
             let mut numbers = self.numbers(key).write_unpoisoned();
-            let Entry::Vacant(number) = numbers.entry(Bits::of(key)) else {
+            let Entry::Vacant(number) = numbers.entry(key) else {
                 return Err(StoreError::Duplicate);
             };
             let index = Self::shard_of(&record.id);
@@ -532,7 +653,7 @@ impl TokenStore for InMemoryTokenStore {
             }
             let slot = Slot { shard: index, at };
             number.insert(slot);
-            shard.records.push(record);
+            shard.records.push(Stored::from(record));
             slot
         };
         self.by_fingerprint.write_unpoisoned().add(fingerprint, slot);
@@ -541,17 +662,17 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self.shard(id).read_unpoisoned().get(id).cloned())
+        Ok(self.shard(id).read_unpoisoned().get(id).map(Stored::record))
     }
 
-    /// Under the shard's read lock: no copy of the record is made.
+    /// Under the shard's read lock: the record is made on the stack, nothing allocated.
     fn view(&self, id: &TokenId, read: &mut dyn FnMut(&TokenRecord)) -> Result<bool, StoreError> {
         let shard = self.shard(id).read_unpoisoned();
-        let record = shard.get(id);
-        if let Some(record) = record {
-            read(record);
+        let stored = shard.get(id);
+        if let Some(stored) = stored {
+            read(&stored.record());
         }
-        Ok(record.is_some())
+        Ok(stored.is_some())
     }
 
     /// By number, straight to the record's slot: no id hashed or compared but the record's own.
@@ -563,8 +684,8 @@ impl TokenStore for InMemoryTokenStore {
     ) -> Result<bool, StoreError> {
         if let Some((shard, at)) = self.locate(number) {
             let shard = shard.read_unpoisoned();
-            if let Some(record) = shard.records.get(at).filter(|r| r.id == *id) {
-                read(record);
+            if let Some(stored) = shard.records.get(at).filter(|r| r.id == *id) {
+                read(&stored.record());
                 return Ok(true);
             }
         }
@@ -574,10 +695,11 @@ impl TokenStore for InMemoryTokenStore {
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
         Ok(self
             .locate(number)
-            .and_then(|(shard, at)| shard.read_unpoisoned().records.get(at).cloned()))
+            .and_then(|(shard, at)| shard.read_unpoisoned().records.get(at).map(Stored::record)))
     }
 
-    /// Under the record's shard lock, in place: no copy of the record is made, no id hashed.
+    /// Under the record's shard lock, in place: the record read is made on the stack, the
+    /// spend written into the stored one, no id hashed.
     fn spend_by_number(
         &self,
         number: &TokenNumber,
@@ -585,11 +707,11 @@ impl TokenStore for InMemoryTokenStore {
     ) -> Result<Option<TokenId>, StoreError> {
         let Some((shard, at)) = self.locate(number) else { return Ok(None) };
         let mut shard = shard.write_unpoisoned();
-        let Some(record) = shard.records.get_mut(at) else { return Ok(None) };
-        if let Some(spend) = decide(record) {
-            spend.apply(record)?;
+        let Some(stored) = shard.records.get_mut(at) else { return Ok(None) };
+        if let Some(spend) = decide(&stored.record()) {
+            stored.spend(spend)?;
         }
-        Ok(Some(record.id.clone()))
+        Ok(Some(stored.id.clone()))
     }
 
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
@@ -603,7 +725,7 @@ impl TokenStore for InMemoryTokenStore {
 
     fn by_device(&self, device: &DeviceId) -> Result<Vec<TokenRecord>, StoreError> {
         let slots = self.by_device.read_unpoisoned().slots(self.device_key(device));
-        Ok(self.records(slots, |r| r.domain.device == *device))
+        Ok(self.records(slots, |r| r.device == *device))
     }
 
     fn compare_and_set(
@@ -781,6 +903,6 @@ mod tests {
     fn bits_split_into_their_two_halves() {
         let bits = Bits::of(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
         assert_eq!(bits, Bits(0xfedc_ba98_7654_3210, 0x0123_4567_89ab_cdef));
-        assert_eq!(format!("{bits:?}"), "Bits(..)", "a key may be a token number: never printed");
+        assert_eq!(format!("{bits:?}"), "Bits(..)", "an index key is never printed");
     }
 }

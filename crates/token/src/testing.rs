@@ -76,6 +76,42 @@ pub fn token_store_suite(make: &dyn Fn() -> Arc<dyn TokenStore>) {
     spends(&*make());
     spends_are_atomic(make());
     views(&*make());
+    limits(&*make());
+}
+
+/// A domain's limits (one merchant, a most per payment, an expiry), each alone and all
+/// together, read back as they went in, by every way in, and outlive a spend; taken away,
+/// they are gone.
+fn limits(s: &dyn TokenStore) {
+    let merchant: cloudcard_core::MerchantId = "mch_only_here".parse().unwrap();
+    let most = cloudcard_core::Amount::from_fen(50_000);
+    let until = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    let cases = [
+        (Some(merchant.clone()), None, None),
+        (None, Some(most), None),
+        (None, None, Some(until)),
+        (Some(merchant), Some(most), Some(until)),
+    ];
+    for (i, (merchant, max_amount, expires_at)) in (60..).zip(cases) {
+        let mut a = record(&number(i), 60, &DeviceId::random());
+        a.domain = Domain { merchant, max_amount, expires_at, ..a.domain };
+        s.insert(a.clone()).unwrap();
+        assert_eq!(s.get(&a.id).unwrap().as_ref(), Some(&a), "case {i}");
+        assert_eq!(s.get_by_number(&a.number).unwrap().as_ref(), Some(&a), "case {i}");
+        assert_eq!(s.by_device(&a.domain.device).unwrap(), [a.clone()], "case {i}");
+        assert!(s.by_fingerprint(&a.fingerprint).unwrap().contains(&a), "case {i}");
+        let mut seen = None;
+        assert!(s.view(&a.id, &mut |r| seen = Some(r.domain.clone())).unwrap());
+        assert_eq!(seen.as_ref(), Some(&a.domain), "case {i}");
+        s.spend_by_number(&a.number, &mut |r| Some(one_more(r, 1_800_000_000))).unwrap();
+        let spent = s.get(&a.id).unwrap().unwrap();
+        assert_eq!((&spent.domain, spent.version), (&a.domain, 1), "case {i}");
+        let mut open = spent.clone();
+        open.domain = Domain { merchant: None, max_amount: None, expires_at: None, ..open.domain };
+        open.version = 2;
+        s.compare_and_set(1, open.clone()).unwrap();
+        assert_eq!(s.get(&a.id).unwrap(), Some(open), "case {i}");
+    }
 }
 
 fn views(s: &dyn TokenStore) {
