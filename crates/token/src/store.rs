@@ -404,28 +404,56 @@ impl<T> Slab<T> {
     }
 }
 
+/// An id as the store finds it, read once: a drawn id by its bits, any other by its text.
+#[derive(Clone, Copy)]
+enum IdKey<'a> {
+    Drawn(Bits),
+    Named(&'a TokenId),
+}
+
+impl<'a> IdKey<'a> {
+    fn of(id: &'a TokenId) -> Self {
+        id.bits().map_or(Self::Named(id), |bits| Self::Drawn(Bits::of(bits)))
+    }
+
+    /// The shard its record lies in.
+    #[expect(clippy::cast_possible_truncation, reason = "reduced modulo SHARDS, at most 256")]
+    fn shard(self) -> u8 {
+        let h = match self {
+            // Drawn at random: any of its bits will do.
+            Self::Drawn(Bits(low, _)) => low,
+            Self::Named(id) => {
+                let mut h = DefaultHasher::new();
+                id.hash(&mut h);
+                h.finish()
+            }
+        };
+        (h % SHARDS as u64) as u8
+    }
+}
+
 impl Shard {
-    fn find(&self, id: &TokenId) -> Option<u32> {
-        match id.bits() {
-            Some(bits) => self.drawn.get(&Bits::of(bits)).copied(),
-            None => self.named.get(id).copied(),
+    fn find(&self, key: IdKey<'_>) -> Option<u32> {
+        match key {
+            IdKey::Drawn(bits) => self.drawn.get(&bits).copied(),
+            IdKey::Named(id) => self.named.get(id).copied(),
         }
     }
 
-    fn get(&self, id: &TokenId) -> Option<&Stored> {
-        self.records.get(self.find(id)? as usize)
+    fn get(&self, key: IdKey<'_>) -> Option<&Stored> {
+        self.records.get(self.find(key)? as usize)
     }
 
-    /// Takes `id` for the slot `at`; false if it is taken.
-    fn claim(&mut self, id: &TokenId, at: u32) -> bool {
+    /// Takes the id for the slot `at`; false if it is taken.
+    fn claim(&mut self, key: IdKey<'_>, at: u32) -> bool {
         fn vacant<K: Hash + Eq>(index: &mut HashMap<K, u32>, key: K, at: u32) -> bool {
             let Entry::Vacant(slot) = index.entry(key) else { return false };
             slot.insert(at);
             true
         }
-        match id.bits() {
-            Some(bits) => vacant(&mut self.drawn, Bits::of(bits), at),
-            None => vacant(&mut self.named, id.clone(), at),
+        match key {
+            IdKey::Drawn(bits) => vacant(&mut self.drawn, bits, at),
+            IdKey::Named(id) => vacant(&mut self.named, id.clone(), at),
         }
     }
 }
@@ -553,27 +581,16 @@ impl InMemoryTokenStore {
         self.len() == 0
     }
 
-    #[expect(clippy::cast_possible_truncation, reason = "reduced modulo SHARDS, at most 256")]
-    fn shard_of(id: &TokenId) -> u8 {
-        let h = match id.bits() {
-            // Drawn at random: any of its bits will do.
-            Some(bits) => bits as u64,
-            None => {
-                let mut h = DefaultHasher::new();
-                id.hash(&mut h);
-                h.finish()
-            }
-        };
-        (h % SHARDS as u64) as u8
-    }
-
     fn shard_at(&self, index: u8) -> Option<&RwLock<Shard>> {
         self.shards.get(usize::from(index)).map(|s| &s.0)
     }
 
-    fn shard(&self, id: &TokenId) -> &RwLock<Shard> {
-        #[expect(clippy::indexing_slicing, reason = "shard_of is below SHARDS, the array's length")]
-        &self.shards[usize::from(Self::shard_of(id))].0
+    fn shard(&self, key: IdKey<'_>) -> &RwLock<Shard> {
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "a key's shard is below SHARDS, the array's length"
+        )]
+        &self.shards[usize::from(key.shard())].0
     }
 
     fn numbers(&self, key: u64) -> &RwLock<HashMap<u64, Slot>> {
@@ -591,8 +608,9 @@ impl InMemoryTokenStore {
 
     /// The slot of the record with this id (for good: records never move).
     fn slot_of(&self, id: &TokenId) -> Option<Slot> {
-        let shard = Self::shard_of(id);
-        let at = self.shard_at(shard)?.read_unpoisoned().find(id)?;
+        let key = IdKey::of(id);
+        let shard = key.shard();
+        let at = self.shard_at(shard)?.read_unpoisoned().find(key)?;
         Some(Slot { shard, at })
     }
 
@@ -645,10 +663,11 @@ impl TokenStore for InMemoryTokenStore {
             let Entry::Vacant(number) = numbers.entry(key) else {
                 return Err(StoreError::Duplicate);
             };
-            let index = Self::shard_of(&record.id);
+            let id = IdKey::of(&record.id);
+            let index = id.shard();
             let mut shard = self.shard_at(index).ok_or(StoreError::Missing)?.write_unpoisoned();
             let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
-            if !shard.claim(&record.id, at) {
+            if !shard.claim(id, at) {
                 return Err(StoreError::Duplicate);
             }
             let slot = Slot { shard: index, at };
@@ -662,13 +681,15 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self.shard(id).read_unpoisoned().get(id).map(Stored::record))
+        let key = IdKey::of(id);
+        Ok(self.shard(key).read_unpoisoned().get(key).map(Stored::record))
     }
 
     /// Under the shard's read lock: the record is made on the stack, nothing allocated.
     fn view(&self, id: &TokenId, read: &mut dyn FnMut(&TokenRecord)) -> Result<bool, StoreError> {
-        let shard = self.shard(id).read_unpoisoned();
-        let stored = shard.get(id);
+        let key = IdKey::of(id);
+        let shard = self.shard(key).read_unpoisoned();
+        let stored = shard.get(key);
         if let Some(stored) = stored {
             read(&stored.record());
         }
@@ -877,7 +898,7 @@ mod tests {
     fn drawn_ids_are_keyed_by_their_bits_and_others_by_their_text() {
         let mut shard = Shard::default();
         let drawn = TokenId::from_bits(0xfeed);
-        assert!(shard.claim(&drawn, 0));
+        assert!(shard.claim(IdKey::of(&drawn), 0));
         assert_eq!(shard.drawn.get(&Bits::of(0xfeed)), Some(&0));
         // Upper-case hex, a short or a long id: each another id, kept by its text.
         for (at, other) in [
@@ -890,13 +911,13 @@ mod tests {
         {
             let id: TokenId = other.parse().unwrap();
             let at = u32::try_from(at).unwrap() + 1;
-            assert!(shard.claim(&id, at), "{other}");
+            assert!(shard.claim(IdKey::of(&id), at), "{other}");
             assert_eq!(shard.named.get(&id), Some(&at), "{other}");
-            assert!(!shard.claim(&id, 9), "{other} taken once");
+            assert!(!shard.claim(IdKey::of(&id), 9), "{other} taken once");
         }
-        assert!(!shard.claim(&drawn, 9));
+        assert!(!shard.claim(IdKey::of(&drawn), 9));
         assert_eq!((shard.drawn.len(), shard.named.len()), (1, 3));
-        assert_eq!(shard.find(&drawn), Some(0));
+        assert_eq!(shard.find(IdKey::of(&drawn)), Some(0));
     }
 
     #[test]
