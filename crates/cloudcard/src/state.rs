@@ -213,10 +213,32 @@ impl Default for MemoryRecords {
 
 /// A shard of answers. An answer is boxed: the table holds an id and a pointer (48 bytes), so
 /// that its doublings, which a day of payments makes often, copy a quarter of what they would.
+/// What lapses is queued in time order: answers are kept as payments arrive, so a new one
+/// almost always goes at the back, and a purge takes from the front.
 #[derive(Debug, Default)]
 struct AnswerBook {
-    by_id: std::collections::HashMap<TransactionId, Box<([u8; 32], crate::model::PaymentOutcome)>>,
-    due: std::collections::BTreeSet<(DateTime<Utc>, TransactionId)>,
+    by_id: std::collections::HashMap<TransactionId, Box<Kept>>,
+    due: std::collections::VecDeque<(DateTime<Utc>, TransactionId)>,
+}
+
+/// A kept answer: the request's digest, the outcome, and until when it is kept.
+#[derive(Debug)]
+struct Kept {
+    digest: [u8; 32],
+    outcome: crate::model::PaymentOutcome,
+    until: DateTime<Utc>,
+}
+
+impl AnswerBook {
+    /// Queues `id` to lapse at `until`, in time order.
+    fn due_at(&mut self, until: DateTime<Utc>, id: TransactionId) {
+        if self.due.back().is_none_or(|(last, _)| *last <= until) {
+            self.due.push_back((until, id));
+        } else {
+            let at = self.due.partition_point(|(t, _)| *t <= until);
+            self.due.insert(at, (until, id));
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -306,12 +328,13 @@ impl HotRecords for MemoryRecords {
         let mut book = self.answers(id);
         match answer {
             Answer::First { request_digest, until } => {
-                book.by_id.insert(id.clone(), Box::new((request_digest, outcome.clone())));
-                book.due.insert((until, id.clone()));
+                let kept = Kept { digest: request_digest, outcome: outcome.clone(), until };
+                book.by_id.insert(id.clone(), Box::new(kept));
+                book.due_at(until, id.clone());
             }
             Answer::Later => {
                 if let Some(kept) = book.by_id.get_mut(id) {
-                    kept.1.clone_from(outcome);
+                    kept.outcome.clone_from(outcome);
                 }
             }
         }
@@ -326,7 +349,7 @@ impl HotRecords for MemoryRecords {
         &self,
         id: &TransactionId,
     ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError> {
-        Ok(self.answers(id).by_id.get(id).map(|kept| (**kept).clone()))
+        Ok(self.answers(id).by_id.get(id).map(|kept| (kept.digest, kept.outcome.clone())))
     }
 
     fn purge_outcomes(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
@@ -337,12 +360,11 @@ impl HotRecords for MemoryRecords {
                 break;
             }
             let mut book = self.shard(start.wrapping_add(k));
-            while purged < limit {
-                let Some(first) = book.due.first().filter(|(at, _)| *at < now).cloned() else {
-                    break;
-                };
-                book.due.remove(&first);
-                if book.by_id.remove(&first.1).is_some() {
+            while purged < limit && book.due.front().is_some_and(|(at, _)| *at < now) {
+                let Some((at, id)) = book.due.pop_front() else { break };
+                // Kept again since with a later time, it stays until then.
+                if book.by_id.get(&id).is_some_and(|kept| kept.until == at) {
+                    book.by_id.remove(&id);
                     purged += 1;
                 }
             }
@@ -851,6 +873,29 @@ mod tests {
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(records.has_outcome(id).unwrap(), i % 10 == 0, "{i}");
         }
+    }
+
+    /// An answer kept again with a later time stays until then: its first time lapsing takes
+    /// nothing; answers lapse in time order whatever order they were kept in.
+    #[test]
+    fn an_answer_kept_again_stays_until_its_later_time() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+        let records = MemoryRecords::default();
+        let id = TransactionId::random();
+        let outcome =
+            PaymentOutcome::Declined { transaction: id.clone(), reason: DeclineReason::Review };
+        for until in [t0, t0 + TimeDelta::hours(2), t0 + TimeDelta::hours(1)] {
+            let first = Answer::First { request_digest: [7; 32], until };
+            records.keep_outcome(&id, first, &outcome, false).unwrap();
+        }
+        // Kept last until t0 + 1h: the entries due at t0 and at t0 + 2h name an older keeping.
+        assert_eq!(records.purge_outcomes(t0 + TimeDelta::minutes(1), 10).unwrap(), 0);
+        assert_eq!(records.outcome(&id).unwrap(), Some(([7; 32], outcome)));
+        assert_eq!(records.purge_outcomes(t0 + TimeDelta::minutes(61), 10).unwrap(), 1);
+        assert!(!records.has_outcome(&id).unwrap());
+        assert_eq!(records.purge_outcomes(t0 + TimeDelta::hours(3), 10).unwrap(), 0);
+        let book = records.answers(&id);
+        assert!(book.due.is_empty() && book.by_id.is_empty(), "nothing left behind");
     }
 
     /// Token links behave alike as typed maps and as records: a link names its user, card and
