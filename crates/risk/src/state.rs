@@ -378,7 +378,10 @@ struct Lists {
 struct Book {
     by_card: Spread<CardId, Log>,
     by_device: Spread<DeviceId, Log>,
-    due: std::collections::BTreeMap<(DateTime<Utc>, TransactionId), Arc<LoggedTransaction>>,
+    due: DueQueues,
+    /// The queue the next purge starts from, so that a purge cut short by its limit does not
+    /// leave the same queues for last every time.
+    purge_from: usize,
     claims: std::collections::HashMap<ClaimId, Claim>,
     claimed: std::collections::HashMap<TransactionId, ClaimId>,
 }
@@ -421,11 +424,16 @@ impl<K, V> Default for Spread<K, V> {
     }
 }
 
+/// Which of `SPREAD` tables or queues `key` goes to.
+fn spread_at<K: std::hash::Hash>(key: &K) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let spread = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    (spread.hash_one(key) % SPREAD as u64) as usize
+}
+
 impl<K: std::hash::Hash + Eq, V> Spread<K, V> {
     fn at(key: &K) -> usize {
-        use std::hash::{BuildHasher, BuildHasherDefault};
-        let spread = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-        (spread.hash_one(key) % SPREAD as u64) as usize
+        spread_at(key)
     }
 
     fn get(&self, key: &K) -> Option<&V> {
@@ -446,6 +454,42 @@ impl<K: std::hash::Hash + Eq, V> Spread<K, V> {
         if let Some(table) = self.0.get_mut(Self::at(key)) {
             table.remove(key);
         }
+    }
+}
+
+/// What lapses when: each logged transaction under the time it lapses, in time order, in one of
+/// many queues (by transaction id), so that no queue grows large enough for its doubling to
+/// hold a payment up. Payments arrive in time order, so a new entry almost always goes at the
+/// back of its queue; a purge takes from the fronts.
+#[derive(Debug)]
+struct DueQueues(Vec<std::collections::VecDeque<(DateTime<Utc>, Arc<LoggedTransaction>)>>);
+
+impl Default for DueQueues {
+    fn default() -> Self {
+        Self((0..SPREAD).map(|_| std::collections::VecDeque::new()).collect())
+    }
+}
+
+impl DueQueues {
+    /// Queues `entry` to lapse at `due`; the entry it replaces, if the same transaction was
+    /// queued for the same time.
+    fn insert(
+        &mut self,
+        due: DateTime<Utc>,
+        entry: Arc<LoggedTransaction>,
+    ) -> Option<Arc<LoggedTransaction>> {
+        let Some(queue) = self.0.get_mut(spread_at(&entry.id)) else { return Some(entry) };
+        if queue.back().is_none_or(|(last, _)| *last < due) {
+            queue.push_back((due, entry));
+            return None;
+        }
+        let (from, to) =
+            (queue.partition_point(|(d, _)| *d < due), queue.partition_point(|(d, _)| *d <= due));
+        if let Some((_, same)) = queue.range_mut(from..to).find(|(_, t)| t.id == entry.id) {
+            return Some(std::mem::replace(same, entry));
+        }
+        queue.insert(to, (due, entry));
+        None
     }
 }
 
@@ -536,7 +580,7 @@ impl RiskStore for InMemoryRiskStore {
         let shared = Arc::new(entry);
         let entry = &*shared;
         let mut book = self.write();
-        if let Some(earlier) = book.due.insert((due, entry.id.clone()), shared.clone()) {
+        if let Some(earlier) = book.due.insert(due, shared.clone()) {
             forget(book.by_card.get_mut(&earlier.card), &earlier.id);
             if let Some(device) = &earlier.device {
                 forget(book.by_device.get_mut(device), &earlier.id);
@@ -562,21 +606,24 @@ impl RiskStore for InMemoryRiskStore {
 
     fn purge_log(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
         let mut book = self.write();
-        let mut purged = 0;
-        for _ in 0..limit {
-            let Some(first) = book.due.first_key_value().map(|(k, _)| k.clone()) else { break };
-            if first.0 > now {
-                break;
-            }
-            let Some(t) = book.due.remove(&first) else { break };
-            purged += forget(book.by_card.get_mut(&t.card), &t.id);
-            if book.by_card.get(&t.card).is_some_and(Log::is_empty) {
-                book.by_card.remove(&t.card);
-            }
-            if let Some(device) = &t.device {
-                purged += forget(book.by_device.get_mut(device), &t.id);
-                if book.by_device.get(device).is_some_and(Log::is_empty) {
-                    book.by_device.remove(device);
+        let Book { by_card, by_device, due, purge_from, .. } = &mut *book;
+        let start = *purge_from;
+        *purge_from = start.wrapping_add(1);
+        let (mut taken, mut purged) = (0, 0);
+        for k in 0..SPREAD {
+            let Some(queue) = due.0.get_mut(start.wrapping_add(k) % SPREAD) else { break };
+            while taken < limit && queue.front().is_some_and(|(at, _)| *at <= now) {
+                let Some((_, t)) = queue.pop_front() else { break };
+                taken += 1;
+                purged += forget(by_card.get_mut(&t.card), &t.id);
+                if by_card.get(&t.card).is_some_and(Log::is_empty) {
+                    by_card.remove(&t.card);
+                }
+                if let Some(device) = &t.device {
+                    purged += forget(by_device.get_mut(device), &t.id);
+                    if by_device.get(device).is_some_and(Log::is_empty) {
+                        by_device.remove(device);
+                    }
                 }
             }
         }

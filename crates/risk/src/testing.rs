@@ -47,7 +47,39 @@ pub fn risk_store_suite(make: &dyn Fn() -> Arc<dyn RiskStore>) {
     one_claim_per_transaction(make());
     claims_move_and_reject_frees(&*make());
     purge_log(&*make());
+    purges_are_bounded_and_reach_everything_due(&*make());
     suppressions(&*make());
+}
+
+/// Many transactions of many cards, logged out of time order: each purge takes at most its
+/// limit of them, the purges together take every one due and nothing else.
+fn purges_are_bounded_and_reach_everything_due(s: &dyn RiskStore) {
+    let device = DeviceId::random();
+    let cards: Vec<CardId> = (0..600).map(|_| CardId::random()).collect();
+    for (i, card) in cards.iter().enumerate() {
+        // Every tenth lapses only tomorrow; the others at staggered times before now.
+        let ago = if i % 10 == 0 { -24 } else { i64::try_from(i % 7).unwrap() + 97 };
+        let t = logged(card, &device, 100, t0() - TimeDelta::hours(ago), Authentication::None);
+        s.log(t, TimeDelta::hours(96)).unwrap();
+    }
+    let mut purged = 0;
+    loop {
+        let n = s.purge_log(t0(), 100).unwrap();
+        assert!(n <= 200, "at most 100 transactions, each under its card and its device");
+        if n == 0 {
+            break;
+        }
+        purged += n;
+    }
+    assert_eq!(purged, 2 * 540, "540 due, each under card and device");
+    for (i, card) in cards.iter().enumerate() {
+        let report = LossReport {
+            instrument: Instrument::Card(card.clone()),
+            user: UserId::random(),
+            reported_at: t0(),
+        };
+        assert_eq!(s.assess(&report).unwrap().len(), usize::from(i % 10 == 0), "card {i}");
+    }
 }
 
 fn suppressions(s: &dyn RiskStore) {
