@@ -424,16 +424,15 @@ impl<K, V> Default for Spread<K, V> {
     }
 }
 
-/// Which of `SPREAD` tables or queues `key` goes to.
-fn spread_at<K: std::hash::Hash>(key: &K) -> usize {
+/// The hash that spreads `key` over tables or queues.
+fn spread_hash<K: std::hash::Hash>(key: &K) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault};
-    let spread = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-    (spread.hash_one(key) % SPREAD as u64) as usize
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
 }
 
 impl<K: std::hash::Hash + Eq, V> Spread<K, V> {
     fn at(key: &K) -> usize {
-        spread_at(key)
+        (spread_hash(key) % SPREAD as u64) as usize
     }
 
     fn get(&self, key: &K) -> Option<&V> {
@@ -457,12 +456,28 @@ impl<K: std::hash::Hash + Eq, V> Spread<K, V> {
     }
 }
 
-/// What lapses when: each logged transaction under the time it lapses, in time order, in one of
-/// many queues (by transaction id), so that no queue grows large enough for its doubling to
-/// hold a payment up. Payments arrive in time order, so a new entry almost always goes at the
-/// back of its queue; a purge takes from the fronts.
+/// What lapses when: each logged transaction under the time it lapses, in one of many queues
+/// (by a hash of its id), so that no queue grows large enough for its doubling to hold a
+/// payment up. A queue is in order of time and then of id hash: payments arrive in time order,
+/// so a new entry almost always goes at the back, and one logged again for the same time is
+/// found by a binary search, never by reading the entries it passes. A purge takes from the
+/// fronts.
 #[derive(Debug)]
-struct DueQueues(Vec<std::collections::VecDeque<(DateTime<Utc>, Arc<LoggedTransaction>)>>);
+struct DueQueues(Vec<std::collections::VecDeque<Due>>);
+
+/// One queued entry.
+#[derive(Debug)]
+struct Due {
+    at: DateTime<Utc>,
+    id_hash: u64,
+    entry: Arc<LoggedTransaction>,
+}
+
+impl Due {
+    const fn key(&self) -> (DateTime<Utc>, u64) {
+        (self.at, self.id_hash)
+    }
+}
 
 impl Default for DueQueues {
     fn default() -> Self {
@@ -471,24 +486,26 @@ impl Default for DueQueues {
 }
 
 impl DueQueues {
-    /// Queues `entry` to lapse at `due`; the entry it replaces, if the same transaction was
+    /// Queues `entry` to lapse at `at`; the entry it replaces, if the same transaction was
     /// queued for the same time.
     fn insert(
         &mut self,
-        due: DateTime<Utc>,
+        at: DateTime<Utc>,
         entry: Arc<LoggedTransaction>,
     ) -> Option<Arc<LoggedTransaction>> {
-        let Some(queue) = self.0.get_mut(spread_at(&entry.id)) else { return Some(entry) };
-        if queue.back().is_none_or(|(last, _)| *last < due) {
-            queue.push_back((due, entry));
+        let id_hash = spread_hash(&entry.id);
+        let key = (at, id_hash);
+        let queue = self.0.get_mut((id_hash % SPREAD as u64) as usize)?;
+        if queue.back().is_none_or(|last| last.key() < key) {
+            queue.push_back(Due { at, id_hash, entry });
             return None;
         }
         let (from, to) =
-            (queue.partition_point(|(d, _)| *d < due), queue.partition_point(|(d, _)| *d <= due));
-        if let Some((_, same)) = queue.range_mut(from..to).find(|(_, t)| t.id == entry.id) {
-            return Some(std::mem::replace(same, entry));
+            (queue.partition_point(|d| d.key() < key), queue.partition_point(|d| d.key() <= key));
+        if let Some(same) = queue.range_mut(from..to).find(|d| d.entry.id == entry.id) {
+            return Some(std::mem::replace(&mut same.entry, entry));
         }
-        queue.insert(to, (due, entry));
+        queue.insert(to, Due { at, id_hash, entry });
         None
     }
 }
@@ -612,8 +629,8 @@ impl RiskStore for InMemoryRiskStore {
         let (mut taken, mut purged) = (0, 0);
         for k in 0..SPREAD {
             let Some(queue) = due.0.get_mut(start.wrapping_add(k) % SPREAD) else { break };
-            while taken < limit && queue.front().is_some_and(|(at, _)| *at <= now) {
-                let Some((_, t)) = queue.pop_front() else { break };
+            while taken < limit && queue.front().is_some_and(|d| d.at <= now) {
+                let Some(Due { entry: t, .. }) = queue.pop_front() else { break };
                 taken += 1;
                 purged += forget(by_card.get_mut(&t.card), &t.id);
                 if by_card.get(&t.card).is_some_and(Log::is_empty) {
