@@ -307,11 +307,13 @@ struct Slot {
 
 /// One shard's records, in a slab: a record never moves or leaves (a deleted token keeps its
 /// number taken), so its slot names it for good. An id the service drew (`tok_` and 32 hex
-/// digits) is found by its 128 bits, with no text hashed or kept twice; any other by its text.
+/// digits) is found by the low 64 of its bits, with no text hashed or kept twice, and checked
+/// against the record found; any other id, and a drawn one whose low bits another took first,
+/// by its text.
 #[derive(Debug, Default)]
 struct Shard {
     records: Slab<Stored>,
-    drawn: HashMap<Bits, u32>,
+    drawn: HashMap<u64, u32>,
     named: HashMap<TokenId, u32>,
 }
 
@@ -407,13 +409,13 @@ impl<T> Slab<T> {
 /// An id as the store finds it, read once: a drawn id by its bits, any other by its text.
 #[derive(Clone, Copy)]
 enum IdKey<'a> {
-    Drawn(Bits),
+    Drawn(Bits, &'a TokenId),
     Named(&'a TokenId),
 }
 
 impl<'a> IdKey<'a> {
     fn of(id: &'a TokenId) -> Self {
-        id.bits().map_or(Self::Named(id), |bits| Self::Drawn(Bits::of(bits)))
+        id.bits().map_or(Self::Named(id), |bits| Self::Drawn(Bits::of(bits), id))
     }
 
     /// The shard its record lies in.
@@ -421,7 +423,7 @@ impl<'a> IdKey<'a> {
     fn shard(self) -> u8 {
         let h = match self {
             // Drawn at random: any of its bits will do.
-            Self::Drawn(Bits(low, _)) => low,
+            Self::Drawn(Bits(low, _), _) => low,
             Self::Named(id) => {
                 let mut h = DefaultHasher::new();
                 id.hash(&mut h);
@@ -435,7 +437,12 @@ impl<'a> IdKey<'a> {
 impl Shard {
     fn find(&self, key: IdKey<'_>) -> Option<u32> {
         match key {
-            IdKey::Drawn(bits) => self.drawn.get(&bits).copied(),
+            IdKey::Drawn(Bits(low, _), id) => {
+                let at = *self.drawn.get(&low)?;
+                let ours = self.records.get(at as usize).is_some_and(|r| r.id == *id);
+                // Another's low bits: this id was kept by its text when it came.
+                if ours { Some(at) } else { self.named.get(id).copied() }
+            }
             IdKey::Named(id) => self.named.get(id).copied(),
         }
     }
@@ -452,74 +459,114 @@ impl Shard {
             true
         }
         match key {
-            IdKey::Drawn(bits) => vacant(&mut self.drawn, bits, at),
+            IdKey::Drawn(Bits(low, _), id) => match self.drawn.entry(low) {
+                Entry::Vacant(slot) => {
+                    slot.insert(at);
+                    true
+                }
+                Entry::Occupied(taken) => {
+                    let same = self.records.get(*taken.get() as usize).is_some_and(|r| r.id == *id);
+                    !same && vacant(&mut self.named, id.clone(), at)
+                }
+            },
             IdKey::Named(id) => vacant(&mut self.named, id.clone(), at),
-        }
-    }
-}
-
-/// The slots of the records under one index key: most keys (a card, a phone) have one, held
-/// inline; more are a boxed slice of exactly their number (16 bytes in all, not a vector's 24).
-#[derive(Debug)]
-enum Slots {
-    One(Slot),
-    Many(Box<[Slot]>),
-}
-
-const _: () = assert!(size_of::<Slots>() == 16, "an index entry stays 24 bytes");
-
-impl Slots {
-    fn add(&mut self, slot: Slot) {
-        match self {
-            Self::One(one) => *self = Self::Many(Box::new([*one, slot])),
-            Self::Many(many) => *many = many.iter().copied().chain([slot]).collect(),
-        }
-    }
-
-    /// Takes `slot` out; true when none is left.
-    fn remove(&mut self, slot: Slot) -> bool {
-        match self {
-            Self::One(one) => *one == slot,
-            Self::Many(many) => {
-                *many = many.iter().copied().filter(|s| *s != slot).collect();
-                many.is_empty()
-            }
-        }
-    }
-
-    fn as_slice(&self) -> &[Slot] {
-        match self {
-            Self::One(one) => std::slice::from_ref(one),
-            Self::Many(many) => many,
         }
     }
 }
 
 /// A secondary index (by fingerprint, by device): a 64-bit digest of the key to the slots of
 /// its records. Two keys may share a digest; a reader keeps only the records that match.
+///
+/// Most keys (a card, a phone) have one record, so an entry is the digest and one word (16
+/// bytes): the slot itself, or, with the top bit set, where in `lists` the slots of a key with
+/// several lie. A list left empty is reused by the next key that needs one.
 #[derive(Debug, Default)]
-struct SlotIndex(HashMap<u64, Slots>);
+struct SlotIndex {
+    entries: HashMap<u64, u64>,
+    lists: Vec<Vec<Slot>>,
+    free: Vec<usize>,
+}
+
+/// The top bit of an entry: the rest names a list, not a slot.
+const LIST: u64 = 1 << 63;
+
+impl Slot {
+    fn word(self) -> u64 {
+        (u64::from(self.shard) << 32) | u64::from(self.at)
+    }
+
+    #[expect(clippy::cast_possible_truncation, reason = "the byte and the word put in by `word`")]
+    const fn of_word(word: u64) -> Self {
+        Self { shard: (word >> 32) as u8, at: word as u32 }
+    }
+}
 
 impl SlotIndex {
     fn add(&mut self, key: u64, slot: Slot) {
-        match self.0.entry(key) {
-            Entry::Occupied(mut slots) => slots.get_mut().add(slot),
-            Entry::Vacant(slots) => {
-                slots.insert(Slots::One(slot));
+        let Some(&word) = self.entries.get(&key) else {
+            self.entries.insert(key, slot.word());
+            return;
+        };
+        if word & LIST != 0 {
+            if let Some(list) =
+                usize::try_from(word & !LIST).ok().and_then(|i| self.lists.get_mut(i))
+            {
+                list.push(slot);
             }
+            return;
         }
+        let list = vec![Slot::of_word(word), slot];
+        let at = match self.free.pop() {
+            Some(at) => {
+                if let Some(reused) = self.lists.get_mut(at) {
+                    *reused = list;
+                }
+                at
+            }
+            None => {
+                self.lists.push(list);
+                self.lists.len() - 1
+            }
+        };
+        self.entries.insert(key, LIST | at as u64);
     }
 
     fn remove(&mut self, key: u64, slot: Slot) {
-        if let Entry::Occupied(mut slots) = self.0.entry(key)
-            && slots.get_mut().remove(slot)
-        {
-            slots.remove();
+        let Some(&word) = self.entries.get(&key) else { return };
+        if word & LIST == 0 {
+            if word == slot.word() {
+                self.entries.remove(&key);
+            }
+            return;
         }
+        let Some((at, list)) =
+            usize::try_from(word & !LIST).ok().and_then(|at| Some((at, self.lists.get_mut(at)?)))
+        else {
+            return;
+        };
+        list.retain(|s| *s != slot);
+        // One slot left goes back into its entry; the list is freed for another key.
+        if let [last] = list[..] {
+            self.entries.insert(key, last.word());
+        } else if !list.is_empty() {
+            return;
+        } else {
+            self.entries.remove(&key);
+        }
+        *list = Vec::new();
+        self.free.push(at);
     }
 
     fn slots(&self, key: u64) -> Vec<Slot> {
-        self.0.get(&key).map(|slots| slots.as_slice().to_vec()).unwrap_or_default()
+        match self.entries.get(&key) {
+            None => Vec::new(),
+            Some(&word) if word & LIST == 0 => vec![Slot::of_word(word)],
+            Some(&word) => usize::try_from(word & !LIST)
+                .ok()
+                .and_then(|at| self.lists.get(at))
+                .cloned()
+                .unwrap_or_default(),
+        }
     }
 }
 
@@ -889,9 +936,25 @@ mod tests {
         index.remove(9, c); // not there: nothing changes
         assert_eq!(index.slots(9), [b]);
         index.remove(9, b);
-        assert!(index.slots(9).is_empty() && !index.0.contains_key(&9), "an empty key leaves");
+        assert!(
+            index.slots(9).is_empty() && !index.entries.contains_key(&9),
+            "an empty key leaves"
+        );
         index.remove(4, c);
-        assert!(index.0.is_empty());
+        assert!(index.entries.is_empty());
+        // A list freed is the next one used; one slot left goes back into its entry.
+        index.add(5, a);
+        index.add(5, b);
+        assert_eq!((index.lists.len(), index.free.len()), (1, 0), "the freed list, reused");
+        index.add(5, c);
+        index.remove(5, b);
+        assert_eq!(index.slots(5), [a, c]);
+        index.remove(5, a);
+        assert_eq!((index.entries.get(&5), index.free.len()), (Some(&c.word()), 1));
+        assert_eq!(index.slots(5), [c]);
+        let far = Slot { shard: 63, at: u32::MAX };
+        assert_eq!(Slot::of_word(far.word()), far, "every slot fits a word, its top bit clear");
+        assert_eq!(far.word() & LIST, 0);
     }
 
     #[test]
@@ -899,7 +962,7 @@ mod tests {
         let mut shard = Shard::default();
         let drawn = TokenId::from_bits(0xfeed);
         assert!(shard.claim(IdKey::of(&drawn), 0));
-        assert_eq!(shard.drawn.get(&Bits::of(0xfeed)), Some(&0));
+        assert_eq!(shard.drawn.get(&0xfeed), Some(&0));
         // Upper-case hex, a short or a long id: each another id, kept by its text.
         for (at, other) in [
             "tok_a",
@@ -915,9 +978,7 @@ mod tests {
             assert_eq!(shard.named.get(&id), Some(&at), "{other}");
             assert!(!shard.claim(IdKey::of(&id), 9), "{other} taken once");
         }
-        assert!(!shard.claim(IdKey::of(&drawn), 9));
         assert_eq!((shard.drawn.len(), shard.named.len()), (1, 3));
-        assert_eq!(shard.find(IdKey::of(&drawn)), Some(0));
     }
 
     #[test]

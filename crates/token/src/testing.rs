@@ -77,6 +77,35 @@ pub fn token_store_suite(make: &dyn Fn() -> Arc<dyn TokenStore>) {
     spends_are_atomic(make());
     views(&*make());
     limits(&*make());
+    ids_alike_in_part(&*make());
+}
+
+/// Two drawn ids that share their low 64 bits are two tokens, each found by its own id, and
+/// each taken once.
+fn ids_alike_in_part(s: &dyn TokenStore) {
+    let device = DeviceId::random();
+    let mut a = record(&number(70), 70, &device);
+    let mut b = record(&number(71), 70, &device);
+    a.id = TokenId::from_bits(0xfeed);
+    b.id = TokenId::from_bits((7 << 64) | 0xfeed);
+    s.insert(a.clone()).unwrap();
+    s.insert(b.clone()).unwrap();
+    assert_eq!(s.get(&a.id).unwrap().as_ref(), Some(&a));
+    assert_eq!(s.get(&b.id).unwrap().as_ref(), Some(&b));
+    let mut seen = None;
+    assert!(s.view(&b.id, &mut |r| seen = Some(r.number.clone())).unwrap());
+    assert_eq!(seen, Some(b.number.clone()));
+    assert!(s.get(&TokenId::from_bits((8 << 64) | 0xfeed)).unwrap().is_none(), "a third, absent");
+    for (taken, n) in [(&a, 72), (&b, 73)] {
+        let again = TokenRecord { id: taken.id.clone(), ..record(&number(n), 71, &device) };
+        assert_eq!(s.insert(again), Err(StoreError::Duplicate), "an id is taken once");
+    }
+    let mut next = b.clone();
+    next.version = 1;
+    next.status = TokenStatus::Suspended(crate::Actor::User);
+    s.compare_and_set(0, next.clone()).unwrap();
+    assert_eq!(s.get(&b.id).unwrap(), Some(next));
+    assert_eq!(s.get(&a.id).unwrap(), Some(a));
 }
 
 /// A domain's limits (one merchant, a most per payment, an expiry), each alone and all
