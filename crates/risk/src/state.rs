@@ -502,7 +502,7 @@ impl DueQueues {
         }
         let (from, to) =
             (queue.partition_point(|d| d.key() < key), queue.partition_point(|d| d.key() <= key));
-        if let Some(same) = queue.range_mut(from..to).find(|d| d.entry.id == entry.id) {
+        if let Some(same) = queue.range_mut(from..to.max(from)).find(|d| d.entry.id == entry.id) {
             return Some(std::mem::replace(&mut same.entry, entry));
         }
         queue.insert(to, Due { at, id_hash, entry });
