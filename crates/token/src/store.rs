@@ -317,24 +317,6 @@ struct Shard {
     named: HashMap<TokenId, u32>,
 }
 
-/// 128 bits as two words: an index key half the size of an aligned `u128` entry (a drawn
-/// id's bits). It never prints.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct Bits(u64, u64);
-
-impl std::fmt::Debug for Bits {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Bits(..)")
-    }
-}
-
-impl Bits {
-    #[expect(clippy::cast_possible_truncation, reason = "the two halves, taken apart")]
-    const fn of(bits: u128) -> Self {
-        Self(bits as u64, (bits >> 64) as u64)
-    }
-}
-
 /// Records in chunks that never move once made: adding one never copies the others (a
 /// growing vault does not copy itself over on one unlucky insert). The first chunks are small
 /// and each doubles, up to `CHUNK`, so a small vault does not hold room for thousands.
@@ -406,16 +388,18 @@ impl<T> Slab<T> {
     }
 }
 
-/// An id as the store finds it, read once: a drawn id by its bits, any other by its text.
+/// An id as the store finds it, read once: a drawn id by the low 64 of its random bits, any
+/// other by its text.
 #[derive(Clone, Copy)]
 enum IdKey<'a> {
-    Drawn(Bits, &'a TokenId),
+    Drawn(u64, &'a TokenId),
     Named(&'a TokenId),
 }
 
 impl<'a> IdKey<'a> {
+    #[expect(clippy::cast_possible_truncation, reason = "the low 64 bits, kept on purpose")]
     fn of(id: &'a TokenId) -> Self {
-        id.bits().map_or(Self::Named(id), |bits| Self::Drawn(Bits::of(bits), id))
+        id.bits().map_or(Self::Named(id), |bits| Self::Drawn(bits as u64, id))
     }
 
     /// The shard its record lies in.
@@ -423,7 +407,7 @@ impl<'a> IdKey<'a> {
     fn shard(self) -> u8 {
         let h = match self {
             // Drawn at random: any of its bits will do.
-            Self::Drawn(Bits(low, _), _) => low,
+            Self::Drawn(low, _) => low,
             Self::Named(id) => {
                 let mut h = DefaultHasher::new();
                 id.hash(&mut h);
@@ -437,7 +421,7 @@ impl<'a> IdKey<'a> {
 impl Shard {
     fn find(&self, key: IdKey<'_>) -> Option<u32> {
         match key {
-            IdKey::Drawn(Bits(low, _), id) => {
+            IdKey::Drawn(low, id) => {
                 let at = *self.drawn.get(&low)?;
                 let ours = self.records.get(at as usize).is_some_and(|r| r.id == *id);
                 // Another's low bits: this id was kept by its text when it came.
@@ -459,7 +443,7 @@ impl Shard {
             true
         }
         match key {
-            IdKey::Drawn(Bits(low, _), id) => match self.drawn.entry(low) {
+            IdKey::Drawn(low, id) => match self.drawn.entry(low) {
                 Entry::Vacant(slot) => {
                     slot.insert(at);
                     true
@@ -979,12 +963,5 @@ mod tests {
             assert!(!shard.claim(IdKey::of(&id), 9), "{other} taken once");
         }
         assert_eq!((shard.drawn.len(), shard.named.len()), (1, 3));
-    }
-
-    #[test]
-    fn bits_split_into_their_two_halves() {
-        let bits = Bits::of(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
-        assert_eq!(bits, Bits(0xfedc_ba98_7654_3210, 0x0123_4567_89ab_cdef));
-        assert_eq!(format!("{bits:?}"), "Bits(..)", "an index key is never printed");
     }
 }
