@@ -628,6 +628,9 @@ impl RiskStore for InMemoryRiskStore {
         *purge_from = start.wrapping_add(1);
         let (mut taken, mut purged) = (0, 0);
         for k in 0..SPREAD {
+            if taken >= limit {
+                break;
+            }
             let Some(queue) = due.0.get_mut(start.wrapping_add(k) % SPREAD) else { break };
             while taken < limit && queue.front().is_some_and(|d| d.at <= now) {
                 let Some(Due { entry: t, .. }) = queue.pop_front() else { break };
