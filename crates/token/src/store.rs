@@ -947,6 +947,7 @@ mod tests {
         let drawn = TokenId::from_bits(0xfeed);
         assert!(shard.claim(IdKey::of(&drawn), 0));
         assert_eq!(shard.drawn.get(&0xfeed), Some(&0));
+        shard.records.push(Stored::from(a_record(drawn.clone())));
         // Upper-case hex, a short or a long id: each another id, kept by its text.
         for (at, other) in [
             "tok_a",
@@ -962,6 +963,38 @@ mod tests {
             assert_eq!(shard.named.get(&id), Some(&at), "{other}");
             assert!(!shard.claim(IdKey::of(&id), 9), "{other} taken once");
         }
+        assert!(!shard.claim(IdKey::of(&drawn), 9));
         assert_eq!((shard.drawn.len(), shard.named.len()), (1, 3));
+        assert_eq!(shard.find(IdKey::of(&drawn)), Some(0));
+    }
+
+    /// A record of `id`, whatever else it holds.
+    fn a_record(id: TokenId) -> TokenRecord {
+        let t0 = chrono::DateTime::UNIX_EPOCH;
+        TokenRecord {
+            id,
+            number: TokenNumber::parse("6200000000000005").unwrap(),
+            status: TokenStatus::Active,
+            domain: Domain {
+                device: DeviceId::random(),
+                channels: ChannelSet::all(),
+                merchant: None,
+                max_amount: None,
+                expires_at: None,
+            },
+            fingerprint: Fingerprint([0; 32]),
+            par: Par::of_alphabet(*b"CC01ABCDEFGHIJKLMNOPQRSTUVWXY"),
+            sealed_pan: Sealed {
+                key_version: crate::KeyVersion(1),
+                nonce: [0; 12],
+                ciphertext: crate::Ciphertext::default(),
+            },
+            pan_last4: Last4::default(),
+            luk: LukState::new(1, t0),
+            replay: ReplayWindow::default(),
+            created_at: t0,
+            updated_at: t0,
+            version: 0,
+        }
     }
 }
