@@ -90,24 +90,72 @@ mod tests {
     }
 }
 
-/// Text of at most `N` ASCII bytes held inline, with no allocation: short values that are
-/// copied often (ids, token numbers, a card's last digits). Bytes past the length are zero,
-/// so two values are equal exactly when their texts are. Its `Debug` gives the length only:
-/// what holds one says how it prints (a token number prints masked).
+/// At most `N` bytes held inline, with no allocation: their count and the bytes, zero past
+/// it, so two values are equal exactly when their bytes are. Its `Debug` gives the length only:
+/// what holds one says how it prints.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Ascii<const N: usize> {
+pub struct InlineBytes<const N: usize> {
     len: u8,
     bytes: [u8; N],
 }
+
+impl<const N: usize> InlineBytes<N> {
+    /// `bytes`, if there are at most `N` of them (and `N` fits a byte).
+    #[must_use]
+    pub fn new(bytes: &[u8]) -> Option<Self> {
+        let mut inline = [0; N];
+        inline.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(Self { len: u8::try_from(bytes.len()).ok()?, bytes: inline })
+    }
+
+    /// The bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// The bytes, to change in place.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self.bytes.get_mut(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// How many bytes there are.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<const N: usize> fmt::Debug for InlineBytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InlineBytes({} bytes)", self.len)
+    }
+}
+
+impl<const N: usize> Default for InlineBytes<N> {
+    fn default() -> Self {
+        Self { len: 0, bytes: [0; N] }
+    }
+}
+
+/// Text of at most `N` ASCII bytes held inline, with no allocation: short values that are
+/// copied often (ids, token numbers, a card's last digits). Two values are equal exactly when
+/// their texts are. Its `Debug` gives the length only: what holds one says how it prints (a
+/// token number prints masked).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Ascii<const N: usize>(InlineBytes<N>);
 
 impl<const N: usize> Ascii<N> {
     /// `text`, if it is ASCII and at most `N` bytes long (and `N` fits a byte).
     #[must_use]
     pub fn new(text: &str) -> Option<Self> {
-        let mut bytes = [0; N];
-        bytes.get_mut(..text.len())?.copy_from_slice(text.as_bytes());
-        let len = u8::try_from(text.len()).ok()?;
-        text.is_ascii().then_some(Self { len, bytes })
+        InlineBytes::new(text.as_bytes()).filter(|_| text.is_ascii()).map(Self)
     }
 
     /// The text.
@@ -120,31 +168,25 @@ impl<const N: usize> Ascii<N> {
     /// The text's bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+        self.0.as_bytes()
     }
 
     /// How many bytes the text has.
     #[must_use]
     pub const fn len(&self) -> usize {
-        self.len as usize
+        self.0.len()
     }
 
     /// Whether the text is empty.
     #[must_use]
     pub const fn is_empty(&self) -> bool {
-        self.len == 0
+        self.0.is_empty()
     }
 }
 
 impl<const N: usize> fmt::Debug for Ascii<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Ascii({} bytes)", self.len)
-    }
-}
-
-impl<const N: usize> Default for Ascii<N> {
-    fn default() -> Self {
-        Self { len: 0, bytes: [0; N] }
+        write!(f, "Ascii({} bytes)", self.len())
     }
 }
 
@@ -175,5 +217,18 @@ mod ascii_tests {
         assert!(ab < Ascii::<4>::new("abc").unwrap() && Ascii::<4>::new("b").unwrap() > ab);
         assert!(Ascii::<4>::new("").unwrap() == Ascii::default());
         assert!(Ascii::<300>::new(&"x".repeat(256)).is_none(), "a length must fit a byte");
+    }
+
+    #[test]
+    fn inline_bytes_hold_what_fits_and_print_their_length_only() {
+        use super::InlineBytes;
+        let mut b = InlineBytes::<4>::new(&[0xff, 0]).unwrap();
+        assert_eq!((b.as_bytes(), b.len(), b.is_empty()), (&[0xff, 0][..], 2, false));
+        b.as_bytes_mut()[1] = 7;
+        assert_eq!(b.as_bytes(), [0xff, 7]);
+        assert!(InlineBytes::<4>::new(&[1; 5]).is_none(), "too many");
+        assert!(InlineBytes::<300>::new(&[1; 256]).is_none(), "a length must fit a byte");
+        assert_eq!(format!("{b:?}"), "InlineBytes(2 bytes)");
+        assert_eq!(InlineBytes::<4>::new(&[]).unwrap(), InlineBytes::default());
     }
 }

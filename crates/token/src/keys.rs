@@ -6,6 +6,7 @@ use std::fmt;
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
+use cloudcard_core::text::InlineBytes;
 use cloudcard_masking::Secret;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -52,15 +53,15 @@ pub struct Ciphertext(Bytes);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Bytes {
-    /// Up to 48 bytes: their count and the bytes, zero past it.
-    Inline(u8, [u8; INLINE_CIPHERTEXT]),
+    /// Up to 48 bytes.
+    Inline(InlineBytes<INLINE_CIPHERTEXT>),
     /// More.
     Heap(Vec<u8>),
 }
 
 impl Default for Bytes {
     fn default() -> Self {
-        Self::Inline(0, [0; INLINE_CIPHERTEXT])
+        Self::Inline(InlineBytes::default())
     }
 }
 
@@ -68,14 +69,7 @@ impl Ciphertext {
     /// Holds `bytes`.
     #[must_use]
     pub fn new(bytes: &[u8]) -> Self {
-        let mut inline = [0; INLINE_CIPHERTEXT];
-        Self(match (u8::try_from(bytes.len()), inline.get_mut(..bytes.len())) {
-            (Ok(len), Some(head)) => {
-                head.copy_from_slice(bytes);
-                Bytes::Inline(len, inline)
-            }
-            _ => Bytes::Heap(bytes.to_vec()),
-        })
+        Self(InlineBytes::new(bytes).map_or_else(|| Bytes::Heap(bytes.to_vec()), Bytes::Inline))
     }
 
     /// Destroys the bytes (crypto-shredding): none are left.
@@ -94,7 +88,7 @@ impl core::ops::Deref for Ciphertext {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match &self.0 {
-            Bytes::Inline(len, bytes) => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Bytes::Inline(bytes) => bytes.as_bytes(),
             Bytes::Heap(bytes) => bytes,
         }
     }
@@ -103,7 +97,7 @@ impl core::ops::Deref for Ciphertext {
 impl core::ops::DerefMut for Ciphertext {
     fn deref_mut(&mut self) -> &mut [u8] {
         match &mut self.0 {
-            Bytes::Inline(len, bytes) => bytes.get_mut(..usize::from(*len)).unwrap_or_default(),
+            Bytes::Inline(bytes) => bytes.as_bytes_mut(),
             Bytes::Heap(bytes) => bytes,
         }
     }
