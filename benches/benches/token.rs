@@ -109,6 +109,12 @@ fn bench_size(c: &mut Criterion, label: &str, mut v: Vault) {
         .device_card;
     let dev = device(9_999_999_999);
     let data = payment(&v);
+    // Every card pays once first, as in a service that has run a while: each token's key is
+    // then kept prepared beside its record (a token's first cryptogram since the service
+    // started derives it).
+    for (dev, card) in &mut v.cards {
+        v.tokens.verify(dev, &card.cryptogram(data.clone()).unwrap()).unwrap();
+    }
 
     // The baselines' map, as large as the vault, hit at a random key of the population as
     // detokenize and verify find their token.
@@ -161,8 +167,8 @@ fn bench_size(c: &mut Criterion, label: &str, mut v: Vault) {
             BATCH,
         );
     });
-    // A random card of the population each time, as payments arrive: the token's record and
-    // its prepared key are found cold, or not kept at all.
+    // A random card of the population each time, as payments arrive: the token's record, its
+    // prepared key with it, is found cold.
     group.bench_function("verify", |b| {
         b.iter_batched(
             || {
@@ -265,7 +271,7 @@ fn benches(c: &mut Criterion) {
     let large = large_too.then(|| vault(1_000_000));
     GLOBAL.stop();
     eprintln!(
-        "a token record as a store hands it out: {} bytes inline (the in-memory store keeps 344)",
+        "a token record as a store hands it out: {} bytes inline (the in-memory store keeps 448, its prepared key with it)",
         size_of::<cloudcard_token::TokenRecord>()
     );
     eprintln!("heap bytes per token (record + indexes): {small_bytes} in a 10k vault");

@@ -3,6 +3,8 @@
 use core::fmt;
 
 use cloudcard_masking::Secret;
+use hmac::block_api::HmacCore;
+use hmac::digest::block_api::CoreProxy;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -17,10 +19,13 @@ use sha2::Sha256;
 /// assert_eq!(key.mac(&[b"62", b"00"]), key.mac(&[b"6200"]));
 /// assert_eq!(format!("{key:?}"), "MacKey(fingerprint, [REDACTED])");
 /// ```
+///
+/// It keeps the keyed state at block level (the inner and outer hash states after the padded
+/// key, 80 bytes), without the partial-block buffer a running MAC needs: 96 bytes a key.
 #[derive(Clone)]
 pub struct MacKey {
     purpose: &'static str,
-    mac: Hmac<Sha256>,
+    keyed: HmacCore<Sha256>,
 }
 
 impl MacKey {
@@ -29,9 +34,9 @@ impl MacKey {
     pub fn new(purpose: &'static str, key: &Secret<[u8; 32]>) -> Self {
         // HMAC takes keys of any length and 32 bytes is below its block size, so this cannot
         // fail; the instance keyed with zeroes is never reached.
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose_secret())
-            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
-        Self { purpose, mac }
+        let keyed = <HmacCore<Sha256> as KeyInit>::new_from_slice(key.expose_secret())
+            .unwrap_or_else(|_| <HmacCore<Sha256> as KeyInit>::new(&Default::default()));
+        Self { purpose, keyed }
     }
 
     /// HMAC-SHA256 over the concatenation of `parts`.
@@ -48,7 +53,7 @@ impl MacKey {
     /// built field by field without a buffer.
     #[must_use]
     pub fn mac_with(&self, feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 32] {
-        let mut mac = self.mac.clone();
+        let mut mac = Hmac::<Sha256>::compose(self.keyed.clone(), Default::default());
         feed(&mut |part| mac.update(part));
         mac.finalize().into_bytes().into()
     }
@@ -59,6 +64,8 @@ impl fmt::Debug for MacKey {
         write!(f, "MacKey({}, [REDACTED])", self.purpose)
     }
 }
+
+const _: () = assert!(size_of::<MacKey>() <= 96, "a prepared key stays 96 bytes");
 
 #[cfg(test)]
 mod tests {

@@ -26,7 +26,7 @@ pub use error::{Rejection, StoreError, TokenError};
 pub use keys::{Ciphertext, KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
 pub use kv_store::KvTokenStore;
 pub use lifecycle::{Actor, LifecycleError, TokenEvent, TokenStatus, transition};
-pub use luk::{LukGrant, LukPolicy, LukState};
+pub use luk::{LukGrant, LukPolicy, LukState, PreparedLuk};
 pub use number::{TokenBin, TokenNumber};
 pub use record::{Fingerprint, Last4, Par, TokenRecord};
 pub use service::TokenService;

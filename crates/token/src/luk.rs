@@ -6,7 +6,6 @@ use cloudcard_masking::Secret;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyBytes, MacKey};
-use cloudcard_core::sync::Padded;
 
 /// How far one limited-use key goes before the device must replenish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,85 +108,65 @@ pub(crate) fn derive(master: &MacKey, token: &TokenId, key_seq: u32) -> KeyBytes
     Secret::new(master.mac(&[b"cloudcard/luk/v1", &[len], id, &key_seq.to_be_bytes()]))
 }
 
-/// Limited-use keys prepared for MACing, by token: verifying a cryptogram then costs the MAC
-/// of its message alone, not a derivation and a key setup first. An entry is a pure function
-/// of the master key, the token and the key sequence, so it is never wrong, only absent (a new
-/// sequence replaces it); nothing here is state a restart loses. The states are zeroized when
-/// dropped.
-///
-/// Direct-mapped by token number (a number names one token for good: numbers are never
-/// reused): a token has one place, and a newcomer there takes it over. A lookup hashes
-/// nothing, scans nothing, allocates nothing and reads nothing of the token's record; memory
-/// stays at `SHARDS × PER_SHARD` prepared keys whatever the number of tokens.
-pub(crate) struct PreparedLuks {
-    shards: [Padded<std::sync::Mutex<Vec<Option<Held>>>>; SHARDS],
+/// A tag naming the master key limited-use keys come from, kept with each prepared key: a key
+/// prepared under one master is never used under another.
+pub(crate) fn master_tag(master: &MacKey) -> u32 {
+    let [a, b, c, d, ..] = master.mac(&[b"cloudcard/luk-master-tag/v1"]);
+    u32::from_be_bytes([a, b, c, d])
 }
 
-/// A prepared key in its place, with the token number and sequence it is for.
-struct Held {
-    number: u64,
+/// A token's limited-use key prepared for MACing, as a store keeps it beside the token's
+/// record (see [`TokenStore::spend_by_number_keyed`](crate::TokenStore::spend_by_number_keyed)):
+/// verifying a cryptogram of that token again then costs the MAC of its message alone, not a
+/// derivation and a key setup first, and reads nothing but the record's own memory.
+///
+/// What it holds is a pure function of the service's master key, the token and the key
+/// sequence, kept with a tag of the master and the sequence: it is never wrong, only absent or
+/// stale (a new sequence or another master makes a new one). Nothing in it is state a restart
+/// loses. It is never serialized, its `Debug` shows no key, and the key is zeroized when
+/// dropped.
+#[derive(Debug, Clone, Default)]
+pub struct PreparedLuk(Option<KeptLuk>);
+
+#[derive(Debug, Clone)]
+struct KeptLuk {
+    master: u32,
     key_seq: u32,
     key: MacKey,
 }
 
-/// Many small shards: two threads checking two cards seldom share a lock.
-const SHARDS: usize = 256;
-const PER_SHARD: usize = 256;
-const _: () = assert!(SHARDS <= 256 && PER_SHARD <= 256, "a place is named by two bytes");
+const _: () = assert!(size_of::<PreparedLuk>() <= 104, "a prepared key kept in 104 bytes");
 
-impl PreparedLuks {
-    pub(crate) fn new() -> Self {
-        Self { shards: std::array::from_fn(|_| Padded::default()) }
-    }
-
-    /// The shard and the place in it for a token number's key: its low 64 bits mixed, so
-    /// that numbers sharing a prefix spread.
-    fn place(number: u64) -> (usize, usize) {
-        let mixed = number.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes();
-        let [shard, place, ..] = mixed;
-        (usize::from(shard) % SHARDS, usize::from(place) % PER_SHARD)
-    }
-
-    /// `use_key` given the prepared key of `token` (whose number's key is `number`) under
-    /// `key_seq`, derived on first use. A hit uses it where it lies, without a copy.
+impl PreparedLuk {
+    /// `use_key` given `token`'s key under `key_seq` from `master` (whose tag is `tag`): the
+    /// one kept here, or one derived now and kept if `keep` says so (the sequence in force).
     pub(crate) fn with<R>(
-        &self,
+        &mut self,
         master: &MacKey,
+        tag: u32,
         token: &TokenId,
-        number: u64,
         key_seq: u32,
+        keep: bool,
         use_key: impl FnOnce(&MacKey) -> R,
     ) -> R {
-        use cloudcard_core::sync::MutexExt;
-        let derived = || MacKey::new("luk", &derive(master, token, key_seq));
-        let (shard, at) = Self::place(number);
-        let Some(shard) = self.shards.get(shard) else { return use_key(&derived()) };
+        if let Some(kept) = &self.0
+            && kept.master == tag
+            && kept.key_seq == key_seq
         {
-            let places = shard.lock_unpoisoned();
-            if let Some(Some(held)) = places.get(at)
-                && held.number == number
-                && held.key_seq == key_seq
-            {
-                return use_key(&held.key);
-            }
+            return use_key(&kept.key);
         }
-        let key = derived();
+        let key = MacKey::new("luk", &derive(master, token, key_seq));
         let answer = use_key(&key);
-        let mut places = shard.lock_unpoisoned();
-        if places.is_empty() {
-            // A shard's places are made on its first key, not with the service.
-            places.resize_with(PER_SHARD, || None);
-        }
-        if let Some(place) = places.get_mut(at) {
-            *place = Some(Held { number, key_seq, key });
+        if keep {
+            self.0 = Some(KeptLuk { master: tag, key_seq, key });
         }
         answer
     }
-}
 
-impl core::fmt::Debug for PreparedLuks {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("PreparedLuks([REDACTED])")
+    /// The sequence of the key kept, if one is.
+    #[cfg(test)]
+    pub(crate) fn kept_sequence(&self) -> Option<u32> {
+        self.0.as_ref().map(|kept| kept.key_seq)
     }
 }
 
@@ -196,36 +175,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_prepared_key_is_the_derived_key_for_its_sequence() {
+    fn a_prepared_key_is_the_derived_key_for_its_sequence_and_master() {
         let master = MacKey::new("m", &Secret::new([1; 32]));
-        let luks = PreparedLuks::new();
-        let fresh = |t: &TokenId, s| MacKey::new("luk", &derive(&master, t, s)).mac(&[b"msg"]);
-        let mac = |luks: &PreparedLuks, t: &TokenId, number, s| {
-            luks.with(&master, t, number, s, |key| key.mac(&[b"msg"]))
-        };
-        let (a, b): (TokenId, TokenId) = ("tok_a".parse().unwrap(), TokenId::from_bits(0xfeed));
-        for seq in [1, 1, 2, 2, 1] {
-            assert_eq!(mac(&luks, &a, 6_200, seq), fresh(&a, seq), "sequence {seq}");
-            assert_eq!(mac(&luks, &b, 6_201, seq), fresh(&b, seq), "sequence {seq}");
+        let other = MacKey::new("m", &Secret::new([2; 32]));
+        let (tag, other_tag) = (master_tag(&master), master_tag(&other));
+        assert_ne!(tag, other_tag);
+        let fresh =
+            |m: &MacKey, t: &TokenId, s| MacKey::new("luk", &derive(m, t, s)).mac(&[b"msg"]);
+        let a: TokenId = "tok_a".parse().unwrap();
+        let mut prepared = PreparedLuk::default();
+        let mut mac =
+            |m: &MacKey, tag, s, keep| prepared.with(m, tag, &a, s, keep, |k| k.mac(&[b"msg"]));
+        // Kept only when asked; every answer is the derived key's, whatever is kept.
+        assert_eq!(mac(&master, tag, 1, false), fresh(&master, &a, 1));
+        for (seq, keep) in [(1, true), (1, true), (2, false), (1, false), (2, true), (1, true)] {
+            assert_eq!(mac(&master, tag, seq, keep), fresh(&master, &a, seq), "{seq}");
+            // A key kept under one master is never the answer under another.
+            assert_eq!(mac(&other, other_tag, seq, false), fresh(&other, &a, seq), "{seq}");
         }
-        let held = |luks: &PreparedLuks| -> usize {
-            luks.shards.iter().map(|s| s.lock().unwrap().iter().flatten().count()).sum()
-        };
-        assert!((1..=2).contains(&held(&luks)), "one place each, or one shared");
-        // Many tokens over few places: each newcomer takes a place over, every answer is
-        // still right, and no more keys are held than there are places.
-        let luks = PreparedLuks::new();
-        for round in 0..2 {
-            for i in 0..(3 * SHARDS * PER_SHARD / 2) as u64 {
-                let t = TokenId::from_bits(u128::from(i));
-                if i % 97 == 0 || round == 0 {
-                    assert_eq!(mac(&luks, &t, 9_900 + i, 1), fresh(&t, 1), "{round} {i}");
-                }
-            }
-        }
-        let held = held(&luks);
-        assert!(held <= SHARDS * PER_SHARD && held > SHARDS * PER_SHARD / 2, "{held}");
-        assert_eq!(format!("{luks:?}"), "PreparedLuks([REDACTED])");
+        let kept = |p: &PreparedLuk| p.0.as_ref().map(|k| (k.master, k.key_seq));
+        assert_eq!(kept(&prepared), Some((tag, 1)));
+        prepared.with(&other, other_tag, &a, 3, true, |_| ());
+        assert_eq!(kept(&prepared), Some((other_tag, 3)));
+        let expected = format!(
+            "PreparedLuk(Some(KeptLuk {{ master: {other_tag}, key_seq: 3, key: MacKey(luk, [REDACTED]) }}))"
+        );
+        assert_eq!(format!("{prepared:?}"), expected);
     }
 
     #[test]

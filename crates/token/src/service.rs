@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::cryptogram::{Cryptogram, DeviceCard, ReplenishRequest, mac_matches};
 use crate::keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
-use crate::luk::{self, LukGrant, LukState};
+use crate::luk::{self, LukGrant, LukState, PreparedLuk};
 use crate::record::{Fingerprint, Last4, Par, TokenRecord};
 use crate::store::Spend;
 use crate::views::{
@@ -42,7 +42,8 @@ pub struct TokenService<S = InMemoryTokenStore> {
     fingerprint_key: MacKey,
     par_key: MacKey,
     luk_master_key: MacKey,
-    luks: luk::PreparedLuks,
+    /// The master key's tag, kept with every key prepared from it.
+    luk_tag: u32,
     store: S,
     clock: SharedClock,
 }
@@ -56,8 +57,8 @@ impl<S: TokenStore> TokenService<S> {
             data_keys: RwLock::new(keys.data_keys),
             fingerprint_key: keys.fingerprint_key,
             par_key: keys.par_key,
+            luk_tag: luk::master_tag(&keys.luk_master_key),
             luk_master_key: keys.luk_master_key,
-            luks: luk::PreparedLuks::new(),
             store,
             clock,
         }
@@ -365,8 +366,8 @@ impl<S: TokenStore> TokenService<S> {
         let mut verdict = Err(Rejection::UnknownToken);
         let token = self
             .store
-            .spend_by_number(&cryptogram.token_number, &mut |record| {
-                verdict = self.check(record, device, cryptogram, now);
+            .spend_by_number_keyed(&cryptogram.token_number, &mut |record, prepared| {
+                verdict = self.check(record, prepared, device, cryptogram, now);
                 verdict.ok()
             })
             .map_err(|e| match e {
@@ -546,16 +547,18 @@ impl<S: TokenStore> TokenService<S> {
     fn check(
         &self,
         record: &TokenRecord,
+        prepared: &mut PreparedLuk,
         device: &DeviceId,
         c: &Cryptogram,
         now: DateTime<Utc>,
     ) -> Result<Spend, Rejection> {
         // The MAC first, under the key the cryptogram names: a forged cryptogram is refused as
-        // "bad MAC" whatever else is wrong with it, and learns nothing from the refusal.
-        let number = c.token_number.key();
-        let mac_ok = self
-            .luks
-            .with(&self.luk_master_key, &record.id, number, c.key_seq, |luk| mac_matches(luk, c));
+        // "bad MAC" whatever else is wrong with it, and learns nothing from the refusal. The
+        // key is kept prepared for the next cryptogram if it is the one in force.
+        let in_force = c.key_seq == record.luk.key_seq;
+        let (master, tag) = (&self.luk_master_key, self.luk_tag);
+        let mac_ok =
+            prepared.with(master, tag, &record.id, c.key_seq, in_force, |luk| mac_matches(luk, c));
         if !mac_ok {
             return Err(Rejection::BadMac);
         }

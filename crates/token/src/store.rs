@@ -13,7 +13,7 @@ use cloudcard_core::{Amount, MerchantId};
 
 use crate::cryptogram::ReplayWindow;
 use crate::keys::Sealed;
-use crate::luk::LukState;
+use crate::luk::{LukState, PreparedLuk};
 use crate::record::{Fingerprint, Last4, Par, TokenRecord};
 use crate::{ChannelSet, Domain, StoreError, TokenNumber, TokenStatus};
 
@@ -181,6 +181,23 @@ pub trait TokenStore: Send + Sync {
         Err(StoreError::Conflict)
     }
 
+    /// [`Self::spend_by_number`], with the token's limited-use key prepared where the store
+    /// keeps one beside the record: `decide` uses it, or derives the key and may keep it there
+    /// for the token's next cryptogram. The default keeps none (a database row holds no key):
+    /// `decide` finds it empty on each call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::spend_by_number`].
+    fn spend_by_number_keyed(
+        &self,
+        number: &TokenNumber,
+        decide: &mut dyn FnMut(&TokenRecord, &mut PreparedLuk) -> Option<Spend>,
+    ) -> Result<Option<TokenId>, StoreError> {
+        let mut prepared = PreparedLuk::default();
+        self.spend_by_number(number, &mut |record| decide(record, &mut prepared))
+    }
+
     /// Every token id, for batch work such as re-wrapping.
     ///
     /// # Errors
@@ -189,9 +206,10 @@ pub trait TokenStore: Send + Sync {
     fn ids(&self) -> Result<Vec<TokenId>, StoreError>;
 }
 
-/// A record as this store keeps it. A token's limits beyond its device and its channels (one
+/// A record as this store keeps it, with its token's limited-use key prepared once a cryptogram
+/// was checked under it (104 bytes). A token's limits beyond its device and its channels (one
 /// merchant, a most per payment, an expiry) are rare, so they are boxed and take 8 bytes when
-/// there are none: 344 bytes a record where the record itself takes 400.
+/// there are none: 448 bytes a record and its key, where the record alone takes 400.
 #[derive(Debug)]
 struct Stored {
     id: TokenId,
@@ -209,9 +227,10 @@ struct Stored {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: u64,
+    prepared: PreparedLuk,
 }
 
-const _: () = assert!(size_of::<Stored>() <= 344, "a stored record stays 344 bytes");
+const _: () = assert!(size_of::<Stored>() <= 448, "a stored record stays 448 bytes");
 
 /// A domain's rare limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,6 +275,7 @@ impl From<TokenRecord> for Stored {
             created_at,
             updated_at,
             version,
+            prepared: PreparedLuk::default(),
         }
     }
 }
@@ -678,7 +698,9 @@ impl InMemoryTokenStore {
             return Err(StoreError::Conflict);
         }
         let old = stored.fingerprint;
-        *stored = Stored::from(record);
+        // The prepared key is a pure function of the token and its sequence: it stays.
+        let prepared = core::mem::take(&mut stored.prepared);
+        *stored = Stored { prepared, ..Stored::from(record) };
         Ok(old)
     }
 }
@@ -757,10 +779,18 @@ impl TokenStore for InMemoryTokenStore {
         number: &TokenNumber,
         decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
+        self.spend_by_number_keyed(number, &mut |record, _| decide(record))
+    }
+
+    fn spend_by_number_keyed(
+        &self,
+        number: &TokenNumber,
+        decide: &mut dyn FnMut(&TokenRecord, &mut PreparedLuk) -> Option<Spend>,
+    ) -> Result<Option<TokenId>, StoreError> {
         let Some((shard, at)) = self.locate(number) else { return Ok(None) };
         let mut shard = shard.write_unpoisoned();
         let Some(stored) = shard.records.get_mut(at) else { return Ok(None) };
-        if let Some(spend) = decide(&stored.record()) {
+        if let Some(spend) = decide(&stored.record(), &mut stored.prepared) {
             stored.spend(spend)?;
         }
         Ok(Some(stored.id.clone()))
@@ -873,6 +903,13 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     ) -> Result<Option<TokenId>, StoreError> {
         (**self).spend_by_number(number, decide)
     }
+    fn spend_by_number_keyed(
+        &self,
+        number: &TokenNumber,
+        decide: &mut dyn FnMut(&TokenRecord, &mut PreparedLuk) -> Option<Spend>,
+    ) -> Result<Option<TokenId>, StoreError> {
+        (**self).spend_by_number_keyed(number, decide)
+    }
     fn ids(&self) -> Result<Vec<TokenId>, StoreError> {
         (**self).ids()
     }
@@ -966,6 +1003,39 @@ mod tests {
         assert!(!shard.claim(IdKey::of(&drawn), 9));
         assert_eq!((shard.drawn.len(), shard.named.len()), (1, 3));
         assert_eq!(shard.find(IdKey::of(&drawn)), Some(0));
+    }
+
+    #[test]
+    fn a_prepared_key_stays_with_its_record_through_spends_and_updates() {
+        let store = InMemoryTokenStore::new();
+        let record = a_record(TokenId::from_bits(0xbeef));
+        let (id, number) = (record.id.clone(), record.number.clone());
+        store.insert(record).unwrap();
+        let master = crate::keys::MacKey::new("m", &cloudcard_masking::Secret::new([1; 32]));
+        // The sequence kept when a spend began; `keep` asks to keep sequence 1's key.
+        let spend = |keep: bool| {
+            let mut found = None;
+            store
+                .spend_by_number_keyed(&number, &mut |r, prepared| {
+                    found = Some(prepared.kept_sequence());
+                    prepared.with(&master, 7, &r.id, 1, keep, |_| ());
+                    None
+                })
+                .unwrap();
+            found.flatten()
+        };
+        assert_eq!(spend(false), None, "nothing kept yet");
+        assert_eq!(spend(true), None, "derived, and kept");
+        assert_eq!(spend(false), Some(1), "found kept");
+        // A status change replaces the record; its key stays.
+        let mut changed = store.get(&id).unwrap().unwrap();
+        changed.status = TokenStatus::Suspended(crate::Actor::User);
+        changed.version += 1;
+        store.compare_and_set(0, changed).unwrap();
+        assert_eq!(spend(false), Some(1), "kept across the update");
+        // Through the plain spend, nothing is kept or lost.
+        assert_eq!(store.spend_by_number(&number, &mut |_| None).unwrap(), Some(id));
+        assert_eq!(spend(false), Some(1));
     }
 
     /// A record of `id`, whatever else it holds.

@@ -494,6 +494,44 @@ fn two_nodes_never_accept_one_atc_twice() {
 }
 
 #[test]
+fn a_key_kept_prepared_serves_only_its_own_master() {
+    // Two services over one store, with other keys: a cryptogram under the first's key, once
+    // checked there (its key now kept with the record), is still no cryptogram to the second.
+    let clock: SharedClock =
+        Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()));
+    let shared = Arc::new(InMemoryTokenStore::new());
+    let keys = |k: u8| {
+        TokenKeys::new(
+            &Secret::new([k; 32]),
+            &Secret::new([k + 1; 32]),
+            &Secret::new([k + 2; 32]),
+            &Secret::new([k + 3; 32]),
+        )
+    };
+    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
+    let first = TokenService::new(config.clone(), keys(1), shared.clone(), clock.clone());
+    let second = TokenService::new(config, keys(5), shared, clock.clone());
+    let mut card = first.provision(ProvisionRequest::new(pan(PAN), device(1))).unwrap().device_card;
+    let data = |fen| PaymentData {
+        amount: Amount::from_fen(fen),
+        currency: Currency::CNY,
+        merchant: "mch_1".parse().unwrap(),
+        channel: Channel::Nfc,
+        unpredictable_number: 7,
+        timestamp: clock.now(),
+        cvm: Default::default(),
+    };
+    for fen in [100, 200] {
+        first.verify(&device(1), &card.cryptogram(data(fen)).unwrap()).unwrap();
+        let c = card.cryptogram(data(fen)).unwrap();
+        let refused = second.verify(&device(1), &c).unwrap_err();
+        assert_eq!(refused.rejection(), Some(Rejection::BadMac), "{fen}");
+        // Refused there, the cryptogram is still good where it was made.
+        first.verify(&device(1), &c).unwrap();
+    }
+}
+
+#[test]
 fn many_threads_accept_each_atc_once() {
     let f = Arc::new(fixture());
     let mut card = f.provision(ProvisionRequest::new(pan(PAN), device(1))).device_card;
