@@ -125,10 +125,10 @@ pub(crate) fn master_tag(master: &MacKey) -> u32 {
 /// stale (a new sequence or another master makes a new one). Nothing in it is state a restart
 /// loses. It is never serialized, its `Debug` shows no key, and the key is zeroized when
 /// dropped.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct PreparedLuk(Option<KeptLuk>);
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct KeptLuk {
     master: u32,
     key_seq: u32,
