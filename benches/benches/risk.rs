@@ -52,11 +52,11 @@ fn arriving(i: usize) -> Transaction {
 /// The shipped payment rules written by hand, reading the same velocity store.
 fn hand_decide(engine: &RiskEngine, t: &Transaction) -> Outcome {
     let v = engine.velocity();
-    let snap = |kind, id: &str| {
+    let snap = |kind, id: &[u8]| {
         v.snapshot(v.key(kind, id), t.at).ok().flatten().map(|s| s.windows).unwrap_or_default()
     };
-    let card = snap(EntityKind::Card, t.card.as_str());
-    let device = t.device.as_ref().map(|d| snap(EntityKind::Device, d.as_str()));
+    let card = snap(EntityKind::Card, t.card.as_bytes());
+    let device = t.device.as_ref().map(|d| snap(EntityKind::Device, d.as_bytes()));
     let amount = t.amount.fen();
     let hour = beijing_hour(t.at);
     let age = t.device_registered_at.map(|r| (t.at - r).num_hours() as u64);
@@ -138,10 +138,10 @@ fn build() -> (RiskEngine, Vec<Transaction>) {
     let empty = GLOBAL.live_bytes();
     for i in 0..CARDS {
         let t = arriving(i);
-        let id = alone.id_hash(t.id.as_str());
+        let id = alone.id_hash(t.id.as_bytes());
         for key in [
-            alone.key(EntityKind::Card, t.card.as_str()),
-            alone.key(EntityKind::Device, t.device.as_ref().unwrap().as_str()),
+            alone.key(EntityKind::Card, t.card.as_bytes()),
+            alone.key(EntityKind::Device, t.device.as_ref().unwrap().as_bytes()),
         ] {
             alone.record(key, id, t.at, t.amount.fen(), true);
         }
@@ -387,11 +387,11 @@ mod zen {
 
     pub(crate) fn decide(table: &Decision, engine: &RiskEngine, t: &Transaction) -> Outcome {
         let v = engine.velocity();
-        let snap = |kind, id: &str| {
+        let snap = |kind, id: &[u8]| {
             v.snapshot(v.key(kind, id), t.at).ok().flatten().map(|s| s.windows).unwrap_or_default()
         };
         let card = snap(EntityKind::Card, t.card.as_str());
-        let device = snap(EntityKind::Device, t.device.as_ref().unwrap().as_str());
+        let device = snap(EntityKind::Device, t.device.as_ref().unwrap().as_bytes());
         let amount = t.amount.fen();
         let input = json!({
             "card_count_10m": card[0].count(),

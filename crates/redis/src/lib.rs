@@ -88,11 +88,11 @@ impl VelocityPort for RedisVelocityStore {
         &self.windows
     }
 
-    fn key(&self, kind: EntityKind, id: &str) -> EntityKey {
+    fn key(&self, kind: EntityKind, id: &[u8]) -> EntityKey {
         shared_entity_key(kind, id)
     }
 
-    fn id_hash(&self, id: &str) -> u64 {
+    fn id_hash(&self, id: &[u8]) -> u64 {
         shared_id_hash(id)
     }
 

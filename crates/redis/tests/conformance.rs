@@ -34,13 +34,13 @@ fn two_nodes_count_into_one_window() {
     let node = || RedisVelocityStore::open(ns.url(), ns.prefix(), WindowSet::default()).unwrap();
     let (a, b) = (node(), node());
     let at = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
-    let card = a.key(EntityKind::Card, "card_1");
-    assert_eq!(card, b.key(EntityKind::Card, "card_1"), "one key on every node");
+    let card = a.key(EntityKind::Card, b"card_1");
+    assert_eq!(card, b.key(EntityKind::Card, b"card_1"), "one key on every node");
     // Each transaction is presented on both nodes at the same moment (a terminal's retry
     // reaching another node): counted once.
     let mut counted = Vec::new();
     for n in 0..40 {
-        let id = a.id_hash(&format!("txn_{n}"));
+        let id = a.id_hash(format!("txn_{n}").as_bytes());
         let barrier = std::sync::Barrier::new(2);
         std::thread::scope(|s| {
             let handles: Vec<_> = [&a, &b]

@@ -280,22 +280,22 @@ impl RiskEngine {
     ///
     /// [`RiskError::Store`] if the loss log cannot be written.
     pub fn record(&self, txn: &Transaction, approved: bool) -> Result<bool, RiskError> {
-        let id = self.velocity.id_hash(txn.id.as_str());
+        let id = self.velocity.id_hash(txn.id.as_bytes());
         let amount = txn.amount.fen();
         let v = &self.velocity;
         let (live, shadow) = (self.live.load(), self.shadow.load());
         let read = |kind| {
             live.reads_entity(kind) || shadow.as_deref().is_some_and(|s| s.reads_entity(kind))
         };
-        let mut entities = [v.key(EntityKind::Card, txn.card.as_str()); 4];
+        let mut entities = [v.key(EntityKind::Card, txn.card.as_bytes()); 4];
         let mut n = 1;
         let others = [
             (
                 EntityKind::Token,
-                txn.token.as_ref().map(TokenId::as_str).filter(|_| read(EntityKind::Token)),
+                txn.token.as_ref().map(TokenId::as_bytes).filter(|_| read(EntityKind::Token)),
             ),
-            (EntityKind::Device, txn.device.as_ref().map(DeviceId::as_str)),
-            (EntityKind::User, Some(txn.user.as_str()).filter(|_| read(EntityKind::User))),
+            (EntityKind::Device, txn.device.as_ref().map(DeviceId::as_bytes)),
+            (EntityKind::User, Some(txn.user.as_bytes()).filter(|_| read(EntityKind::User))),
         ];
         for (kind, entity) in others {
             if let Some(entity) = entity
@@ -336,8 +336,8 @@ impl RiskEngine {
         buf: &mut DecisionBuf,
     ) -> Decision {
         buf.clear();
-        let user = self.velocity.key(EntityKind::BindUser, request.user.as_str());
-        let device = self.velocity.key(EntityKind::BindDevice, request.device.as_str());
+        let user = self.velocity.key(EntityKind::BindUser, request.user.as_bytes());
+        let device = self.velocity.key(EntityKind::BindDevice, request.device.as_bytes());
         let decision = if let Some(reason) =
             self.status_hit(Some(&request.card), Some(&request.device), Some(&request.user))
         {
@@ -353,7 +353,7 @@ impl RiskEngine {
             };
             features.set_velocity(EntityKind::BindUser, by_user);
             features.set_velocity(EntityKind::BindDevice, by_device);
-            let device_key = self.velocity.key(EntityKind::Device, request.device.as_str());
+            let device_key = self.velocity.key(EntityKind::Device, request.device.as_bytes());
             features.device_age_hours =
                 Some(self.device_age_hours(device_key, request.device_registered_at, request.at));
             let input = EvalInput {
@@ -367,7 +367,7 @@ impl RiskEngine {
             self.run(&live, shadow.as_deref(), &input, &[None; 4], request.at, buf)
         };
         // Every attempt is its own (random) id, so attempts on different nodes never collide.
-        let id = self.velocity.id_hash(cloudcard_core::TransactionId::random().as_str());
+        let id = self.velocity.id_hash(cloudcard_core::TransactionId::random().as_bytes());
         let approved = decision.outcome != Outcome::Decline;
         if self.velocity.record(&[user, device], id, request.at, 0, approved).is_err() {
             return self.unavailable();
@@ -444,7 +444,7 @@ impl RiskEngine {
         rule: &str,
         until: DateTime<Utc>,
     ) -> Result<(), RiskError> {
-        Ok(self.state.suppress(self.velocity.key(kind, id), rule, until)?)
+        Ok(self.state.suppress(self.velocity.key(kind, id.as_bytes()), rule, until)?)
     }
 
     /// Suspends a user: every payment and binding is declined until [`Self::resume_user`].
@@ -675,10 +675,10 @@ impl RiskEngine {
     fn payment_keys(&self, txn: &Transaction) -> [EntityKey; 4] {
         let v = &self.velocity;
         [
-            v.key(EntityKind::Card, txn.card.as_str()),
-            v.key(EntityKind::Token, txn.token.as_ref().map_or("", |t| t.as_str())),
-            v.key(EntityKind::Device, txn.device.as_ref().map_or("", |d| d.as_str())),
-            v.key(EntityKind::User, txn.user.as_str()),
+            v.key(EntityKind::Card, txn.card.as_bytes()),
+            v.key(EntityKind::Token, txn.token.as_ref().map_or(&[][..], |t| t.as_bytes())),
+            v.key(EntityKind::Device, txn.device.as_ref().map_or(&[][..], |d| d.as_bytes())),
+            v.key(EntityKind::User, txn.user.as_bytes()),
         ]
     }
 

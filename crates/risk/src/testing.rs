@@ -87,7 +87,7 @@ fn suppressions(s: &dyn RiskStore) {
     let (a, b) = (
         EntityKey::default(),
         crate::VelocityStore::new(crate::WindowSet::default())
-            .key(crate::EntityKind::Card, "card_1"),
+            .key(crate::EntityKind::Card, b"card_1"),
     );
     assert!(!s.suppressed(&[a, b], "burst", t0()).unwrap());
     s.suppress(b, "burst", t0() + TimeDelta::hours(1)).unwrap();
@@ -249,15 +249,15 @@ fn purge_log(s: &dyn RiskStore) {
 pub fn velocity_suite(make: &dyn Fn() -> Arc<dyn crate::VelocityPort>) {
     use crate::EntityKind;
     let v = make();
-    let card = v.key(EntityKind::Card, "card_1");
-    assert_eq!(card, v.key(EntityKind::Card, "card_1"), "keys are stable");
-    assert_ne!(card, v.key(EntityKind::Device, "card_1"), "kinds are apart");
+    let card = v.key(EntityKind::Card, b"card_1");
+    assert_eq!(card, v.key(EntityKind::Card, b"card_1"), "keys are stable");
+    assert_ne!(card, v.key(EntityKind::Device, b"card_1"), "kinds are apart");
     assert_eq!(v.snapshot(card, t0()).unwrap(), None);
-    let device = v.key(EntityKind::Device, "dev_1");
-    let id = v.id_hash("txn_1");
+    let device = v.key(EntityKind::Device, b"dev_1");
+    let id = v.id_hash(b"txn_1");
     assert!(v.record(&[card, device], id, t0(), 500, true).unwrap());
     assert!(!v.record(&[card, device], id, t0(), 500, true).unwrap(), "a retry counts once");
-    assert!(v.record(&[card], v.id_hash("txn_2"), t0(), 700, false).unwrap());
+    assert!(v.record(&[card], v.id_hash(b"txn_2"), t0(), 700, false).unwrap());
     let now = v.snapshot(card, t0()).unwrap().unwrap();
     assert_eq!(now.windows[0].approved_count, 1);
     assert_eq!(now.windows[0].approved_sum, 500);
@@ -270,10 +270,10 @@ pub fn velocity_suite(make: &dyn Fn() -> Arc<dyn crate::VelocityPort>) {
 
     let v = make();
     let store = v.clone();
-    let (a, b) = (v.key(EntityKind::User, "usr_1"), v.key(EntityKind::Token, "tok_1"));
+    let (a, b) = (v.key(EntityKind::User, b"usr_1"), v.key(EntityKind::Token, b"tok_1"));
     race(8, move |i| {
         for n in 0..25 {
-            let id = store.id_hash(&format!("txn_{i}_{n}"));
+            let id = store.id_hash(format!("txn_{i}_{n}").as_bytes());
             assert!(store.record(&[a, b], id, t0(), 1, true).unwrap());
         }
     });

@@ -642,9 +642,9 @@ pub trait VelocityPort: Send + Sync + fmt::Debug {
     /// The windows tracked.
     fn windows(&self) -> &WindowSet;
     /// The key of entity `id` of `kind`.
-    fn key(&self, kind: EntityKind, id: &str) -> EntityKey;
+    fn key(&self, kind: EntityKind, id: &[u8]) -> EntityKey;
     /// Hashes a transaction id for duplicate detection (never 0).
-    fn id_hash(&self, id: &str) -> u64;
+    fn id_hash(&self, id: &[u8]) -> u64;
     /// The entity's windows at `now`, or `None` if it was never seen.
     ///
     /// # Errors
@@ -699,10 +699,10 @@ impl VelocityPort for VelocityStore {
     fn windows(&self) -> &WindowSet {
         &self.windows
     }
-    fn key(&self, kind: EntityKind, id: &str) -> EntityKey {
+    fn key(&self, kind: EntityKind, id: &[u8]) -> EntityKey {
         Self::key(self, kind, id)
     }
-    fn id_hash(&self, id: &str) -> u64 {
+    fn id_hash(&self, id: &[u8]) -> u64 {
         Self::id_hash(self, id)
     }
     fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Result<Option<Snapshot>, StoreError> {
@@ -837,14 +837,14 @@ pub fn count_payment(
 /// The key of entity `id` of `kind` for a shared backend: a hash that is the same on every
 /// node and after every restart.
 #[must_use]
-pub fn shared_entity_key(kind: EntityKind, id: &str) -> EntityKey {
-    EntityKey(stable_hash(&[b"cloudcard/velocity-entity/v1", &[kind as u8], id.as_bytes()]))
+pub fn shared_entity_key(kind: EntityKind, id: &[u8]) -> EntityKey {
+    EntityKey(stable_hash(&[b"cloudcard/velocity-entity/v1", &[kind as u8], id]))
 }
 
 /// A transaction id's hash for duplicate detection in a shared backend (never 0).
 #[must_use]
-pub fn shared_id_hash(id: &str) -> u64 {
-    stable_hash(&[b"cloudcard/velocity-txn/v1", id.as_bytes()]) | 1
+pub fn shared_id_hash(id: &[u8]) -> u64 {
+    stable_hash(&[b"cloudcard/velocity-txn/v1", id]) | 1
 }
 
 const VELOCITY: &str = "risk_velocity";
@@ -883,10 +883,10 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
     fn windows(&self) -> &WindowSet {
         &self.windows
     }
-    fn key(&self, kind: EntityKind, id: &str) -> EntityKey {
+    fn key(&self, kind: EntityKind, id: &[u8]) -> EntityKey {
         shared_entity_key(kind, id)
     }
-    fn id_hash(&self, id: &str) -> u64 {
+    fn id_hash(&self, id: &[u8]) -> u64 {
         shared_id_hash(id)
     }
     fn snapshot(&self, key: EntityKey, now: DateTime<Utc>) -> Result<Option<Snapshot>, StoreError> {
@@ -985,7 +985,7 @@ impl VelocityStore {
 
     /// The key of entity `id` of `kind`.
     #[must_use]
-    pub fn key(&self, kind: EntityKind, id: &str) -> EntityKey {
+    pub fn key(&self, kind: EntityKind, id: &[u8]) -> EntityKey {
         let mut h = self.hasher.build_hasher();
         kind.hash(&mut h);
         id.hash(&mut h);
@@ -994,7 +994,7 @@ impl VelocityStore {
 
     /// Hashes a transaction id for duplicate detection.
     #[must_use]
-    pub fn id_hash(&self, id: &str) -> u64 {
+    pub fn id_hash(&self, id: &[u8]) -> u64 {
         self.hasher.hash_one(id) | 1 // never 0, the empty slot
     }
 

@@ -116,18 +116,24 @@ fn a_card_that_paid_takes_at_most_128_bytes() {
     let velocity = VelocityStore::new(WindowSet::default());
     let before = live_bytes();
     for (i, id) in ids.iter().enumerate() {
-        let key = velocity.key(EntityKind::Card, id);
+        let key = velocity.key(EntityKind::Card, id.as_bytes());
         let at = now + TimeDelta::seconds((i % 3_600) as i64);
-        assert!(velocity.record(key, velocity.id_hash(id), at, 10_000, i % 5 != 0));
+        assert!(velocity.record(key, velocity.id_hash(id.as_bytes()), at, 10_000, i % 5 != 0));
     }
     let per_card = (live_bytes() - before) / CARDS as isize;
     assert_eq!(velocity.len(), CARDS);
     assert!(per_card <= 128, "{per_card} bytes a card");
     // Paying again an hour later, a card keeps both payments in a log of its own.
     for id in ids.iter().take(CARDS / 10) {
-        let key = velocity.key(EntityKind::Card, id);
+        let key = velocity.key(EntityKind::Card, id.as_bytes());
         let id = format!("{id}-again");
-        assert!(velocity.record(key, velocity.id_hash(&id), now + TimeDelta::hours(1), 500, true));
+        assert!(velocity.record(
+            key,
+            velocity.id_hash(id.as_bytes()),
+            now + TimeDelta::hours(1),
+            500,
+            true
+        ));
     }
     let per_card = (live_bytes() - before) / CARDS as isize;
     assert!(per_card <= 128, "{per_card} bytes a card, one in ten with two payments");

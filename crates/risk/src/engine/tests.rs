@@ -293,7 +293,7 @@ fn duplicate_transaction_counts_once() {
     let t = txn(&clock, 100);
     assert!(engine.record(&t, true).unwrap());
     assert!(!engine.record(&t, true).unwrap());
-    let key = engine.velocity().key(EntityKind::Card, "card_1");
+    let key = engine.velocity().key(EntityKind::Card, b"card_1");
     assert_eq!(
         engine.velocity().snapshot(key, clock.now()).unwrap().unwrap().windows[0].count(),
         1

@@ -15,8 +15,8 @@ fn store() -> VelocityStore {
 #[test]
 fn ten_minute_window_edges() {
     let v = store();
-    let card = v.key(EntityKind::Card, "card_1");
-    assert!(v.record(card, v.id_hash("t1"), at(10, 0, 30), 500, true));
+    let card = v.key(EntityKind::Card, b"card_1");
+    assert!(v.record(card, v.id_hash(b"t1"), at(10, 0, 30), 500, true));
     let count = |now| v.snapshot(card, now).unwrap().windows[0].count();
     // 1-minute buckets: the payment at 10:00:30 counts through 10:09:59 and is gone at 10:10:00.
     assert_eq!(count(at(10, 0, 30)), 1);
@@ -26,16 +26,16 @@ fn ten_minute_window_edges() {
     let hour = |now| v.snapshot(card, now).unwrap().windows[1].count();
     assert_eq!(hour(at(10, 59, 59)), 1);
     assert_eq!(hour(at(11, 0, 0)), 0);
-    assert!(v.snapshot(v.key(EntityKind::Card, "other"), at(10, 0, 0)).is_none());
+    assert!(v.snapshot(v.key(EntityKind::Card, b"other"), at(10, 0, 0)).is_none());
 }
 
 #[test]
 fn approved_and_declined_apart() {
     let v = store();
-    let k = v.key(EntityKind::User, "u");
-    v.record(k, v.id_hash("a"), at(9, 0, 0), 100, true);
-    v.record(k, v.id_hash("b"), at(9, 1, 0), 250, false);
-    v.record(k, v.id_hash("c"), at(9, 2, 0), 50, true);
+    let k = v.key(EntityKind::User, b"u");
+    v.record(k, v.id_hash(b"a"), at(9, 0, 0), 100, true);
+    v.record(k, v.id_hash(b"b"), at(9, 1, 0), 250, false);
+    v.record(k, v.id_hash(b"c"), at(9, 2, 0), 50, true);
     let w = v.snapshot(k, at(9, 3, 0)).unwrap().windows[2];
     assert_eq!((w.approved_count, w.approved_sum), (2, 150));
     assert_eq!((w.declined_count, w.declined_sum), (1, 250));
@@ -45,19 +45,19 @@ fn approved_and_declined_apart() {
 #[test]
 fn a_retried_id_counts_once() {
     let v = store();
-    let k = v.key(EntityKind::Card, "c");
-    assert!(v.record(k, v.id_hash("t1"), at(9, 0, 0), 100, true));
-    assert!(!v.record(k, v.id_hash("t1"), at(9, 0, 5), 100, true));
+    let k = v.key(EntityKind::Card, b"c");
+    assert!(v.record(k, v.id_hash(b"t1"), at(9, 0, 0), 100, true));
+    assert!(!v.record(k, v.id_hash(b"t1"), at(9, 0, 5), 100, true));
     assert_eq!(v.snapshot(k, at(9, 1, 0)).unwrap().windows[0].count(), 1);
 }
 
 #[test]
 fn a_late_old_transaction_does_not_disturb_newer_buckets() {
     let v = store();
-    let k = v.key(EntityKind::Card, "c");
-    v.record(k, v.id_hash("new"), at(10, 30, 0), 100, true);
+    let k = v.key(EntityKind::Card, b"c");
+    v.record(k, v.id_hash(b"new"), at(10, 30, 0), 100, true);
     // 20 minutes older: same 10-minute ring slot as 10:30 (slot 0), so it is skipped there.
-    v.record(k, v.id_hash("old"), at(10, 10, 0), 100, true);
+    v.record(k, v.id_hash(b"old"), at(10, 10, 0), 100, true);
     let s = v.snapshot(k, at(10, 30, 0)).unwrap();
     assert_eq!(s.windows[0].count(), 1);
     assert_eq!(s.windows[1].count(), 2);
@@ -66,8 +66,8 @@ fn a_late_old_transaction_does_not_disturb_newer_buckets() {
 #[test]
 fn idle_entities_are_evicted() {
     let v = store();
-    v.record(v.key(EntityKind::Card, "old"), 3, at(0, 0, 0), 1, true);
-    v.record(v.key(EntityKind::Card, "new"), 5, at(0, 0, 0) + TimeDelta::days(7), 1, true);
+    v.record(v.key(EntityKind::Card, b"old"), 3, at(0, 0, 0), 1, true);
+    v.record(v.key(EntityKind::Card, b"new"), 5, at(0, 0, 0) + TimeDelta::days(7), 1, true);
     assert_eq!(v.len(), 2);
     assert_eq!(v.evict_idle(at(0, 0, 1) + TimeDelta::days(7)), 1);
     assert_eq!(v.len(), 1);
@@ -76,13 +76,13 @@ fn idle_entities_are_evicted() {
 #[test]
 fn concurrent_updates_to_one_entity_lose_nothing() {
     let v = store();
-    let k = v.key(EntityKind::Card, "hot");
+    let k = v.key(EntityKind::Card, b"hot");
     std::thread::scope(|s| {
         for t in 0..8 {
             let v = &v;
             s.spawn(move || {
                 for i in 0..500 {
-                    v.record(k, v.id_hash(&format!("{t}-{i}")), at(12, 0, 0), 1, true);
+                    v.record(k, v.id_hash(format!("{t}-{i}").as_bytes()), at(12, 0, 0), 1, true);
                 }
             });
         }
@@ -97,12 +97,12 @@ fn memory_per_entity_is_bounded() {
     let t = at(9, 0, 0);
     // Cards that paid once: each in its table entry alone.
     for i in 0..10_000 {
-        v.record(v.key(EntityKind::Card, &format!("c{i}")), 1, t, 100, true);
+        v.record(v.key(EntityKind::Card, format!("c{i}").as_bytes()), 1, t, 100, true);
     }
     assert!(v.bytes_per_entity() <= 128, "{}", v.bytes_per_entity());
     // A card busy enough to keep buckets: under 2 KiB.
     let busy = store();
-    let k = busy.key(EntityKind::Card, "busy");
+    let k = busy.key(EntityKind::Card, b"busy");
     for i in 0..100 {
         busy.record(k, i << 1 | 1, t, 100, true);
     }
@@ -126,14 +126,16 @@ fn new_entities_sweep_idle_ones_without_being_asked() {
     let v = store();
     let old = at(0, 0, 0);
     for i in 0..500 {
-        v.record(v.key(EntityKind::Card, &format!("old-{i}")), 1, old, 1, true);
+        v.record(v.key(EntityKind::Card, format!("old-{i}").as_bytes()), 1, old, 1, true);
     }
     let later = old + TimeDelta::days(8);
     for i in 0..(SWEEP_EVERY as usize * SHARDS) {
-        v.record(v.key(EntityKind::Card, &format!("new-{i}")), 1, later, 1, true);
+        v.record(v.key(EntityKind::Card, format!("new-{i}").as_bytes()), 1, later, 1, true);
     }
     let remaining_old = (0..500)
-        .filter(|i| v.snapshot(v.key(EntityKind::Card, &format!("old-{i}")), later).is_some())
+        .filter(|i| {
+            v.snapshot(v.key(EntityKind::Card, format!("old-{i}").as_bytes()), later).is_some()
+        })
         .count();
     assert!(remaining_old < 50, "{remaining_old} idle entities left");
 }
@@ -141,8 +143,8 @@ fn new_entities_sweep_idle_ones_without_being_asked() {
 #[test]
 fn a_snapshot_sums_only_the_windows_asked_for() {
     let v = store();
-    let card = v.key(EntityKind::Card, "card_1");
-    assert!(v.record(card, v.id_hash("t1"), at(10, 0, 0), 500, true));
+    let card = v.key(EntityKind::Card, b"card_1");
+    assert!(v.record(card, v.id_hash(b"t1"), at(10, 0, 0), 500, true));
     let port: &dyn VelocityPort = &v;
     let full = port.snapshot(card, at(10, 1, 0)).unwrap().unwrap();
     assert!(full.windows.iter().take(4).all(|w| w.count() == 1), "{full:?}");
@@ -152,7 +154,7 @@ fn a_snapshot_sums_only_the_windows_asked_for() {
     let none = port.snapshot_windows(card, at(10, 1, 0), 0).unwrap().unwrap();
     assert_eq!(none.first_seen, full.first_seen);
     assert!(
-        port.snapshot_windows(v.key(EntityKind::Card, "x"), at(10, 1, 0), 1).unwrap().is_none()
+        port.snapshot_windows(v.key(EntityKind::Card, b"x"), at(10, 1, 0), 1).unwrap().is_none()
     );
 }
 
