@@ -70,7 +70,7 @@ fn get(txn: &mut dyn Txn, id: &TokenId) -> Result<Option<TokenRecord>, StoreErro
 impl<K: Kv> TokenStore for KvTokenStore<K> {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
         store::write(&self.kv, |txn| {
-            let number = record.number.expose().as_bytes();
+            let number = record.number.digits();
             if txn.get(NUMBERS, number)?.is_some()
                 || txn.get(RECORDS, id_key(&record.id))?.is_some()
             {
@@ -95,7 +95,7 @@ impl<K: Kv> TokenStore for KvTokenStore<K> {
         decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
         store::write(&self.kv, |txn| {
-            let Some(id) = txn.get(NUMBERS, number.expose().as_bytes())? else { return Ok(None) };
+            let Some(id) = txn.get(NUMBERS, number.digits())? else { return Ok(None) };
             let Some(mut record) = get_json::<TokenRecord>(txn, RECORDS, &id)? else {
                 return Ok(None);
             };
@@ -108,14 +108,14 @@ impl<K: Kv> TokenStore for KvTokenStore<K> {
     }
 
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
-        store::read(&self.kv, |txn| match txn.get(NUMBERS, number.expose().as_bytes())? {
+        store::read(&self.kv, |txn| match txn.get(NUMBERS, number.digits())? {
             Some(id) => get_json(txn, RECORDS, &id),
             None => Ok(None),
         })
     }
 
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
-        store::read(&self.kv, |txn| Ok(txn.get(NUMBERS, number.expose().as_bytes())?.is_some()))
+        store::read(&self.kv, |txn| Ok(txn.get(NUMBERS, number.digits())?.is_some()))
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {

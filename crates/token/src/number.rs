@@ -45,6 +45,11 @@ impl TokenNumber {
         self.0.as_str()
     }
 
+    /// The plain digits as bytes, for a MAC or a key: nothing to validate on the way.
+    pub(crate) fn digits(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
     /// The number as one integer, for an index: its digits read in bijective base ten (each
     /// digit counts one more than its value), so the value of an `n`-digit number is placed
     /// past every shorter number's and a leading zero makes another key. Every number of up to
