@@ -12,7 +12,7 @@ use crate::cryptogram::{Cryptogram, DeviceCard, ReplenishRequest, mac_matches};
 use crate::keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
 use crate::luk::{self, LukGrant, LukState, PreparedLuk};
 use crate::record::{Fingerprint, Last4, Par, TokenRecord};
-use crate::store::Spend;
+use crate::store::{Spend, SpendCheck};
 use crate::views::{
     BulkOutcome, FundingCard, HeldCryptogram, ProvisionRequest, Provisioned, RewrapReport,
     TokenConfig, TokenInfo, VerifiedCryptogram,
@@ -546,7 +546,7 @@ impl<S: TokenStore> TokenService<S> {
     /// Every check of [`Self::verify`]; what the cryptogram spends if all pass.
     fn check(
         &self,
-        record: &TokenRecord,
+        record: SpendCheck<'_>,
         prepared: &mut PreparedLuk,
         device: &DeviceId,
         c: &Cryptogram,
@@ -558,29 +558,28 @@ impl<S: TokenStore> TokenService<S> {
         let in_force = c.key_seq == record.luk.key_seq;
         let (master, tag) = (&self.luk_master_key, self.luk_tag);
         let mac_ok =
-            prepared.with(master, tag, &record.id, c.key_seq, in_force, |luk| mac_matches(luk, c));
+            prepared.with(master, tag, record.id, c.key_seq, in_force, |luk| mac_matches(luk, c));
         if !mac_ok {
             return Err(Rejection::BadMac);
         }
-        let domain = &record.domain;
         let policy = &self.config.luk_policy;
         let amount = c.data.amount;
         if record.status != TokenStatus::Active {
             return Err(Rejection::NotActive);
         }
-        if domain.device != *device {
+        if record.device != device {
             return Err(Rejection::WrongDevice);
         }
-        if !domain.channels.contains(c.data.channel) {
+        if !record.channels.contains(c.data.channel) {
             return Err(Rejection::ChannelNotAllowed);
         }
-        if domain.merchant.as_ref().is_some_and(|m| *m != c.data.merchant) {
+        if record.merchant.is_some_and(|m| *m != c.data.merchant) {
             return Err(Rejection::WrongMerchant);
         }
-        if domain.max_amount.is_some_and(|max| amount > max) {
+        if record.max_amount.is_some_and(|max| amount > max) {
             return Err(Rejection::OverMaxAmount);
         }
-        if domain.expires_at.is_some_and(|at| now >= at) {
+        if record.expires_at.is_some_and(|at| now >= at) {
             return Err(Rejection::TokenExpired);
         }
         if (now - c.data.timestamp).abs() > self.config.max_cryptogram_age {

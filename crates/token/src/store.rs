@@ -55,6 +55,47 @@ impl Spend {
     }
 }
 
+/// What a cryptogram's check reads of its token's record, read where the record lies: a store
+/// that keeps records in memory hands it out without copying the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpendCheck<'a> {
+    /// The token.
+    pub id: &'a TokenId,
+    /// Its status.
+    pub status: TokenStatus,
+    /// The device it lives on.
+    pub device: &'a DeviceId,
+    /// The channels it may pay through.
+    pub channels: crate::ChannelSet,
+    /// The one merchant it may pay, if any.
+    pub merchant: Option<&'a MerchantId>,
+    /// The most one payment may be.
+    pub max_amount: Option<Amount>,
+    /// When the token stops working.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The key in use.
+    pub luk: &'a LukState,
+    /// The replay window.
+    pub replay: ReplayWindow,
+}
+
+impl<'a> From<&'a TokenRecord> for SpendCheck<'a> {
+    fn from(record: &'a TokenRecord) -> Self {
+        let Domain { device, channels, merchant, max_amount, expires_at } = &record.domain;
+        Self {
+            id: &record.id,
+            status: record.status,
+            device,
+            channels: *channels,
+            merchant: merchant.as_ref(),
+            max_amount: *max_amount,
+            expires_at: *expires_at,
+            luk: &record.luk,
+            replay: record.replay,
+        }
+    }
+}
+
 /// How many times [`TokenStore::spend_by_number`]'s default rereads a record that changed.
 const SPEND_ATTEMPTS: usize = 16;
 
@@ -181,10 +222,11 @@ pub trait TokenStore: Send + Sync {
         Err(StoreError::Conflict)
     }
 
-    /// [`Self::spend_by_number`], with the token's limited-use key prepared where the store
-    /// keeps one beside the record: `decide` uses it, or derives the key and may keep it there
-    /// for the token's next cryptogram. The default keeps none (a database row holds no key):
-    /// `decide` finds it empty on each call.
+    /// [`Self::spend_by_number`], where `decide` reads what a check needs of the record (no
+    /// copy of it, where the store can hand that out) and the token's limited-use key prepared
+    /// where the store keeps one beside the record: `decide` uses it, or derives the key and
+    /// may keep it there for the token's next cryptogram. The default keeps none (a database
+    /// row holds no key): `decide` finds it empty on each call.
     ///
     /// # Errors
     ///
@@ -192,10 +234,10 @@ pub trait TokenStore: Send + Sync {
     fn spend_by_number_keyed(
         &self,
         number: &TokenNumber,
-        decide: &mut dyn FnMut(&TokenRecord, &mut PreparedLuk) -> Option<Spend>,
+        decide: &mut dyn FnMut(SpendCheck<'_>, &mut PreparedLuk) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
         let mut prepared = PreparedLuk::default();
-        self.spend_by_number(number, &mut |record| decide(record, &mut prepared))
+        self.spend_by_number(number, &mut |record| decide(record.into(), &mut prepared))
     }
 
     /// Every token id, for batch work such as re-wrapping.
@@ -779,18 +821,39 @@ impl TokenStore for InMemoryTokenStore {
         number: &TokenNumber,
         decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
-        self.spend_by_number_keyed(number, &mut |record, _| decide(record))
+        let Some((shard, at)) = self.locate(number) else { return Ok(None) };
+        let mut shard = shard.write_unpoisoned();
+        let Some(stored) = shard.records.get_mut(at) else { return Ok(None) };
+        if let Some(spend) = decide(&stored.record()) {
+            stored.spend(spend)?;
+        }
+        Ok(Some(stored.id.clone()))
     }
 
+    /// In place, under the record's shard lock: the check reads the fields it needs where they
+    /// lie, and the record is not copied.
     fn spend_by_number_keyed(
         &self,
         number: &TokenNumber,
-        decide: &mut dyn FnMut(&TokenRecord, &mut PreparedLuk) -> Option<Spend>,
+        decide: &mut dyn FnMut(SpendCheck<'_>, &mut PreparedLuk) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
         let Some((shard, at)) = self.locate(number) else { return Ok(None) };
         let mut shard = shard.write_unpoisoned();
         let Some(stored) = shard.records.get_mut(at) else { return Ok(None) };
-        if let Some(spend) = decide(&stored.record(), &mut stored.prepared) {
+        let Stored { id, status, device, channels, limits, luk, replay, prepared, .. } = stored;
+        let limits = limits.as_deref();
+        let check = SpendCheck {
+            id,
+            status: *status,
+            device,
+            channels: *channels,
+            merchant: limits.and_then(|l| l.merchant.as_ref()),
+            max_amount: limits.and_then(|l| l.max_amount),
+            expires_at: limits.and_then(|l| l.expires_at),
+            luk,
+            replay: *replay,
+        };
+        if let Some(spend) = decide(check, prepared) {
             stored.spend(spend)?;
         }
         Ok(Some(stored.id.clone()))
@@ -906,7 +969,7 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     fn spend_by_number_keyed(
         &self,
         number: &TokenNumber,
-        decide: &mut dyn FnMut(&TokenRecord, &mut PreparedLuk) -> Option<Spend>,
+        decide: &mut dyn FnMut(SpendCheck<'_>, &mut PreparedLuk) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
         (**self).spend_by_number_keyed(number, decide)
     }
@@ -1018,7 +1081,7 @@ mod tests {
             store
                 .spend_by_number_keyed(&number, &mut |r, prepared| {
                     found = Some(prepared.kept_sequence());
-                    prepared.with(&master, 7, &r.id, 1, keep, |_| ());
+                    prepared.with(&master, 7, r.id, 1, keep, |_| ());
                     None
                 })
                 .unwrap();
@@ -1036,6 +1099,31 @@ mod tests {
         // Through the plain spend, nothing is kept or lost.
         assert_eq!(store.spend_by_number(&number, &mut |_| None).unwrap(), Some(id));
         assert_eq!(spend(false), Some(1));
+    }
+
+    #[test]
+    fn a_check_reads_in_place_what_the_record_holds() {
+        let store = InMemoryTokenStore::new();
+        let plain = a_record(TokenId::from_bits(0xcafe));
+        let mut limited = a_record(TokenId::from_bits(0xf00d));
+        limited.number = TokenNumber::parse("6200000000000013").unwrap();
+        limited.domain.merchant = Some("mch_1".parse().unwrap());
+        limited.domain.max_amount = Some(Amount::from_fen(500));
+        limited.domain.expires_at = Some(chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(1));
+        limited.domain.channels = ChannelSet::NONE.with(crate::Channel::Nfc);
+        limited.replay.accept(7).unwrap();
+        limited.luk.used_count = 3;
+        for record in [plain, limited] {
+            store.insert(record.clone()).unwrap();
+            let mut seen = None;
+            store
+                .spend_by_number_keyed(&record.number, &mut |check, _| {
+                    seen = Some(check == SpendCheck::from(&record));
+                    None
+                })
+                .unwrap();
+            assert_eq!(seen, Some(true), "{:?}", record.domain);
+        }
     }
 
     /// A record of `id`, whatever else it holds.
