@@ -349,6 +349,24 @@ impl Stored {
         }
     }
 
+    /// What a cryptogram's check reads of it, where it lies, and its prepared key beside it.
+    fn check(&mut self) -> (SpendCheck<'_>, &mut PreparedLuk) {
+        let Self { id, status, device, channels, limits, luk, replay, prepared, .. } = self;
+        let limits = limits.as_deref();
+        let check = SpendCheck {
+            id,
+            status: *status,
+            device,
+            channels: *channels,
+            merchant: limits.and_then(|l| l.merchant.as_ref()),
+            max_amount: limits.and_then(|l| l.max_amount),
+            expires_at: limits.and_then(|l| l.expires_at),
+            luk,
+            replay: *replay,
+        };
+        (check, prepared)
+    }
+
     /// Keeps a spend: the parts of the record it changes, in place.
     fn spend(&mut self, spend: Spend) -> Result<(), StoreError> {
         spend.apply_to(&mut self.replay, &mut self.luk, &mut self.updated_at, &mut self.version)
@@ -724,6 +742,22 @@ impl InMemoryTokenStore {
 
     /// Replaces the record in `slot` if it is at `expected_version`; returns the fingerprint
     /// it had.
+    /// Spends on the record with this number under its shard's lock, as `decide` answers
+    /// reading it in place; the record's id, or `None` if no token has this number.
+    fn spend_in_place(
+        &self,
+        number: &TokenNumber,
+        decide: impl FnOnce(&mut Stored) -> Option<Spend>,
+    ) -> Result<Option<TokenId>, StoreError> {
+        let Some((shard, at)) = self.locate(number) else { return Ok(None) };
+        let mut shard = shard.write_unpoisoned();
+        let Some(stored) = shard.records.get_mut(at) else { return Ok(None) };
+        if let Some(spend) = decide(stored) {
+            stored.spend(spend)?;
+        }
+        Ok(Some(stored.id.clone()))
+    }
+
     fn swap(
         &self,
         slot: Slot,
@@ -821,13 +855,7 @@ impl TokenStore for InMemoryTokenStore {
         number: &TokenNumber,
         decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
-        let Some((shard, at)) = self.locate(number) else { return Ok(None) };
-        let mut shard = shard.write_unpoisoned();
-        let Some(stored) = shard.records.get_mut(at) else { return Ok(None) };
-        if let Some(spend) = decide(&stored.record()) {
-            stored.spend(spend)?;
-        }
-        Ok(Some(stored.id.clone()))
+        self.spend_in_place(number, |stored| decide(&stored.record()))
     }
 
     /// In place, under the record's shard lock: the check reads the fields it needs where they
@@ -837,26 +865,10 @@ impl TokenStore for InMemoryTokenStore {
         number: &TokenNumber,
         decide: &mut dyn FnMut(SpendCheck<'_>, &mut PreparedLuk) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
-        let Some((shard, at)) = self.locate(number) else { return Ok(None) };
-        let mut shard = shard.write_unpoisoned();
-        let Some(stored) = shard.records.get_mut(at) else { return Ok(None) };
-        let Stored { id, status, device, channels, limits, luk, replay, prepared, .. } = stored;
-        let limits = limits.as_deref();
-        let check = SpendCheck {
-            id,
-            status: *status,
-            device,
-            channels: *channels,
-            merchant: limits.and_then(|l| l.merchant.as_ref()),
-            max_amount: limits.and_then(|l| l.max_amount),
-            expires_at: limits.and_then(|l| l.expires_at),
-            luk,
-            replay: *replay,
-        };
-        if let Some(spend) = decide(check, prepared) {
-            stored.spend(spend)?;
-        }
-        Ok(Some(stored.id.clone()))
+        self.spend_in_place(number, |stored| {
+            let (check, prepared) = stored.check();
+            decide(check, prepared)
+        })
     }
 
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
