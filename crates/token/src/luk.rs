@@ -102,17 +102,35 @@ pub struct LukGrant {
 }
 
 /// LUK = HMAC-SHA256(master, label ‖ len(token id) ‖ token id ‖ key sequence).
-pub(crate) fn derive(master: &MacKey, token: &TokenId, key_seq: u32) -> KeyBytes {
+fn derive(master: &MacKey, token: &TokenId, key_seq: u32) -> KeyBytes {
     let id = token.as_bytes();
     let len = u8::try_from(id.len()).unwrap_or(u8::MAX);
     Secret::new(master.mac(&[b"cloudcard/luk/v1", &[len], id, &key_seq.to_be_bytes()]))
 }
 
-/// A tag naming the master key limited-use keys come from, kept with each prepared key: a key
-/// prepared under one master is never used under another.
-pub(crate) fn master_tag(master: &MacKey) -> u32 {
-    let [a, b, c, d, ..] = master.mac(&[b"cloudcard/luk-master-tag/v1"]);
-    u32::from_be_bytes([a, b, c, d])
+/// The master key limited-use keys are derived from, with a tag naming it that is kept with
+/// each key prepared from it: a key prepared under one master is never used under another.
+#[derive(Debug)]
+pub(crate) struct LukMaster {
+    key: MacKey,
+    tag: u32,
+}
+
+impl LukMaster {
+    pub(crate) fn new(key: MacKey) -> Self {
+        let [a, b, c, d, ..] = key.mac(&[b"cloudcard/luk-master-tag/v1"]);
+        Self { key, tag: u32::from_be_bytes([a, b, c, d]) }
+    }
+
+    /// The master key itself, for the service's other MACs under it.
+    pub(crate) const fn key(&self) -> &MacKey {
+        &self.key
+    }
+
+    /// `token`'s limited-use key under `key_seq`.
+    pub(crate) fn derive(&self, token: &TokenId, key_seq: u32) -> KeyBytes {
+        derive(&self.key, token, key_seq)
+    }
 }
 
 /// A token's limited-use key prepared for MACing, as a store keeps it beside the token's
@@ -138,27 +156,26 @@ struct KeptLuk {
 const _: () = assert!(size_of::<PreparedLuk>() <= 104, "a prepared key kept in 104 bytes");
 
 impl PreparedLuk {
-    /// `use_key` given `token`'s key under `key_seq` from `master` (whose tag is `tag`): the
-    /// one kept here, or one derived now and kept if `keep` says so (the sequence in force).
+    /// `use_key` given `token`'s key under `key_seq` from `master`: the one kept here, or one
+    /// derived now and kept if `keep` says so (the sequence in force).
     pub(crate) fn with<R>(
         &mut self,
-        master: &MacKey,
-        tag: u32,
+        master: &LukMaster,
         token: &TokenId,
         key_seq: u32,
         keep: bool,
         use_key: impl FnOnce(&MacKey) -> R,
     ) -> R {
         if let Some(kept) = &self.0
-            && kept.master == tag
+            && kept.master == master.tag
             && kept.key_seq == key_seq
         {
             return use_key(&kept.key);
         }
-        let key = MacKey::new("luk", &derive(master, token, key_seq));
+        let key = MacKey::new("luk", &master.derive(token, key_seq));
         let answer = use_key(&key);
         if keep {
-            self.0 = Some(KeptLuk { master: tag, key_seq, key });
+            self.0 = Some(KeptLuk { master: master.tag, key_seq, key });
         }
         answer
     }
@@ -176,26 +193,25 @@ mod tests {
 
     #[test]
     fn a_prepared_key_is_the_derived_key_for_its_sequence_and_master() {
-        let master = MacKey::new("m", &Secret::new([1; 32]));
-        let other = MacKey::new("m", &Secret::new([2; 32]));
-        let (tag, other_tag) = (master_tag(&master), master_tag(&other));
+        let master = LukMaster::new(MacKey::new("m", &Secret::new([1; 32])));
+        let other = LukMaster::new(MacKey::new("m", &Secret::new([2; 32])));
+        let (tag, other_tag) = (master.tag, other.tag);
         assert_ne!(tag, other_tag);
         let fresh =
-            |m: &MacKey, t: &TokenId, s| MacKey::new("luk", &derive(m, t, s)).mac(&[b"msg"]);
+            |m: &LukMaster, t: &TokenId, s| MacKey::new("luk", &m.derive(t, s)).mac(&[b"msg"]);
         let a: TokenId = "tok_a".parse().unwrap();
         let mut prepared = PreparedLuk::default();
-        let mut mac =
-            |m: &MacKey, tag, s, keep| prepared.with(m, tag, &a, s, keep, |k| k.mac(&[b"msg"]));
+        let mut mac = |m: &LukMaster, s, keep| prepared.with(m, &a, s, keep, |k| k.mac(&[b"msg"]));
         // Kept only when asked; every answer is the derived key's, whatever is kept.
-        assert_eq!(mac(&master, tag, 1, false), fresh(&master, &a, 1));
+        assert_eq!(mac(&master, 1, false), fresh(&master, &a, 1));
         for (seq, keep) in [(1, true), (1, true), (2, false), (1, false), (2, true), (1, true)] {
-            assert_eq!(mac(&master, tag, seq, keep), fresh(&master, &a, seq), "{seq}");
+            assert_eq!(mac(&master, seq, keep), fresh(&master, &a, seq), "{seq}");
             // A key kept under one master is never the answer under another.
-            assert_eq!(mac(&other, other_tag, seq, false), fresh(&other, &a, seq), "{seq}");
+            assert_eq!(mac(&other, seq, false), fresh(&other, &a, seq), "{seq}");
         }
         let kept = |p: &PreparedLuk| p.0.as_ref().map(|k| (k.master, k.key_seq));
         assert_eq!(kept(&prepared), Some((tag, 1)));
-        prepared.with(&other, other_tag, &a, 3, true, |_| ());
+        prepared.with(&other, &a, 3, true, |_| ());
         assert_eq!(kept(&prepared), Some((other_tag, 3)));
         let expected = format!(
             "PreparedLuk(Some(KeptLuk {{ master: {other_tag}, key_seq: 3, key: MacKey(luk, [REDACTED]) }}))"

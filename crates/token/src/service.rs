@@ -41,9 +41,7 @@ pub struct TokenService<S = InMemoryTokenStore> {
     data_keys: RwLock<KeyRing>,
     fingerprint_key: MacKey,
     par_key: MacKey,
-    luk_master_key: MacKey,
-    /// The master key's tag, kept with every key prepared from it.
-    luk_tag: u32,
+    luk_master: luk::LukMaster,
     store: S,
     clock: SharedClock,
 }
@@ -57,8 +55,7 @@ impl<S: TokenStore> TokenService<S> {
             data_keys: RwLock::new(keys.data_keys),
             fingerprint_key: keys.fingerprint_key,
             par_key: keys.par_key,
-            luk_tag: luk::master_tag(&keys.luk_master_key),
-            luk_master_key: keys.luk_master_key,
+            luk_master: luk::LukMaster::new(keys.luk_master_key),
             store,
             clock,
         }
@@ -303,7 +300,7 @@ impl<S: TokenStore> TokenService<S> {
         }
         // The MAC first, under the key the cloud has in force: nothing else is checked, and
         // nothing learned, for a request the device's key did not make.
-        let luk = luk::derive(&self.luk_master_key, &record.id, record.luk.key_seq);
+        let luk = self.luk_master.derive(&record.id, record.luk.key_seq);
         let expected = luk::replenish_mac(
             &luk,
             &request.token,
@@ -460,7 +457,7 @@ impl<S: TokenStore> TokenService<S> {
 
     fn held_tag(&self, held: &HeldCryptogram) -> [u8; 32] {
         let part = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes();
-        self.luk_master_key.mac(&[
+        self.luk_master.key().mac(&[
             b"cloudcard/held-cryptogram/v1",
             &part(held.token.as_str()),
             held.token.as_bytes(),
@@ -556,9 +553,8 @@ impl<S: TokenStore> TokenService<S> {
         // "bad MAC" whatever else is wrong with it, and learns nothing from the refusal. The
         // key is kept prepared for the next cryptogram if it is the one in force.
         let in_force = c.key_seq == record.luk.key_seq;
-        let (master, tag) = (&self.luk_master_key, self.luk_tag);
-        let mac_ok =
-            prepared.with(master, tag, record.id, c.key_seq, in_force, |luk| mac_matches(luk, c));
+        let mac_ok = prepared
+            .with(&self.luk_master, record.id, c.key_seq, in_force, |luk| mac_matches(luk, c));
         if !mac_ok {
             return Err(Rejection::BadMac);
         }
@@ -623,7 +619,7 @@ impl<S: TokenStore> TokenService<S> {
         LukGrant {
             token: token.clone(),
             key_seq: state.key_seq,
-            luk: luk::derive(&self.luk_master_key, token, state.key_seq),
+            luk: self.luk_master.derive(token, state.key_seq),
             policy,
             expires_at: state.issued_at.checked_add_signed(policy.ttl).unwrap_or(state.issued_at),
         }

@@ -1086,14 +1086,17 @@ mod tests {
         let record = a_record(TokenId::from_bits(0xbeef));
         let (id, number) = (record.id.clone(), record.number.clone());
         store.insert(record).unwrap();
-        let master = crate::keys::MacKey::new("m", &cloudcard_masking::Secret::new([1; 32]));
+        let master = crate::luk::LukMaster::new(crate::keys::MacKey::new(
+            "m",
+            &cloudcard_masking::Secret::new([1; 32]),
+        ));
         // The sequence kept when a spend began; `keep` asks to keep sequence 1's key.
         let spend = |keep: bool| {
             let mut found = None;
             store
                 .spend_by_number_keyed(&number, &mut |r, prepared| {
                     found = Some(prepared.kept_sequence());
-                    prepared.with(&master, 7, r.id, 1, keep, |_| ());
+                    prepared.with(&master, r.id, 1, keep, |_| ());
                     None
                 })
                 .unwrap();
