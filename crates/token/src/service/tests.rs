@@ -38,21 +38,36 @@ fn pan(s: &str) -> Pan {
     s.parse().unwrap()
 }
 
+/// A payment of `fen` at `now` by NFC at one merchant.
+fn payment_at(now: DateTime<Utc>, fen: u64) -> PaymentData {
+    PaymentData {
+        amount: Amount::from_fen(fen),
+        currency: Currency::CNY,
+        merchant: "mch_1".parse().unwrap(),
+        channel: Channel::Nfc,
+        unpredictable_number: 0xdead_beef,
+        timestamp: now,
+        cvm: Default::default(),
+    }
+}
+
+/// A service's four keys, fixed from `k`: nodes made with one `k` share their keys.
+fn fixed_keys(k: u8) -> TokenKeys {
+    TokenKeys::new(
+        &Secret::new([k; 32]),
+        &Secret::new([k + 1; 32]),
+        &Secret::new([k + 2; 32]),
+        &Secret::new([k + 3; 32]),
+    )
+}
+
 impl Fixture {
     fn provision(&self, request: ProvisionRequest) -> Provisioned {
         self.tokens.provision(request).unwrap()
     }
 
     fn payment(&self, fen: u64) -> PaymentData {
-        PaymentData {
-            amount: Amount::from_fen(fen),
-            currency: Currency::CNY,
-            merchant: "mch_1".parse().unwrap(),
-            channel: Channel::Nfc,
-            unpredictable_number: 0xdead_beef,
-            timestamp: self.clock.now(),
-            cvm: Default::default(),
-        }
+        payment_at(self.clock.now(), fen)
     }
 
     fn rejection(&self, dev: &DeviceId, c: &Cryptogram) -> Option<Rejection> {
@@ -455,31 +470,15 @@ fn two_nodes_never_accept_one_atc_twice() {
     let clock: SharedClock =
         Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()));
     let shared = Arc::new(InMemoryTokenStore::new());
-    let keys = || {
-        TokenKeys::new(
-            &Secret::new([1; 32]),
-            &Secret::new([2; 32]),
-            &Secret::new([3; 32]),
-            &Secret::new([4; 32]),
-        )
-    };
     let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
-    let node_b = Arc::new(TokenService::new(config.clone(), keys(), shared.clone(), clock.clone()));
+    let node_b =
+        Arc::new(TokenService::new(config.clone(), fixed_keys(1), shared.clone(), clock.clone()));
     let store_a = Interleaving::over(shared.clone());
-    let node_a = TokenService::new(config, keys(), store_a, clock.clone());
+    let node_a = TokenService::new(config, fixed_keys(1), store_a, clock.clone());
 
     let mut card =
         node_b.provision(ProvisionRequest::new(pan(PAN), device(1))).unwrap().device_card;
-    let data = PaymentData {
-        amount: Amount::from_fen(100),
-        currency: Currency::CNY,
-        merchant: "mch_1".parse().unwrap(),
-        channel: Channel::Nfc,
-        unpredictable_number: 7,
-        timestamp: clock.now(),
-        cvm: Default::default(),
-    };
-    let c = card.cryptogram(data).unwrap();
+    let c = card.cryptogram(payment_at(clock.now(), 100)).unwrap();
     // Node A reads the record; before it writes, node B accepts the same cryptogram.
     let (b, c2) = (node_b.clone(), c.clone());
     let b_result = Arc::new(Mutex::new(None));
@@ -500,27 +499,11 @@ fn a_key_kept_prepared_serves_only_its_own_master() {
     let clock: SharedClock =
         Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()));
     let shared = Arc::new(InMemoryTokenStore::new());
-    let keys = |k: u8| {
-        TokenKeys::new(
-            &Secret::new([k; 32]),
-            &Secret::new([k + 1; 32]),
-            &Secret::new([k + 2; 32]),
-            &Secret::new([k + 3; 32]),
-        )
-    };
     let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
-    let first = TokenService::new(config.clone(), keys(1), shared.clone(), clock.clone());
-    let second = TokenService::new(config, keys(5), shared, clock.clone());
+    let first = TokenService::new(config.clone(), fixed_keys(1), shared.clone(), clock.clone());
+    let second = TokenService::new(config, fixed_keys(5), shared, clock.clone());
     let mut card = first.provision(ProvisionRequest::new(pan(PAN), device(1))).unwrap().device_card;
-    let data = |fen| PaymentData {
-        amount: Amount::from_fen(fen),
-        currency: Currency::CNY,
-        merchant: "mch_1".parse().unwrap(),
-        channel: Channel::Nfc,
-        unpredictable_number: 7,
-        timestamp: clock.now(),
-        cvm: Default::default(),
-    };
+    let data = |fen| payment_at(clock.now(), fen);
     for fen in [100, 200] {
         first.verify(&device(1), &card.cryptogram(data(fen)).unwrap()).unwrap();
         let c = card.cryptogram(data(fen)).unwrap();
