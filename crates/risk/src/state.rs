@@ -353,12 +353,13 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
     }
 }
 
-/// The in-memory risk store: each instrument's log in a queue, a time-ordered index of what
-/// lapses, the claims, under one lock held for a few map operations; and the lists every
-/// decision reads — lost instruments, suspended users, suppressed rules — as an immutable
-/// snapshot that deciding threads load without a lock (nothing shared is written to read it).
-/// A change copies the lists and swaps the copy in, one change at a time: changes are rare
-/// (a report, a reinstatement, an operator's suppression), reads are every payment.
+/// The in-memory risk store: the loss log in many small queues, each holding the entries of
+/// the instruments whose keyed hash falls in it, in the order they lapse; the claims; all
+/// under one lock held for a few queue operations. And the lists every decision reads — lost
+/// instruments, suspended users, suppressed rules — as an immutable snapshot that deciding
+/// threads load without a lock (nothing shared is written to read it). A change copies the
+/// lists and swaps the copy in, one change at a time: changes are rare (a report, a
+/// reinstatement, an operator's suppression), reads are every payment.
 #[derive(Debug, Default)]
 pub struct InMemoryRiskStore {
     book: std::sync::RwLock<Book>,
@@ -376,9 +377,7 @@ struct Lists {
 
 #[derive(Debug, Default)]
 struct Book {
-    by_card: Spread<CardId, Log>,
-    by_device: Spread<DeviceId, Log>,
-    due: DueQueues,
+    log: LossLog,
     /// The queue the next purge starts from, so that a purge cut short by its limit does not
     /// leave the same queues for last every time.
     purge_from: usize,
@@ -411,138 +410,152 @@ impl InMemoryRiskStore {
     }
 }
 
-/// A map kept in many small tables: growing never rehashes more than one small table's worth,
-/// so no single insert stalls while the whole map doubles.
+/// The loss log: each transaction under its card and under its device, in one of
+/// [`LOG_QUEUES`] queues chosen by a keyed hash of the instrument. Logging a payment touches
+/// two queues' backs, and no per-instrument table: there is none to find, grow or rehash, so a
+/// payment reads no instrument's table from memory and no insert stalls while one doubles. A
+/// queue is in order of when its entries lapse, then of the transaction id's hash: payments
+/// arrive in time order, so a new entry almost always goes at the back, and one logged again
+/// for the same time is found by a binary search. A purge takes from the fronts; a report
+/// reads its instrument's queue and keeps the entries filed under that instrument (a tag of
+/// its hash passes over the others without reading them).
 #[derive(Debug)]
-struct Spread<K, V>(Vec<std::collections::HashMap<K, V>>);
-
-const SPREAD: usize = 4_096;
-
-impl<K, V> Default for Spread<K, V> {
-    fn default() -> Self {
-        Self((0..SPREAD).map(|_| std::collections::HashMap::new()).collect())
-    }
+struct LossLog {
+    queues: Box<[std::collections::VecDeque<Filed>]>,
+    /// Keys the instruments' and the ids' hashes, so that no one can choose ids that crowd
+    /// one queue.
+    hasher: std::hash::RandomState,
 }
 
-/// The hash that spreads `key` over tables or queues.
-fn spread_hash<K: std::hash::Hash>(key: &K) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
-}
+/// How many queues: a million cards and their phones, paying for a week, put about a
+/// thousand entries in each.
+const LOG_QUEUES: usize = 16_384;
 
-impl<K: std::hash::Hash + Eq, V> Spread<K, V> {
-    fn at(key: &K) -> usize {
-        (spread_hash(key) % SPREAD as u64) as usize
-    }
-
-    fn get(&self, key: &K) -> Option<&V> {
-        self.0.get(Self::at(key))?.get(key)
-    }
-
-    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.0.get_mut(Self::at(key))?.get_mut(key)
-    }
-
-    fn insert(&mut self, key: K, value: V) {
-        if let Some(table) = self.0.get_mut(Self::at(&key)) {
-            table.insert(key, value);
-        }
-    }
-
-    fn remove(&mut self, key: &K) {
-        if let Some(table) = self.0.get_mut(Self::at(key)) {
-            table.remove(key);
-        }
-    }
-}
-
-/// What lapses when: each logged transaction under the time it lapses, in one of many queues
-/// (by a hash of its id), so that no queue grows large enough for its doubling to hold a
-/// payment up. A queue is in order of time and then of id hash: payments arrive in time order,
-/// so a new entry almost always goes at the back, and one logged again for the same time is
-/// found by a binary search, never by reading the entries it passes. A purge takes from the
-/// fronts.
+/// One transaction as one instrument's queue holds it (32 bytes).
 #[derive(Debug)]
-struct DueQueues(Vec<std::collections::VecDeque<Due>>);
-
-/// One queued entry.
-#[derive(Debug)]
-struct Due {
-    at: DateTime<Utc>,
+struct Filed {
+    due: DateTime<Utc>,
+    /// The high half of the instrument's hash, its lowest bit the instrument's kind (0 a
+    /// card, 1 a device).
+    tag: u32,
     id_hash: u64,
     entry: Arc<LoggedTransaction>,
 }
 
-impl Due {
-    const fn key(&self) -> (DateTime<Utc>, u64) {
-        (self.at, self.id_hash)
+/// An instrument of a logged transaction, as its queue finds it.
+#[derive(Clone, Copy)]
+enum Under<'a> {
+    Card(&'a CardId),
+    Device(&'a DeviceId),
+}
+
+impl Under<'_> {
+    fn holds(self, t: &LoggedTransaction) -> bool {
+        match self {
+            Self::Card(card) => t.card == *card,
+            Self::Device(device) => t.device.as_ref() == Some(device),
+        }
     }
 }
 
-impl Default for DueQueues {
+impl<'a> From<&'a Instrument> for Under<'a> {
+    fn from(instrument: &'a Instrument) -> Self {
+        match instrument {
+            Instrument::Card(card) => Self::Card(card),
+            Instrument::Device(device) => Self::Device(device),
+        }
+    }
+}
+
+impl Default for LossLog {
     fn default() -> Self {
-        Self((0..SPREAD).map(|_| std::collections::VecDeque::new()).collect())
+        Self {
+            queues: (0..LOG_QUEUES).map(|_| std::collections::VecDeque::new()).collect(),
+            hasher: std::hash::RandomState::new(),
+        }
     }
 }
 
-impl DueQueues {
-    /// Queues `entry` to lapse at `at`; the entry it replaces, if the same transaction was
-    /// queued for the same time.
-    fn insert(
-        &mut self,
-        at: DateTime<Utc>,
-        entry: Arc<LoggedTransaction>,
-    ) -> Option<Arc<LoggedTransaction>> {
-        let id_hash = spread_hash(&entry.id);
-        let key = (at, id_hash);
-        let queue = self.0.get_mut((id_hash % SPREAD as u64) as usize)?;
-        if queue.back().is_none_or(|last| last.key() < key) {
-            queue.push_back(Due { at, id_hash, entry });
-            return None;
+impl LossLog {
+    /// The queue of `under` and the tag of its entries there.
+    #[expect(clippy::cast_possible_truncation, reason = "the high half and a queue's index")]
+    fn place(&self, under: Under<'_>) -> (usize, u32) {
+        use std::hash::BuildHasher;
+        let (hash, kind) = match under {
+            Under::Card(card) => (self.hasher.hash_one((0u8, card)), 0),
+            Under::Device(device) => (self.hasher.hash_one((1u8, device)), 1),
+        };
+        ((hash % LOG_QUEUES as u64) as usize, ((hash >> 32) as u32 & !1) | kind)
+    }
+
+    /// Files `entry` under its card and its device, to lapse at `due`; an entry of the same
+    /// transaction filed under the same instrument for the same time is replaced.
+    fn file(&mut self, due: DateTime<Utc>, entry: &Arc<LoggedTransaction>) {
+        use std::hash::BuildHasher;
+        let id_hash = self.hasher.hash_one(&entry.id);
+        let card = Some(Under::Card(&entry.card));
+        for under in [card, entry.device.as_ref().map(Under::Device)].into_iter().flatten() {
+            let (at, tag) = self.place(under);
+            let Some(queue) = self.queues.get_mut(at) else { continue };
+            let filed = Filed { due, tag, id_hash, entry: entry.clone() };
+            let key = (due, id_hash);
+            if queue.back().is_none_or(|last| (last.due, last.id_hash) < key) {
+                queue.push_back(filed);
+                continue;
+            }
+            let from = queue.partition_point(|f| (f.due, f.id_hash) < key);
+            let to = queue.partition_point(|f| (f.due, f.id_hash) <= key);
+            let same = queue
+                .range_mut(from..to.max(from))
+                .find(|f| f.tag == tag && f.entry.id == entry.id && under.holds(&f.entry));
+            match same {
+                Some(same) => same.entry = entry.clone(),
+                None => queue.insert(to, filed),
+            }
         }
-        let (from, to) =
-            (queue.partition_point(|d| d.key() < key), queue.partition_point(|d| d.key() <= key));
-        if let Some(same) = queue.range_mut(from..to.max(from)).find(|d| d.entry.id == entry.id) {
-            return Some(std::mem::replace(&mut same.entry, entry));
+    }
+
+    /// The transactions filed under `instrument`, in the order they lapse.
+    fn of<'a>(&'a self, instrument: &'a Instrument) -> impl Iterator<Item = &'a LoggedTransaction> {
+        let under = Under::from(instrument);
+        let (at, tag) = self.place(under);
+        self.queues
+            .get(at)
+            .into_iter()
+            .flatten()
+            .filter(move |f| f.tag == tag && under.holds(&f.entry))
+            .map(|f| &*f.entry)
+    }
+
+    /// Drops at most `limit` entries lapsed at `now`, from the queue `start` on; how many.
+    fn purge(&mut self, now: DateTime<Utc>, limit: usize, start: usize) -> usize {
+        let mut purged = 0;
+        for k in 0..LOG_QUEUES {
+            if purged >= limit {
+                break;
+            }
+            let Some(queue) = self.queues.get_mut(start.wrapping_add(k) % LOG_QUEUES) else {
+                break;
+            };
+            while purged < limit && queue.front().is_some_and(|f| f.due <= now) {
+                queue.pop_front();
+                purged += 1;
+            }
         }
-        queue.insert(to, Due { at, id_hash, entry });
-        None
+        purged
     }
 }
-
-/// One instrument's log, oldest first (payments arrive in time order, so what lapses first is
-/// at the front).
-type Log = std::collections::VecDeque<Arc<LoggedTransaction>>;
 
 impl Book {
-    fn log_of(&self, instrument: &Instrument) -> impl Iterator<Item = &LoggedTransaction> {
-        let log = match instrument {
-            Instrument::Card(c) => self.by_card.get(c),
-            Instrument::Device(d) => self.by_device.get(d),
-        };
-        log.into_iter().flatten().map(|t| &**t)
-    }
-
     fn assess(&self, report: &LossReport) -> Vec<Assessment> {
-        self.log_of(&report.instrument)
+        self.log
+            .of(&report.instrument)
             .map(|t| Assessment {
                 ineligible: loss::verdict(t, report, self.claimed.contains_key(&t.id)),
                 transaction: t.clone(),
             })
             .collect()
     }
-}
-
-/// Removes one transaction from a log: from the front in the usual case, by search otherwise.
-fn forget(log: Option<&mut Log>, id: &TransactionId) -> usize {
-    let Some(log) = log else { return 0 };
-    if log.front().is_some_and(|t| t.id == *id) {
-        log.pop_front();
-        return 1;
-    }
-    let before = log.len();
-    log.retain(|t| t.id != *id);
-    before - log.len()
 }
 
 impl RiskStore for InMemoryRiskStore {
@@ -594,60 +607,16 @@ impl RiskStore for InMemoryRiskStore {
 
     fn log(&self, entry: LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError> {
         let due = entry.at.checked_add_signed(retention).unwrap_or(entry.at);
-        let shared = Arc::new(entry);
-        let entry = &*shared;
-        let mut book = self.write();
-        if let Some(earlier) = book.due.insert(due, shared.clone()) {
-            forget(book.by_card.get_mut(&earlier.card), &earlier.id);
-            if let Some(device) = &earlier.device {
-                forget(book.by_device.get_mut(device), &earlier.id);
-            }
-        }
-        // An instrument that paid before keeps its log: no id cloned for a key.
-        match book.by_card.get_mut(&entry.card) {
-            Some(log) => log.push_back(shared.clone()),
-            None => {
-                book.by_card.insert(entry.card.clone(), Log::from([shared.clone()]));
-            }
-        }
-        if let Some(device) = &entry.device {
-            match book.by_device.get_mut(device) {
-                Some(log) => log.push_back(shared),
-                None => {
-                    book.by_device.insert(device.clone(), Log::from([shared]));
-                }
-            }
-        }
+        let entry = Arc::new(entry);
+        self.write().log.file(due, &entry);
         Ok(())
     }
 
     fn purge_log(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
         let mut book = self.write();
-        let Book { by_card, by_device, due, purge_from, .. } = &mut *book;
-        let start = *purge_from;
-        *purge_from = start.wrapping_add(1);
-        let (mut taken, mut purged) = (0, 0);
-        for k in 0..SPREAD {
-            if taken >= limit {
-                break;
-            }
-            let Some(queue) = due.0.get_mut(start.wrapping_add(k) % SPREAD) else { break };
-            while taken < limit && queue.front().is_some_and(|d| d.at <= now) {
-                let Some(Due { entry: t, .. }) = queue.pop_front() else { break };
-                taken += 1;
-                purged += forget(by_card.get_mut(&t.card), &t.id);
-                if by_card.get(&t.card).is_some_and(Log::is_empty) {
-                    by_card.remove(&t.card);
-                }
-                if let Some(device) = &t.device {
-                    purged += forget(by_device.get_mut(device), &t.id);
-                    if by_device.get(device).is_some_and(Log::is_empty) {
-                        by_device.remove(device);
-                    }
-                }
-            }
-        }
-        Ok(purged)
+        let start = book.purge_from;
+        book.purge_from = start.wrapping_add(1);
+        Ok(book.log.purge(now, limit, start))
     }
 
     fn assess(&self, report: &LossReport) -> Result<Vec<Assessment>, StoreError> {
@@ -726,5 +695,104 @@ impl RiskStore for InMemoryRiskStore {
                     .get(key)
                     .is_some_and(|list| list.iter().any(|(r, until)| r == rule && at < *until))
             }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use cloudcard_core::Amount;
+
+    use super::*;
+    use crate::Authentication;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
+    }
+
+    fn paid(card: &CardId, device: Option<&DeviceId>, at: DateTime<Utc>) -> LoggedTransaction {
+        LoggedTransaction {
+            id: TransactionId::random(),
+            card: card.clone(),
+            device: device.cloned(),
+            amount: Amount::from_fen(100),
+            at,
+            auth: Authentication::None,
+            approved: true,
+        }
+    }
+
+    fn report(instrument: Instrument) -> LossReport {
+        LossReport { instrument, user: UserId::random(), reported_at: t0() }
+    }
+
+    fn ids(store: &InMemoryRiskStore, instrument: Instrument) -> Vec<TransactionId> {
+        store.assess(&report(instrument)).unwrap().into_iter().map(|a| a.transaction.id).collect()
+    }
+
+    #[test]
+    fn a_card_and_its_phone_in_one_queue_each_see_the_payment_once() {
+        let store = InMemoryRiskStore::new();
+        let card = CardId::random();
+        let queue = store.read().log.place(Under::Card(&card)).0;
+        // A phone whose queue is the card's (one in 16,384).
+        let device = std::iter::repeat_with(DeviceId::random)
+            .find(|d| store.read().log.place(Under::Device(d)).0 == queue)
+            .unwrap();
+        let t = paid(&card, Some(&device), t0());
+        store.log(t.clone(), TimeDelta::days(7)).unwrap();
+        store.log(t.clone(), TimeDelta::days(7)).unwrap(); // logged again: replaced
+        assert_eq!(ids(&store, Instrument::Card(card.clone())), vec![t.id.clone()]);
+        assert_eq!(ids(&store, Instrument::Device(device)), vec![t.id.clone()]);
+        assert_eq!(ids(&store, Instrument::Card(CardId::random())), Vec::<TransactionId>::new());
+        assert_eq!(store.purge_log(t0() + TimeDelta::days(7), 10).unwrap(), 2, "two entries");
+        assert_eq!(ids(&store, Instrument::Card(card)), Vec::<TransactionId>::new());
+    }
+
+    #[test]
+    fn a_transaction_logged_again_under_another_card_stays_under_the_first() {
+        let store = InMemoryRiskStore::new();
+        let (first, second) = (CardId::random(), CardId::random());
+        let t = paid(&first, None, t0());
+        store.log(t.clone(), TimeDelta::days(7)).unwrap();
+        store
+            .log(LoggedTransaction { card: second.clone(), ..t.clone() }, TimeDelta::days(7))
+            .unwrap();
+        // Each instrument's log is its own, as in a shared store (keyed by instrument).
+        assert_eq!(ids(&store, Instrument::Card(first)), vec![t.id.clone()]);
+        assert_eq!(ids(&store, Instrument::Card(second)), vec![t.id]);
+    }
+
+    #[test]
+    fn late_arrivals_lapse_in_time_order() {
+        let store = InMemoryRiskStore::new();
+        let (card, device) = (CardId::random(), DeviceId::random());
+        let (new, old) = (
+            paid(&card, Some(&device), t0()),
+            paid(&card, Some(&device), t0() - TimeDelta::hours(5)),
+        );
+        store.log(new.clone(), TimeDelta::days(1)).unwrap();
+        store.log(old.clone(), TimeDelta::days(1)).unwrap(); // arrives late
+        assert_eq!(
+            ids(&store, Instrument::Card(card.clone())),
+            vec![old.id.clone(), new.id.clone()]
+        );
+        // Between the two lapses: only the older goes, from the card's and the phone's logs.
+        assert_eq!(store.purge_log(t0() + TimeDelta::hours(20), 100).unwrap(), 2);
+        assert_eq!(ids(&store, Instrument::Card(card)), vec![new.id.clone()]);
+        assert_eq!(ids(&store, Instrument::Device(device)), vec![new.id]);
+    }
+
+    #[test]
+    fn a_purge_stops_at_its_limit_and_the_next_goes_on() {
+        let store = InMemoryRiskStore::new();
+        for _ in 0..10 {
+            store.log(paid(&CardId::random(), None, t0()), TimeDelta::hours(1)).unwrap();
+        }
+        let later = t0() + TimeDelta::hours(1);
+        assert_eq!(store.purge_log(later, 4).unwrap(), 4);
+        assert_eq!(store.purge_log(later, 4).unwrap(), 4);
+        assert_eq!(store.purge_log(later, 4).unwrap(), 2);
+        assert_eq!(store.purge_log(later, 4).unwrap(), 0);
     }
 }
