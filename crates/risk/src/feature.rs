@@ -215,13 +215,13 @@ impl Features {
             ScalarFeature::DeviceAgeHours => self.device_age_hours.ok_or(RuleError::MissingFeature),
             ScalarFeature::DeviceCards => self.device_cards.ok_or(RuleError::MissingFeature),
             ScalarFeature::Velocity(v) => {
-                let windows = self
+                // Read in place: the entity's windows are 256 bytes.
+                let agg = self
                     .velocity
                     .get(v.entity.index())
-                    .copied()
-                    .flatten()
+                    .and_then(Option::as_ref)
+                    .and_then(|windows| windows.get(v.window))
                     .ok_or(RuleError::MissingFeature)?;
-                let agg = windows.get(v.window).ok_or(RuleError::MissingFeature)?;
                 match v.measure {
                     Measure::Count => Ok(agg.count()),
                     Measure::Sum => Ok(agg.sum()),
