@@ -225,7 +225,13 @@ impl RiskEngine {
             self.live.load().stats.count(decision.outcome);
             return decision;
         }
-        let keys = self.payment_keys(txn);
+        // The card's and the phone's keys are made every time; the token's and the user's only
+        // if a rule reads their velocity, or a rule fires and its suppressions are asked.
+        let v = &self.velocity;
+        let card = v.key(EntityKind::Card, txn.card.as_bytes());
+        let device = txn.device.as_ref().map(|d| v.key(EntityKind::Device, d.as_bytes()));
+        let token = || txn.token.as_ref().map(|t| v.key(EntityKind::Token, t.as_bytes()));
+        let user = || Some(v.key(EntityKind::User, txn.user.as_bytes()));
         let mut features = Features::new(u64::from(beijing_hour(txn.at)));
         features.amount = Some(txn.amount.fen());
         let live = self.live.load();
@@ -233,14 +239,19 @@ impl RiskEngine {
         // Only what the rules read: the entities, and of each the windows.
         let read =
             |kind| live.windows_read(kind) | shadow.as_deref().map_or(0, |s| s.windows_read(kind));
-        for (kind, key) in [
-            (EntityKind::Card, Some(keys[0])),
-            (EntityKind::Token, txn.token.as_ref().map(|_| keys[1])),
-            (EntityKind::Device, txn.device.as_ref().map(|_| keys[2])),
-            (EntityKind::User, Some(keys[3])),
-        ] {
+        for kind in [EntityKind::Card, EntityKind::Token, EntityKind::Device, EntityKind::User] {
             let windows = read(kind);
-            if let Some(key) = key.filter(|_| windows != 0) {
+            if windows == 0 {
+                continue;
+            }
+            let key = match kind {
+                EntityKind::Card => Some(card),
+                EntityKind::Token => token(),
+                EntityKind::Device => device,
+                EntityKind::User => user(),
+                _ => None,
+            };
+            if let Some(key) = key {
                 match self.velocity.snapshot_windows(key, txn.at, windows) {
                     Ok(snapshot) => features.set_velocity(kind, snapshot),
                     // Velocity that cannot be read fails closed, like the status lists.
@@ -248,9 +259,9 @@ impl RiskEngine {
                 }
             }
         }
-        if txn.device.is_some() {
+        if let Some(device) = device {
             features.device_age_hours =
-                Some(self.device_age_hours(keys[2], txn.device_registered_at, txn.at));
+                Some(self.device_age_hours(device, txn.device_registered_at, txn.at));
         }
         let input = EvalInput {
             context: Context::Payment,
@@ -259,12 +270,7 @@ impl RiskEngine {
             channel: Some(txn.channel),
             auth: Some(txn.auth),
         };
-        let present: [Option<EntityKey>; 4] = [
-            Some(keys[0]),
-            txn.token.as_ref().map(|_| keys[1]),
-            txn.device.as_ref().map(|_| keys[2]),
-            Some(keys[3]),
-        ];
+        let present = || [Some(card), token(), device, user()];
         self.run(&live, shadow.as_deref(), &input, &present, txn.at, buf)
     }
 
@@ -364,7 +370,7 @@ impl RiskEngine {
                 auth: None,
             };
             let (live, shadow) = (self.live.load(), self.shadow.load());
-            self.run(&live, shadow.as_deref(), &input, &[None; 4], request.at, buf)
+            self.run(&live, shadow.as_deref(), &input, &|| [None; 4], request.at, buf)
         };
         // Every attempt is its own (random) id, so attempts on different nodes never collide.
         let id = self.velocity.id_hash(cloudcard_core::TransactionId::random().as_bytes());
@@ -622,22 +628,27 @@ impl RiskEngine {
         live: &RuleSet,
         shadow: Option<&RuleSet>,
         input: &EvalInput<'_>,
-        entities: &[Option<EntityKey>; 4],
+        entities: &dyn Fn() -> [Option<EntityKey>; 4],
         at: DateTime<Utc>,
         buf: &mut DecisionBuf,
     ) -> Decision {
-        let mut keys = [EntityKey::default(); 4];
-        let mut n = 0;
-        for key in entities.iter().flatten() {
-            if let Some(slot) = keys.get_mut(n) {
-                *slot = *key;
-                n += 1;
-            }
-        }
-        let keys = keys.get(..n).unwrap_or_default();
-        // Asked only when a rule fires; a store that cannot answer leaves the rule in force.
-        let suppressed =
-            |rule: &str| !keys.is_empty() && self.state.suppressed(keys, rule, at).unwrap_or(false);
+        // Asked only when a rule fires, the entities' keys made then, once; a store that
+        // cannot answer leaves the rule in force.
+        let keys = std::cell::OnceCell::new();
+        let suppressed = |rule: &str| {
+            let (keys, n) = keys.get_or_init(|| {
+                let (mut keys, mut n) = ([EntityKey::default(); 4], 0);
+                for key in entities().into_iter().flatten() {
+                    if let Some(slot) = keys.get_mut(n) {
+                        *slot = key;
+                        n += 1;
+                    }
+                }
+                (keys, n)
+            });
+            let keys = keys.get(..*n).unwrap_or_default();
+            !keys.is_empty() && self.state.suppressed(keys, rule, at).unwrap_or(false)
+        };
         let e = live.evaluate(input, &suppressed, Some(buf));
         let decision = combine(e.rules_outcome, e.score_outcome, e.score);
         live.stats.count(decision.outcome);
@@ -670,16 +681,6 @@ impl RiskEngine {
             // A status list that cannot be read fails closed.
             Err(_) => Some(Reason::Unavailable),
         }
-    }
-
-    fn payment_keys(&self, txn: &Transaction) -> [EntityKey; 4] {
-        let v = &self.velocity;
-        [
-            v.key(EntityKind::Card, txn.card.as_bytes()),
-            v.key(EntityKind::Token, txn.token.as_ref().map_or(&[][..], |t| t.as_bytes())),
-            v.key(EntityKind::Device, txn.device.as_ref().map_or(&[][..], |d| d.as_bytes())),
-            v.key(EntityKind::User, txn.user.as_bytes()),
-        ]
     }
 
     fn device_age_hours(

@@ -288,6 +288,28 @@ fn suppression_expires() {
 }
 
 #[test]
+fn suppression_for_the_token_the_phone_or_the_user() {
+    // The rules read no velocity: the token's and the user's keys are made only when the rule
+    // fires and its suppressions are asked.
+    let always = "{ compare = { feature = \"amount\", op = \">=\", value = 0 } }";
+    for (kind, id) in
+        [(EntityKind::Token, "tok_1"), (EntityKind::Device, "dev_1"), (EntityKind::User, "usr_1")]
+    {
+        let (clock, engine) = engine_with(&set(&[rule("noisy", always, "\"review\"")]));
+        let mut buf = engine.buffer();
+        engine.suppress(kind, id, "noisy", clock.now() + TimeDelta::hours(1)).unwrap();
+        assert_eq!(engine.decide(&txn(&clock, 1), &mut buf).outcome, Outcome::Approve, "{kind:?}");
+        let mut other = txn(&clock, 1);
+        (other.token, other.device, other.user) = (
+            Some("tok_2".parse().unwrap()),
+            Some("dev_2".parse().unwrap()),
+            "usr_2".parse().unwrap(),
+        );
+        assert_eq!(engine.decide(&other, &mut buf).outcome, Outcome::Review, "{kind:?}");
+    }
+}
+
+#[test]
 fn duplicate_transaction_counts_once() {
     let (clock, engine) = default_engine();
     let t = txn(&clock, 100);
