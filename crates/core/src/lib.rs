@@ -29,7 +29,7 @@ pub use id::{
     RuleId, TerminalId, TokenId, TransactionId, UserId,
 };
 pub use issuer::{IssuerInfo, IssuerTable};
-pub use mac::MacKey;
+pub use mac::{KeyedMac, MacKey};
 pub use pan::Pan;
 pub use person::{PersonName, PhoneNumber, ResidentId};
 pub use store::{KeySource, Kv, MemoryKv, StoreError};

@@ -1,4 +1,5 @@
-//! [`MacKey`]: a keyed HMAC-SHA256, prepared once, that never prints its key.
+//! [`MacKey`]: a keyed HMAC-SHA256, prepared once, that never prints its key; [`KeyedMac`]:
+//! its keyed state alone, for keys kept by the million.
 
 use core::fmt;
 
@@ -25,18 +26,68 @@ use sha2::Sha256;
 #[derive(Clone)]
 pub struct MacKey {
     purpose: &'static str,
-    keyed: HmacCore<Sha256>,
+    keyed: KeyedMac,
 }
 
 impl MacKey {
     /// A MAC key for `purpose` (shown in `Debug`) from 32 bytes of key material.
     #[must_use]
     pub fn new(purpose: &'static str, key: &Secret<[u8; 32]>) -> Self {
+        Self { purpose, keyed: KeyedMac::new(key) }
+    }
+
+    /// HMAC-SHA256 over the concatenation of `parts`.
+    #[must_use]
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        self.keyed.mac(parts)
+    }
+
+    /// HMAC-SHA256 over whatever `feed` hands to the update function, in order: for messages
+    /// built field by field without a buffer.
+    #[must_use]
+    pub fn mac_with(&self, feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 32] {
+        self.keyed.mac_with(feed)
+    }
+
+    /// The keyed state alone, without the purpose.
+    #[must_use]
+    pub const fn keyed(&self) -> &KeyedMac {
+        &self.keyed
+    }
+}
+
+impl fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MacKey({}, [REDACTED])", self.purpose)
+    }
+}
+
+/// A [`MacKey`]'s keyed state alone, without the purpose it prints (80 bytes): for keys kept
+/// by the million, such as each token's prepared limited-use key. Its `Debug` shows no key, and
+/// its hash states are zeroized when it is dropped.
+///
+/// ```
+/// use cloudcard_core::{KeyedMac, MacKey};
+/// use cloudcard_core::masking::Secret;
+///
+/// let key = Secret::new([7; 32]);
+/// let keyed = KeyedMac::new(&key);
+/// assert_eq!(keyed.mac(&[b"6200"]), MacKey::new("fingerprint", &key).mac(&[b"6200"]));
+/// assert_eq!(format!("{:?}", KeyedMac::new(&key)), "KeyedMac([REDACTED])");
+/// ```
+#[derive(Clone)]
+pub struct KeyedMac(HmacCore<Sha256>);
+
+impl KeyedMac {
+    /// The keyed state of 32 bytes of key material.
+    #[must_use]
+    pub fn new(key: &Secret<[u8; 32]>) -> Self {
         // HMAC takes keys of any length and 32 bytes is below its block size, so this cannot
         // fail; the instance keyed with zeroes is never reached.
-        let keyed = <HmacCore<Sha256> as KeyInit>::new_from_slice(key.expose_secret())
-            .unwrap_or_else(|_| <HmacCore<Sha256> as KeyInit>::new(&Default::default()));
-        Self { purpose, keyed }
+        Self(
+            <HmacCore<Sha256> as KeyInit>::new_from_slice(key.expose_secret())
+                .unwrap_or_else(|_| <HmacCore<Sha256> as KeyInit>::new(&Default::default())),
+        )
     }
 
     /// HMAC-SHA256 over the concatenation of `parts`.
@@ -49,23 +100,23 @@ impl MacKey {
         })
     }
 
-    /// HMAC-SHA256 over whatever `feed` hands to the update function, in order: for messages
-    /// built field by field without a buffer.
+    /// HMAC-SHA256 over whatever `feed` hands to the update function, in order.
     #[must_use]
     pub fn mac_with(&self, feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::compose(self.keyed.clone(), Default::default());
+        let mut mac = Hmac::<Sha256>::compose(self.0.clone(), Default::default());
         feed(&mut |part| mac.update(part));
         mac.finalize().into_bytes().into()
     }
 }
 
-impl fmt::Debug for MacKey {
+impl fmt::Debug for KeyedMac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MacKey({}, [REDACTED])", self.purpose)
+        f.write_str("KeyedMac([REDACTED])")
     }
 }
 
 const _: () = assert!(size_of::<MacKey>() <= 96, "a prepared key stays 96 bytes");
+const _: () = assert!(size_of::<KeyedMac>() <= 80, "a keyed state stays 80 bytes");
 
 #[cfg(test)]
 mod tests {

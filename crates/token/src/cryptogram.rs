@@ -5,7 +5,9 @@ use cloudcard_core::{Amount, Currency, DeviceId, MerchantId, TokenId};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::keys::{KeyBytes, MacKey};
+use cloudcard_core::KeyedMac;
+
+use crate::keys::KeyBytes;
 use crate::luk::LukGrant;
 use crate::{Channel, Rejection, TokenError, TokenNumber};
 
@@ -235,12 +237,12 @@ pub(crate) fn compute_mac(
     atc: u32,
     data: &PaymentData,
 ) -> [u8; CRYPTOGRAM_LEN] {
-    mac_under(&MacKey::new("luk", luk), token_number, key_seq, atc, data)
+    mac_under(&KeyedMac::new(luk), token_number, key_seq, atc, data)
 }
 
 /// The cryptogram MAC under a limited-use key already prepared.
 fn mac_under(
-    luk: &MacKey,
+    luk: &KeyedMac,
     token_number: &TokenNumber,
     key_seq: u32,
     atc: u32,
@@ -268,7 +270,7 @@ fn mac_under(
 }
 
 /// Whether `cryptogram`'s MAC is right under `luk` (prepared), compared in constant time.
-pub(crate) fn mac_matches(luk: &MacKey, cryptogram: &Cryptogram) -> bool {
+pub(crate) fn mac_matches(luk: &KeyedMac, cryptogram: &Cryptogram) -> bool {
     let expected = mac_under(
         luk,
         &cryptogram.token_number,
@@ -350,7 +352,7 @@ mod tests {
 
     #[test]
     fn the_message_in_one_buffer_is_the_message_part_by_part() {
-        let luk = MacKey::new("luk", &cloudcard_masking::Secret::new([9; 32]));
+        let luk = KeyedMac::new(&cloudcard_masking::Secret::new([9; 32]));
         for (number, merchant) in [
             ("6200000000000005", "mch_1".to_owned()),
             ("6205500000000000004", format!("mch_{}", "x".repeat(60))), // the longest there is

@@ -1,7 +1,9 @@
 //! Limited-use keys: derived per token and key sequence, bounded in count, amount and time.
 
+use core::num::NonZeroU32;
+
 use chrono::{DateTime, TimeDelta, Utc};
-use cloudcard_core::{Amount, TokenId};
+use cloudcard_core::{Amount, KeyedMac, TokenId};
 use cloudcard_masking::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -149,11 +151,12 @@ pub struct PreparedLuk(Option<KeptLuk>);
 #[derive(Debug)]
 struct KeptLuk {
     master: u32,
-    key_seq: u32,
-    key: MacKey,
+    /// Sequences start from 1; a key under 0 (which no token is issued) is never kept.
+    key_seq: NonZeroU32,
+    key: KeyedMac,
 }
 
-const _: () = assert!(size_of::<PreparedLuk>() <= 104, "a prepared key kept in 104 bytes");
+const _: () = assert!(size_of::<PreparedLuk>() <= 88, "a prepared key kept in 88 bytes");
 
 impl PreparedLuk {
     /// `use_key` given `token`'s key under `key_seq` from `master`: the one kept here, or one
@@ -164,17 +167,17 @@ impl PreparedLuk {
         token: &TokenId,
         key_seq: u32,
         keep: bool,
-        use_key: impl FnOnce(&MacKey) -> R,
+        use_key: impl FnOnce(&KeyedMac) -> R,
     ) -> R {
         if let Some(kept) = &self.0
             && kept.master == master.tag
-            && kept.key_seq == key_seq
+            && kept.key_seq.get() == key_seq
         {
             return use_key(&kept.key);
         }
-        let key = MacKey::new("luk", &master.derive(token, key_seq));
+        let key = KeyedMac::new(&master.derive(token, key_seq));
         let answer = use_key(&key);
-        if keep {
+        if let Some(key_seq) = NonZeroU32::new(key_seq).filter(|_| keep) {
             self.0 = Some(KeptLuk { master: master.tag, key_seq, key });
         }
         answer
@@ -183,7 +186,7 @@ impl PreparedLuk {
     /// The sequence of the key kept, if one is.
     #[cfg(test)]
     pub(crate) fn kept_sequence(&self) -> Option<u32> {
-        self.0.as_ref().map(|kept| kept.key_seq)
+        self.0.as_ref().map(|kept| kept.key_seq.get())
     }
 }
 
@@ -209,12 +212,16 @@ mod tests {
             // A key kept under one master is never the answer under another.
             assert_eq!(mac(&other, seq, false), fresh(&other, &a, seq), "{seq}");
         }
-        let kept = |p: &PreparedLuk| p.0.as_ref().map(|k| (k.master, k.key_seq));
+        let kept = |p: &PreparedLuk| p.0.as_ref().map(|k| (k.master, k.key_seq.get()));
+        assert_eq!(kept(&prepared), Some((tag, 1)));
+        // A sequence of 0 (no token's) is answered and never kept.
+        let zero = prepared.with(&master, &a, 0, true, |k| k.mac(&[b"msg"]));
+        assert_eq!(zero, fresh(&master, &a, 0));
         assert_eq!(kept(&prepared), Some((tag, 1)));
         prepared.with(&other, &a, 3, true, |_| ());
         assert_eq!(kept(&prepared), Some((other_tag, 3)));
         let expected = format!(
-            "PreparedLuk(Some(KeptLuk {{ master: {other_tag}, key_seq: 3, key: MacKey(luk, [REDACTED]) }}))"
+            "PreparedLuk(Some(KeptLuk {{ master: {other_tag}, key_seq: 3, key: KeyedMac([REDACTED]) }}))"
         );
         assert_eq!(format!("{prepared:?}"), expected);
     }
