@@ -392,6 +392,11 @@ impl Stored {
 const SHARDS: usize = 64;
 const _: () = assert!(SHARDS <= 256, "a slot names its shard in a byte");
 
+/// A table by an integer key that is already random or a keyed hash (a drawn token number, an
+/// id's random bits, a digest of a fingerprint or of a phone's id): no one outside can choose
+/// keys that collide, so the table hashes them with a fast seeded hash instead of SipHash.
+type IntMap<V> = HashMap<u64, V, foldhash::fast::RandomState>;
+
 /// Where a record lies: its shard and its slot there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Slot {
@@ -407,7 +412,7 @@ struct Slot {
 #[derive(Debug, Default)]
 struct Shard {
     records: Slab<Stored>,
-    drawn: HashMap<u64, u32>,
+    drawn: IntMap<u32>,
     named: HashMap<TokenId, u32>,
 }
 
@@ -560,7 +565,7 @@ impl Shard {
 /// several lie. A list left empty is reused by the next key that needs one.
 #[derive(Debug, Default)]
 struct SlotIndex {
-    entries: HashMap<u64, u64>,
+    entries: IntMap<u64>,
     lists: Vec<Vec<Slot>>,
     free: Vec<usize>,
 }
@@ -661,7 +666,7 @@ fn fingerprint_key(fingerprint: &Fingerprint) -> u64 {
 /// the moment of the swap. No index holds a copy of an id or a key's text.
 pub struct InMemoryTokenStore {
     shards: [Padded<RwLock<Shard>>; SHARDS],
-    by_number: [Padded<RwLock<HashMap<u64, Slot>>>; SHARDS],
+    by_number: [Padded<RwLock<IntMap<Slot>>>; SHARDS],
     by_fingerprint: RwLock<SlotIndex>,
     by_device: RwLock<SlotIndex>,
     /// Keys the device digests, so that no one can choose device ids that share one.
@@ -718,7 +723,7 @@ impl InMemoryTokenStore {
         &self.shards[usize::from(key.shard())].0
     }
 
-    fn numbers(&self, key: u64) -> &RwLock<HashMap<u64, Slot>> {
+    fn numbers(&self, key: u64) -> &RwLock<IntMap<Slot>> {
         // The low digits vary most.
         #[expect(clippy::indexing_slicing, reason = "reduced modulo SHARDS, the array's length")]
         &self.by_number[(key % SHARDS as u64) as usize].0
