@@ -759,8 +759,6 @@ impl InMemoryTokenStore {
             .collect()
     }
 
-    /// Replaces the record in `slot` if it is at `expected_version`; returns the fingerprint
-    /// it had.
     /// Spends on the record with this number under its shard's lock, as `decide` answers
     /// reading it in place; the record's id, or `None` if no token has this number.
     fn spend_in_place(
@@ -777,6 +775,8 @@ impl InMemoryTokenStore {
         Ok(Some(stored.id.clone()))
     }
 
+    /// Replaces the record in `slot` if it is at `expected_version`; returns the fingerprint
+    /// it had.
     fn swap(
         &self,
         slot: Slot,
