@@ -227,11 +227,18 @@ impl RiskEngine {
         }
         // The card's and the phone's keys are made every time; the token's and the user's only
         // if a rule reads their velocity, or a rule fires and its suppressions are asked.
+        const PAYERS: [EntityKind; 4] =
+            [EntityKind::Card, EntityKind::Token, EntityKind::Device, EntityKind::User];
         let v = &self.velocity;
         let card = v.key(EntityKind::Card, txn.card.as_bytes());
         let device = txn.device.as_ref().map(|d| v.key(EntityKind::Device, d.as_bytes()));
-        let token = || txn.token.as_ref().map(|t| v.key(EntityKind::Token, t.as_bytes()));
-        let user = || Some(v.key(EntityKind::User, txn.user.as_bytes()));
+        let key_of = |kind| match kind {
+            EntityKind::Card => Some(card),
+            EntityKind::Token => txn.token.as_ref().map(|t| v.key(kind, t.as_bytes())),
+            EntityKind::Device => device,
+            EntityKind::User => Some(v.key(kind, txn.user.as_bytes())),
+            _ => None,
+        };
         let mut features = Features::new(u64::from(beijing_hour(txn.at)));
         features.amount = Some(txn.amount.fen());
         let live = self.live.load();
@@ -239,19 +246,12 @@ impl RiskEngine {
         // Only what the rules read: the entities, and of each the windows.
         let read =
             |kind| live.windows_read(kind) | shadow.as_deref().map_or(0, |s| s.windows_read(kind));
-        for kind in [EntityKind::Card, EntityKind::Token, EntityKind::Device, EntityKind::User] {
+        for kind in PAYERS {
             let windows = read(kind);
             if windows == 0 {
                 continue;
             }
-            let key = match kind {
-                EntityKind::Card => Some(card),
-                EntityKind::Token => token(),
-                EntityKind::Device => device,
-                EntityKind::User => user(),
-                _ => None,
-            };
-            if let Some(key) = key {
+            if let Some(key) = key_of(kind) {
                 match self.velocity.snapshot_windows(key, txn.at, windows) {
                     Ok(snapshot) => features.set_velocity(kind, snapshot),
                     // Velocity that cannot be read fails closed, like the status lists.
@@ -270,7 +270,7 @@ impl RiskEngine {
             channel: Some(txn.channel),
             auth: Some(txn.auth),
         };
-        let present = || [Some(card), token(), device, user()];
+        let present = || PAYERS.map(key_of);
         self.run(&live, shadow.as_deref(), &input, &present, txn.at, buf)
     }
 

@@ -378,9 +378,6 @@ struct Lists {
 #[derive(Debug, Default)]
 struct Book {
     log: LossLog,
-    /// The queue the next purge starts from, so that a purge cut short by its limit does not
-    /// leave the same queues for last every time.
-    purge_from: usize,
     claims: std::collections::HashMap<ClaimId, Claim>,
     claimed: std::collections::HashMap<TransactionId, ClaimId>,
 }
@@ -425,6 +422,9 @@ struct LossLog {
     /// Keys the instruments' and the ids' hashes, so that no one can choose ids that crowd
     /// one queue.
     hasher: std::hash::RandomState,
+    /// The queue the next purge starts from, so that a purge cut short by its limit does not
+    /// leave the same queues for last every time.
+    purge_from: usize,
 }
 
 /// How many queues: a million cards paying three times a week, each payment filed under its
@@ -474,6 +474,7 @@ impl Default for LossLog {
         Self {
             queues: (0..LOG_QUEUES).map(|_| std::collections::VecDeque::new()).collect(),
             hasher: std::hash::RandomState::new(),
+            purge_from: 0,
         }
     }
 }
@@ -529,8 +530,11 @@ impl LossLog {
             .map(|f| &*f.entry)
     }
 
-    /// Drops at most `limit` entries lapsed at `now`, from the queue `start` on; how many.
-    fn purge(&mut self, now: DateTime<Utc>, limit: usize, start: usize) -> usize {
+    /// Drops at most `limit` entries lapsed at `now`, from the queue after the last purge's
+    /// first on; how many.
+    fn purge(&mut self, now: DateTime<Utc>, limit: usize) -> usize {
+        let start = self.purge_from;
+        self.purge_from = start.wrapping_add(1);
         let mut purged = 0;
         for k in 0..LOG_QUEUES {
             if purged >= limit {
@@ -615,10 +619,7 @@ impl RiskStore for InMemoryRiskStore {
     }
 
     fn purge_log(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
-        let mut book = self.write();
-        let start = book.purge_from;
-        book.purge_from = start.wrapping_add(1);
-        Ok(book.log.purge(now, limit, start))
+        Ok(self.write().log.purge(now, limit))
     }
 
     fn assess(&self, report: &LossReport) -> Result<Vec<Assessment>, StoreError> {
