@@ -390,7 +390,7 @@ mod zen {
         let snap = |kind, id: &[u8]| {
             v.snapshot(v.key(kind, id), t.at).ok().flatten().map(|s| s.windows).unwrap_or_default()
         };
-        let card = snap(EntityKind::Card, t.card.as_str());
+        let card = snap(EntityKind::Card, t.card.as_bytes());
         let device = snap(EntityKind::Device, t.device.as_ref().unwrap().as_bytes());
         let amount = t.amount.fen();
         let input = json!({
