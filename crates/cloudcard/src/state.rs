@@ -190,8 +190,8 @@ struct KvRecords {
 #[derive(Debug)]
 pub(crate) struct MemoryRecords {
     answers: Box<[cloudcard_core::sync::Padded<std::sync::Mutex<AnswerBook>>]>,
-    /// Where answers are spread: a keyed hash of the transaction id.
-    spread: std::hash::RandomState,
+    /// Where answers are spread: a keyed hash of the answer's key.
+    spread: foldhash::fast::RandomState,
     /// The shard the next purge starts from, so that a purge cut short by its limit does not
     /// leave the same shards for last every time.
     purge_from: std::sync::atomic::AtomicUsize,
@@ -204,39 +204,127 @@ impl Default for MemoryRecords {
     fn default() -> Self {
         Self {
             answers: (0..ANSWER_SHARDS).map(|_| Default::default()).collect(),
-            spread: std::hash::RandomState::new(),
+            spread: foldhash::fast::RandomState::default(),
             purge_from: std::sync::atomic::AtomicUsize::new(0),
             links: std::sync::RwLock::default(),
         }
     }
 }
 
-/// A shard of answers. An answer is boxed: the table holds an id and a pointer (48 bytes), so
-/// that its doublings, which a day of payments makes often, copy a quarter of what they would.
-/// What lapses is queued in time order: answers are kept as payments arrive, so a new one
-/// almost always goes at the back, and a purge takes from the front.
-#[derive(Debug, Default)]
-struct AnswerBook {
-    by_id: std::collections::HashMap<TransactionId, Box<Kept>>,
-    due: std::collections::VecDeque<(DateTime<Utc>, TransactionId)>,
+/// What an answer is kept under: the 128 bits a transaction id names. Every id a payment gets
+/// is of the random shape, its bits the first half of a SHA-256 digest of the merchant and the
+/// terminal's id, so the key is the id itself (and nobody outside chooses it). Any other id is
+/// keyed by the first half of its own SHA-256 digest: two ids then share a key only as two
+/// payments could share an id.
+fn answer_key(id: &TransactionId) -> u128 {
+    id.bits().unwrap_or_else(|| {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new_with_prefix(b"cloudcard/answer-key/v1")
+            .chain_update(id.as_bytes())
+            .finalize();
+        let mut first = [0u8; 16];
+        first.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
+        u128::from_be_bytes(first)
+    })
 }
 
-/// A kept answer: the request's digest, the outcome, and until when it is kept.
+/// A shard of answers, each kept in place under its 16-byte key (a kept answer allocates
+/// nothing unless an issuer's decline gives its reason as text or its authorization code is
+/// long). What lapses is queued in time order: answers are kept as payments arrive, so a new
+/// one almost always goes at the back, and a purge takes from the front.
+#[derive(Debug, Default)]
+struct AnswerBook {
+    by_key: std::collections::HashMap<u128, Kept, foldhash::fast::RandomState>,
+    /// When each answer lapses (microseconds since the epoch) and its key, in time order; 24
+    /// bytes an answer.
+    due: std::collections::VecDeque<(i64, [u64; 2])>,
+}
+
+/// A kept answer: the request's digest, until when it is kept (microseconds since the epoch),
+/// and the outcome without the transaction id it is kept under.
 #[derive(Debug)]
 struct Kept {
     digest: [u8; 32],
-    outcome: crate::model::PaymentOutcome,
-    until: DateTime<Utc>,
+    until: i64,
+    outcome: Answered,
+}
+
+/// A payment's outcome as kept, without its transaction id (the key says it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answered {
+    Approved { auth_code: AuthCode, card: CardId, amount: cloudcard_core::Amount },
+    Declined(crate::model::DeclineReason),
+    ChallengeRequired { challenge: ChallengeId, method: ChallengeMethod },
+    HeldForReview { review_by: DateTime<Utc> },
+}
+
+/// An issuer's authorization code: inline when short (six characters, as issuers give them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AuthCode {
+    Inline(cloudcard_core::text::Ascii<22>),
+    Heap(Box<str>),
+}
+
+impl Answered {
+    fn of(outcome: &crate::model::PaymentOutcome) -> Self {
+        use crate::model::PaymentOutcome as O;
+        match outcome {
+            O::Approved { auth_code, card, amount, .. } => Self::Approved {
+                auth_code: cloudcard_core::text::Ascii::new(auth_code)
+                    .map_or_else(|| AuthCode::Heap(auth_code.as_str().into()), AuthCode::Inline),
+                card: card.clone(),
+                amount: *amount,
+            },
+            O::Declined { reason, .. } => Self::Declined(reason.clone()),
+            O::ChallengeRequired { challenge, method, .. } => {
+                Self::ChallengeRequired { challenge: challenge.clone(), method: *method }
+            }
+            O::HeldForReview { review_by, .. } => Self::HeldForReview { review_by: *review_by },
+        }
+    }
+
+    fn outcome(&self, transaction: &TransactionId) -> crate::model::PaymentOutcome {
+        use crate::model::PaymentOutcome as O;
+        let transaction = transaction.clone();
+        match self {
+            Self::Approved { auth_code, card, amount } => O::Approved {
+                transaction,
+                auth_code: match auth_code {
+                    AuthCode::Inline(code) => code.as_str().to_owned(),
+                    AuthCode::Heap(code) => code.to_string(),
+                },
+                card: card.clone(),
+                amount: *amount,
+            },
+            Self::Declined(reason) => O::Declined { transaction, reason: reason.clone() },
+            Self::ChallengeRequired { challenge, method } => {
+                O::ChallengeRequired { transaction, challenge: challenge.clone(), method: *method }
+            }
+            Self::HeldForReview { review_by } => {
+                O::HeldForReview { transaction, review_by: *review_by }
+            }
+        }
+    }
+}
+
+/// A key as the due queue holds it: two words, so that an entry is 24 bytes, not 32.
+const fn split(key: u128) -> [u64; 2] {
+    [(key >> 64) as u64, key as u64]
+}
+
+const fn join([high, low]: [u64; 2]) -> u128 {
+    (high as u128) << 64 | low as u128
 }
 
 impl AnswerBook {
-    /// Queues `id` to lapse at `until`, in time order.
-    fn due_at(&mut self, until: DateTime<Utc>, id: TransactionId) {
+    /// Queues `key` to lapse at `until`, in time order.
+    fn due_at(&mut self, until: i64, key: u128) {
+        let entry = (until, split(key));
         if self.due.back().is_none_or(|(last, _)| *last <= until) {
-            self.due.push_back((until, id));
+            self.due.push_back(entry);
         } else {
             let at = self.due.partition_point(|(t, _)| *t <= until);
-            self.due.insert(at, (until, id));
+            self.due.insert(at, entry);
         }
     }
 }
@@ -248,9 +336,9 @@ struct LinkBook {
 }
 
 impl MemoryRecords {
-    /// The shard keeping `id`'s answer, locked.
-    fn answers(&self, id: &TransactionId) -> std::sync::MutexGuard<'_, AnswerBook> {
-        self.shard(std::hash::BuildHasher::hash_one(&self.spread, id) as usize)
+    /// The shard keeping the answer under `key`, locked.
+    fn answers(&self, key: u128) -> std::sync::MutexGuard<'_, AnswerBook> {
+        self.shard(std::hash::BuildHasher::hash_one(&self.spread, key) as usize)
     }
 
     /// Shard `at` (modulo their number), locked.
@@ -325,16 +413,18 @@ impl HotRecords for MemoryRecords {
         outcome: &crate::model::PaymentOutcome,
         _close_pay: bool,
     ) -> Result<(), StoreError> {
-        let mut book = self.answers(id);
+        let key = answer_key(id);
+        let mut book = self.answers(key);
         match answer {
             Answer::First { request_digest, until } => {
-                let kept = Kept { digest: request_digest, outcome: outcome.clone(), until };
-                book.by_id.insert(id.clone(), Box::new(kept));
-                book.due_at(until, id.clone());
+                let until = until.timestamp_micros();
+                let kept = Kept { digest: request_digest, until, outcome: Answered::of(outcome) };
+                book.by_key.insert(key, kept);
+                book.due_at(until, key);
             }
             Answer::Later => {
-                if let Some(kept) = book.by_id.get_mut(id) {
-                    kept.outcome.clone_from(outcome);
+                if let Some(kept) = book.by_key.get_mut(&key) {
+                    kept.outcome = Answered::of(outcome);
                 }
             }
         }
@@ -342,17 +432,20 @@ impl HotRecords for MemoryRecords {
     }
 
     fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
-        Ok(self.answers(id).by_id.contains_key(id))
+        let key = answer_key(id);
+        Ok(self.answers(key).by_key.contains_key(&key))
     }
 
     fn outcome(
         &self,
         id: &TransactionId,
     ) -> Result<Option<([u8; 32], crate::model::PaymentOutcome)>, StoreError> {
-        Ok(self.answers(id).by_id.get(id).map(|kept| (kept.digest, kept.outcome.clone())))
+        let key = answer_key(id);
+        Ok(self.answers(key).by_key.get(&key).map(|kept| (kept.digest, kept.outcome.outcome(id))))
     }
 
     fn purge_outcomes(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        let now = now.timestamp_micros();
         let start = self.purge_from.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut purged = 0;
         for k in 0..ANSWER_SHARDS {
@@ -361,10 +454,11 @@ impl HotRecords for MemoryRecords {
             }
             let mut book = self.shard(start.wrapping_add(k));
             while purged < limit && book.due.front().is_some_and(|(at, _)| *at < now) {
-                let Some((at, id)) = book.due.pop_front() else { break };
+                let Some((at, key)) = book.due.pop_front() else { break };
+                let key = join(key);
                 // Kept again since with a later time, it stays until then.
-                if book.by_id.get(&id).is_some_and(|kept| kept.until == at) {
-                    book.by_id.remove(&id);
+                if book.by_key.get(&key).is_some_and(|kept| kept.until == at) {
+                    book.by_key.remove(&key);
                     purged += 1;
                 }
             }
@@ -794,6 +888,54 @@ mod tests {
     use super::*;
     use crate::model::{DeclineReason, PaymentOutcome};
 
+    /// Every outcome comes back from the in-memory answers as it was kept, under an id of the
+    /// random shape or any other: a long authorization code, an issuer's reason as text, a
+    /// challenge, a hold.
+    #[test]
+    fn a_kept_answer_is_the_outcome_it_was_given() {
+        let records = MemoryRecords::default();
+        let until = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
+        let outcomes = |transaction: &TransactionId| {
+            let transaction = transaction.clone();
+            [
+                PaymentOutcome::Approved {
+                    transaction: transaction.clone(),
+                    auth_code: "123456".into(),
+                    card: CardId::random(),
+                    amount: Amount::from_fen(1_999),
+                },
+                PaymentOutcome::Approved {
+                    transaction: transaction.clone(),
+                    auth_code: "授权码-an authorization code longer than most".into(),
+                    card: CardId::random(),
+                    amount: Amount::from_fen(1),
+                },
+                PaymentOutcome::Declined {
+                    transaction: transaction.clone(),
+                    reason: DeclineReason::Issuer("insufficient funds".into()),
+                },
+                PaymentOutcome::ChallengeRequired {
+                    transaction: transaction.clone(),
+                    challenge: ChallengeId::random(),
+                    method: ChallengeMethod::Otp,
+                },
+                PaymentOutcome::HeldForReview { transaction, review_by: until },
+            ]
+        };
+        let ids = [TransactionId::random(), "pos-0001-000042".parse().unwrap()];
+        for (i, id) in ids.iter().enumerate() {
+            for (j, outcome) in outcomes(id).into_iter().enumerate() {
+                let digest = [u8::try_from(i * 8 + j).unwrap(); 32];
+                let answer = Answer::First { request_digest: digest, until };
+                records.keep_outcome(id, answer, &outcome, false).unwrap();
+                assert_eq!(records.outcome(id).unwrap(), Some((digest, outcome.clone())));
+            }
+        }
+        // Kept in place: key and answer in 128 bytes a slot, 24 a due entry.
+        assert!(size_of::<(u128, Kept)>() <= 128, "{}", size_of::<(u128, Kept)>());
+        assert_eq!(size_of::<(i64, [u64; 2])>(), 24);
+    }
+
     /// Answers behave alike as typed maps (a private in-memory store) and as records (a shared
     /// store): kept with their digest, replaced keeping it, expired oldest first within a limit.
     #[test]
@@ -894,8 +1036,8 @@ mod tests {
         assert_eq!(records.purge_outcomes(t0 + TimeDelta::minutes(61), 10).unwrap(), 1);
         assert!(!records.has_outcome(&id).unwrap());
         assert_eq!(records.purge_outcomes(t0 + TimeDelta::hours(3), 10).unwrap(), 0);
-        let book = records.answers(&id);
-        assert!(book.due.is_empty() && book.by_id.is_empty(), "nothing left behind");
+        let book = records.answers(answer_key(&id));
+        assert!(book.due.is_empty() && book.by_key.is_empty(), "nothing left behind");
     }
 
     /// Token links behave alike as typed maps and as records: a link names its user, card and

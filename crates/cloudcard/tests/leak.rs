@@ -36,11 +36,15 @@ fn no_secret_is_ever_printed() {
     secrets.extend(codes);
     assert!(j.printed.len() > 40, "the journey printed {} values", j.printed.len());
     for text in &j.printed {
+        let outside_ids = without_ids(text);
         for secret in &secrets {
-            assert!(!text.contains(secret.as_str()), "a secret leaked into: {text}");
+            // A six-digit code or password turns up in an id's 32 random hex digits now and then
+            // (in about one id in 600,000; the journey prints hundreds): short secrets are
+            // looked for outside ids.
+            let scanned = if secret.len() < 12 { &outside_ids } else { text };
+            assert!(!scanned.contains(secret.as_str()), "a secret leaked into: {text}");
         }
-        let digit_runs = without_ids(text);
-        let runs: Vec<&str> = digit_runs.split(|c: char| !c.is_ascii_digit()).collect();
+        let runs: Vec<&str> = outside_ids.split(|c: char| !c.is_ascii_digit()).collect();
         assert!(!runs.contains(&common::CVN2), "the cvn2 leaked into: {text}");
     }
 }
