@@ -70,11 +70,33 @@ fn random_shape(prefix: &str, bits: u128) -> Text {
     if let Some(sep) = buf.get_mut(prefix.len()) {
         *sep = b'_';
     }
-    for (i, slot) in buf.iter_mut().skip(prefix.len() + 1).take(32).enumerate() {
-        let nibble = (bits >> (4 * (31 - i))) & 0xf;
-        *slot = HEX.get(nibble as usize).copied().unwrap_or(b'0');
+    let digits = buf.iter_mut().skip(prefix.len() + 1).take(32);
+    // Each byte of the bits gives two digits; no digit waits on the one before it.
+    let nibbles = bits.to_be_bytes().into_iter().flat_map(|byte| [byte >> 4, byte & 0xf]);
+    for (slot, nibble) in digits.zip(nibbles) {
+        *slot = HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
     }
     Text::new(core::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default())
+}
+
+/// The 128 bits written as exactly 32 lower-case hex digits; `None` for anything else. Every
+/// digit is decoded and checked alike, without a branch on its value, so that no digit waits
+/// on the one before it (a payment reads its transaction id back this way).
+fn hex_bits(hex: &[u8]) -> Option<u128> {
+    let hex: &[u8; 32] = hex.try_into().ok()?;
+    let mut bytes = [0u8; 16];
+    let mut invalid = 0u8;
+    for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+        let mut value = 0;
+        for &c in pair {
+            let (digit, letter) = (c.wrapping_sub(b'0'), c.wrapping_sub(b'a'));
+            let (is_digit, is_letter) = (digit < 10, letter < 6);
+            invalid |= u8::from(!(is_digit | is_letter));
+            value = value << 4 | if is_digit { digit } else { letter.wrapping_add(10) & 0xf };
+        }
+        *byte = value;
+    }
+    (invalid == 0).then(|| u128::from_be_bytes(bytes))
 }
 
 macro_rules! ids {
@@ -114,18 +136,7 @@ macro_rules! ids {
             /// `None` for any other id, including one whose hex is not lower-case.
             #[must_use]
             pub fn bits(&self) -> Option<u128> {
-                let hex = self.0.as_bytes().strip_prefix(concat!($prefix, "_").as_bytes())?;
-                if hex.len() != 32 {
-                    return None;
-                }
-                hex.iter().try_fold(0u128, |bits, &b| {
-                    let digit = match b {
-                        b'0'..=b'9' => b - b'0',
-                        b'a'..=b'f' => b - b'a' + 10,
-                        _ => return None,
-                    };
-                    Some(bits << 4 | u128::from(digit))
-                })
+                hex_bits(self.0.as_bytes().strip_prefix(concat!($prefix, "_").as_bytes())?)
             }
 
             /// The id's bytes (its ASCII text), read without checking them again: for a MAC or
@@ -290,6 +301,23 @@ mod representation {
             let drawn = TerminalId::from_bits(bits);
             prop_assert_eq!(drawn.as_str(), format!("term_{bits:032x}"));
             prop_assert_eq!(drawn.bits(), Some(bits));
+        }
+
+        /// An id's bits are read from exactly 32 lower-case hex digits after its prefix, and
+        /// from nothing else: a byte a parsed id may hold in any place, or another length.
+        #[test]
+        fn bits_are_read_from_lower_case_hex_alone(
+            hex in prop_oneof![
+                "[0-9a-f]{32}",
+                ("[0-9a-f]{31}", 0..32usize, "[A-Fg-zG-Z_-]")
+                    .prop_map(|(mut hex, at, other)| { hex.insert_str(at, &other); hex }),
+                "[0-9a-f]{30,34}",
+            ],
+        ) {
+            let id = TerminalId::parse(&format!("term_{hex}")).unwrap();
+            let lower_hex = hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            let expected = lower_hex.then(|| u128::from_str_radix(&hex, 16).unwrap());
+            prop_assert_eq!(id.bits(), expected);
         }
     }
 
