@@ -3,7 +3,8 @@
 //! beside its raw primitives in the same run (HMAC-SHA256 of the cryptogram message plus an
 //! AES-GCM decrypt of the vault record), and throughput on two threads; then the same payment
 //! by a random one of a million cardholders, beside the same primitives keyed per call with a
-//! hit in a map of a million (`CLOUDCARD_BENCH_SMALL=1` leaves the million out).
+//! hit in a map of a million, and beside those primitives with the reads and writes of std maps
+//! a payment's rules make (`CLOUDCARD_BENCH_SMALL=1` leaves the million out).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
@@ -228,6 +229,47 @@ fn bench_pay_1m(c: &mut Criterion) {
             BatchSize::SmallInput,
         );
     });
+    // The same primitives with the memory a payment's rules make it touch, in std maps of the
+    // same sizes: the card's and the phone's counters read and written (a million of each),
+    // the token's card looked up, the payment logged, its answer kept for retries (a map that
+    // grows as the day's payments do). Not the goal's denominator: it shows how much of
+    // `pay()` is that memory, which no implementation avoids, and how much is cloudcard.
+    let mut counters: [std::collections::HashMap<u64, [u64; 8]>; 2] =
+        std::array::from_fn(|_| (0..HOLDERS).map(|i| (i, [0; 8])).collect());
+    let links: std::collections::HashMap<u64, (u64, u64)> =
+        (0..HOLDERS).map(|i| (i, (i, i))).collect();
+    let mut logged: Vec<[u64; 8]> = Vec::new();
+    let mut answers: std::collections::HashMap<u128, [u64; 12]> = std::collections::HashMap::new();
+    group.bench_function("baseline_primitives_plus_the_maps_a_payment_touches", |b| {
+        b.iter_batched(
+            || {
+                let i = rand::RngExt::random_range(&mut rng, 0..numbers.len());
+                (numbers[i].as_str(), rand::RngExt::random::<u128>(&mut rng))
+            },
+            |(number, txn)| {
+                let found = index.get(number).copied().unwrap_or_default();
+                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(black_box(&key)).unwrap();
+                mac.update(&message);
+                let pan = cipher
+                    .decrypt(&[1u8; 12].into(), Payload { msg: &sealed, aad: b"tok_x" })
+                    .unwrap();
+                let (card, device) = links.get(&found).copied().unwrap_or_default();
+                for (counters, entity) in counters.iter_mut().zip([card, device]) {
+                    if let Some(c) = counters.get_mut(&entity) {
+                        c[0] += 1;
+                        c[1] += 100;
+                    }
+                }
+                logged.push([card, device, 100, txn as u64, 0, 0, 0, 0]);
+                if !answers.contains_key(&txn) {
+                    answers.insert(txn, [found; 12]);
+                }
+                black_box((mac.finalize(), pan))
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    drop((counters, links, logged, answers));
     // The cardholders in a random order, each paying once a round; a round takes 20 minutes of
     // the manual clock, so that no card reaches the 10-minute burst rule (nor a phone its
     // hourly one): every payment is approved.
