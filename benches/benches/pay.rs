@@ -261,9 +261,7 @@ fn bench_pay_1m(c: &mut Criterion) {
                     }
                 }
                 logged.push([card, device, 100, txn as u64, 0, 0, 0, 0]);
-                if !answers.contains_key(&txn) {
-                    answers.insert(txn, [found; 12]);
-                }
+                answers.entry(txn).or_insert([found; 12]);
                 black_box((mac.finalize(), pan))
             },
             BatchSize::SmallInput,
