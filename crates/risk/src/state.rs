@@ -354,8 +354,9 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
 }
 
 /// The in-memory risk store: the loss log in many small queues, each holding the entries of
-/// the instruments whose keyed hash falls in it, in the order they lapse; the claims; all
-/// under one lock held for a few queue operations. And the lists every decision reads — lost
+/// the instruments whose keyed hash falls in it, in the order they lapse, each under its own
+/// lock; the claims, under a lock that logging takes only to read (a claim takes it to write,
+/// and sees the log still). And the lists every decision reads — lost
 /// instruments, suspended users, suppressed rules — as an immutable snapshot that deciding
 /// threads load without a lock (nothing shared is written to read it). A change copies the
 /// lists and swaps the copy in, one change at a time: changes are rare (a report, a
@@ -416,15 +417,18 @@ impl InMemoryRiskStore {
 /// for the same time is found by a binary search. A purge takes from the fronts; a report
 /// reads its instrument's queue and keeps the entries filed under that instrument (a tag of
 /// its hash passes over the others without reading them).
+///
+/// Each queue has its own lock, taken under the book's read lock: payments on different cards
+/// log side by side, and a claim (which takes the book's write lock) sees the log still.
 #[derive(Debug)]
 struct LossLog {
-    queues: Box<[std::collections::VecDeque<Filed>]>,
+    queues: Box<[std::sync::Mutex<std::collections::VecDeque<Filed>>]>,
     /// Keys the instruments' and the ids' hashes, so that no one can choose ids that crowd
     /// one queue.
     hasher: std::hash::RandomState,
     /// The queue the next purge starts from, so that a purge cut short by its limit does not
     /// leave the same queues for last every time.
-    purge_from: usize,
+    purge_from: std::sync::atomic::AtomicUsize,
 }
 
 /// How many queues: a million cards paying three times a week, each payment filed under its
@@ -472,9 +476,9 @@ impl<'a> From<&'a Instrument> for Under<'a> {
 impl Default for LossLog {
     fn default() -> Self {
         Self {
-            queues: (0..LOG_QUEUES).map(|_| std::collections::VecDeque::new()).collect(),
+            queues: (0..LOG_QUEUES).map(|_| std::sync::Mutex::default()).collect(),
             hasher: std::hash::RandomState::new(),
-            purge_from: 0,
+            purge_from: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }
@@ -493,13 +497,13 @@ impl LossLog {
 
     /// Files `entry` under its card and its device, to lapse at `due`; an entry of the same
     /// transaction filed under the same instrument for the same time is replaced.
-    fn file(&mut self, due: DateTime<Utc>, entry: &Arc<LoggedTransaction>) {
+    fn file(&self, due: DateTime<Utc>, entry: &Arc<LoggedTransaction>) {
         use std::hash::BuildHasher;
         let id_hash = self.hasher.hash_one(&entry.id);
         let card = Some(Under::Card(&entry.card));
         for under in [card, entry.device.as_ref().map(Under::Device)].into_iter().flatten() {
             let (at, tag) = self.place(under);
-            let Some(queue) = self.queues.get_mut(at) else { continue };
+            let Some(mut queue) = self.queue(at) else { continue };
             let filed = Filed { due, tag, id_hash, entry: entry.clone() };
             let key = (due, id_hash);
             if queue.back().is_none_or(|last| (last.due, last.id_hash) < key) {
@@ -518,31 +522,37 @@ impl LossLog {
         }
     }
 
-    /// The transactions filed under `instrument`, in the order they lapse.
-    fn of<'a>(&'a self, instrument: &'a Instrument) -> impl Iterator<Item = &'a LoggedTransaction> {
+    /// Queue `at`, locked; `None` past the last.
+    fn queue(
+        &self,
+        at: usize,
+    ) -> Option<std::sync::MutexGuard<'_, std::collections::VecDeque<Filed>>> {
+        self.queues.get(at).map(cloudcard_core::sync::MutexExt::lock_unpoisoned)
+    }
+
+    /// The transactions filed under `instrument`, in the order they lapse, each as `f` maps it.
+    fn of<T>(&self, instrument: &Instrument, f: impl FnMut(&LoggedTransaction) -> T) -> Vec<T> {
         let under = Under::from(instrument);
         let (at, tag) = self.place(under);
-        self.queues
-            .get(at)
-            .into_iter()
-            .flatten()
-            .filter(move |f| f.tag == tag && under.holds(&f.entry))
-            .map(|f| &*f.entry)
+        let Some(queue) = self.queue(at) else { return Vec::new() };
+        queue
+            .iter()
+            .filter(|q| q.tag == tag && under.holds(&q.entry))
+            .map(|q| &*q.entry)
+            .map(f)
+            .collect()
     }
 
     /// Drops at most `limit` entries lapsed at `now`, from the queue after the last purge's
     /// first on; how many.
-    fn purge(&mut self, now: DateTime<Utc>, limit: usize) -> usize {
-        let start = self.purge_from;
-        self.purge_from = start.wrapping_add(1);
+    fn purge(&self, now: DateTime<Utc>, limit: usize) -> usize {
+        let start = self.purge_from.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut purged = 0;
         for k in 0..LOG_QUEUES {
             if purged >= limit {
                 break;
             }
-            let Some(queue) = self.queues.get_mut(start.wrapping_add(k) % LOG_QUEUES) else {
-                break;
-            };
+            let Some(mut queue) = self.queue(start.wrapping_add(k) % LOG_QUEUES) else { break };
             while purged < limit && queue.front().is_some_and(|f| f.due <= now) {
                 queue.pop_front();
                 purged += 1;
@@ -554,13 +564,10 @@ impl LossLog {
 
 impl Book {
     fn assess(&self, report: &LossReport) -> Vec<Assessment> {
-        self.log
-            .of(&report.instrument)
-            .map(|t| Assessment {
-                ineligible: loss::verdict(t, report, self.claimed.contains_key(&t.id)),
-                transaction: t.clone(),
-            })
-            .collect()
+        self.log.of(&report.instrument, |t| Assessment {
+            ineligible: loss::verdict(t, report, self.claimed.contains_key(&t.id)),
+            transaction: t.clone(),
+        })
     }
 }
 
@@ -614,12 +621,13 @@ impl RiskStore for InMemoryRiskStore {
     fn log(&self, entry: LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError> {
         let due = entry.at.checked_add_signed(retention).unwrap_or(entry.at);
         let entry = Arc::new(entry);
-        self.write().log.file(due, &entry);
+        // Under the book's read lock: the two queues have their own.
+        self.read().log.file(due, &entry);
         Ok(())
     }
 
     fn purge_log(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
-        Ok(self.write().log.purge(now, limit))
+        Ok(self.read().log.purge(now, limit))
     }
 
     fn assess(&self, report: &LossReport) -> Result<Vec<Assessment>, StoreError> {
@@ -750,6 +758,42 @@ mod tests {
         assert_eq!(ids(&store, Instrument::Card(CardId::random())), Vec::<TransactionId>::new());
         assert_eq!(store.purge_log(t0() + TimeDelta::days(7), 10).unwrap(), 2, "two entries");
         assert_eq!(ids(&store, Instrument::Card(card)), Vec::<TransactionId>::new());
+    }
+
+    /// Two threads log side by side (each queue locked alone) while a third files claims:
+    /// every payment is logged once under its card and its phone, and a claim takes exactly
+    /// the payments logged before it.
+    #[test]
+    fn payments_logged_on_two_threads_while_claims_are_filed_are_all_there() {
+        let store = InMemoryRiskStore::new();
+        let phones = [DeviceId::random(), DeviceId::random()];
+        let cards: Vec<Vec<CardId>> =
+            (0..2).map(|_| std::iter::repeat_with(CardId::random).take(500).collect()).collect();
+        std::thread::scope(|s| {
+            for (cards, phone) in cards.iter().zip(&phones) {
+                let store = &store;
+                s.spawn(move || {
+                    for card in cards {
+                        store.log(paid(card, Some(phone), t0()), TimeDelta::days(7)).unwrap();
+                    }
+                });
+            }
+            let store = &store;
+            let claimant = &cards[0];
+            s.spawn(move || {
+                for card in claimant.iter().step_by(50) {
+                    let report = report(Instrument::Card(card.clone()));
+                    let claim = store.file_claim(&ClaimId::random(), &report, t0()).unwrap();
+                    // Claimed while its payment was being logged, or not yet logged.
+                    assert!(claim.is_none_or(|c| c.transactions.len() == 1));
+                }
+            });
+        });
+        for (cards, phone) in cards.iter().zip(&phones) {
+            assert_eq!(ids(&store, Instrument::Device(phone.clone())).len(), 500);
+            assert!(cards.iter().all(|c| ids(&store, Instrument::Card(c.clone())).len() == 1));
+        }
+        assert_eq!(store.purge_log(t0() + TimeDelta::days(7), usize::MAX).unwrap(), 2_000);
     }
 
     #[test]
