@@ -106,6 +106,7 @@ fn bench_pay(c: &mut Criterion) {
         });
         (payers.len() * per_thread) as f64 / start.elapsed().as_secs_f64()
     };
+    cloudcard_benches::warm_two_cpus();
     let one = rate(&mut payers[..1]);
     let two = rate(&mut payers[1..3]);
     eprintln!(
