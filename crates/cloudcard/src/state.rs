@@ -191,7 +191,7 @@ struct KvRecords {
 pub(crate) struct MemoryRecords {
     answers: Box<[cloudcard_core::sync::Padded<std::sync::Mutex<AnswerBook>>]>,
     /// Where answers are spread: a keyed hash of the answer's key.
-    spread: foldhash::fast::RandomState,
+    spread: cloudcard_core::RandomKeyHasher,
     /// The shard the next purge starts from, so that a purge cut short by its limit does not
     /// leave the same shards for last every time.
     purge_from: std::sync::atomic::AtomicUsize,
@@ -204,7 +204,7 @@ impl Default for MemoryRecords {
     fn default() -> Self {
         Self {
             answers: (0..ANSWER_SHARDS).map(|_| Default::default()).collect(),
-            spread: foldhash::fast::RandomState::default(),
+            spread: cloudcard_core::RandomKeyHasher::default(),
             purge_from: std::sync::atomic::AtomicUsize::new(0),
             links: std::sync::RwLock::default(),
         }
@@ -234,7 +234,7 @@ fn answer_key(id: &TransactionId) -> u128 {
 /// one almost always goes at the back, and a purge takes from the front.
 #[derive(Debug, Default)]
 struct AnswerBook {
-    by_key: std::collections::HashMap<u128, Kept, foldhash::fast::RandomState>,
+    by_key: cloudcard_core::RandomKeyMap<u128, Kept>,
     /// When each answer lapses (microseconds since the epoch) and its key, in time order; 24
     /// bytes an answer.
     due: std::collections::VecDeque<(i64, [u64; 2])>,

@@ -9,6 +9,7 @@ mod error;
 mod id;
 mod issuer;
 mod mac;
+mod map;
 pub mod messages;
 mod pan;
 mod person;
@@ -30,6 +31,7 @@ pub use id::{
 };
 pub use issuer::{IssuerInfo, IssuerTable};
 pub use mac::{KeyedMac, MacKey};
+pub use map::{RandomKeyHasher, RandomKeyMap};
 pub use pan::Pan;
 pub use person::{PersonName, PhoneNumber, ResidentId};
 pub use store::{KeySource, Kv, MemoryKv, StoreError};

@@ -1,7 +1,6 @@
 //! Velocity windows: per-entity counts and sums in fixed buckets.
 
 use cloudcard_core::sync::{MutexExt, Padded};
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::{Mutex, MutexGuard};
 
@@ -938,9 +937,8 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
     }
 }
 
-/// One shard's entities, by key. A key is already a keyed hash (no one outside can choose keys
-/// that collide), so the table hashes it with a fast seeded hash instead of SipHash.
-type Entities = HashMap<u64, EntityState, foldhash::fast::RandomState>;
+/// One shard's entities, by key (already a keyed hash).
+type Entities = cloudcard_core::RandomKeyMap<u64, EntityState>;
 
 /// Per-entity velocity, in 4,096 independently locked shards: each small, so that growing one
 /// (a table doubling, its fresh memory faulted in) or sweeping it never holds its lock for long,

@@ -392,10 +392,9 @@ impl Stored {
 const SHARDS: usize = 64;
 const _: () = assert!(SHARDS <= 256, "a slot names its shard in a byte");
 
-/// A table by an integer key that is already random or a keyed hash (a drawn token number, an
-/// id's random bits, a digest of a fingerprint or of a phone's id): no one outside can choose
-/// keys that collide, so the table hashes them with a fast seeded hash instead of SipHash.
-type IntMap<V> = HashMap<u64, V, foldhash::fast::RandomState>;
+/// A table by an integer key that is already random or a keyed hash: a drawn token number, an
+/// id's random bits, a digest of a fingerprint or of a phone's id.
+type IntMap<V> = cloudcard_core::RandomKeyMap<u64, V>;
 
 /// Where a record lies: its shard and its slot there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
