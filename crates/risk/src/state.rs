@@ -356,11 +356,11 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
 /// The in-memory risk store: the loss log in many small queues, each holding the entries of
 /// the instruments whose keyed hash falls in it, in the order they lapse, each under its own
 /// lock; the claims, under a lock that logging takes only to read (a claim takes it to write,
-/// and sees the log still). And the lists every decision reads — lost
-/// instruments, suspended users, suppressed rules — as an immutable snapshot that deciding
-/// threads load without a lock (nothing shared is written to read it). A change copies the
-/// lists and swaps the copy in, one change at a time: changes are rare (a report, a
-/// reinstatement, an operator's suppression), reads are every payment.
+/// and sees the log still). And the lists every decision reads — lost instruments, suspended
+/// users, suppressed rules — as an immutable snapshot that deciding threads load without a
+/// lock (nothing shared is written to read it). A change copies the lists and swaps the copy
+/// in, one change at a time: changes are rare (a report, a reinstatement, an operator's
+/// suppression), reads are every payment.
 #[derive(Debug, Default)]
 pub struct InMemoryRiskStore {
     book: std::sync::RwLock<Book>,
@@ -448,6 +448,13 @@ struct Filed {
 
 const _: () = assert!(size_of::<Filed>() <= 32, "a filed entry stays 32 bytes");
 
+impl Filed {
+    /// Where it stands in its queue: when it lapses, then its transaction id's hash.
+    const fn key(&self) -> (DateTime<Utc>, u64) {
+        (self.due, self.id_hash)
+    }
+}
+
 /// An instrument of a logged transaction, as its queue finds it.
 #[derive(Clone, Copy)]
 enum Under<'a> {
@@ -506,12 +513,12 @@ impl LossLog {
             let Some(mut queue) = self.queue(at) else { continue };
             let filed = Filed { due, tag, id_hash, entry: entry.clone() };
             let key = (due, id_hash);
-            if queue.back().is_none_or(|last| (last.due, last.id_hash) < key) {
+            if queue.back().is_none_or(|last| last.key() < key) {
                 queue.push_back(filed);
                 continue;
             }
-            let from = queue.partition_point(|f| (f.due, f.id_hash) < key);
-            let to = queue.partition_point(|f| (f.due, f.id_hash) <= key);
+            let from = queue.partition_point(|f| f.key() < key);
+            let to = queue.partition_point(|f| f.key() <= key);
             let same = queue
                 .range_mut(from..to.max(from))
                 .find(|f| f.tag == tag && f.entry.id == entry.id && under.holds(&f.entry));
