@@ -219,12 +219,9 @@ impl Default for MemoryRecords {
 fn answer_key(id: &TransactionId) -> u128 {
     id.bits().unwrap_or_else(|| {
         use sha2::Digest;
-        let digest = sha2::Sha256::new_with_prefix(b"cloudcard/answer-key/v1")
-            .chain_update(id.as_bytes())
-            .finalize();
-        let mut first = [0u8; 16];
-        first.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
-        u128::from_be_bytes(first)
+        crate::service::first_bits(
+            sha2::Sha256::new_with_prefix(b"cloudcard/answer-key/v1").chain_update(id.as_bytes()),
+        )
     })
 }
 
