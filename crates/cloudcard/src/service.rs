@@ -578,14 +578,7 @@ fn transaction_id(merchant: &MerchantId, terminal: &TransactionId) -> Transactio
     h.update(merchant.as_bytes());
     h.update(terminal.as_bytes());
     // Shaped as every random transaction id is: the kind's prefix and 128 bits in hex.
-    TransactionId::from_bits(first_bits(h))
-}
-
-/// The first 128 bits of the digest `h` makes, big-endian.
-pub(crate) fn first_bits(h: sha2::Sha256) -> u128 {
-    use sha2::Digest;
-    let digest: [u8; 32] = h.finalize().into();
-    digest.first_chunk::<16>().map_or(0, |first| u128::from_be_bytes(*first))
+    TransactionId::from_bits(crate::state::first_bits(h))
 }
 
 /// A digest of what makes a payment request this one: who, on which phone, and the cryptogram

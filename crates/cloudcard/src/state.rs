@@ -219,10 +219,17 @@ impl Default for MemoryRecords {
 fn answer_key(id: &TransactionId) -> u128 {
     id.bits().unwrap_or_else(|| {
         use sha2::Digest;
-        crate::service::first_bits(
+        first_bits(
             sha2::Sha256::new_with_prefix(b"cloudcard/answer-key/v1").chain_update(id.as_bytes()),
         )
     })
+}
+
+/// The first 128 bits of the digest `h` makes, big-endian.
+pub(crate) fn first_bits(h: sha2::Sha256) -> u128 {
+    use sha2::Digest;
+    let digest: [u8; 32] = h.finalize().into();
+    digest.first_chunk::<16>().map_or(0, |first| u128::from_be_bytes(*first))
 }
 
 /// A shard of answers, each kept in place under its 16-byte key (a kept answer allocates
