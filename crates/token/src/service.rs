@@ -19,7 +19,7 @@ use crate::views::{
 };
 use crate::{
     Domain, InMemoryTokenStore, LifecycleError, Rejection, StoreError, TokenError, TokenEvent,
-    TokenNumber, TokenStatus, TokenStore, transition,
+    TokenStatus, TokenStore, transition,
 };
 
 /// How many times a number is drawn, or an update retried after a version conflict, before
@@ -103,9 +103,11 @@ impl<S: TokenStore> TokenService<S> {
         let luk = LukState::new(1, now);
         for _ in 0..ATTEMPTS {
             let number = self.config.token_bin.draw(request.pan.digit_count())?;
-            if !self.number_is_free(&number, &request.pan)? {
+            if number.expose() == request.pan.expose_digits() {
                 continue;
             }
+            // Never a number that is some vaulted card's: the store checks as it inserts.
+            let number_fingerprint = self.fingerprint(number.expose());
             let id = request.id.clone().unwrap_or_else(TokenId::random);
             let record = TokenRecord {
                 sealed_pan: self.seal(&id, &request.pan, request.expiry)?,
@@ -124,9 +126,10 @@ impl<S: TokenStore> TokenService<S> {
             };
             // What the answer needs, then the record itself moves into the store.
             let token = info(&record);
-            match self.store.insert(record) {
+            match self.store.insert_drawn(record, &number_fingerprint) {
                 Ok(()) => {}
-                Err(StoreError::Duplicate) => continue, // another node drew the same number
+                // Another node drew the same number, or it is a card's.
+                Err(StoreError::Duplicate) => continue,
                 Err(e) => return Err(e.into()),
             }
             let grant = self.grant(&token.id, luk);
@@ -606,14 +609,6 @@ impl<S: TokenStore> TokenService<S> {
 
     /// Whether a drawn number may name a token of `pan`. A number another token holds is not
     /// looked up here: the store's insert refuses it as a duplicate, and another is drawn.
-    fn number_is_free(&self, number: &TokenNumber, pan: &Pan) -> Result<bool, TokenError> {
-        if number.expose() == pan.expose_digits() {
-            return Ok(false);
-        }
-        // Never a number that is some vaulted card's PAN.
-        Ok(self.store.by_fingerprint(&self.fingerprint(number.expose()))?.is_empty())
-    }
-
     fn grant(&self, token: &TokenId, state: LukState) -> LukGrant {
         let policy = self.config.luk_policy;
         LukGrant {

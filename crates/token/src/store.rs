@@ -113,6 +113,21 @@ pub trait TokenStore: Send + Sync {
     /// [`StoreError::Duplicate`] if the id or the token number is taken.
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError>;
 
+    /// Adds a new record whose number was just drawn, unless that number is some vaulted
+    /// card's: `number` is the number's fingerprint, made as the records' fingerprints are. A
+    /// token number never doubles as a card number. The default looks the fingerprint up,
+    /// then inserts.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`] if the id or the number is taken, or is a vaulted card's.
+    fn insert_drawn(&self, record: TokenRecord, number: &Fingerprint) -> Result<(), StoreError> {
+        if !self.by_fingerprint(number)?.is_empty() {
+            return Err(StoreError::Duplicate);
+        }
+        self.insert(record)
+    }
+
     /// The record with this id.
     ///
     /// # Errors
@@ -584,8 +599,18 @@ impl Slot {
 }
 
 impl SlotIndex {
+    /// What the index holds under `key`: the word that [`Self::add_to`] takes.
+    fn entry(&self, key: u64) -> Option<u64> {
+        self.entries.get(&key).copied()
+    }
+
     fn add(&mut self, key: u64, slot: Slot) {
-        let Some(&word) = self.entries.get(&key) else {
+        self.add_to(key, self.entry(key), slot);
+    }
+
+    /// Adds `slot` under `key`, whose entry was `found` (read under the same lock).
+    fn add_to(&mut self, key: u64, found: Option<u64>, slot: Slot) {
+        let Some(word) = found else {
             self.entries.insert(key, slot.word());
             return;
         };
@@ -797,34 +822,48 @@ impl InMemoryTokenStore {
         *stored = Stored { prepared, ..Stored::from(record) };
         Ok(old)
     }
+
+    /// Adds a new record, unless its id or number is taken or, given `not_a_card`, that
+    /// digest is a vaulted card's (a digest another fingerprint shares refuses a number that
+    /// was free: the service draws another).
+    fn add(&self, record: TokenRecord, not_a_card: Option<u64>) -> Result<(), StoreError> {
+        let key = record.number.key();
+        let (fingerprint, device) =
+            (fingerprint_key(&record.fingerprint), self.device_key(&record.domain.device));
+        let id = IdKey::of(&record.id);
+        let index = id.shard();
+        // Every lock first (lock order: the indexes, the number's shard, the record's), then
+        // every table read before any is written. A lock's atomic waits for the reads before
+        // it, so reads between locks would each wait out a miss in a large vault; read
+        // together under the locks, their misses overlap.
+        let mut fingerprints = self.by_fingerprint.write_unpoisoned();
+        let mut devices = self.by_device.write_unpoisoned();
+        let mut numbers = self.numbers(key).write_unpoisoned();
+        let mut shard = self.shard_at(index).ok_or(StoreError::Missing)?.write_unpoisoned();
+        let taken = numbers.contains_key(&key)
+            | shard.find(id).is_some()
+            | not_a_card.is_some_and(|card| fingerprints.entry(card).is_some());
+        let (by_fingerprint, by_device) = (fingerprints.entry(fingerprint), devices.entry(device));
+        let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
+        if taken || !shard.claim(id, at) {
+            return Err(StoreError::Duplicate);
+        }
+        let slot = Slot { shard: index, at };
+        numbers.insert(key, slot);
+        shard.records.push(Stored::from(record));
+        fingerprints.add_to(fingerprint, by_fingerprint, slot);
+        devices.add_to(device, by_device, slot);
+        Ok(())
+    }
 }
 
 impl TokenStore for InMemoryTokenStore {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
-        let key = record.number.key();
-        let (fingerprint, device) =
-            (fingerprint_key(&record.fingerprint), self.device_key(&record.domain.device));
-        let slot = {
-            // Lock order: the number's shard, then the record's.
-            let mut numbers = self.numbers(key).write_unpoisoned();
-            let Entry::Vacant(number) = numbers.entry(key) else {
-                return Err(StoreError::Duplicate);
-            };
-            let id = IdKey::of(&record.id);
-            let index = id.shard();
-            let mut shard = self.shard_at(index).ok_or(StoreError::Missing)?.write_unpoisoned();
-            let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
-            if !shard.claim(id, at) {
-                return Err(StoreError::Duplicate);
-            }
-            let slot = Slot { shard: index, at };
-            number.insert(slot);
-            shard.records.push(Stored::from(record));
-            slot
-        };
-        self.by_fingerprint.write_unpoisoned().add(fingerprint, slot);
-        self.by_device.write_unpoisoned().add(device, slot);
-        Ok(())
+        self.add(record, None)
+    }
+
+    fn insert_drawn(&self, record: TokenRecord, number: &Fingerprint) -> Result<(), StoreError> {
+        self.add(record, Some(fingerprint_key(number)))
     }
 
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
@@ -955,6 +994,9 @@ impl TokenStore for InMemoryTokenStore {
 impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
         (**self).insert(record)
+    }
+    fn insert_drawn(&self, record: TokenRecord, number: &Fingerprint) -> Result<(), StoreError> {
+        (**self).insert_drawn(record, number)
     }
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
         (**self).get(id)

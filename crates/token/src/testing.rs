@@ -78,6 +78,26 @@ pub fn token_store_suite(make: &dyn Fn() -> Arc<dyn TokenStore>) {
     views(&*make());
     limits(&*make());
     ids_alike_in_part(&*make());
+    drawn_numbers_are_never_cards(&*make());
+}
+
+/// A drawn number whose fingerprint is a vaulted card's is refused, and nothing of its record
+/// is kept; one whose fingerprint is no card's goes in.
+fn drawn_numbers_are_never_cards(s: &dyn TokenStore) {
+    let device = DeviceId::random();
+    let card = record(&number(80), 80, &device);
+    s.insert(card.clone()).unwrap();
+    let drawn = record(&number(81), 81, &device);
+    let refused = s.insert_drawn(drawn.clone(), &Fingerprint([80; 32]));
+    assert_eq!(refused, Err(StoreError::Duplicate));
+    assert!(s.get(&drawn.id).unwrap().is_none());
+    assert!(!s.number_taken(&drawn.number).unwrap());
+    assert!(s.by_fingerprint(&drawn.fingerprint).unwrap().is_empty());
+    s.insert_drawn(drawn.clone(), &Fingerprint([82; 32])).unwrap();
+    assert_eq!(s.get(&drawn.id).unwrap(), Some(drawn));
+    // Its own number taken: refused as any taken number is.
+    let again = record(&number(81), 83, &DeviceId::random());
+    assert_eq!(s.insert_drawn(again, &Fingerprint([84; 32])), Err(StoreError::Duplicate));
 }
 
 /// Two drawn ids that share their low 64 bits are two tokens, each found by its own id, and

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::{Actor, PaymentData};
-use crate::{Channel, ChannelSet, TokenBin};
+use crate::{Channel, ChannelSet, TokenBin, TokenNumber};
 use chrono::TimeDelta;
 
 const PAN: &str = "6222021234567890128";
@@ -405,6 +405,20 @@ fn a_number_another_node_took_first_is_drawn_again() {
     assert_eq!(refused.unwrap_err(), TokenError::NumberSpaceExhausted);
 }
 
+#[test]
+fn a_drawn_number_is_checked_as_a_card_would_be() {
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()));
+    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
+    let store = Interleaving::over(Arc::new(InMemoryTokenStore::new()));
+    let tokens = TokenService::new(config, TokenKeys::random(), store, clock);
+    let p = tokens.provision(ProvisionRequest::new(pan(PAN), device(1))).unwrap();
+    let number = p.token.number;
+    // Under the fingerprint a card with these digits would have, not the card's own.
+    let checked = tokens.fingerprint(number.expose());
+    assert_ne!(checked, tokens.fingerprint(PAN));
+    assert_eq!(*tokens.store().drawn.lock().unwrap(), vec![(number, checked)]);
+}
+
 /// A store that lets "another node" act between a read and the compare-and-set that follows,
 /// and can say of the next inserts that another node took their number first.
 struct Interleaving {
@@ -412,6 +426,8 @@ struct Interleaving {
     hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     conflicts: AtomicUsize,
     taken_first: AtomicUsize,
+    /// Each drawn number inserted, with the fingerprint it was checked under.
+    drawn: Mutex<Vec<(TokenNumber, Fingerprint)>>,
 }
 
 impl Interleaving {
@@ -421,6 +437,7 @@ impl Interleaving {
             hook: Mutex::new(None),
             conflicts: AtomicUsize::new(0),
             taken_first: AtomicUsize::new(0),
+            drawn: Mutex::new(Vec::new()),
         }
     }
 }
@@ -433,6 +450,13 @@ impl TokenStore for Interleaving {
             return Err(StoreError::Duplicate);
         }
         self.inner.insert(record)
+    }
+    fn insert_drawn(&self, record: TokenRecord, number: &Fingerprint) -> Result<(), StoreError> {
+        self.drawn.lock().unwrap().push((record.number.clone(), *number));
+        if !self.by_fingerprint(number)?.is_empty() {
+            return Err(StoreError::Duplicate);
+        }
+        self.insert(record)
     }
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
         self.inner.get(id)
