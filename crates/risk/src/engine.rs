@@ -246,18 +246,28 @@ impl RiskEngine {
         // Only what the rules read: the entities, and of each the windows.
         let read =
             |kind| live.windows_read(kind) | shadow.as_deref().map_or(0, |s| s.windows_read(kind));
+        let (mut kinds, mut reads, mut n) = ([EntityKind::Card; 4], [(card, 0); 4], 0);
         for kind in PAYERS {
             let windows = read(kind);
             if windows == 0 {
                 continue;
             }
-            if let Some(key) = key_of(kind) {
-                match self.velocity.snapshot_windows(key, txn.at, windows) {
-                    Ok(snapshot) => features.set_velocity(kind, snapshot),
-                    // Velocity that cannot be read fails closed, like the status lists.
-                    Err(_) => return self.unavailable(),
-                }
+            if let Some((key, (at_kind, at_read))) =
+                key_of(kind).zip(kinds.get_mut(n).zip(reads.get_mut(n)))
+            {
+                (*at_kind, *at_read) = (kind, (key, windows));
+                n += 1;
             }
+        }
+        // Read together: a store may find them side by side.
+        let mut snapshots = [None; 4];
+        let (reads, snapshots) = (reads.get(..n).unwrap_or_default(), &mut snapshots[..]);
+        if self.velocity.snapshots(reads, txn.at, snapshots).is_err() {
+            // Velocity that cannot be read fails closed, like the status lists.
+            return self.unavailable();
+        }
+        for (kind, snapshot) in kinds.into_iter().zip(snapshots.iter().copied()).take(n) {
+            features.set_velocity(kind, snapshot);
         }
         if let Some(device) = device {
             features.device_age_hours =

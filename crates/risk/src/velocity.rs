@@ -666,6 +666,24 @@ pub trait VelocityPort: Send + Sync + fmt::Debug {
         let _ = windows;
         self.snapshot(key, now)
     }
+    /// The windows of each entity of `reads` (a key and the windows to sum) at `now`, as
+    /// [`Self::snapshot_windows`] reads one, into `out`, in order. By default one after
+    /// another.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the store fails.
+    fn snapshots(
+        &self,
+        reads: &[(EntityKey, u8)],
+        now: DateTime<Utc>,
+        out: &mut [Option<Snapshot>],
+    ) -> Result<(), StoreError> {
+        for (&(key, windows), out) in reads.iter().zip(out) {
+            *out = self.snapshot_windows(key, now, windows)?;
+        }
+        Ok(())
+    }
     /// Counts one transaction for every entity in `keys`, together. Returns `false`, counting
     /// nothing, if the first entity already counted that transaction id (a retry).
     ///
@@ -714,6 +732,15 @@ impl VelocityPort for VelocityStore {
         windows: u8,
     ) -> Result<Option<Snapshot>, StoreError> {
         Ok(Self::snapshot_windows(self, key, now, windows))
+    }
+    fn snapshots(
+        &self,
+        reads: &[(EntityKey, u8)],
+        now: DateTime<Utc>,
+        out: &mut [Option<Snapshot>],
+    ) -> Result<(), StoreError> {
+        Self::snapshots(self, reads, now, out);
+        Ok(())
     }
     fn record(
         &self,
@@ -1016,6 +1043,52 @@ impl VelocityStore {
         Some(shard.get(&key.0)?.snapshot(&self.windows, now.timestamp(), windows))
     }
 
+    /// The windows of each entity of `reads` (a key and the windows to sum) at `now`, as
+    /// [`Self::snapshot_windows`] reads one, into `out`, in order.
+    ///
+    /// Up to four are read under one hold of their shards' locks, taken in shard order: a
+    /// lock's atomic waits for the reads before it, so entities read one lock after another
+    /// would each wait out their misses in a large store, where read together the misses
+    /// overlap. More are read one after another.
+    pub fn snapshots(
+        &self,
+        reads: &[(EntityKey, u8)],
+        now: DateTime<Utc>,
+        out: &mut [Option<Snapshot>],
+    ) {
+        const TOGETHER: usize = 4;
+        if reads.len() > TOGETHER {
+            for (&(key, windows), out) in reads.iter().zip(out) {
+                *out = self.snapshot_windows(key, now, windows);
+            }
+            return;
+        }
+        let mut order = [usize::MAX; TOGETHER];
+        for (i, &(key, _)) in order.iter_mut().zip(reads) {
+            *i = Self::shard_index(key);
+        }
+        order.sort_unstable();
+        let mut locked: [Option<(usize, MutexGuard<'_, Entities>)>; TOGETHER] = Default::default();
+        let mut last = None;
+        for (guard, &i) in locked.iter_mut().zip(&order) {
+            if last != Some(i) {
+                last = Some(i);
+                *guard = self.shards.get(i).map(|shard| (i, shard.lock_unpoisoned()));
+            }
+        }
+        // Every entity found before any is summed, so that their misses overlap.
+        let mut found: [Option<&EntityState>; TOGETHER] = [None; TOGETHER];
+        for (found, &(key, _)) in found.iter_mut().zip(reads) {
+            let i = Self::shard_index(key);
+            *found =
+                locked.iter().flatten().find(|(j, _)| *j == i).and_then(|(_, g)| g.get(&key.0));
+        }
+        let now = now.timestamp();
+        for ((found, &(_, windows)), out) in found.iter().zip(reads).zip(out) {
+            *out = found.map(|state| state.snapshot(&self.windows, now, windows));
+        }
+    }
+
     /// Counts one transaction `id_hash` of `amount` fen at `at` for the entity. Returns
     /// `false`, counting nothing, if the entity already counted that transaction id.
     pub fn record(
@@ -1096,8 +1169,14 @@ impl VelocityStore {
         bytes.checked_div(entities).unwrap_or(0)
     }
 
+    /// The shard an entity is kept in.
+    #[expect(clippy::cast_possible_truncation, reason = "reduced modulo SHARDS")]
+    const fn shard_index(key: EntityKey) -> usize {
+        (key.0 % SHARDS as u64) as usize
+    }
+
     fn shard(&self, key: EntityKey) -> MutexGuard<'_, Entities> {
-        let i = (key.0 % SHARDS as u64) as usize;
+        let i = Self::shard_index(key);
         #[expect(clippy::indexing_slicing, reason = "i < SHARDS, the number of shards made in new")]
         self.shards[i].lock_unpoisoned()
     }

@@ -355,3 +355,41 @@ fn bytes_that_fit_no_layout_are_refused() {
     long.push(0);
     assert!(EntityState::decode(&windows, &long).is_none());
 }
+
+#[test]
+fn entities_read_together_read_as_each_alone() {
+    let v = store();
+    // Enough entities that some share a shard; each paid a different number of times.
+    let keys: Vec<EntityKey> =
+        (0..5_000u32).map(|i| v.key(EntityKind::Card, format!("card_{i}").as_bytes())).collect();
+    for (i, key) in keys.iter().enumerate().take(4_000) {
+        for k in 0..=(i % 5) {
+            let id = format!("t{i}_{k}");
+            v.record(*key, v.id_hash(id.as_bytes()), at(9, k as u32, 0), 100 + k as u64, k != 2);
+        }
+    }
+    // An entity in the first one's shard, that paid once.
+    let shard = |key: EntityKey| VelocityStore::shard_index(key);
+    let sharing = (0u32..)
+        .map(|i| v.key(EntityKind::Device, format!("phone_{i}").as_bytes()))
+        .find(|k| shard(*k) == shard(keys[0]))
+        .unwrap();
+    v.record(sharing, v.id_hash(b"s"), at(9, 20, 0), 7, true);
+    let now = at(9, 30, 0);
+    // Alike, one shard twice, a shard shared, one never seen, and more than four.
+    let groups: [Vec<(EntityKey, u8)>; 5] = [
+        vec![(keys[0], 0b111), (keys[1], 0b1), (keys[2], 0b100)],
+        vec![(keys[3], 0xff), (keys[3], 0b10)],
+        vec![(keys[0], 0xff), (sharing, 0xff), (keys[4_500], 0xff), (keys[7], 0b11)],
+        vec![(keys[4_999], 0xff)],
+        (10..16).map(|i| (keys[i], 0xff)).collect(),
+    ];
+    for reads in groups {
+        let mut together = vec![None; reads.len()];
+        v.snapshots(&reads, now, &mut together);
+        let alone: Vec<_> = reads.iter().map(|&(k, w)| v.snapshot_windows(k, now, w)).collect();
+        assert_eq!(together, alone);
+        let seen = reads.iter().filter(|(k, _)| keys[..4_000].contains(k) || *k == sharing).count();
+        assert_eq!(together.iter().flatten().count(), seen);
+    }
+}
