@@ -238,13 +238,15 @@ impl CloudCard {
             }
         };
         // A terminal's id names one payment: another payment under it would count nowhere.
-        if self.state.has_outcome(&id)? {
+        let (answered, link) = self.state.payment_records(&id, verified.token())?;
+        if answered {
             return Err(Error::DuplicateTransaction);
         }
+        let link = link.ok_or(Error::CardNotFound)?;
         let now = self.clock.now();
         let until = now.checked_add_signed(OUTCOME_RETENTION).unwrap_or(now);
         let answer = Answer::First { request_digest: request_digest(request), until };
-        let outcome = self.decide_payment(verified, request, id.clone(), answer)?;
+        let outcome = self.decide_payment(verified, link, request, id.clone(), answer)?;
         let from_issuer = matches!(
             outcome,
             PaymentOutcome::Approved { .. }
@@ -276,11 +278,11 @@ impl CloudCard {
     fn decide_payment(
         &self,
         verified: VerifiedCryptogram,
+        link: crate::state::Link,
         request: &PaymentRequest,
         id: TransactionId,
         answer: Answer,
     ) -> Result<PaymentOutcome, Error> {
-        let link = self.state.card_of(verified.token())?.ok_or(Error::CardNotFound)?;
         let (user, card) = (link.user, link.card);
         if user != request.user {
             return Err(Error::CardNotFound);

@@ -167,6 +167,19 @@ trait HotRecords: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Whether an answer is kept under `id`.
     fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError>;
+    /// What a payment under `id` by `token` reads first: whether an answer is kept under `id`
+    /// (then nothing else), and whose wallet card the token serves. By default
+    /// [`Self::has_outcome`], then [`Self::card_of`].
+    fn payment_records(
+        &self,
+        id: &TransactionId,
+        token: &TokenId,
+    ) -> Result<(bool, Option<Link>), StoreError> {
+        if self.has_outcome(id)? {
+            return Ok((true, None));
+        }
+        Ok((false, self.card_of(token)?))
+    }
     /// A kept answer and the digest of the request that made it.
     fn outcome(
         &self,
@@ -217,12 +230,19 @@ impl Default for MemoryRecords {
 /// keyed by the first half of its own SHA-256 digest: two ids then share a key only as two
 /// payments could share an id.
 fn answer_key(id: &TransactionId) -> u128 {
-    id.bits().unwrap_or_else(|| {
-        use sha2::Digest;
-        first_bits(
-            sha2::Sha256::new_with_prefix(b"cloudcard/answer-key/v1").chain_update(id.as_bytes()),
-        )
-    })
+    id.bits().unwrap_or_else(|| digest_key(b"cloudcard/answer-key/v1", id.as_bytes()))
+}
+
+/// What a token's link is kept under, as an answer is: the 128 bits of an id the token
+/// service drew, or the first half of any other id's SHA-256 digest.
+fn link_key(token: &TokenId) -> u128 {
+    token.bits().unwrap_or_else(|| digest_key(b"cloudcard/link-key/v1", token.as_bytes()))
+}
+
+/// The first 128 bits of the SHA-256 digest of `domain` and `bytes`.
+fn digest_key(domain: &[u8], bytes: &[u8]) -> u128 {
+    use sha2::Digest;
+    first_bits(sha2::Sha256::new_with_prefix(domain).chain_update(bytes))
 }
 
 /// The first 128 bits of the digest `h` makes, big-endian.
@@ -335,7 +355,8 @@ impl AnswerBook {
 
 #[derive(Debug, Default)]
 struct LinkBook {
-    by_token: std::collections::HashMap<TokenId, Link>,
+    /// By [`link_key`].
+    by_token: cloudcard_core::RandomKeyMap<u128, Link>,
     by_card: std::collections::HashMap<CardId, Vec<TokenId>>,
 }
 
@@ -377,14 +398,14 @@ impl HotRecords for MemoryRecords {
         if !tokens.contains(token) {
             tokens.push(token.clone());
         }
-        book.by_token.insert(token.clone(), link);
+        book.by_token.insert(link_key(token), link);
         Ok(())
     }
 
     fn unlink_card(&self, card: &CardId) -> Result<(), StoreError> {
         let mut book = self.links_mut();
         for token in book.by_card.remove(card).unwrap_or_default() {
-            book.by_token.remove(&token);
+            book.by_token.remove(&link_key(&token));
         }
         Ok(())
     }
@@ -397,7 +418,7 @@ impl HotRecords for MemoryRecords {
                 book.by_card.remove(card);
             }
         }
-        book.by_token.remove(token);
+        book.by_token.remove(&link_key(token));
         Ok(())
     }
 
@@ -406,7 +427,7 @@ impl HotRecords for MemoryRecords {
     }
 
     fn card_of(&self, token: &TokenId) -> Result<Option<Link>, StoreError> {
-        Ok(self.links().by_token.get(token).cloned())
+        Ok(self.links().by_token.get(&link_key(token)).cloned())
     }
 
     /// A private store journals no payment: nothing to close.
@@ -438,6 +459,21 @@ impl HotRecords for MemoryRecords {
     fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
         let key = answer_key(id);
         Ok(self.answers(key).by_key.contains_key(&key))
+    }
+
+    /// Both read under one hold of the answers' shard and the links (nothing holds one and
+    /// waits for the other): a lock's atomic waits for the reads before it, so the two read
+    /// one lock after the other would each wait out their misses, where read together the
+    /// misses overlap.
+    fn payment_records(
+        &self,
+        id: &TransactionId,
+        token: &TokenId,
+    ) -> Result<(bool, Option<Link>), StoreError> {
+        let (key, link) = (answer_key(id), link_key(token));
+        let (answers, links) = (self.answers(key), self.links());
+        let (answered, link) = (answers.by_key.contains_key(&key), links.by_token.get(&link));
+        Ok((answered, link.filter(|_| !answered).cloned()))
     }
 
     fn outcome(
@@ -678,8 +714,19 @@ impl FacadeState {
     }
 
     /// Whether an answer is kept under `id`.
+    #[cfg(test)]
     pub(crate) fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError> {
         self.hot.has_outcome(id)
+    }
+
+    /// Whether an answer is kept under `id` (then no link is read), and whose wallet card
+    /// `token` serves: what a payment reads first.
+    pub(crate) fn payment_records(
+        &self,
+        id: &TransactionId,
+        token: &TokenId,
+    ) -> Result<(bool, Option<Link>), StoreError> {
+        self.hot.payment_records(id, token)
     }
 
     /// A kept answer and the digest of the request that made it.
@@ -1056,8 +1103,24 @@ mod tests {
             let state = FacadeState::new(Arc::new(MemoryKv::new()), shared);
             let user: UserId = "usr_1".parse().unwrap();
             let (a, b): (CardId, CardId) = ("card_a".parse().unwrap(), "card_b".parse().unwrap());
-            let tokens: Vec<TokenId> =
+            let mut tokens: Vec<TokenId> =
                 (0..3).map(|i| format!("tok_{i}").parse().unwrap()).collect();
+            // And one the token service drew, kept by its bits in the typed maps.
+            tokens.push(TokenId::random());
+            state.link(&user, &b, &tokens[3], None).unwrap();
+            let drawn = Link { user: user.clone(), card: b.clone(), device_registered_at: None };
+            assert_eq!(state.card_of(&tokens[3]).unwrap().as_ref(), Some(&drawn));
+            // What a payment reads first: the link, unless its id was answered before.
+            let (paid, fresh) = (TransactionId::random(), TransactionId::random());
+            let answer = Answer::First { request_digest: [0; 32], until: at };
+            let declined = PaymentOutcome::Declined {
+                transaction: paid.clone(),
+                reason: DeclineReason::Review,
+            };
+            state.keep_outcome(&paid, answer, &declined, true).unwrap();
+            assert_eq!(state.payment_records(&paid, &tokens[3]).unwrap(), (true, None));
+            assert_eq!(state.payment_records(&fresh, &tokens[3]).unwrap(), (false, Some(drawn)));
+            assert_eq!(state.payment_records(&fresh, &TokenId::random()).unwrap(), (false, None));
             state.link(&user, &a, &tokens[0], Some(at)).unwrap();
             state.link(&user, &a, &tokens[0], Some(at)).unwrap();
             state.link(&user, &a, &tokens[1], None).unwrap();
@@ -1079,9 +1142,11 @@ mod tests {
             assert_eq!(state.card_of(&tokens[2]).unwrap().unwrap().card, b, "the other card");
             state.unlink_token(&b, &tokens[2]).unwrap();
             assert!(
-                state.tokens_of(&b).unwrap().is_empty()
+                state.tokens_of(&b).unwrap() == tokens[3..]
                     && state.card_of(&tokens[2]).unwrap().is_none()
             );
+            state.unlink_card(&b).unwrap();
+            assert_eq!(state.card_of(&tokens[3]).unwrap(), None);
         }
     }
 }
