@@ -455,6 +455,34 @@ impl Filed {
     }
 }
 
+/// Files `entry` into `queue` under `under` (whose entries there carry `tag`), to lapse at
+/// `due`; an entry of the same transaction filed under the same instrument for the same time
+/// is replaced.
+fn file_in(
+    queue: &mut std::collections::VecDeque<Filed>,
+    under: Under<'_>,
+    tag: u32,
+    due: DateTime<Utc>,
+    id_hash: u64,
+    entry: &Arc<LoggedTransaction>,
+) {
+    let filed = Filed { due, tag, id_hash, entry: entry.clone() };
+    let key = (due, id_hash);
+    if queue.back().is_none_or(|last| last.key() < key) {
+        queue.push_back(filed);
+        return;
+    }
+    let from = queue.partition_point(|f| f.key() < key);
+    let to = queue.partition_point(|f| f.key() <= key);
+    let same = queue
+        .range_mut(from..to.max(from))
+        .find(|f| f.tag == tag && f.entry.id == entry.id && under.holds(&f.entry));
+    match same {
+        Some(same) => same.entry = entry.clone(),
+        None => queue.insert(to, filed),
+    }
+}
+
 /// An instrument of a logged transaction, as its queue finds it.
 #[derive(Clone, Copy)]
 enum Under<'a> {
@@ -504,28 +532,33 @@ impl LossLog {
 
     /// Files `entry` under its card and its device, to lapse at `due`; an entry of the same
     /// transaction filed under the same instrument for the same time is replaced.
+    ///
+    /// The two queues are locked together (in queue order) and then filed into: a lock's
+    /// atomic waits for the reads before it, so queues filed one lock after the other would
+    /// each wait out the miss on their back, where filed together the two misses overlap.
     fn file(&self, due: DateTime<Utc>, entry: &Arc<LoggedTransaction>) {
         use std::hash::BuildHasher;
         let id_hash = self.hasher.hash_one(&entry.id);
-        let card = Some(Under::Card(&entry.card));
-        for under in [card, entry.device.as_ref().map(Under::Device)].into_iter().flatten() {
-            let (at, tag) = self.place(under);
-            let Some(mut queue) = self.queue(at) else { continue };
-            let filed = Filed { due, tag, id_hash, entry: entry.clone() };
-            let key = (due, id_hash);
-            if queue.back().is_none_or(|last| last.key() < key) {
-                queue.push_back(filed);
-                continue;
+        let card = Under::Card(&entry.card);
+        let (card_at, card_tag) = self.place(card);
+        let Some(device) = entry.device.as_ref().map(Under::Device) else {
+            if let Some(mut queue) = self.queue(card_at) {
+                file_in(&mut queue, card, card_tag, due, id_hash, entry);
             }
-            let from = queue.partition_point(|f| f.key() < key);
-            let to = queue.partition_point(|f| f.key() <= key);
-            let same = queue
-                .range_mut(from..to.max(from))
-                .find(|f| f.tag == tag && f.entry.id == entry.id && under.holds(&f.entry));
-            match same {
-                Some(same) => same.entry = entry.clone(),
-                None => queue.insert(to, filed),
-            }
+            return;
+        };
+        let (device_at, device_tag) = self.place(device);
+        let (first, second) = (card_at.min(device_at), card_at.max(device_at));
+        let Some(mut low) = self.queue(first) else { return };
+        let mut high = if second == first { None } else { self.queue(second) };
+        for (under, at, tag) in [(card, card_at, card_tag), (device, device_at, device_tag)] {
+            let queue = if at == first {
+                &mut *low
+            } else {
+                let Some(high) = high.as_deref_mut() else { continue };
+                high
+            };
+            file_in(queue, under, tag, due, id_hash, entry);
         }
     }
 
