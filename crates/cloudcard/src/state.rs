@@ -462,9 +462,7 @@ impl HotRecords for MemoryRecords {
     }
 
     /// Both read under one hold of the answers' shard and the links (nothing holds one and
-    /// waits for the other): a lock's atomic waits for the reads before it, so the two read
-    /// one lock after the other would each wait out their misses, where read together the
-    /// misses overlap.
+    /// waits for the other), so that their misses overlap (see [`cloudcard_core::sync`]).
     fn payment_records(
         &self,
         id: &TransactionId,

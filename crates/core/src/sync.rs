@@ -3,6 +3,14 @@
 //! Every cloudcard store replaces whole records under its locks, so a thread that panicked while
 //! holding one cannot have left a record half-written; the data behind a poisoned lock is as
 //! good as before. Library code must not panic on it either.
+//!
+//! # Reads under one hold
+//!
+//! Taking or releasing a lock is an atomic read-modify-write, and on x86 such an instruction
+//! waits for every load before it. A path that reads several large tables one lock after
+//! another therefore waits out their cache misses one at a time. Where a hot path reads
+//! several, cloudcard's in-memory stores take the locks first (in a fixed order), read every
+//! table, and only then write: the misses overlap.
 
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

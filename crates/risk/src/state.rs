@@ -533,9 +533,8 @@ impl LossLog {
     /// Files `entry` under its card and its device, to lapse at `due`; an entry of the same
     /// transaction filed under the same instrument for the same time is replaced.
     ///
-    /// The two queues are locked together (in queue order) and then filed into: a lock's
-    /// atomic waits for the reads before it, so queues filed one lock after the other would
-    /// each wait out the miss on their back, where filed together the two misses overlap.
+    /// The two queues are locked together (in queue order), then filed into, so that the
+    /// misses on their backs overlap (see [`cloudcard_core::sync`]).
     fn file(&self, due: DateTime<Utc>, entry: &Arc<LoggedTransaction>) {
         use std::hash::BuildHasher;
         let id_hash = self.hasher.hash_one(&entry.id);

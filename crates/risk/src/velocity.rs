@@ -1046,10 +1046,8 @@ impl VelocityStore {
     /// The windows of each entity of `reads` (a key and the windows to sum) at `now`, as
     /// [`Self::snapshot_windows`] reads one, into `out`, in order.
     ///
-    /// Up to four are read under one hold of their shards' locks, taken in shard order: a
-    /// lock's atomic waits for the reads before it, so entities read one lock after another
-    /// would each wait out their misses in a large store, where read together the misses
-    /// overlap. More are read one after another.
+    /// Up to four are read under one hold of their shards' locks, taken in shard order, so that
+    /// their misses overlap (see [`cloudcard_core::sync`]). More are read one after another.
     pub fn snapshots(
         &self,
         reads: &[(EntityKey, u8)],

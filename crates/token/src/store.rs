@@ -833,9 +833,7 @@ impl InMemoryTokenStore {
         let id = IdKey::of(&record.id);
         let index = id.shard();
         // Every lock first (lock order: the indexes, the number's shard, the record's), then
-        // every table read before any is written. A lock's atomic waits for the reads before
-        // it, so reads between locks would each wait out a miss in a large vault; read
-        // together under the locks, their misses overlap.
+        // every table read before any is written: reads under one hold (`cloudcard_core::sync`).
         let mut fingerprints = self.by_fingerprint.write_unpoisoned();
         let mut devices = self.by_device.write_unpoisoned();
         let mut numbers = self.numbers(key).write_unpoisoned();
