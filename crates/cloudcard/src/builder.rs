@@ -63,7 +63,8 @@ pub struct Production;
 pub struct Demo;
 
 /// Sets up a [`CloudCard`]: see [`CloudCard::builder`] (production: a store, keys and every
-/// port required) and [`CloudCard::demo`] (simulators and random keys for what is not set).
+/// port required) and `CloudCard::demo` (feature `demo`: simulators and random keys for what
+/// is not set).
 /// The risk rules default to the shipped ones.
 ///
 /// A production builder cannot be finished without a store and its keys:
@@ -204,8 +205,8 @@ impl CloudCardBuilder<Production> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotConfigured`] naming the ports not set; otherwise as
-    /// [`CloudCardBuilder::build`].
+    /// [`Error::NotConfigured`] naming the ports not set; [`Error::Token`] if the token BIN
+    /// overlaps an issuer BIN; [`Error::Risk`] if the rules do not fit the velocity windows.
     pub fn build_on(
         self,
         kv: Arc<dyn Kv>,

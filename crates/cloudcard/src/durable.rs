@@ -24,7 +24,7 @@ impl<S> CloudCardBuilder<S> {
     ///
     /// [`Error::Store`]: [`StoreError::WrongKeys`](cloudcard_core::StoreError::WrongKeys) for
     /// another key, [`StoreError::SchemaTooNew`](cloudcard_core::StoreError::SchemaTooNew),
-    /// or an I/O error; otherwise as [`CloudCardBuilder::build`].
+    /// or an I/O error; otherwise as [`CloudCardBuilder::build_on`].
     pub fn open(self, path: impl AsRef<Path>, keys: &dyn KeySource) -> Result<CloudCard, Error> {
         let kv = Arc::new(SqliteKv::open(path, keys)?);
         self.open_on(kv.clone(), &|name| kv.key(name))

@@ -60,8 +60,8 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(&'static str),
     /// A production builder was built without everything production needs (keys and real
-    /// ports); the message names what is missing. [`CloudCard::demo`](crate::CloudCard::demo)
-    /// builds with simulators instead.
+    /// ports); the message names what is missing. `CloudCard::demo` (feature `demo`) builds
+    /// with simulators instead.
     #[error("service not configured; set: {0}")]
     NotConfigured(String),
 }
