@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::store::{self, Kv, Txn, due_key, get_json, prefix_end, put_json};
+use cloudcard_core::text::CompactText;
 use cloudcard_core::{
     CardId, ChallengeId, ClaimId, DeviceId, StoreError, TokenId, TransactionId, UserId,
 };
@@ -276,17 +277,20 @@ struct Kept {
 /// A payment's outcome as kept, without its transaction id (the key says it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Answered {
-    Approved { auth_code: AuthCode, card: CardId, amount: cloudcard_core::Amount },
+    /// The authorization code inline when short (six characters, as issuers give them).
+    Approved {
+        auth_code: CompactText<22>,
+        card: CardId,
+        amount: cloudcard_core::Amount,
+    },
     Declined(crate::model::DeclineReason),
-    ChallengeRequired { challenge: ChallengeId, method: ChallengeMethod },
-    HeldForReview { review_by: DateTime<Utc> },
-}
-
-/// An issuer's authorization code: inline when short (six characters, as issuers give them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum AuthCode {
-    Inline(cloudcard_core::text::Ascii<22>),
-    Heap(Box<str>),
+    ChallengeRequired {
+        challenge: ChallengeId,
+        method: ChallengeMethod,
+    },
+    HeldForReview {
+        review_by: DateTime<Utc>,
+    },
 }
 
 impl Answered {
@@ -294,8 +298,7 @@ impl Answered {
         use crate::model::PaymentOutcome as O;
         match outcome {
             O::Approved { auth_code, card, amount, .. } => Self::Approved {
-                auth_code: cloudcard_core::text::Ascii::new(auth_code)
-                    .map_or_else(|| AuthCode::Heap(auth_code.as_str().into()), AuthCode::Inline),
+                auth_code: CompactText::new(auth_code),
                 card: card.clone(),
                 amount: *amount,
             },
@@ -313,10 +316,7 @@ impl Answered {
         match self {
             Self::Approved { auth_code, card, amount } => O::Approved {
                 transaction,
-                auth_code: match auth_code {
-                    AuthCode::Inline(code) => code.as_str().to_owned(),
-                    AuthCode::Heap(code) => code.to_string(),
-                },
+                auth_code: auth_code.as_str().to_owned(),
                 card: card.clone(),
                 amount: *amount,
             },

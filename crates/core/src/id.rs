@@ -7,7 +7,7 @@ use rand::RngExt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
-use crate::text::Ascii;
+use crate::text::CompactText;
 
 /// The longest id.
 const MAX_LEN: usize = 64;
@@ -16,48 +16,8 @@ const MAX_LEN: usize = 64;
 const INLINE: usize = 38;
 
 /// An id's text: inline when it fits, so that copying an id allocates nothing and reading one
-/// follows no pointer; on the heap when it is longer. Which one is fixed by the length, so two
-/// ids are equal exactly when their representations are.
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum Text {
-    Inline(Ascii<INLINE>),
-    Heap(Box<str>),
-}
-
-impl Text {
-    fn new(s: &str) -> Self {
-        Ascii::new(s).map_or_else(|| Self::Heap(s.into()), Self::Inline)
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            Self::Inline(text) => text.as_str(),
-            Self::Heap(text) => text,
-        }
-    }
-
-    /// The text's bytes, read without checking them again (ordering ids in a large map
-    /// compares many).
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Self::Inline(text) => text.as_bytes(),
-            Self::Heap(text) => text.as_bytes(),
-        }
-    }
-}
-
-impl PartialOrd for Text {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Text {
-    /// As their text: ASCII orders by its bytes.
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        self.as_bytes().cmp(other.as_bytes())
-    }
-}
+/// follows no pointer; on the heap when it is longer.
+type Text = CompactText<INLINE>;
 
 /// `prefix`, `_` and `bits` in 32 lower-case hex digits, written without allocating.
 fn random_shape(prefix: &str, bits: u128) -> Text {

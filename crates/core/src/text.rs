@@ -203,9 +203,82 @@ impl<const N: usize> Ord for Ascii<N> {
     }
 }
 
+/// Text inline when it is ASCII of at most `N` bytes, on the heap otherwise: values that are
+/// copied often and are short almost always (ids, an issuer's authorization code), so that
+/// copying one seldom allocates and reading one seldom follows a pointer. Which one is fixed
+/// by the text, so two values are equal exactly when their representations are. Its `Debug`
+/// gives the length only, as [`Ascii`]'s does.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum CompactText<const N: usize> {
+    /// Held inline.
+    Inline(Ascii<N>),
+    /// Too long, or not ASCII.
+    Heap(Box<str>),
+}
+
+impl<const N: usize> CompactText<N> {
+    /// `text`, inline if it fits.
+    #[must_use]
+    pub fn new(text: &str) -> Self {
+        Ascii::new(text).map_or_else(|| Self::Heap(text.into()), Self::Inline)
+    }
+
+    /// The text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Inline(text) => text.as_str(),
+            Self::Heap(text) => text,
+        }
+    }
+
+    /// The text's bytes, read without checking them again (ordering ids in a large map
+    /// compares many).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline(text) => text.as_bytes(),
+            Self::Heap(text) => text.as_bytes(),
+        }
+    }
+}
+
+impl<const N: usize> fmt::Debug for CompactText<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CompactText({} bytes)", self.as_bytes().len())
+    }
+}
+
+impl<const N: usize> PartialOrd for CompactText<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<const N: usize> Ord for CompactText<N> {
+    /// As their texts order.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
 #[cfg(test)]
 mod ascii_tests {
-    use super::Ascii;
+    use super::{Ascii, CompactText};
+
+    #[test]
+    fn compact_text_is_inline_when_it_fits_and_prints_its_length_only() {
+        let short = CompactText::<4>::new("ab12");
+        assert!(matches!(short, CompactText::Inline(_)));
+        for long in ["ab123", "é"] {
+            let text = CompactText::<4>::new(long);
+            assert!(matches!(text, CompactText::Heap(_)), "{long}");
+            assert_eq!(text.as_str(), long);
+        }
+        assert_eq!((short.as_str(), short.as_bytes()), ("ab12", &b"ab12"[..]));
+        assert!(short < CompactText::new("ab123") && CompactText::new("b") > short);
+        assert_eq!(format!("{short:?}"), "CompactText(4 bytes)");
+    }
 
     #[test]
     fn inline_text_holds_what_fits_and_orders_as_text() {
