@@ -238,10 +238,11 @@ impl CloudCard {
             }
         };
         // A terminal's id names one payment: another payment under it would count nowhere.
-        let (answered, link) = self.state.payment_records(&id, verified.token())?;
-        if answered {
+        let crate::state::FirstReads::Unanswered(link) =
+            self.state.payment_records(&id, verified.token())?
+        else {
             return Err(Error::DuplicateTransaction);
-        }
+        };
         let link = link.ok_or(Error::CardNotFound)?;
         let now = self.clock.now();
         let until = now.checked_add_signed(OUTCOME_RETENTION).unwrap_or(now);

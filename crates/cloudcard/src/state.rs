@@ -92,6 +92,16 @@ pub(crate) enum Answer {
     Later,
 }
 
+/// What a payment reads first: whether its transaction id was answered before and, if not,
+/// the link of the token it pays with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FirstReads {
+    /// An answer is kept under the transaction id already.
+    Answered,
+    /// None is; the token's link, if it has one.
+    Unanswered(Option<Link>),
+}
+
 /// What a token's link says: whose card it serves, and when its phone was registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Link {
@@ -168,18 +178,17 @@ trait HotRecords: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Whether an answer is kept under `id`.
     fn has_outcome(&self, id: &TransactionId) -> Result<bool, StoreError>;
-    /// What a payment under `id` by `token` reads first: whether an answer is kept under `id`
-    /// (then nothing else), and whose wallet card the token serves. By default
-    /// [`Self::has_outcome`], then [`Self::card_of`].
+    /// What a payment under `id` by `token` reads first. By default [`Self::has_outcome`],
+    /// then [`Self::card_of`].
     fn payment_records(
         &self,
         id: &TransactionId,
         token: &TokenId,
-    ) -> Result<(bool, Option<Link>), StoreError> {
+    ) -> Result<FirstReads, StoreError> {
         if self.has_outcome(id)? {
-            return Ok((true, None));
+            return Ok(FirstReads::Answered);
         }
-        Ok((false, self.card_of(token)?))
+        Ok(FirstReads::Unanswered(self.card_of(token)?))
     }
     /// A kept answer and the digest of the request that made it.
     fn outcome(
@@ -467,11 +476,11 @@ impl HotRecords for MemoryRecords {
         &self,
         id: &TransactionId,
         token: &TokenId,
-    ) -> Result<(bool, Option<Link>), StoreError> {
+    ) -> Result<FirstReads, StoreError> {
         let (key, link) = (answer_key(id), link_key(token));
         let (answers, links) = (self.answers(key), self.links());
         let (answered, link) = (answers.by_key.contains_key(&key), links.by_token.get(&link));
-        Ok((answered, link.filter(|_| !answered).cloned()))
+        Ok(if answered { FirstReads::Answered } else { FirstReads::Unanswered(link.cloned()) })
     }
 
     fn outcome(
@@ -717,13 +726,12 @@ impl FacadeState {
         self.hot.has_outcome(id)
     }
 
-    /// Whether an answer is kept under `id` (then no link is read), and whose wallet card
-    /// `token` serves: what a payment reads first.
+    /// What a payment under `id` by `token` reads first.
     pub(crate) fn payment_records(
         &self,
         id: &TransactionId,
         token: &TokenId,
-    ) -> Result<(bool, Option<Link>), StoreError> {
+    ) -> Result<FirstReads, StoreError> {
         self.hot.payment_records(id, token)
     }
 
@@ -1116,9 +1124,10 @@ mod tests {
                 reason: DeclineReason::Review,
             };
             state.keep_outcome(&paid, answer, &declined, true).unwrap();
-            assert_eq!(state.payment_records(&paid, &tokens[3]).unwrap(), (true, None));
-            assert_eq!(state.payment_records(&fresh, &tokens[3]).unwrap(), (false, Some(drawn)));
-            assert_eq!(state.payment_records(&fresh, &TokenId::random()).unwrap(), (false, None));
+            let first = |id, token| state.payment_records(id, token).unwrap();
+            assert_eq!(first(&paid, &tokens[3]), FirstReads::Answered);
+            assert_eq!(first(&fresh, &tokens[3]), FirstReads::Unanswered(Some(drawn)));
+            assert_eq!(first(&fresh, &TokenId::random()), FirstReads::Unanswered(None));
             state.link(&user, &a, &tokens[0], Some(at)).unwrap();
             state.link(&user, &a, &tokens[0], Some(at)).unwrap();
             state.link(&user, &a, &tokens[1], None).unwrap();
