@@ -7,29 +7,30 @@ mod common;
 
 use cloudcard::demo::DEMO_PEOPLE;
 
-/// Ids carry random hex; drop them so a three-digit CVN2 is not "found" inside one.
-fn without_ids(text: &str) -> String {
+/// The text's words (runs of letters, digits and `_`) but those `drop` picks, space-separated.
+fn words_without(text: &str, drop: impl Fn(&str) -> bool) -> String {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|word| !(word.contains('_') && word.len() > 12))
+        .filter(|word| !drop(word))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Ids carry random hex; drop them so a three-digit CVN2 is not "found" inside one.
+fn without_ids(text: &str) -> String {
+    words_without(text, |word| word.contains('_') && word.len() > 12)
 }
 
 /// The text without ids of the random shape (a lower-case prefix, `_` and 32 lower-case hex
 /// digits), and nothing else dropped: a six-digit code or password turns up in such an id's
 /// random hex now and then (in about one id in 600,000; the journey prints hundreds).
 fn without_random_ids(text: &str) -> String {
-    let random_id = |word: &str| {
+    words_without(text, |word| {
         word.split_once('_').is_some_and(|(prefix, hex)| {
             prefix.bytes().all(|b| b.is_ascii_lowercase())
                 && hex.len() == 32
                 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         })
-    };
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|word| !random_id(word))
-        .collect::<Vec<_>>()
-        .join(" ")
+    })
 }
 
 #[test]

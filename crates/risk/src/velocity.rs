@@ -1068,7 +1068,7 @@ impl VelocityStore {
         order.sort_unstable();
         let mut locked: [Option<(usize, MutexGuard<'_, Entities>)>; TOGETHER] = Default::default();
         let mut last = None;
-        for (guard, &i) in locked.iter_mut().zip(&order) {
+        for (guard, &i) in locked.iter_mut().zip(&order).take(reads.len()) {
             if last != Some(i) {
                 last = Some(i);
                 *guard = self.shards.get(i).map(|shard| (i, shard.lock_unpoisoned()));
