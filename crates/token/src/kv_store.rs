@@ -4,7 +4,7 @@ use cloudcard_core::store::{self, Kv, Txn, get_json, key, prefix_end, put_json};
 use cloudcard_core::{DeviceId, TokenId};
 
 use crate::record::{Fingerprint, TokenRecord};
-use crate::store::Spend;
+use crate::store::{Admission, Spend};
 use crate::{StoreError, TokenNumber, TokenStatus, TokenStore};
 
 const RECORDS: &str = "token";
@@ -30,17 +30,37 @@ impl<K: Kv> KvTokenStore<K> {
         table: &'static str,
         prefix: &[u8],
     ) -> Result<Vec<TokenRecord>, StoreError> {
-        store::read(&self.kv, |txn| {
-            let entries = txn.range(table, prefix, &prefix_end(prefix), usize::MAX)?;
-            let mut out = Vec::with_capacity(entries.len());
-            for (_, id) in entries {
-                if let Some(record) = get_json::<TokenRecord>(txn, RECORDS, &id)? {
-                    out.push(record);
-                }
-            }
-            Ok(out)
-        })
+        store::read(&self.kv, |txn| records_under(txn, table, prefix))
     }
+}
+
+/// The records an index lists under `prefix`.
+fn records_under(
+    txn: &mut dyn Txn,
+    table: &'static str,
+    prefix: &[u8],
+) -> Result<Vec<TokenRecord>, StoreError> {
+    let entries = txn.range(table, prefix, &prefix_end(prefix), usize::MAX)?;
+    let mut out = Vec::with_capacity(entries.len());
+    for (_, id) in entries {
+        if let Some(record) = get_json::<TokenRecord>(txn, RECORDS, &id)? {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+/// Puts a new record and its index entries in, unless its number or id is taken.
+fn put_new(txn: &mut dyn Txn, record: &TokenRecord) -> Result<(), StoreError> {
+    let number = record.number.digits();
+    let id = id_key(&record.id);
+    if txn.get(NUMBERS, number)?.is_some() || txn.get(RECORDS, id)?.is_some() {
+        return Err(StoreError::Duplicate);
+    }
+    txn.put(NUMBERS, number, id)?;
+    put_json(txn, RECORDS, id, record)?;
+    txn.put(BY_FINGERPRINT, &fingerprint_key(&record.fingerprint, &record.id), id)?;
+    txn.put(BY_DEVICE, &device_key(&record.domain.device, &record.id), id)
 }
 
 fn fingerprint_key(fingerprint: &Fingerprint, id: &TokenId) -> Vec<u8> {
@@ -69,18 +89,33 @@ fn get(txn: &mut dyn Txn, id: &TokenId) -> Result<Option<TokenRecord>, StoreErro
 
 impl<K: Kv> TokenStore for KvTokenStore<K> {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        store::write(&self.kv, |txn| put_new(txn, &record))
+    }
+
+    /// One write transaction: the card's tokens read, the number checked and the record put
+    /// in together (write transactions are serializable, across nodes too).
+    fn provision(
+        &self,
+        record: TokenRecord,
+        number: &Fingerprint,
+    ) -> Result<Admission, StoreError> {
         store::write(&self.kv, |txn| {
-            let number = record.number.digits();
-            if txn.get(NUMBERS, number)?.is_some()
-                || txn.get(RECORDS, id_key(&record.id))?.is_some()
-            {
+            let siblings = records_under(txn, BY_FINGERPRINT, &record.fingerprint.0)?;
+            if siblings.iter().any(|r| {
+                r.status != TokenStatus::Deleted && r.domain.device == record.domain.device
+            }) {
+                return Ok(Admission::OnDevice);
+            }
+            if !txn.range(BY_FINGERPRINT, &number.0, &prefix_end(&number.0), 1)?.is_empty() {
                 return Err(StoreError::Duplicate);
             }
-            txn.put(NUMBERS, number, id_key(&record.id))?;
-            put_json(txn, RECORDS, id_key(&record.id), &record)?;
-            let id = id_key(&record.id);
-            txn.put(BY_FINGERPRINT, &fingerprint_key(&record.fingerprint, &record.id), id)?;
-            txn.put(BY_DEVICE, &device_key(&record.domain.device, &record.id), id)
+            let par = siblings.first().map_or(record.par, |first| first.par);
+            if par == record.par {
+                put_new(txn, &record)?;
+            } else {
+                put_new(txn, &TokenRecord { par, ..record.clone() })?;
+            }
+            Ok(Admission::Added(par))
         })
     }
 

@@ -30,7 +30,7 @@ pub use luk::{LukGrant, LukPolicy, LukState, PreparedLuk};
 pub use number::{TokenBin, TokenNumber};
 pub use record::{Fingerprint, Last4, Par, TokenRecord};
 pub use service::TokenService;
-pub use store::{InMemoryTokenStore, Spend, SpendCheck, TokenStore};
+pub use store::{Admission, InMemoryTokenStore, Spend, SpendCheck, TokenStore};
 pub use views::{
     BulkOutcome, FundingCard, HeldCryptogram, ProvisionRequest, Provisioned, RewrapReport,
     TokenConfig, TokenInfo, VerifiedCryptogram,

@@ -12,7 +12,7 @@ use crate::cryptogram::{Cryptogram, DeviceCard, ReplenishRequest, mac_matches};
 use crate::keys::{KeyBytes, KeyRing, KeyVersion, MacKey, Sealed, TokenKeys};
 use crate::luk::{self, LukGrant, LukState, PreparedLuk};
 use crate::record::{Fingerprint, Last4, Par, TokenRecord};
-use crate::store::{Spend, SpendCheck};
+use crate::store::{Admission, Spend, SpendCheck};
 use crate::views::{
     BulkOutcome, FundingCard, HeldCryptogram, ProvisionRequest, Provisioned, RewrapReport,
     TokenConfig, TokenInfo, VerifiedCryptogram,
@@ -80,19 +80,14 @@ impl<S: TokenStore> TokenService<S> {
         }
         let now = self.clock.now();
         let fingerprint = self.fingerprint(request.pan.expose_digits());
-        let siblings = self.store.by_fingerprint(&fingerprint)?;
-        if siblings
-            .iter()
-            .any(|r| r.status != TokenStatus::Deleted && r.domain.device == request.device)
-        {
-            return Err(TokenError::AlreadyProvisioned);
-        }
         if let Some(id) = &request.id
             && self.store.get(id)?.is_some()
         {
             return Err(TokenError::Store(StoreError::Duplicate));
         }
-        let par = siblings.first().map_or_else(|| self.par(request.pan.expose_digits()), |r| r.par);
+        // The card's own reference; the store keeps that of its tokens already vaulted, if it
+        // has any (the reference outlives a reissued card's number).
+        let par = self.par(request.pan.expose_digits());
         let domain = Domain {
             device: request.device.clone(),
             channels: request.channels,
@@ -125,9 +120,10 @@ impl<S: TokenStore> TokenService<S> {
                 version: 0,
             };
             // What the answer needs, then the record itself moves into the store.
-            let token = info(&record);
-            match self.store.insert_drawn(record, &number_fingerprint) {
-                Ok(()) => {}
+            let mut token = info(&record);
+            match self.store.provision(record, &number_fingerprint) {
+                Ok(Admission::Added(par)) => token.par = par,
+                Ok(Admission::OnDevice) => return Err(TokenError::AlreadyProvisioned),
                 // Another node drew the same number, or it is a card's.
                 Err(StoreError::Duplicate) => continue,
                 Err(e) => return Err(e.into()),

@@ -99,6 +99,16 @@ impl<'a> From<&'a TokenRecord> for SpendCheck<'a> {
 /// How many times [`TokenStore::spend_by_number`]'s default rereads a record that changed.
 const SPEND_ATTEMPTS: usize = 16;
 
+/// What [`TokenStore::provision`] did with a card's new token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// It went in, under this account reference: that of the card's tokens already vaulted,
+    /// or its own if there were none.
+    Added(Par),
+    /// A live token of the card is on the record's device already: nothing went in.
+    OnDevice,
+}
+
 /// Where token records live. Records go in and come out owned; every update is a
 /// compare-and-set on the record's version, so two service nodes sharing one database can
 /// never both accept the same ATC: the second write fails with [`StoreError::Conflict`] and
@@ -113,19 +123,39 @@ pub trait TokenStore: Send + Sync {
     /// [`StoreError::Duplicate`] if the id or the token number is taken.
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError>;
 
-    /// Adds a new record whose number was just drawn, unless that number is some vaulted
-    /// card's: `number` is the number's fingerprint, made as the records' fingerprints are. A
-    /// token number never doubles as a card number. The default looks the fingerprint up,
-    /// then inserts.
+    /// Adds a card's new token, as provisioning does, in one step. Unless a live token of the
+    /// same card (the record's fingerprint) is on the record's device already, the record goes
+    /// in under the account reference of the card's tokens (the first's), or under its own if
+    /// the card has none; `number` is the fingerprint of the record's number, drawn just now,
+    /// made as the records' fingerprints are, and a number that is some vaulted card's is
+    /// refused: a token number never doubles as a card number. The default reads the card's
+    /// tokens, then inserts; the in-memory store does it under one hold, so two calls at once
+    /// never put the same card on one device twice.
     ///
     /// # Errors
     ///
     /// [`StoreError::Duplicate`] if the id or the number is taken, or is a vaulted card's.
-    fn insert_drawn(&self, record: TokenRecord, number: &Fingerprint) -> Result<(), StoreError> {
+    fn provision(
+        &self,
+        mut record: TokenRecord,
+        number: &Fingerprint,
+    ) -> Result<Admission, StoreError> {
+        let siblings = self.by_fingerprint(&record.fingerprint)?;
+        if siblings
+            .iter()
+            .any(|r| r.status != TokenStatus::Deleted && r.domain.device == record.domain.device)
+        {
+            return Ok(Admission::OnDevice);
+        }
+        if let Some(first) = siblings.first() {
+            record.par = first.par;
+        }
         if !self.by_fingerprint(number)?.is_empty() {
             return Err(StoreError::Duplicate);
         }
-        self.insert(record)
+        let par = record.par;
+        self.insert(record)?;
+        Ok(Admission::Added(par))
     }
 
     /// The record with this id.
@@ -665,15 +695,17 @@ impl SlotIndex {
     }
 
     fn slots(&self, key: u64) -> Vec<Slot> {
-        match self.entries.get(&key) {
-            None => Vec::new(),
-            Some(&word) if word & LIST == 0 => vec![Slot::of_word(word)],
-            Some(&word) => usize::try_from(word & !LIST)
-                .ok()
-                .and_then(|at| self.lists.get(at))
-                .cloned()
-                .unwrap_or_default(),
-        }
+        self.entries.get(&key).map_or_else(Vec::new, |&word| self.slots_in(word).collect())
+    }
+
+    /// The slots an entry names (as [`Self::entry`] read it).
+    fn slots_in(&self, word: u64) -> impl Iterator<Item = Slot> + '_ {
+        let (one, list) = if word & LIST == 0 {
+            (Some(Slot::of_word(word)), None)
+        } else {
+            (None, usize::try_from(word & !LIST).ok().and_then(|at| self.lists.get(at)))
+        };
+        one.into_iter().chain(list.into_iter().flatten().copied())
     }
 }
 
@@ -823,10 +855,12 @@ impl InMemoryTokenStore {
         Ok(old)
     }
 
-    /// Adds a new record, unless its id or number is taken or, given `not_a_card`, that
-    /// digest is a vaulted card's (a digest another fingerprint shares refuses a number that
-    /// was free: the service draws another).
-    fn add(&self, record: TokenRecord, not_a_card: Option<u64>) -> Result<(), StoreError> {
+    /// Adds a new record, unless its id or number is taken. Given `drawn`, the digest of its
+    /// number's fingerprint, it is a card's new token: refused if that digest is a vaulted
+    /// card's (a digest another fingerprint shares refuses a number that was free: the service
+    /// draws another), kept out if a live token of its card is on its device, and given the
+    /// account reference of its card's tokens.
+    fn add(&self, mut record: TokenRecord, drawn: Option<u64>) -> Result<Admission, StoreError> {
         let key = record.number.key();
         let (fingerprint, device) =
             (fingerprint_key(&record.fingerprint), self.device_key(&record.domain.device));
@@ -840,27 +874,61 @@ impl InMemoryTokenStore {
         let mut shard = self.shard_at(index).ok_or(StoreError::Missing)?.write_unpoisoned();
         let taken = numbers.contains_key(&key)
             | shard.find(id).is_some()
-            | not_a_card.is_some_and(|card| fingerprints.entry(card).is_some());
+            | drawn.is_some_and(|card| fingerprints.entry(card).is_some());
         let (by_fingerprint, by_device) = (fingerprints.entry(fingerprint), devices.entry(device));
+        if let (Some(_), Some(word)) = (drawn, by_fingerprint) {
+            // The card has tokens (seldom): read them where they lie. Holding the fingerprint
+            // index for writing, this is the only holder of two record shards, so taking a
+            // second here waits on no one who waits on it.
+            let mut first = None;
+            for slot in fingerprints.slots_in(word) {
+                let other;
+                let records = if slot.shard == index {
+                    &shard.records
+                } else {
+                    let Some(lock) = self.shard_at(slot.shard) else { continue };
+                    other = lock.read_unpoisoned();
+                    &other.records
+                };
+                let Some(sibling) =
+                    records.get(slot.at as usize).filter(|r| r.fingerprint == record.fingerprint)
+                else {
+                    continue;
+                };
+                if sibling.status != TokenStatus::Deleted && sibling.device == record.domain.device
+                {
+                    return Ok(Admission::OnDevice);
+                }
+                first = first.or(Some(sibling.par));
+            }
+            if let Some(par) = first {
+                record.par = par;
+            }
+        }
         let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
         if taken || !shard.claim(id, at) {
             return Err(StoreError::Duplicate);
         }
         let slot = Slot { shard: index, at };
+        let par = record.par;
         numbers.insert(key, slot);
         shard.records.push(Stored::from(record));
         fingerprints.add_to(fingerprint, by_fingerprint, slot);
         devices.add_to(device, by_device, slot);
-        Ok(())
+        Ok(Admission::Added(par))
     }
 }
 
 impl TokenStore for InMemoryTokenStore {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
-        self.add(record, None)
+        self.add(record, None).map(drop)
     }
 
-    fn insert_drawn(&self, record: TokenRecord, number: &Fingerprint) -> Result<(), StoreError> {
+    fn provision(
+        &self,
+        record: TokenRecord,
+        number: &Fingerprint,
+    ) -> Result<Admission, StoreError> {
         self.add(record, Some(fingerprint_key(number)))
     }
 
@@ -993,8 +1061,12 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
         (**self).insert(record)
     }
-    fn insert_drawn(&self, record: TokenRecord, number: &Fingerprint) -> Result<(), StoreError> {
-        (**self).insert_drawn(record, number)
+    fn provision(
+        &self,
+        record: TokenRecord,
+        number: &Fingerprint,
+    ) -> Result<Admission, StoreError> {
+        (**self).provision(record, number)
     }
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
         (**self).get(id)

@@ -18,7 +18,7 @@ use cloudcard_masking::Secret;
 use crate::keys::{KeyRing, KeyVersion};
 use crate::luk::LukState;
 use crate::record::{Fingerprint, Last4, Par, TokenRecord};
-use crate::{ChannelSet, Domain, TokenNumber, TokenStatus, TokenStore};
+use crate::{Admission, ChannelSet, Domain, TokenNumber, TokenStatus, TokenStore};
 
 fn record(number: &str, fingerprint: u8, device: &DeviceId) -> TokenRecord {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
@@ -79,6 +79,7 @@ pub fn token_store_suite(make: &dyn Fn() -> Arc<dyn TokenStore>) {
     limits(&*make());
     ids_alike_in_part(&*make());
     drawn_numbers_are_never_cards(&*make());
+    a_card_once_per_device(make);
 }
 
 /// A drawn number whose fingerprint is a vaulted card's is refused, and nothing of its record
@@ -88,16 +89,81 @@ fn drawn_numbers_are_never_cards(s: &dyn TokenStore) {
     let card = record(&number(80), 80, &device);
     s.insert(card.clone()).unwrap();
     let drawn = record(&number(81), 81, &device);
-    let refused = s.insert_drawn(drawn.clone(), &Fingerprint([80; 32]));
+    let refused = s.provision(drawn.clone(), &Fingerprint([80; 32]));
     assert_eq!(refused, Err(StoreError::Duplicate));
     assert!(s.get(&drawn.id).unwrap().is_none());
     assert!(!s.number_taken(&drawn.number).unwrap());
     assert!(s.by_fingerprint(&drawn.fingerprint).unwrap().is_empty());
-    s.insert_drawn(drawn.clone(), &Fingerprint([82; 32])).unwrap();
+    assert_eq!(s.provision(drawn.clone(), &Fingerprint([82; 32])), Ok(Admission::Added(drawn.par)));
     assert_eq!(s.get(&drawn.id).unwrap(), Some(drawn));
     // Its own number taken: refused as any taken number is.
     let again = record(&number(81), 83, &DeviceId::random());
-    assert_eq!(s.insert_drawn(again, &Fingerprint([84; 32])), Err(StoreError::Duplicate));
+    assert_eq!(s.provision(again, &Fingerprint([84; 32])), Err(StoreError::Duplicate));
+}
+
+/// A card's second token takes the account reference of its first; a token of the card on the
+/// same device again is kept out, unless the first was deleted; many at once on one device put
+/// in one.
+fn a_card_once_per_device(make: &dyn Fn() -> Arc<dyn TokenStore>) {
+    let s = make();
+    let (phone, tablet) = (DeviceId::random(), DeviceId::random());
+    let first = record(&number(90), 90, &phone);
+    assert_eq!(
+        s.provision(first.clone(), &Fingerprint([190; 32])),
+        Ok(Admission::Added(first.par))
+    );
+    // Another card on the phone is no sibling.
+    let other = TokenRecord {
+        par: Par::of_alphabet(*b"CC01ZZZZZZZZZZZZZZZZZZZZZZZZZ"),
+        ..record(&number(91), 91, &phone)
+    };
+    assert_eq!(
+        s.provision(other.clone(), &Fingerprint([191; 32])),
+        Ok(Admission::Added(other.par))
+    );
+    // The card on the tablet: its reference is the first token's, not the one it came with.
+    let own = Par::of_alphabet(*b"CC01BBBBBBBBBBBBBBBBBBBBBBBBB");
+    let second = TokenRecord { par: own, ..record(&number(92), 90, &tablet) };
+    assert_eq!(
+        s.provision(second.clone(), &Fingerprint([192; 32])),
+        Ok(Admission::Added(first.par))
+    );
+    assert_eq!(s.get(&second.id).unwrap().unwrap().par, first.par);
+    // The card on the phone again: nothing goes in, not even its number.
+    let again = record(&number(93), 90, &phone);
+    assert_eq!(s.provision(again.clone(), &Fingerprint([193; 32])), Ok(Admission::OnDevice));
+    assert!(s.get(&again.id).unwrap().is_none());
+    assert!(!s.number_taken(&again.number).unwrap());
+    // Once the phone's token is deleted, the card may go on the phone again.
+    let mut deleted = first.clone();
+    deleted.status = TokenStatus::Deleted;
+    deleted.fingerprint = Fingerprint([0; 32]);
+    deleted.version = 1;
+    s.compare_and_set(0, deleted).unwrap();
+    assert_eq!(
+        s.provision(again.clone(), &Fingerprint([193; 32])),
+        Ok(Admission::Added(first.par))
+    );
+    // A plain insert checks no siblings: it is how records are restored.
+    let restored = record(&number(94), 90, &phone);
+    s.insert(restored.clone()).unwrap();
+    assert_eq!(s.get(&restored.id).unwrap(), Some(restored));
+
+    // Many at once, one card, one device: one goes in.
+    let s = make();
+    let device = DeviceId::random();
+    let outcomes = race(8, {
+        let s = s.clone();
+        move |i| {
+            let i = u32::try_from(i).unwrap();
+            let mut r = record(&number(100 + i), 95, &device);
+            r.domain.device = device.clone();
+            s.provision(r, &Fingerprint([195; 32])).unwrap()
+        }
+    });
+    let added = outcomes.iter().filter(|a| matches!(a, Admission::Added(_))).count();
+    assert_eq!(added, 1, "{outcomes:?}");
+    assert_eq!(s.by_fingerprint(&Fingerprint([95; 32])).unwrap().len(), 1);
 }
 
 /// Two drawn ids that share their low 64 bits are two tokens, each found by its own id, and

@@ -340,6 +340,25 @@ fn reissued_card_keeps_its_tokens() {
     let card = f.tokens.detokenize(f.tokens.verify(&device(1), &c).unwrap()).unwrap();
     assert_eq!(card.pan, new_pan);
     assert_eq!(card.expiry, Some("01/31".parse().unwrap()));
+    // The reissued card on another phone: the reference its tokens kept, not its new number's.
+    let second = f.provision(ProvisionRequest::new(new_pan, device(2))).token;
+    assert_eq!(second.par, token.par);
+}
+
+#[test]
+fn a_card_provisioned_at_once_on_one_phone_gets_one_token() {
+    let f = fixture();
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| f.tokens.provision(ProvisionRequest::new(pan(PAN), device(1)))))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(*refused, TokenError::AlreadyProvisioned);
+    }
+    assert_eq!(f.tokens.tokens_of_device(&device(1)).unwrap().len(), 1);
 }
 
 #[test]
@@ -442,21 +461,32 @@ impl Interleaving {
     }
 }
 
+impl Interleaving {
+    /// Whether another node took the number first (as many times as the test asked).
+    fn took_first(&self) -> bool {
+        self.taken_first
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
 impl TokenStore for Interleaving {
     fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
-        let taken =
-            self.taken_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        if taken.is_ok() {
+        if self.took_first() {
             return Err(StoreError::Duplicate);
         }
         self.inner.insert(record)
     }
-    fn insert_drawn(&self, record: TokenRecord, number: &Fingerprint) -> Result<(), StoreError> {
+    fn provision(
+        &self,
+        record: TokenRecord,
+        number: &Fingerprint,
+    ) -> Result<Admission, StoreError> {
         self.drawn.lock().unwrap().push((record.number.clone(), *number));
-        if !self.by_fingerprint(number)?.is_empty() {
+        if self.took_first() {
             return Err(StoreError::Duplicate);
         }
-        self.insert(record)
+        self.inner.provision(record, number)
     }
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
         self.inner.get(id)
