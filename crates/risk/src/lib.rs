@@ -22,7 +22,7 @@ pub use loss::{
     Assessment, Claim, ClaimEvent, ClaimState, Ineligible, Instrument, LoggedTransaction,
     LossReport, PROTECTION_WINDOW, claim_transition,
 };
-pub use rules::{DecisionBuf, FiredRule, Input, Read, RuleFailure, RuleSet};
+pub use rules::{DecisionBuf, FiredRule, Input, Read, RuleFailure, RuleId, RuleSet};
 pub use spec::{
     ChallengeMethod, CompareOp, ConditionSpec, Context, FailPolicy, Outcome, RuleSetSpec, RuleSpec,
     ScoreThresholds,

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cloudcard_core::Channel;
 use cloudcard_core::sync::Padded;
+use cloudcard_core::text::Ascii;
 use serde::Serialize;
 
 use crate::feature::{Feature, Features, ScalarFeature};
@@ -41,11 +42,60 @@ pub enum Input {
     Auth,
 }
 
+/// A rule's id (1 to 64 of `a-z`, `0-9`, `-`, `_`, `.`), held inline: a decision copies the
+/// ids of the rules that fired into the caller's buffer, and a copy writes nothing shared.
+/// Threads deciding at once would pass the line of a shared reference count back and forth.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RuleId(Ascii<{ RuleId::MAX }>);
+
+impl RuleId {
+    /// The longest id.
+    pub const MAX: usize = 64;
+
+    /// `id`, if it is ASCII of at most [`Self::MAX`] bytes (a rule set checks the rest).
+    fn new(id: &str) -> Option<Self> {
+        Ascii::new(id).map(Self)
+    }
+
+    /// The id.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl core::ops::Deref for RuleId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl core::fmt::Display for RuleId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The id itself: a rule's id names the rule, it holds nothing secret.
+impl core::fmt::Debug for RuleId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "RuleId({})", self.as_str())
+    }
+}
+
+impl Serialize for RuleId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// A rule that fired (or that failed under a closed policy).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FiredRule {
     /// The rule's id.
-    pub rule: Arc<str>,
+    pub rule: RuleId,
     /// Its action.
     pub action: Outcome,
     /// Its score.
@@ -60,7 +110,7 @@ pub struct FiredRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleFailure {
     /// The rule's id.
-    pub rule: Arc<str>,
+    pub rule: RuleId,
     /// Why.
     pub error: RuleError,
 }
@@ -132,7 +182,7 @@ enum Node {
 
 #[derive(Debug)]
 struct CompiledRule {
-    id: Arc<str>,
+    id: RuleId,
     context: Context,
     root: u32,
     action: Outcome,
@@ -260,15 +310,15 @@ impl RuleSet {
                 rule: if rule.id.is_empty() { format!("#{}", i + 1) } else { rule.id.clone() },
                 reason,
             };
-            let id_ok = !rule.id.is_empty()
-                && rule.id.len() <= 64
-                && rule
-                    .id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
-            if !id_ok {
+            let id = RuleId::new(&rule.id).filter(|_| {
+                !rule.id.is_empty()
+                    && rule.id.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b)
+                    })
+            });
+            let Some(id) = id else {
                 return Err(bad("id must be 1 to 64 of a-z, 0-9, '-', '_', '.'".into()));
-            }
+            };
             if set.rules.iter().any(|r| *r.id == *rule.id) {
                 return Err(bad("id is used by an earlier rule".into()));
             }
@@ -278,7 +328,7 @@ impl RuleSet {
                 .map_err(bad)?;
             set.max_reads += reads;
             set.rules.push(CompiledRule {
-                id: Arc::from(rule.id.as_str()),
+                id,
                 context: rule.applies_to,
                 root,
                 action: rule.action,
@@ -497,7 +547,7 @@ impl RuleSet {
                 Ok(fired) => (fired, false),
                 Err(error) => {
                     if let Some(b) = buf.as_deref_mut() {
-                        b.errors.push(RuleFailure { rule: rule.id.clone(), error });
+                        b.errors.push(RuleFailure { rule: rule.id, error });
                     }
                     (rule.on_error == FailPolicy::Closed, true)
                 }
@@ -513,7 +563,7 @@ impl RuleSet {
             if let Some(b) = buf.as_deref_mut() {
                 let reads_len = b.reads.len() - reads_start;
                 b.fired.push(FiredRule {
-                    rule: rule.id.clone(),
+                    rule: rule.id,
                     action: rule.action,
                     score: rule.score,
                     by_failure,

@@ -92,6 +92,41 @@ fn errors_name_the_bad_rule() {
     assert!(matches!(load_json(bad_score), Err(RiskError::InvalidSet(_))));
 }
 
+#[test]
+fn a_fired_rule_holds_its_id_inline() {
+    // Ids of 64 characters load, of 65 do not, and the empty one does not.
+    let rule = |id: &str| {
+        format!(
+            r#"{{"version":"v","rules":[{{"id":"{id}","when":{{"compare":{{"feature":"amount","op":">=","value":1}}}},"action":"review"}}]}}"#
+        )
+    };
+    let longest = "a.b-c_9".repeat(9) + "x";
+    assert_eq!(longest.len(), RuleId::MAX);
+    let set = load_json(&rule(&longest)).unwrap();
+    for bad in [longest.clone() + "y", String::new()] {
+        assert!(load_json(&rule(&bad)).unwrap_err().to_string().contains("id must be"), "{bad}");
+    }
+    // What fired reads, prints and serializes as the id, and outlives the rule set.
+    let mut buf = DecisionBuf::for_rule_set(&set);
+    let mut features = Features::new(3);
+    features.amount = Some(5);
+    let input = EvalInput {
+        context: Context::Payment,
+        features: &features,
+        mcc: None,
+        channel: None,
+        auth: None,
+    };
+    set.evaluate(&input, &|_| false, Some(&mut buf));
+    drop(set);
+    let fired = buf.fired()[0].clone();
+    assert_eq!((&*fired.rule, fired.rule.to_string()), (longest.as_str(), longest.clone()));
+    assert_eq!(format!("{:?}", fired.rule), format!("RuleId({longest})"));
+    assert_eq!(serde_json::to_value(&fired).unwrap()["rule"], longest.as_str());
+    // Copying it or dropping it writes nothing another thread shares (no reference count).
+    assert!(!std::mem::needs_drop::<FiredRule>());
+}
+
 // ---- property tests ----
 
 fn feature() -> impl Strategy<Value = Feature> {
