@@ -13,7 +13,7 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use chrono::{TimeDelta, TimeZone, Utc};
-use cloudcard_benches::{CountingAllocator, thread_rates, touch_memory};
+use cloudcard_benches::{CountingAllocator, Workload, thread_rates, touch_memory};
 use cloudcard_core::{Amount, Currency, DeviceId, IssuerTable, ManualClock, Pan};
 use cloudcard_masking::checks::luhn_check_digit;
 use cloudcard_token::{
@@ -248,16 +248,24 @@ fn verify_scaling() {
             (dev.clone(), batch)
         })
         .collect();
-    let (one, two) = thread_rates(PER_THREAD, |t, i| {
-        let (dev, batch) = &batches[t];
-        black_box(v.tokens.verify(dev, &batch[i]).unwrap());
-    });
     let message = [0x5au8; 96];
-    let (base_one, base_two) = thread_rates(PER_THREAD, |t, _| {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&[t as u8; 32]).unwrap();
-        mac.update(black_box(&message));
-        black_box(mac.finalize());
-    });
+    let ((one, two), (base_one, base_two)) = thread_rates(
+        &Workload {
+            n: PER_THREAD,
+            work: &|t, i| {
+                let (dev, batch) = &batches[t];
+                black_box(v.tokens.verify(dev, &batch[i]).unwrap());
+            },
+        },
+        &Workload {
+            n: PER_THREAD,
+            work: &|t, _| {
+                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&[t as u8; 32]).unwrap();
+                mac.update(black_box(&message));
+                black_box(mac.finalize());
+            },
+        },
+    );
     eprintln!(
         "verify, cache-hot: {one:.0}/s on 1 thread, {two:.0}/s on 2: {:.2}x \
          (baseline HMAC-SHA256 with key setup: {:.2}x)",

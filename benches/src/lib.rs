@@ -62,51 +62,81 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
-/// Calls per second of `work` on one thread and on two: `work(thread, i)` for `i` below `n`,
-/// thread 0 alone, then threads 1 and 2 at once (so each may use its own inputs). The calls
-/// are made in five rounds, each a fifth of the `i`s on one thread and then on two, and the
-/// medians are returned; the two threads of a round wait for each other before either starts
-/// its clock, so that how soon the second is given a CPU of its own is not in the figure.
-pub fn thread_rates(n: usize, work: impl Fn(usize, usize) + Sync) -> (f64, f64) {
+/// One workload for [`thread_rates`]: `work(thread, i)` for `i` below `n`.
+#[allow(missing_debug_implementations, reason = "a closure has no Debug")]
+pub struct Workload<'a> {
+    /// How many calls make a whole measure (a fifth of them a round).
+    pub n: usize,
+    /// One call: the thread (0 alone; 1 and 2 at once, so each may use its own inputs) and `i`.
+    pub work: &'a (dyn Fn(usize, usize) + Sync),
+}
+
+/// Calls per second of a workload and of its baseline, each on one thread and on two:
+/// `((one, two), (base_one, base_two))`. The calls are made in five rounds; each round runs a
+/// fifth of the workload's `i`s on one thread, then the baseline's, then the workload's on
+/// two, then the baseline's, and the medians are returned. Taken in turn, both see the same
+/// machine: on a virtual machine the second CPU is not always there, and a baseline measured
+/// a second later may not have the one the workload had. The two threads of a round wait for
+/// each other before either starts its clock, so that how soon the second is given a CPU of
+/// its own is not in the figure.
+pub fn thread_rates(work: &Workload<'_>, base: &Workload<'_>) -> ((f64, f64), (f64, f64)) {
     const ROUNDS: usize = 5;
     warm_two_cpus();
-    let (mut ones, mut twos) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    let (mut one, mut base_one, mut two, mut base_two) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        let inputs = round * n / ROUNDS..(round + 1) * n / ROUNDS;
-        let calls = inputs.len() as f64;
-        let start = std::time::Instant::now();
-        for i in inputs.clone() {
-            work(0, i);
-        }
-        ones.push(calls / start.elapsed().as_secs_f64());
-        let ready = std::sync::Barrier::new(2);
-        let spawned = std::time::Instant::now();
-        let spans: Vec<(std::time::Instant, std::time::Instant)> = std::thread::scope(|s| {
-            let threads: Vec<_> = (1..=2)
-                .map(|t| {
-                    let (work, ready, inputs) = (&work, &ready, inputs.clone());
-                    s.spawn(move || {
-                        ready.wait();
-                        let start = std::time::Instant::now();
-                        inputs.for_each(|i| work(t, i));
-                        (start, std::time::Instant::now())
-                    })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        let first = spans.iter().map(|&(start, _)| start).min().unwrap_or(spawned);
-        let last = spans.iter().map(|&(_, end)| end).max().unwrap_or(first);
-        twos.push(2.0 * calls / (last - first).as_secs_f64());
+        let inputs = |w: &Workload<'_>| round * w.n / ROUNDS..(round + 1) * w.n / ROUNDS;
+        one.push(alone(work, inputs(work)));
+        base_one.push(alone(base, inputs(base)));
+        two.push(two_at_once(work, inputs(work)));
+        base_two.push(two_at_once(base, inputs(base)));
     }
     let median = |mut rates: Vec<f64>| {
         rates.sort_by(f64::total_cmp);
         rates.get(rates.len() / 2).copied().unwrap_or_default()
     };
-    (median(ones), median(twos))
+    ((median(one), median(two)), (median(base_one), median(base_two)))
+}
+
+/// Calls per second of `inputs` of `w` on thread 0, after one call untimed.
+fn alone(w: &Workload<'_>, inputs: std::ops::Range<usize>) -> f64 {
+    let calls = inputs.len() as f64;
+    (w.work)(0, inputs.start);
+    let start = std::time::Instant::now();
+    for i in inputs {
+        (w.work)(0, i);
+    }
+    calls / start.elapsed().as_secs_f64()
+}
+
+/// Calls per second of `inputs` of `w` on threads 1 and 2 at once, each making all of them.
+/// Each thread makes one call untimed first: what a thread sets up on its first call (its
+/// buffers, its allocator arena) is not in the figure, as a criterion warm-up keeps it out.
+fn two_at_once(w: &Workload<'_>, inputs: std::ops::Range<usize>) -> f64 {
+    let calls = inputs.len() as f64;
+    let ready = std::sync::Barrier::new(2);
+    let spawned = std::time::Instant::now();
+    let spans: Vec<(std::time::Instant, std::time::Instant)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (1..=2)
+            .map(|t| {
+                let (ready, inputs) = (&ready, inputs.clone());
+                s.spawn(move || {
+                    (w.work)(t, inputs.start);
+                    ready.wait();
+                    let start = std::time::Instant::now();
+                    inputs.for_each(|i| (w.work)(t, i));
+                    (start, std::time::Instant::now())
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let first = spans.iter().map(|&(start, _)| start).min().unwrap_or(spawned);
+    let last = spans.iter().map(|&(_, end)| end).max().unwrap_or(first);
+    2.0 * calls / (last - first).as_secs_f64()
 }
 
 /// Keeps two threads busy for half a second. On a virtual machine the second CPU may not run
