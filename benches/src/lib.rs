@@ -98,10 +98,9 @@ pub fn thread_rates(work: &Workload<'_>, base: &Workload<'_>) -> ((f64, f64), (f
     ((median(one), median(two)), (median(base_one), median(base_two)))
 }
 
-/// Calls per second of `inputs` of `w` on thread 0, after one call untimed.
+/// Calls per second of `inputs` of `w` on thread 0.
 fn alone(w: &Workload<'_>, inputs: std::ops::Range<usize>) -> f64 {
     let calls = inputs.len() as f64;
-    (w.work)(0, inputs.start);
     let start = std::time::Instant::now();
     for i in inputs {
         (w.work)(0, i);
@@ -110,8 +109,6 @@ fn alone(w: &Workload<'_>, inputs: std::ops::Range<usize>) -> f64 {
 }
 
 /// Calls per second of `inputs` of `w` on threads 1 and 2 at once, each making all of them.
-/// Each thread makes one call untimed first: what a thread sets up on its first call (its
-/// buffers, its allocator arena) is not in the figure, as a criterion warm-up keeps it out.
 fn two_at_once(w: &Workload<'_>, inputs: std::ops::Range<usize>) -> f64 {
     let calls = inputs.len() as f64;
     let ready = std::sync::Barrier::new(2);
@@ -121,7 +118,6 @@ fn two_at_once(w: &Workload<'_>, inputs: std::ops::Range<usize>) -> f64 {
             .map(|t| {
                 let (ready, inputs) = (&ready, inputs.clone());
                 s.spawn(move || {
-                    (w.work)(t, inputs.start);
                     ready.wait();
                     let start = std::time::Instant::now();
                     inputs.for_each(|i| (w.work)(t, i));
