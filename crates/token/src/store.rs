@@ -129,8 +129,11 @@ pub trait TokenStore: Send + Sync {
     /// the card has none; `number` is the fingerprint of the record's number, drawn just now,
     /// made as the records' fingerprints are, and a number that is some vaulted card's is
     /// refused: a token number never doubles as a card number. The default reads the card's
-    /// tokens, then inserts; the in-memory store does it under one hold, so two calls at once
-    /// never put the same card on one device twice.
+    /// tokens, then inserts; the in-memory store does it under one hold and [`KvTokenStore`]
+    /// in one write transaction, so two calls at once never put the same card on one device
+    /// twice.
+    ///
+    /// [`KvTokenStore`]: crate::KvTokenStore
     ///
     /// # Errors
     ///
