@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::store::{self, Kv, Txn, due_key, get_json, prefix_end, put_json};
+use cloudcard_core::sync::RwLockExt;
 use cloudcard_core::text::CompactText;
 use cloudcard_core::{
     CardId, ChallengeId, ClaimId, DeviceId, StoreError, TokenId, TransactionId, UserId,
@@ -218,10 +219,18 @@ pub(crate) struct MemoryRecords {
     /// The shard the next purge starts from, so that a purge cut short by its limit does not
     /// leave the same shards for last every time.
     purge_from: std::sync::atomic::AtomicUsize,
-    links: std::sync::RwLock<LinkBook>,
+    /// Token links by [`link_key`], in shards: every payment reads one, and readers of one lock
+    /// write its word, so two threads paying with different tokens must not share it.
+    by_token: Box<[cloudcard_core::sync::Padded<std::sync::RwLock<Links>>]>,
+    /// Each card's tokens. Lock order: this, then a token's shard.
+    by_card: std::sync::RwLock<std::collections::HashMap<CardId, Vec<TokenId>>>,
 }
 
 const ANSWER_SHARDS: usize = 4_096;
+const LINK_SHARDS: usize = 64;
+
+/// One shard of token links, by [`link_key`].
+type Links = cloudcard_core::RandomKeyMap<u128, Link>;
 
 impl Default for MemoryRecords {
     fn default() -> Self {
@@ -229,7 +238,8 @@ impl Default for MemoryRecords {
             answers: (0..ANSWER_SHARDS).map(|_| Default::default()).collect(),
             spread: cloudcard_core::RandomKeyHasher::default(),
             purge_from: std::sync::atomic::AtomicUsize::new(0),
-            links: std::sync::RwLock::default(),
+            by_token: (0..LINK_SHARDS).map(|_| Default::default()).collect(),
+            by_card: std::sync::RwLock::default(),
         }
     }
 }
@@ -362,13 +372,6 @@ impl AnswerBook {
     }
 }
 
-#[derive(Debug, Default)]
-struct LinkBook {
-    /// By [`link_key`].
-    by_token: cloudcard_core::RandomKeyMap<u128, Link>,
-    by_card: std::collections::HashMap<CardId, Vec<TokenId>>,
-}
-
 impl MemoryRecords {
     /// The shard keeping the answer under `key`, locked.
     fn answers(&self, key: u128) -> std::sync::MutexGuard<'_, AnswerBook> {
@@ -381,12 +384,10 @@ impl MemoryRecords {
         cloudcard_core::sync::MutexExt::lock_unpoisoned(&self.answers[at % ANSWER_SHARDS].0)
     }
 
-    fn links(&self) -> std::sync::RwLockReadGuard<'_, LinkBook> {
-        cloudcard_core::sync::RwLockExt::read_unpoisoned(&self.links)
-    }
-
-    fn links_mut(&self) -> std::sync::RwLockWriteGuard<'_, LinkBook> {
-        cloudcard_core::sync::RwLockExt::write_unpoisoned(&self.links)
+    /// The shard of links holding `key` (a [`link_key`]: random bits or a digest's).
+    fn links(&self, key: u128) -> &std::sync::RwLock<Links> {
+        #[expect(clippy::indexing_slicing, reason = "reduced modulo LINK_SHARDS, the length")]
+        &self.by_token[key as usize % LINK_SHARDS].0
     }
 }
 
@@ -402,41 +403,45 @@ impl HotRecords for MemoryRecords {
         let device_registered_at = device_registered_at
             .and_then(|at| DateTime::from_timestamp_millis(at.timestamp_millis()));
         let link = Link { user: user.clone(), card: card.clone(), device_registered_at };
-        let mut book = self.links_mut();
-        let tokens = book.by_card.entry(card.clone()).or_default();
+        let key = link_key(token);
+        let mut by_card = self.by_card.write_unpoisoned();
+        let tokens = by_card.entry(card.clone()).or_default();
         if !tokens.contains(token) {
             tokens.push(token.clone());
         }
-        book.by_token.insert(link_key(token), link);
+        self.links(key).write_unpoisoned().insert(key, link);
         Ok(())
     }
 
     fn unlink_card(&self, card: &CardId) -> Result<(), StoreError> {
-        let mut book = self.links_mut();
-        for token in book.by_card.remove(card).unwrap_or_default() {
-            book.by_token.remove(&link_key(&token));
+        let mut by_card = self.by_card.write_unpoisoned();
+        for token in by_card.remove(card).unwrap_or_default() {
+            let key = link_key(&token);
+            self.links(key).write_unpoisoned().remove(&key);
         }
         Ok(())
     }
 
     fn unlink_token(&self, card: &CardId, token: &TokenId) -> Result<(), StoreError> {
-        let mut book = self.links_mut();
-        if let Some(tokens) = book.by_card.get_mut(card) {
+        let mut by_card = self.by_card.write_unpoisoned();
+        if let Some(tokens) = by_card.get_mut(card) {
             tokens.retain(|t| t != token);
             if tokens.is_empty() {
-                book.by_card.remove(card);
+                by_card.remove(card);
             }
         }
-        book.by_token.remove(&link_key(token));
+        let key = link_key(token);
+        self.links(key).write_unpoisoned().remove(&key);
         Ok(())
     }
 
     fn tokens_of(&self, card: &CardId) -> Result<Vec<TokenId>, StoreError> {
-        Ok(self.links().by_card.get(card).cloned().unwrap_or_default())
+        Ok(self.by_card.read_unpoisoned().get(card).cloned().unwrap_or_default())
     }
 
     fn card_of(&self, token: &TokenId) -> Result<Option<Link>, StoreError> {
-        Ok(self.links().by_token.get(&link_key(token)).cloned())
+        let key = link_key(token);
+        Ok(self.links(key).read_unpoisoned().get(&key).cloned())
     }
 
     /// A private store journals no payment: nothing to close.
@@ -478,8 +483,8 @@ impl HotRecords for MemoryRecords {
         token: &TokenId,
     ) -> Result<FirstReads, StoreError> {
         let (key, link) = (answer_key(id), link_key(token));
-        let (answers, links) = (self.answers(key), self.links());
-        let (answered, link) = (answers.by_key.contains_key(&key), links.by_token.get(&link));
+        let (answers, links) = (self.answers(key), self.links(link).read_unpoisoned());
+        let (answered, link) = (answers.by_key.contains_key(&key), links.get(&link));
         Ok(if answered { FirstReads::Answered } else { FirstReads::Unanswered(link.cloned()) })
     }
 
