@@ -355,14 +355,16 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
 
 /// The in-memory risk store: the loss log in many small queues, each holding the entries of
 /// the instruments whose keyed hash falls in it, in the order they lapse, each under its own
-/// lock; the claims, under a lock that logging takes only to read (a claim takes it to write,
-/// and sees the log still). And the lists every decision reads — lost instruments, suspended
-/// users, suppressed rules — as an immutable snapshot that deciding threads load without a
-/// lock (nothing shared is written to read it). A change copies the lists and swaps the copy
-/// in, one change at a time: changes are rare (a report, a reinstatement, an operator's
-/// suppression), reads are every payment.
+/// lock and under no other (logging a payment writes no line another payment's logging
+/// shares, unless their queues are the same); the claims, under a lock of their own. A claim
+/// reads its instrument's queue under that queue's lock, so it sees the queue still. And the
+/// lists every decision reads — lost instruments, suspended users, suppressed rules — as an
+/// immutable snapshot that deciding threads load without a lock (nothing shared is written to
+/// read it). A change copies the lists and swaps the copy in, one change at a time: changes
+/// are rare (a report, a reinstatement, an operator's suppression), reads are every payment.
 #[derive(Debug, Default)]
 pub struct InMemoryRiskStore {
+    log: LossLog,
     book: std::sync::RwLock<Book>,
     lists: arc_swap::ArcSwap<Lists>,
     changing: std::sync::Mutex<()>,
@@ -376,9 +378,9 @@ struct Lists {
     suppressed: std::collections::HashMap<EntityKey, Vec<(String, DateTime<Utc>)>>,
 }
 
+/// The claims, and which transaction each claimed.
 #[derive(Debug, Default)]
 struct Book {
-    log: LossLog,
     claims: std::collections::HashMap<ClaimId, Claim>,
     claimed: std::collections::HashMap<TransactionId, ClaimId>,
 }
@@ -418,8 +420,7 @@ impl InMemoryRiskStore {
 /// reads its instrument's queue and keeps the entries filed under that instrument (a tag of
 /// its hash passes over the others without reading them).
 ///
-/// Each queue has its own lock, taken under the book's read lock: payments on different cards
-/// log side by side, and a claim (which takes the book's write lock) sees the log still.
+/// Each queue has its own lock: payments on different cards log side by side.
 #[derive(Debug)]
 struct LossLog {
     queues: Box<[std::sync::Mutex<std::collections::VecDeque<Filed>>]>,
@@ -602,8 +603,9 @@ impl LossLog {
 }
 
 impl Book {
-    fn assess(&self, report: &LossReport) -> Vec<Assessment> {
-        self.log.of(&report.instrument, |t| Assessment {
+    /// The verdict on every transaction of the report's instrument in `log`.
+    fn assess(&self, log: &LossLog, report: &LossReport) -> Vec<Assessment> {
+        log.of(&report.instrument, |t| Assessment {
             ineligible: loss::verdict(t, report, self.claimed.contains_key(&t.id)),
             transaction: t.clone(),
         })
@@ -660,17 +662,17 @@ impl RiskStore for InMemoryRiskStore {
     fn log(&self, entry: LoggedTransaction, retention: TimeDelta) -> Result<(), StoreError> {
         let due = entry.at.checked_add_signed(retention).unwrap_or(entry.at);
         let entry = Arc::new(entry);
-        // Under the book's read lock: the two queues have their own.
-        self.read().log.file(due, &entry);
+        // Under the two queues' locks alone.
+        self.log.file(due, &entry);
         Ok(())
     }
 
     fn purge_log(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
-        Ok(self.read().log.purge(now, limit))
+        Ok(self.log.purge(now, limit))
     }
 
     fn assess(&self, report: &LossReport) -> Result<Vec<Assessment>, StoreError> {
-        Ok(self.read().assess(report))
+        Ok(self.read().assess(&self.log, report))
     }
 
     fn file_claim(
@@ -681,7 +683,7 @@ impl RiskStore for InMemoryRiskStore {
     ) -> Result<Option<Claim>, StoreError> {
         let mut book = self.write();
         let eligible: Vec<LoggedTransaction> = book
-            .assess(report)
+            .assess(&self.log, report)
             .into_iter()
             .filter(|a| a.ineligible.is_none())
             .map(|a| a.transaction)
@@ -784,10 +786,10 @@ mod tests {
     fn a_card_and_its_phone_in_one_queue_each_see_the_payment_once() {
         let store = InMemoryRiskStore::new();
         let card = CardId::random();
-        let queue = store.read().log.place(Under::Card(&card)).0;
+        let queue = store.log.place(Under::Card(&card)).0;
         // A phone whose queue is the card's (one in 16,384).
         let device = std::iter::repeat_with(DeviceId::random)
-            .find(|d| store.read().log.place(Under::Device(d)).0 == queue)
+            .find(|d| store.log.place(Under::Device(d)).0 == queue)
             .unwrap();
         let t = paid(&card, Some(&device), t0());
         store.log(t.clone(), TimeDelta::days(7)).unwrap();
