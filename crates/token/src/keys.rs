@@ -115,6 +115,7 @@ impl<'de> Deserialize<'de> for Ciphertext {
     }
 }
 
+#[derive(Clone)]
 struct RingEntry {
     cipher: Aes256Gcm,
     retired: bool,
@@ -137,6 +138,10 @@ struct RingEntry {
 /// assert!(ring.open(b"tok_1", &sealed).is_err());
 /// # Ok::<(), cloudcard_token::TokenError>(())
 /// ```
+///
+/// A copy holds the same keys (each zeroized when dropped, the copy's too): a service changes
+/// a copy and swaps it in, so that sealing and opening lock nothing.
+#[derive(Clone)]
 pub struct KeyRing {
     keys: BTreeMap<KeyVersion, RingEntry>,
     current: KeyVersion,

@@ -1,8 +1,8 @@
 //! The token service: provisioning, lifecycle, key replenishment, cryptogram verification and
 //! detokenization, over a [`TokenStore`].
 
-use cloudcard_core::sync::RwLockExt;
-use std::sync::{RwLock, RwLockReadGuard};
+use cloudcard_core::sync::MutexExt;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::{Amount, CardExpiry, DeviceId, Pan, SharedClock, TokenId};
@@ -38,7 +38,10 @@ const MAX_UNPRESENTED: u32 = 5;
 #[derive(Debug)]
 pub struct TokenService<S = InMemoryTokenStore> {
     config: TokenConfig,
-    data_keys: RwLock<KeyRing>,
+    /// Read by every seal and open without a lock (a reader writes nothing another shares); a
+    /// change copies the ring, changes the copy and swaps it in, one change at a time.
+    data_keys: arc_swap::ArcSwap<KeyRing>,
+    changing_keys: Mutex<()>,
     fingerprint_key: MacKey,
     par_key: MacKey,
     luk_master: luk::LukMaster,
@@ -52,7 +55,8 @@ impl<S: TokenStore> TokenService<S> {
     pub fn new(config: TokenConfig, keys: TokenKeys, store: S, clock: SharedClock) -> Self {
         Self {
             config,
-            data_keys: RwLock::new(keys.data_keys),
+            data_keys: arc_swap::ArcSwap::from_pointee(keys.data_keys),
+            changing_keys: Mutex::new(()),
             fingerprint_key: keys.fingerprint_key,
             par_key: keys.par_key,
             luk_master: luk::LukMaster::new(keys.luk_master_key),
@@ -477,7 +481,7 @@ impl<S: TokenStore> TokenService<S> {
     ///
     /// [`TokenError::KeyVersion`] unless `version` is above every version held.
     pub fn add_data_key(&self, version: KeyVersion, key: &KeyBytes) -> Result<(), TokenError> {
-        self.data_keys.write_unpoisoned().add(version, key)
+        self.change_keys(|ring| ring.add(version, key))
     }
 
     /// Retires a data key version: records still under it fail closed.
@@ -486,7 +490,19 @@ impl<S: TokenStore> TokenService<S> {
     ///
     /// [`TokenError::KeyVersion`] for the current or an unknown version.
     pub fn retire_data_key(&self, version: KeyVersion) -> Result<(), TokenError> {
-        self.data_keys.write_unpoisoned().retire(version)
+        self.change_keys(|ring| ring.retire(version))
+    }
+
+    /// Changes a copy of the key ring and swaps it in, if `change` succeeds.
+    fn change_keys(
+        &self,
+        change: impl FnOnce(&mut KeyRing) -> Result<(), TokenError>,
+    ) -> Result<(), TokenError> {
+        let _one_at_a_time = self.changing_keys.lock_unpoisoned();
+        let mut ring = KeyRing::clone(&self.data_keys.load());
+        change(&mut ring)?;
+        self.data_keys.store(std::sync::Arc::new(ring));
+        Ok(())
     }
 
     /// Re-encrypts every vault record not under the current data key.
@@ -616,8 +632,8 @@ impl<S: TokenStore> TokenService<S> {
         }
     }
 
-    fn keys(&self) -> RwLockReadGuard<'_, KeyRing> {
-        self.data_keys.read_unpoisoned()
+    fn keys(&self) -> arc_swap::Guard<std::sync::Arc<KeyRing>> {
+        self.data_keys.load()
     }
 
     fn seal(
