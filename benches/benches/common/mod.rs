@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use cloudcard::core::store::{Entry, Kv, Table, Txn, TxnFn};
-use cloudcard::core::{Clock, ManualClock, PhoneNumber, StoreError};
+use cloudcard::core::{Clock, PhoneNumber, StoreError};
 use cloudcard::demo::DEMO_PEOPLE;
 use cloudcard::token::{Channel, DeviceCard, PaymentData};
 use cloudcard::wallet::OtpPurpose;
@@ -182,7 +182,7 @@ pub fn bind(
     cc.confirm_card(user, phone, &pending.binding, &code).unwrap()
 }
 
-pub fn request(cc: &CloudCard, clock: &ManualClock, p: &mut Payer) -> PaymentRequest {
+pub fn request(cc: &CloudCard, clock: &dyn Clock, p: &mut Payer) -> PaymentRequest {
     // A fresh key after 10 payments under it, or before it is 2 days old (the default key
     // lives 3): however the clock runs, no payment meets a used-up or expired key.
     let now = clock.now();
