@@ -362,6 +362,50 @@ fn a_card_provisioned_at_once_on_one_phone_gets_one_token() {
 }
 
 #[test]
+fn key_changes_at_once_are_taken_one_at_a_time() {
+    let f = fixture();
+    // Eight adds of version 2 at once: one goes in, the others find it there.
+    let added: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|k| {
+                let tokens = &f.tokens;
+                scope.spawn(move || tokens.add_data_key(KeyVersion(2), &Secret::new([k; 32])))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(added.iter().filter(|a| a.is_ok()).count(), 1, "{added:?}");
+    // Versions 3 to 10 added on one thread while another provisions: no change is lost, and
+    // every card sealed under whichever version was current opens.
+    let provisioned: Vec<_> = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for v in 3..=10 {
+                f.tokens.add_data_key(KeyVersion(v), &Secret::new([v as u8; 32])).unwrap();
+            }
+        });
+        let payer = scope.spawn(|| {
+            (0..40)
+                .map(|i| f.provision(ProvisionRequest::new(pan(PAN), device(100 + i))))
+                .collect::<Vec<_>>()
+        });
+        payer.join().unwrap()
+    });
+    // Every record moves to version 10, the last added: it is current.
+    let report = f.tokens.rewrap().unwrap();
+    assert_eq!((report.rewrapped + report.current, report.failed), (40, 0));
+    assert_eq!(f.tokens.retire_data_key(KeyVersion(10)), Err(TokenError::KeyVersion), "current");
+    for v in 1..10 {
+        f.tokens.retire_data_key(KeyVersion(v)).unwrap();
+    }
+    for Provisioned { mut device_card, .. } in provisioned {
+        let dev = device_card.device.clone();
+        let c = device_card.cryptogram(f.payment(100)).unwrap();
+        let opened = f.tokens.detokenize(f.tokens.verify(&dev, &c).unwrap()).unwrap();
+        assert_eq!(opened.pan, pan(PAN));
+    }
+}
+
+#[test]
 fn key_rotation_and_rewrap() {
     let f = fixture();
     let mut cards: Vec<_> = (0..5)
