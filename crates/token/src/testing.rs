@@ -144,7 +144,7 @@ fn a_card_once_per_device(make: &dyn Fn() -> Arc<dyn TokenStore>) {
         s.provision(again.clone(), &Fingerprint([193; 32])),
         Ok(Admission::Added(first.par))
     );
-    // A plain insert checks no siblings: it is how records are restored.
+    // A plain insert checks no siblings: it adds the record as it is given.
     let restored = record(&number(94), 90, &phone);
     s.insert(restored.clone()).unwrap();
     assert_eq!(s.get(&restored.id).unwrap(), Some(restored));
