@@ -475,8 +475,9 @@ impl HotRecords for MemoryRecords {
         Ok(self.answers(key).by_key.contains_key(&key))
     }
 
-    /// Both read under one hold of the answers' shard and the links (nothing holds one and
-    /// waits for the other), so that their misses overlap (see [`cloudcard_core::sync`]).
+    /// Both read under one hold of the answers' shard and the token's shard of links (nothing
+    /// holds one and waits for the other), so that their misses overlap (see
+    /// [`cloudcard_core::sync`]).
     fn payment_records(
         &self,
         id: &TransactionId,
