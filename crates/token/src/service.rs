@@ -619,8 +619,6 @@ impl<S: TokenStore> TokenService<S> {
         })
     }
 
-    /// Whether a drawn number may name a token of `pan`. A number another token holds is not
-    /// looked up here: the store's insert refuses it as a duplicate, and another is drawn.
     fn grant(&self, token: &TokenId, state: LukState) -> LukGrant {
         let policy = self.config.luk_policy;
         LukGrant {
