@@ -101,20 +101,15 @@ impl<K: Kv> TokenStore for KvTokenStore<K> {
     ) -> Result<Admission, StoreError> {
         store::write(&self.kv, |txn| {
             let siblings = records_under(txn, BY_FINGERPRINT, &record.fingerprint.0)?;
-            if siblings.iter().any(|r| {
-                r.status != TokenStatus::Deleted && r.domain.device == record.domain.device
-            }) {
+            let device = &record.domain.device;
+            let siblings = siblings.iter().map(|r| (r.status, r.domain.device == *device, r.par));
+            let Admission::Added(par) = Admission::beside(record.par, siblings) else {
                 return Ok(Admission::OnDevice);
-            }
+            };
             if !txn.range(BY_FINGERPRINT, &number.0, &prefix_end(&number.0), 1)?.is_empty() {
                 return Err(StoreError::Duplicate);
             }
-            let par = siblings.first().map_or(record.par, |first| first.par);
-            if par == record.par {
-                put_new(txn, &record)?;
-            } else {
-                put_new(txn, &TokenRecord { par, ..record.clone() })?;
-            }
+            put_new(txn, &TokenRecord { par, ..record.clone() })?;
             Ok(Admission::Added(par))
         })
     }

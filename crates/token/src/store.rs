@@ -109,6 +109,27 @@ pub enum Admission {
     OnDevice,
 }
 
+impl Admission {
+    /// How a card's new token with its own reference `own` is admitted beside the card's
+    /// tokens already vaulted, each given as its status, whether it is on the new token's
+    /// device, and its reference: kept out if one is live on that device, else added under the
+    /// first one's reference, or under `own` if there are none. Every store provisions by this
+    /// rule.
+    pub(crate) fn beside(
+        own: Par,
+        siblings: impl IntoIterator<Item = (TokenStatus, bool, Par)>,
+    ) -> Self {
+        let mut first = None;
+        for (status, on_device, par) in siblings {
+            if on_device && status != TokenStatus::Deleted {
+                return Self::OnDevice;
+            }
+            first = first.or(Some(par));
+        }
+        Self::Added(first.unwrap_or(own))
+    }
+}
+
 /// Where token records live. Records go in and come out owned; every update is a
 /// compare-and-set on the record's version, so two service nodes sharing one database can
 /// never both accept the same ATC: the second write fails with [`StoreError::Conflict`] and
@@ -144,19 +165,15 @@ pub trait TokenStore: Send + Sync {
         number: &Fingerprint,
     ) -> Result<Admission, StoreError> {
         let siblings = self.by_fingerprint(&record.fingerprint)?;
-        if siblings
-            .iter()
-            .any(|r| r.status != TokenStatus::Deleted && r.domain.device == record.domain.device)
-        {
+        let device = &record.domain.device;
+        let siblings = siblings.iter().map(|r| (r.status, r.domain.device == *device, r.par));
+        let Admission::Added(par) = Admission::beside(record.par, siblings) else {
             return Ok(Admission::OnDevice);
-        }
-        if let Some(first) = siblings.first() {
-            record.par = first.par;
-        }
+        };
         if !self.by_fingerprint(number)?.is_empty() {
             return Err(StoreError::Duplicate);
         }
-        let par = record.par;
+        record.par = par;
         self.insert(record)?;
         Ok(Admission::Added(par))
     }
@@ -883,29 +900,22 @@ impl InMemoryTokenStore {
             // The card has tokens (seldom): read them where they lie. Holding the fingerprint
             // index for writing, this is the only holder of two record shards, so taking a
             // second here waits on no one who waits on it.
-            let mut first = None;
-            for slot in fingerprints.slots_in(word) {
+            let siblings = fingerprints.slots_in(word).filter_map(|slot| {
                 let other;
                 let records = if slot.shard == index {
                     &shard.records
                 } else {
-                    let Some(lock) = self.shard_at(slot.shard) else { continue };
-                    other = lock.read_unpoisoned();
+                    other = self.shard_at(slot.shard)?.read_unpoisoned();
                     &other.records
                 };
-                let Some(sibling) =
-                    records.get(slot.at as usize).filter(|r| r.fingerprint == record.fingerprint)
-                else {
-                    continue;
-                };
-                if sibling.status != TokenStatus::Deleted && sibling.device == record.domain.device
-                {
-                    return Ok(Admission::OnDevice);
-                }
-                first = first.or(Some(sibling.par));
-            }
-            if let Some(par) = first {
-                record.par = par;
+                let sibling = records
+                    .get(slot.at as usize)
+                    .filter(|r| r.fingerprint == record.fingerprint)?;
+                Some((sibling.status, sibling.device == record.domain.device, sibling.par))
+            });
+            match Admission::beside(record.par, siblings) {
+                Admission::Added(par) => record.par = par,
+                Admission::OnDevice => return Ok(Admission::OnDevice),
             }
         }
         let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
