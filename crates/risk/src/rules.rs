@@ -52,9 +52,10 @@ impl RuleId {
     /// The longest id.
     pub const MAX: usize = 64;
 
-    /// `id`, if it is ASCII of at most [`Self::MAX`] bytes (a rule set checks the rest).
+    /// `id`, if it is 1 to [`Self::MAX`] of `a-z`, `0-9`, `-`, `_`, `.`.
     fn new(id: &str) -> Option<Self> {
-        Ascii::new(id).map(Self)
+        let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b);
+        Ascii::new(id).filter(|_| !id.is_empty() && id.bytes().all(allowed)).map(Self)
     }
 
     /// The id.
@@ -310,13 +311,7 @@ impl RuleSet {
                 rule: if rule.id.is_empty() { format!("#{}", i + 1) } else { rule.id.clone() },
                 reason,
             };
-            let id = RuleId::new(&rule.id).filter(|_| {
-                !rule.id.is_empty()
-                    && rule.id.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b)
-                    })
-            });
-            let Some(id) = id else {
+            let Some(id) = RuleId::new(&rule.id) else {
                 return Err(bad("id must be 1 to 64 of a-z, 0-9, '-', '_', '.'".into()));
             };
             if set.rules.iter().any(|r| *r.id == *rule.id) {
