@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::aead::{Aead, AeadInOut, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use cloudcard_core::text::InlineBytes;
 use cloudcard_masking::Secret;
@@ -44,6 +44,8 @@ pub struct Sealed {
 
 /// The most ciphertext (with its tag) held inline: a 19-digit PAN and an expiry take 41 bytes.
 const INLINE_CIPHERTEXT: usize = 48;
+/// The length of an AES-GCM tag.
+const TAG: usize = 16;
 
 /// Sealed bytes, the tag included: inline when they fit (every sealed PAN), so that opening a
 /// record reads no second allocation, else on the heap. Which one is fixed by the length.
@@ -200,11 +202,29 @@ impl KeyRing {
         let entry = self.keys.get(&self.current).ok_or(TokenError::KeyVersion)?;
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
-        let ciphertext = entry
-            .cipher
-            .encrypt(&nonce.into(), Payload { msg: plaintext, aad })
-            .map_err(|_| TokenError::Crypto)?;
-        Ok(Sealed { key_version: self.current, nonce, ciphertext: Ciphertext::new(&ciphertext) })
+        let sealed_len = plaintext.len().checked_add(TAG).filter(|&n| n <= INLINE_CIPHERTEXT);
+        let ciphertext = match sealed_len {
+            // Sealed in place where it is kept inline (every card number and expiry): nothing
+            // goes through the heap.
+            Some(len) => {
+                let mut buffer = Zeroizing::new([0u8; INLINE_CIPHERTEXT]);
+                let (body, rest) = buffer.split_at_mut(plaintext.len());
+                body.copy_from_slice(plaintext);
+                let tag = entry
+                    .cipher
+                    .encrypt_inout_detached(&nonce.into(), aad, body.into())
+                    .map_err(|_| TokenError::Crypto)?;
+                rest.get_mut(..TAG).ok_or(TokenError::Crypto)?.copy_from_slice(&tag);
+                Ciphertext::new(buffer.get(..len).ok_or(TokenError::Crypto)?)
+            }
+            None => Ciphertext::new(
+                &entry
+                    .cipher
+                    .encrypt(&nonce.into(), Payload { msg: plaintext, aad })
+                    .map_err(|_| TokenError::Crypto)?,
+            ),
+        };
+        Ok(Sealed { key_version: self.current, nonce, ciphertext })
     }
 
     /// Opens a sealed record bound to `aad`.
@@ -224,7 +244,37 @@ impl KeyRing {
             .map(Zeroizing::new)
             .map_err(|_| TokenError::Crypto)
     }
+
+    /// Opens a sealed record bound to `aad` and hands its plaintext to `read`: in place, in a
+    /// zeroized buffer that never reaches the heap, when it is held inline (every sealed card
+    /// number). The errors of [`Self::open`].
+    pub(crate) fn open_with<R>(
+        &self,
+        aad: &[u8],
+        sealed: &Sealed,
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, TokenError> {
+        if !sealed.ciphertext.is_inline() {
+            return self.open(aad, sealed).map(|plain| read(plain.as_slice()));
+        }
+        let entry = self.keys.get(&sealed.key_version).ok_or(TokenError::UnknownKey)?;
+        if entry.retired {
+            return Err(TokenError::RetiredKey);
+        }
+        let len = sealed.ciphertext.len().checked_sub(TAG).ok_or(TokenError::Crypto)?;
+        let (body, tag) = sealed.ciphertext.split_at_checked(len).ok_or(TokenError::Crypto)?;
+        let mut buffer = Zeroizing::new([0u8; INLINE_CIPHERTEXT]);
+        let plain = buffer.get_mut(..len).ok_or(TokenError::Crypto)?;
+        plain.copy_from_slice(body);
+        let tag = tag.try_into().map_err(|_| TokenError::Crypto)?;
+        entry
+            .cipher
+            .decrypt_inout_detached(&sealed.nonce.into(), aad, plain.into(), tag)
+            .map_err(|_| TokenError::Crypto)?;
+        Ok(read(plain))
+    }
 }
+
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -304,6 +354,47 @@ mod tests {
         let mut bad = sealed.clone();
         bad.key_version = KeyVersion(8);
         assert_eq!(ring.open(b"tok_a", &bad).unwrap_err(), TokenError::UnknownKey);
+    }
+
+    #[test]
+    fn sealed_in_place_or_not_it_is_aes_gcm_ciphertext_and_tag() {
+        let ring = KeyRing::new(KeyVersion(1), &Secret::new([9; 32]));
+        let cipher = Aes256Gcm::new(&[9; 32].into());
+        // Up to 32 bytes are sealed in place, longer on the heap.
+        for len in 0..=40u8 {
+            let plain: Vec<u8> = (0..len).collect();
+            let sealed = ring.seal(b"tok_a", &plain).unwrap();
+            assert_eq!(sealed.ciphertext.len(), plain.len() + TAG);
+            assert_eq!(sealed.ciphertext.is_inline(), len <= 32, "{len}");
+            let opened = cipher
+                .decrypt(&sealed.nonce.into(), Payload { msg: &sealed.ciphertext, aad: b"tok_a" })
+                .unwrap();
+            assert_eq!(opened, plain, "{len}");
+        }
+    }
+
+    #[test]
+    fn opened_in_place_or_not_a_record_reads_as_sealed_and_refuses_as_open_does() {
+        let mut ring = KeyRing::new(KeyVersion(1), &Secret::new([9; 32]));
+        for len in [0, 19, 25, 32, 33, 100] {
+            let plain: Vec<u8> = (0..len).collect();
+            let sealed = ring.seal(b"tok_a", &plain).unwrap();
+            assert_eq!(ring.open_with(b"tok_a", &sealed, <[u8]>::to_vec).unwrap(), plain);
+            let mut bad = sealed.clone();
+            bad.ciphertext[0] ^= 1;
+            for (aad, record) in [(&b"tok_b"[..], &sealed), (b"tok_a", &bad)] {
+                assert_eq!(ring.open_with(aad, record, |_| ()), Err(TokenError::Crypto));
+            }
+        }
+        let old = ring.seal(b"tok_a", b"6222021234567890128").unwrap();
+        ring.add(KeyVersion(2), &Secret::new([2; 32])).unwrap();
+        ring.retire(KeyVersion(1)).unwrap();
+        assert_eq!(ring.open_with(b"tok_a", &old, |_| ()), Err(TokenError::RetiredKey));
+        let other = Sealed { key_version: KeyVersion(3), ..old };
+        assert_eq!(ring.open_with(b"tok_a", &other, |_| ()), Err(TokenError::UnknownKey));
+        let short = Sealed { ciphertext: Ciphertext::new(&[1; 15]), ..other };
+        let short = Sealed { key_version: KeyVersion(2), ..short };
+        assert_eq!(ring.open_with(b"tok_a", &short, |_| ()), Err(TokenError::Crypto));
     }
 
     #[test]

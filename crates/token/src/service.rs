@@ -2,6 +2,7 @@
 //! detokenization, over a [`TokenStore`].
 
 use cloudcard_core::sync::MutexExt;
+use std::io::Write as _;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -640,26 +641,30 @@ impl<S: TokenStore> TokenService<S> {
         pan: &Pan,
         expiry: Option<CardExpiry>,
     ) -> Result<Sealed, TokenError> {
-        let mut plain = Zeroizing::new(String::with_capacity(25));
-        plain.push_str(pan.expose_digits());
-        if let Some(expiry) = expiry {
-            plain.push('|');
-            plain.push_str(&expiry.to_string());
-        }
-        self.keys().seal(id.as_bytes(), plain.as_bytes())
+        // The digits, then `|` and the expiry (`MM/YY`): at most 25 bytes, kept off the heap.
+        let mut plain = Zeroizing::new([0u8; 32]);
+        let mut rest = plain.as_mut_slice();
+        let written = match expiry {
+            Some(expiry) => write!(rest, "{}|{expiry}", pan.expose_digits()),
+            None => rest.write_all(pan.expose_digits().as_bytes()),
+        };
+        let left = written.ok().map(|()| rest.len()).ok_or(TokenError::Crypto)?;
+        let len = plain.len().checked_sub(left).ok_or(TokenError::Crypto)?;
+        self.keys().seal(id.as_bytes(), plain.get(..len).ok_or(TokenError::Crypto)?)
     }
 
     fn open(&self, record: &TokenRecord) -> Result<FundingCard, TokenError> {
-        let plain = self.keys().open(record.id.as_bytes(), &record.sealed_pan)?;
-        let text = core::str::from_utf8(&plain).map_err(|_| TokenError::Crypto)?;
-        let (digits, expiry) = match text.split_once('|') {
-            Some((digits, expiry)) => {
-                (digits, Some(CardExpiry::parse(expiry).map_err(|_| TokenError::Crypto)?))
-            }
-            None => (text, None),
-        };
-        let pan = Pan::parse(digits).map_err(|_| TokenError::Crypto)?;
-        Ok(FundingCard { pan, expiry })
+        self.keys().open_with(record.id.as_bytes(), &record.sealed_pan, |plain| {
+            let text = core::str::from_utf8(plain).map_err(|_| TokenError::Crypto)?;
+            let (digits, expiry) = match text.split_once('|') {
+                Some((digits, expiry)) => {
+                    (digits, Some(CardExpiry::parse(expiry).map_err(|_| TokenError::Crypto)?))
+                }
+                None => (text, None),
+            };
+            let pan = Pan::parse(digits).map_err(|_| TokenError::Crypto)?;
+            Ok(FundingCard { pan, expiry })
+        })?
     }
 
     fn fingerprint(&self, digits: &str) -> Fingerprint {
