@@ -275,7 +275,6 @@ impl KeyRing {
     }
 }
 
-
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let versions: Vec<_> = self.keys.iter().map(|(v, e)| (v.0, e.retired)).collect();
