@@ -165,14 +165,21 @@ impl TokenBin {
             .checked_sub(self.prefix.len() + 1)
             .filter(|&n| n >= Self::MIN_RANDOM_DIGITS && len <= 19)
             .ok_or(TokenError::BinRange)?;
-        let mut rng = rand::rng();
         // The prefix, the random digits, then the check digit.
         let mut digits = [0u8; MAX_DIGITS];
         let (prefix, rest) =
             digits.split_at_mut_checked(self.prefix.len()).ok_or(TokenError::BinRange)?;
         prefix.copy_from_slice(self.prefix.as_bytes());
         let (drawn, _) = rest.split_at_mut_checked(random).ok_or(TokenError::BinRange)?;
-        drawn.fill_with(|| b'0' + rng.random_range(0..10u8));
+        // One uniform draw below 10^random (at most 10^14), written out digit by digit.
+        let exponent = u32::try_from(random).map_err(|_| TokenError::BinRange)?;
+        let bound = 10u64.checked_pow(exponent).ok_or(TokenError::BinRange)?;
+        let mut value = rand::rng().random_range(0..bound);
+        for digit in drawn.iter_mut().rev() {
+            // A remainder of 10 is a digit.
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
         let payload_len = self.prefix.len() + random;
         let check = luhn_check_digit(digits.get(..payload_len).ok_or(TokenError::BinRange)?)
             .ok_or(TokenError::BinRange)?;
@@ -240,6 +247,20 @@ mod tests {
         }
         assert_eq!(bin.draw(12), Err(TokenError::BinRange));
         assert_eq!(bin.draw(20), Err(TokenError::BinRange));
+    }
+
+    #[test]
+    fn every_drawn_digit_takes_every_value() {
+        let bin = TokenBin::new("99000123", IssuerTable::builtin()).unwrap();
+        // Ten random digits between the prefix and the check digit of 19.
+        let mut seen = [[false; 10]; 10];
+        for _ in 0..2_000 {
+            let n = bin.draw(19).unwrap();
+            for (seen, digit) in seen.iter_mut().zip(n.expose()[8..18].bytes()) {
+                seen[usize::from(digit - b'0')] = true;
+            }
+        }
+        assert!(seen.iter().all(|digits| digits.iter().all(|&s| s)), "{seen:?}");
     }
 
     #[test]
