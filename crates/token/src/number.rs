@@ -176,7 +176,7 @@ impl TokenBin {
         let bound = 10u64.checked_pow(exponent).ok_or(TokenError::BinRange)?;
         let mut value = rand::rng().random_range(0..bound);
         for digit in drawn.iter_mut().rev() {
-            // A remainder of 10 is a digit.
+            // The remainder is below 10: the cast keeps it whole.
             *digit = b'0' + (value % 10) as u8;
             value /= 10;
         }
