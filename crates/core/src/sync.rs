@@ -1,4 +1,4 @@
-//! Locks that carry on after a panic elsewhere.
+//! Locks that carry on after a panic elsewhere, and values read without a lock.
 //!
 //! Every cloudcard store replaces whole records under its locks, so a thread that panicked while
 //! holding one cannot have left a record half-written; the data behind a poisoned lock is as
@@ -58,6 +58,60 @@ impl<T> core::ops::Deref for Padded<T> {
     }
 }
 
+/// A value read far more often than it changes (a key ring, the lists every decision reads),
+/// read without a lock: a reader writes nothing another reader shares. A change copies the
+/// value, changes the copy and swaps it in, one change at a time, so none is lost; a reader
+/// sees the value before a change or after it, whole.
+#[derive(Debug, Default)]
+pub struct CopyOnWrite<T> {
+    current: arc_swap::ArcSwap<T>,
+    changing: Mutex<()>,
+}
+
+/// A [`CopyOnWrite`] value as it was loaded.
+#[derive(Debug)]
+pub struct Loaded<T>(arc_swap::Guard<std::sync::Arc<T>>);
+
+impl<T> core::ops::Deref for Loaded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone> CopyOnWrite<T> {
+    /// Holds `value`.
+    #[must_use]
+    pub fn new(value: T) -> Self {
+        Self { current: arc_swap::ArcSwap::from_pointee(value), changing: Mutex::new(()) }
+    }
+
+    /// The value now (kept whole while the guard lives, whatever changes meanwhile).
+    #[must_use]
+    pub fn load(&self) -> Loaded<T> {
+        Loaded(self.current.load())
+    }
+
+    /// Changes the value by `change`; what `change` answers.
+    pub fn change<R>(&self, change: impl FnOnce(&mut T) -> R) -> R {
+        self.try_change(|value| Ok::<R, core::convert::Infallible>(change(value)))
+            .unwrap_or_else(|never| match never {})
+    }
+
+    /// Changes the value by `change` if it succeeds; unchanged if it fails.
+    ///
+    /// # Errors
+    ///
+    /// What `change` returns.
+    pub fn try_change<R, E>(&self, change: impl FnOnce(&mut T) -> Result<R, E>) -> Result<R, E> {
+        let _one_at_a_time = self.changing.lock_unpoisoned();
+        let mut value = T::clone(&self.current.load());
+        let answer = change(&mut value)?;
+        self.current.store(std::sync::Arc::new(value));
+        Ok(answer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +130,34 @@ mod tests {
         let rw = RwLock::new(2);
         *rw.write_unpoisoned() += 1;
         assert_eq!(*rw.read_unpoisoned(), 3);
+    }
+
+    #[test]
+    fn changes_made_at_once_are_all_kept_and_a_failed_one_is_none() {
+        let value = CopyOnWrite::new(Vec::<u32>::new());
+        let before = value.load();
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let value = &value;
+                s.spawn(move || (0..100).for_each(|i| value.change(|v| v.push(t * 100 + i))));
+            }
+        });
+        let mut all = value.load().clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..800).collect::<Vec<_>>());
+        assert!(before.is_empty(), "a guard keeps the value it loaded");
+        let failed = value.try_change(|v| {
+            v.clear();
+            Err::<(), _>("refused")
+        });
+        assert_eq!(failed, Err("refused"));
+        assert_eq!(value.load().len(), 800, "a failed change is none");
+        assert_eq!(
+            value.change(|v| {
+                v.push(800);
+                v.len()
+            }),
+            801
+        );
     }
 }

@@ -366,8 +366,7 @@ impl<K: Kv> RiskStore for KvRiskStore<K> {
 pub struct InMemoryRiskStore {
     log: LossLog,
     book: std::sync::RwLock<Book>,
-    lists: arc_swap::ArcSwap<Lists>,
-    changing: std::sync::Mutex<()>,
+    lists: cloudcard_core::sync::CopyOnWrite<Lists>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -398,15 +397,6 @@ impl InMemoryRiskStore {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Book> {
         cloudcard_core::sync::RwLockExt::write_unpoisoned(&self.book)
-    }
-
-    /// Changes the lists: a copy, changed by `change`, swapped in; what `change` answers.
-    fn change_lists<T>(&self, change: impl FnOnce(&mut Lists) -> T) -> T {
-        let _one_at_a_time = cloudcard_core::sync::MutexExt::lock_unpoisoned(&self.changing);
-        let mut lists = Lists::clone(&self.lists.load());
-        let answer = change(&mut lists);
-        self.lists.store(Arc::new(lists));
-        answer
     }
 }
 
@@ -614,7 +604,7 @@ impl Book {
 
 impl RiskStore for InMemoryRiskStore {
     fn mark_lost(&self, instrument: &Instrument, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.change_lists(|lists| {
+        self.lists.change(|lists| {
             match instrument {
                 Instrument::Card(c) => lists.lost_cards.entry(c.clone()).or_insert(at),
                 Instrument::Device(d) => lists.lost_devices.entry(d.clone()).or_insert(at),
@@ -624,14 +614,14 @@ impl RiskStore for InMemoryRiskStore {
     }
 
     fn clear_lost(&self, instrument: &Instrument) -> Result<bool, StoreError> {
-        Ok(self.change_lists(|lists| match instrument {
+        Ok(self.lists.change(|lists| match instrument {
             Instrument::Card(c) => lists.lost_cards.remove(c).is_some(),
             Instrument::Device(d) => lists.lost_devices.remove(d).is_some(),
         }))
     }
 
     fn set_suspended(&self, user: &UserId, suspended: bool) -> Result<(), StoreError> {
-        self.change_lists(|lists| {
+        self.lists.change(|lists| {
             if suspended {
                 lists.suspended.insert(user.clone());
             } else {
@@ -725,7 +715,7 @@ impl RiskStore for InMemoryRiskStore {
     }
 
     fn suppress(&self, key: EntityKey, rule: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.change_lists(|lists| {
+        self.lists.change(|lists| {
             let list = lists.suppressed.entry(key).or_default();
             list.retain(|(r, _)| r != rule);
             list.push((rule.to_owned(), until));

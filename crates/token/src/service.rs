@@ -1,9 +1,8 @@
 //! The token service: provisioning, lifecycle, key replenishment, cryptogram verification and
 //! detokenization, over a [`TokenStore`].
 
-use cloudcard_core::sync::MutexExt;
+use cloudcard_core::sync::{CopyOnWrite, Loaded};
 use std::io::Write as _;
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use cloudcard_core::{Amount, CardExpiry, DeviceId, Pan, SharedClock, TokenId};
@@ -41,8 +40,7 @@ pub struct TokenService<S = InMemoryTokenStore> {
     config: TokenConfig,
     /// Read by every seal and open without a lock (a reader writes nothing another shares); a
     /// change copies the ring, changes the copy and swaps it in, one change at a time.
-    data_keys: arc_swap::ArcSwap<KeyRing>,
-    changing_keys: Mutex<()>,
+    data_keys: CopyOnWrite<KeyRing>,
     fingerprint_key: MacKey,
     par_key: MacKey,
     luk_master: luk::LukMaster,
@@ -56,8 +54,7 @@ impl<S: TokenStore> TokenService<S> {
     pub fn new(config: TokenConfig, keys: TokenKeys, store: S, clock: SharedClock) -> Self {
         Self {
             config,
-            data_keys: arc_swap::ArcSwap::from_pointee(keys.data_keys),
-            changing_keys: Mutex::new(()),
+            data_keys: CopyOnWrite::new(keys.data_keys),
             fingerprint_key: keys.fingerprint_key,
             par_key: keys.par_key,
             luk_master: luk::LukMaster::new(keys.luk_master_key),
@@ -482,7 +479,7 @@ impl<S: TokenStore> TokenService<S> {
     ///
     /// [`TokenError::KeyVersion`] unless `version` is above every version held.
     pub fn add_data_key(&self, version: KeyVersion, key: &KeyBytes) -> Result<(), TokenError> {
-        self.change_keys(|ring| ring.add(version, key))
+        self.data_keys.try_change(|ring| ring.add(version, key))
     }
 
     /// Retires a data key version: records still under it fail closed.
@@ -491,19 +488,7 @@ impl<S: TokenStore> TokenService<S> {
     ///
     /// [`TokenError::KeyVersion`] for the current or an unknown version.
     pub fn retire_data_key(&self, version: KeyVersion) -> Result<(), TokenError> {
-        self.change_keys(|ring| ring.retire(version))
-    }
-
-    /// Changes a copy of the key ring and swaps it in, if `change` succeeds.
-    fn change_keys(
-        &self,
-        change: impl FnOnce(&mut KeyRing) -> Result<(), TokenError>,
-    ) -> Result<(), TokenError> {
-        let _one_at_a_time = self.changing_keys.lock_unpoisoned();
-        let mut ring = KeyRing::clone(&self.data_keys.load());
-        change(&mut ring)?;
-        self.data_keys.store(std::sync::Arc::new(ring));
-        Ok(())
+        self.data_keys.try_change(|ring| ring.retire(version))
     }
 
     /// Re-encrypts every vault record not under the current data key.
@@ -631,7 +616,7 @@ impl<S: TokenStore> TokenService<S> {
         }
     }
 
-    fn keys(&self) -> arc_swap::Guard<std::sync::Arc<KeyRing>> {
+    fn keys(&self) -> Loaded<KeyRing> {
         self.data_keys.load()
     }
 
