@@ -101,9 +101,7 @@ impl<K: Kv> TokenStore for KvTokenStore<K> {
     ) -> Result<Admission, StoreError> {
         store::write(&self.kv, |txn| {
             let siblings = records_under(txn, BY_FINGERPRINT, &record.fingerprint.0)?;
-            let device = &record.domain.device;
-            let siblings = siblings.iter().map(|r| (r.status, r.domain.device == *device, r.par));
-            let Admission::Added(par) = Admission::beside(record.par, siblings) else {
+            let Admission::Added(par) = Admission::among(&record, &siblings) else {
                 return Ok(Admission::OnDevice);
             };
             if !txn.range(BY_FINGERPRINT, &number.0, &prefix_end(&number.0), 1)?.is_empty() {

@@ -128,6 +128,13 @@ impl Admission {
         }
         Self::Added(first.unwrap_or(own))
     }
+
+    /// [`Self::beside`] for `record` and its card's tokens as records.
+    pub(crate) fn among(record: &TokenRecord, siblings: &[TokenRecord]) -> Self {
+        let device = &record.domain.device;
+        let siblings = siblings.iter().map(|r| (r.status, r.domain.device == *device, r.par));
+        Self::beside(record.par, siblings)
+    }
 }
 
 /// Where token records live. Records go in and come out owned; every update is a
@@ -165,9 +172,7 @@ pub trait TokenStore: Send + Sync {
         number: &Fingerprint,
     ) -> Result<Admission, StoreError> {
         let siblings = self.by_fingerprint(&record.fingerprint)?;
-        let device = &record.domain.device;
-        let siblings = siblings.iter().map(|r| (r.status, r.domain.device == *device, r.par));
-        let Admission::Added(par) = Admission::beside(record.par, siblings) else {
+        let Admission::Added(par) = Admission::among(&record, &siblings) else {
             return Ok(Admission::OnDevice);
         };
         if !self.by_fingerprint(number)?.is_empty() {
