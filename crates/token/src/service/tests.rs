@@ -503,9 +503,7 @@ impl Interleaving {
             drawn: Mutex::new(Vec::new()),
         }
     }
-}
 
-impl Interleaving {
     /// Whether another node took the number first (as many times as the test asked).
     fn took_first(&self) -> bool {
         self.taken_first
