@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use cloudcard_benches::{CountingAllocator, Workload, thread_rates, touch_memory};
+use cloudcard_benches::{
+    CountingAllocator, Workload, print_tail, thread_rates, timed_calls, touch_memory,
+};
 use cloudcard_core::{Amount, Channel, ManualClock, beijing_hour};
 use cloudcard_risk::{
     Authentication, ChallengeMethod, DecisionBuf, EntityKind, Mcc, Outcome, RiskEngine, Transaction,
@@ -226,24 +228,7 @@ fn decide_scaling(engine: &RiskEngine, probes: &[Transaction]) {
 fn two_growing() {
     let (engine, _) = engine();
     let hasher = std::hash::RandomState::new();
-    let timed = |work: &(dyn Fn(usize) + Sync)| -> Vec<u64> {
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = (0..2)
-                .map(|t| {
-                    scope.spawn(move || {
-                        (0..CARDS / 2)
-                            .map(|k| {
-                                let start = Instant::now();
-                                work(2 * k + t);
-                                start.elapsed().as_nanos() as u64
-                            })
-                            .collect::<Vec<u64>>()
-                    })
-                })
-                .collect();
-            threads.into_iter().flat_map(|t| t.join().unwrap()).collect()
-        })
-    };
+    let timed = |work: &(dyn Fn(usize) + Sync)| timed_calls(2, CARDS / 2, work);
     let nanos = timed(&|i| {
         engine.record(&arriving(i), true).unwrap();
     });
@@ -269,25 +254,6 @@ fn engine() -> (RiskEngine, Arc<cloudcard_risk::VelocityStore>) {
     let state = Arc::new(cloudcard_risk::InMemoryRiskStore::new());
     let clock = Arc::new(ManualClock::new(now()));
     (RiskEngine::with_store(config, rules, clock, state, velocity.clone()).unwrap(), velocity)
-}
-
-/// Prints the median, p99.9 and worst of single calls timed in nanoseconds, beside a baseline
-/// timed alike.
-fn print_tail(what: &str, mut nanos: Vec<u64>, baseline: &str, mut base: Vec<u64>) {
-    nanos.sort_unstable();
-    base.sort_unstable();
-    let at = |v: &[u64], q: usize| v[v.len() * q / 1000];
-    let max = |v: &[u64]| v[v.len() - 1] / 1_000;
-    eprintln!(
-        "{what}: median {} ns, p99.9 {} ns, max {} µs ({baseline}: median {} ns, p99.9 {} ns, \
-         max {} µs)",
-        at(&nanos, 500),
-        at(&nanos, 999),
-        max(&nanos),
-        at(&base, 500),
-        at(&base, 999),
-        max(&base)
-    );
 }
 
 fn bench_decide(c: &mut Criterion) {

@@ -1,7 +1,8 @@
 //! Token benches, each beside its raw baseline, at 10k and 1M tokens in the vault: provision
 //! vs AES-GCM encrypt + two HMACs + a map insert; detokenize vs a map hit + AES-GCM decrypt;
 //! verify vs HMAC-SHA256 of the same message keyed per call + a map hit. Also prints the heap
-//! bytes per token (its record and the indexes over it).
+//! bytes per token (its record and the indexes over it), and the median, p99.9 and worst
+//! provision while a vault grows to 1M, on one thread and on two at once.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::HashMap;
@@ -14,7 +15,9 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use chrono::{TimeDelta, TimeZone, Utc};
-use cloudcard_benches::{CountingAllocator, Workload, thread_rates, touch_memory};
+use cloudcard_benches::{
+    CountingAllocator, Workload, print_tail, thread_rates, timed_calls, touch_memory,
+};
 use cloudcard_core::{Amount, Currency, DeviceId, IssuerTable, ManualClock, Pan};
 use cloudcard_masking::checks::luhn_check_digit;
 use cloudcard_token::{
@@ -52,12 +55,8 @@ struct Vault {
     cards: Vec<(DeviceId, DeviceCard)>,
 }
 
-/// A vault of `size` tokens, every card kept as its phone holds it; with the heap bytes each
-/// token takes in the service (its record and the indexes over it, the phones' cards left
-/// out).
-fn vault(size: u64) -> (Vault, isize) {
-    let mut cards = Vec::with_capacity(size as usize);
-    let before = GLOBAL.live_bytes();
+/// An empty token service, its keys limited only by time.
+fn service() -> (TokenService, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
     let mut config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
     config.luk_policy = LukPolicy {
@@ -66,8 +65,22 @@ fn vault(size: u64) -> (Vault, isize) {
         ttl: TimeDelta::days(3650),
     };
     let tokens = TokenService::new(config, TokenKeys::random(), Default::default(), clock.clone());
+    (tokens, clock)
+}
+
+/// A vault of `size` tokens, every card kept as its phone holds it; with the heap bytes each
+/// token takes in the service (its record and the indexes over it, the phones' cards left
+/// out), and each provision's time in nanoseconds as the vault grew.
+fn vault(size: u64) -> (Vault, isize, Vec<u64>) {
+    let mut cards = Vec::with_capacity(size as usize);
+    let mut nanos = Vec::with_capacity(size as usize);
+    let before = GLOBAL.live_bytes();
+    let (tokens, clock) = service();
     for i in 0..size {
-        let provisioned = tokens.provision(ProvisionRequest::new(pan(i), device(i))).unwrap();
+        let request = ProvisionRequest::new(pan(i), device(i));
+        let start = Instant::now();
+        let provisioned = tokens.provision(request).unwrap();
+        nanos.push(start.elapsed().as_nanos() as u64);
         cards.push((device(i), provisioned.device_card));
     }
     let after = GLOBAL.live_bytes();
@@ -78,7 +91,37 @@ fn vault(size: u64) -> (Vault, isize) {
     let cards_heap = GLOBAL.live_bytes() - after - buffer;
     drop(copy);
     let per_token = (after - before - cards_heap) / size as isize;
-    (Vault { tokens, clock, next: size, cards }, per_token)
+    (Vault { tokens, clock, next: size, cards }, per_token, nanos)
+}
+
+/// Something that never stalls and takes about as long as a provision (hashing an index 96
+/// times), timed as the provisions were: the machine's own hiccups, which strike a loop in
+/// proportion to its running time, show in its tail as they do in theirs.
+fn steady_baseline(threads: usize, calls: usize) -> Vec<u64> {
+    let hasher = std::hash::RandomState::new();
+    timed_calls(threads, calls / threads, &|i| {
+        for round in 0..96u64 {
+            black_box(std::hash::BuildHasher::hash_one(&hasher, (black_box(i), round)));
+        }
+    })
+}
+
+/// Each provision timed on two threads at once while they grow a fresh vault to `size`: what
+/// one provision waits while the other grows the shared indexes.
+fn two_growing(size: u64) {
+    let (tokens, _) = service();
+    let half = (size / 2) as usize;
+    let nanos = timed_calls(2, half, &|i| {
+        let i = i as u64;
+        let request = ProvisionRequest::new(pan(i), device(i));
+        black_box(tokens.provision(request).unwrap());
+    });
+    print_tail(
+        &format!("provision on 2 threads growing a vault to {size}"),
+        nanos,
+        "baseline hashing an index 96 times on 2 threads, timed alike",
+        steady_baseline(2, size as usize),
+    );
 }
 
 fn payment(v: &Vault) -> PaymentData {
@@ -303,7 +346,7 @@ fn number_map(size: u64) -> HashMap<String, u64> {
 /// primitive (an HMAC-SHA256 keyed per call): the two-thread speed-ups.
 fn verify_scaling() {
     const PER_THREAD: usize = 50_000;
-    let (mut v, _) = vault(1_000);
+    let (mut v, _, _) = vault(1_000);
     let data = payment(&v);
     let batches: Vec<(DeviceId, Vec<cloudcard_token::Cryptogram>)> = v.cards[..3]
         .iter_mut()
@@ -343,20 +386,30 @@ fn benches(c: &mut Criterion) {
     // (and two threads at once) pays no shared counter on each allocation.
     // CLOUDCARD_BENCH_SMALL=1 leaves out the 1M vault (a minute to build), for profiling.
     let large_too = std::env::var_os("CLOUDCARD_BENCH_SMALL").is_none();
-    let (small, small_bytes) = vault(10_000);
+    touch_memory(3 << 30);
+    let (small, small_bytes, _) = vault(10_000);
     let large = large_too.then(|| vault(1_000_000));
     GLOBAL.stop();
+    if let Some((_, _, nanos)) = &large {
+        print_tail(
+            "provision while the vault grows to 1000000",
+            nanos.clone(),
+            "baseline hashing an index 96 times, timed alike",
+            steady_baseline(1, nanos.len()),
+        );
+        two_growing(1_000_000);
+    }
     eprintln!(
         "a token record as a store hands it out: {} bytes inline (the in-memory store keeps 424, its prepared key with it)",
         size_of::<cloudcard_token::TokenRecord>()
     );
     eprintln!("heap bytes per token (record + indexes): {small_bytes} in a 10k vault");
-    if let Some((_, large_bytes)) = &large {
+    if let Some((_, large_bytes, _)) = &large {
         eprintln!("heap bytes per token (record + indexes): {large_bytes} in a 1M vault");
     }
     verify_scaling();
     bench_size(c, "10k", small);
-    if let Some((large, _)) = large {
+    if let Some((large, _, _)) = large {
         bench_size(c, "1m", large);
     }
 }

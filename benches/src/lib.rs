@@ -3,7 +3,7 @@
 //! Each bench group measures a cloudcard operation beside the raw primitive it is built on (a
 //! hand-written loop, a regex scanner, raw HMAC, AES-GCM or argon2id), so that its cost reads
 //! as a ratio to that baseline. This library holds what the benches share: a counting
-//! allocator for the memory figures.
+//! allocator for the memory figures, and the timing of single calls for the tail figures.
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -164,4 +164,49 @@ pub fn touch_memory(bytes: usize) {
     let mut memory: Vec<u8> = Vec::with_capacity(bytes);
     memory.resize(bytes, 1);
     std::hint::black_box(&memory);
+}
+
+/// Each of `per_thread` calls of `work` timed alone, in nanoseconds, on each of `threads`
+/// threads at once: thread `t` makes the calls `threads × k + t`, so together they make every
+/// call below `threads × per_thread` once. What one caller waits while another grows a shared
+/// store shows in the tail.
+pub fn timed_calls(threads: usize, per_thread: usize, work: &(dyn Fn(usize) + Sync)) -> Vec<u64> {
+    std::thread::scope(|scope| {
+        let spawned: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..per_thread)
+                        .map(|k| {
+                            let start = std::time::Instant::now();
+                            work(threads * k + t);
+                            u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        spawned
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// Prints the median, p99.9 and worst of single calls timed in nanoseconds, beside a baseline
+/// timed alike.
+pub fn print_tail(what: &str, mut nanos: Vec<u64>, baseline: &str, mut base: Vec<u64>) {
+    nanos.sort_unstable();
+    base.sort_unstable();
+    let at = |v: &[u64], q: usize| v.get(v.len() * q / 1000).copied().unwrap_or_default();
+    let max = |v: &[u64]| v.last().copied().unwrap_or_default() / 1_000;
+    eprintln!(
+        "{what}: median {} ns, p99.9 {} ns, max {} µs ({baseline}: median {} ns, p99.9 {} ns, \
+         max {} µs)",
+        at(&nanos, 500),
+        at(&nanos, 999),
+        max(&nanos),
+        at(&base, 500),
+        at(&base, 999),
+        max(&base)
+    );
 }

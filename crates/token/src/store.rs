@@ -4,7 +4,7 @@ use cloudcard_core::sync::{Padded, RwLockExt};
 use std::collections::HashMap;
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
-use std::sync::RwLock;
+use std::sync::{RwLock, RwLockWriteGuard};
 
 use cloudcard_core::{DeviceId, TokenId};
 
@@ -740,16 +740,64 @@ fn fingerprint_key(fingerprint: &Fingerprint) -> u64 {
     u64::from_le_bytes([a, b, c, d, e, f, g, h])
 }
 
+/// A table split into independently locked shards by its integer keys.
+type Sharded<T> = [Padded<RwLock<T>>; SHARDS];
+
+/// The shard of `shards` that `key` falls in.
+fn shard_of<T>(shards: &Sharded<T>, key: u64) -> &RwLock<T> {
+    #[expect(clippy::indexing_slicing, reason = "reduced modulo SHARDS, the array's length")]
+    &shards[(key % SHARDS as u64) as usize].0
+}
+
+/// Write guards on the shards of a sharded index that two keys fall in: one guard when they
+/// share a shard, else two, the lower shard's taken first (the lock order among an index's
+/// shards).
+struct TwoShards<'a> {
+    low: RwLockWriteGuard<'a, SlotIndex>,
+    high: Option<RwLockWriteGuard<'a, SlotIndex>>,
+    low_at: u64,
+}
+
+impl<'a> TwoShards<'a> {
+    fn lock(shards: &'a Sharded<SlotIndex>, a: u64, b: u64) -> Self {
+        let (a_at, b_at) = (a % SHARDS as u64, b % SHARDS as u64);
+        let (low, high) = if a_at <= b_at { (a, b) } else { (b, a) };
+        let low_guard = shard_of(shards, low).write_unpoisoned();
+        let high = (a_at != b_at).then(|| shard_of(shards, high).write_unpoisoned());
+        Self { low: low_guard, high, low_at: a_at.min(b_at) }
+    }
+
+    /// The shard `key` falls in (one of the two keys').
+    fn get(&self, key: u64) -> &SlotIndex {
+        match &self.high {
+            Some(high) if key % SHARDS as u64 != self.low_at => high,
+            _ => &self.low,
+        }
+    }
+
+    fn get_mut(&mut self, key: u64) -> &mut SlotIndex {
+        match &mut self.high {
+            Some(high) if key % SHARDS as u64 != self.low_at => high,
+            _ => &mut self.low,
+        }
+    }
+}
+
 /// The in-memory store: records in slabs of 64 independently locked shards, with indexes by
-/// number (the number as an integer, to the record's slot, in 64 shards of its own), by
-/// fingerprint and by device (digests to slots). Checking a cryptogram finds its record by
+/// number (the number as an integer, to the record's slot), by fingerprint and by device
+/// (digests to slots), each in 64 shards of its own. Checking a cryptogram finds its record by
 /// number in two probes, with no id hashed or compared; a compare-and-set locks one shard for
-/// the moment of the swap. No index holds a copy of an id or a key's text.
+/// the moment of the swap. No index holds a copy of an id or a key's text, and none is one
+/// table: a table that doubles copies a 64th of its index, so a growing vault never holds
+/// up a caller for long.
+///
+/// Lock order: the fingerprint index's shards (the lower first), the device index's, the
+/// number index's, then one record shard at a time; no caller holds two record shards.
 pub struct InMemoryTokenStore {
     shards: [Padded<RwLock<Shard>>; SHARDS],
-    by_number: [Padded<RwLock<IntMap<Slot>>>; SHARDS],
-    by_fingerprint: RwLock<SlotIndex>,
-    by_device: RwLock<SlotIndex>,
+    by_number: Sharded<IntMap<Slot>>,
+    by_fingerprint: Sharded<SlotIndex>,
+    by_device: Sharded<SlotIndex>,
     /// Keys the device digests, so that no one can choose device ids that share one.
     devices: RandomState,
 }
@@ -766,8 +814,8 @@ impl Default for InMemoryTokenStore {
         Self {
             shards: std::array::from_fn(|_| Padded::default()),
             by_number: std::array::from_fn(|_| Padded::default()),
-            by_fingerprint: RwLock::default(),
-            by_device: RwLock::default(),
+            by_fingerprint: std::array::from_fn(|_| Padded::default()),
+            by_device: std::array::from_fn(|_| Padded::default()),
             devices: RandomState::new(),
         }
     }
@@ -806,8 +854,7 @@ impl InMemoryTokenStore {
 
     fn numbers(&self, key: u64) -> &RwLock<IntMap<Slot>> {
         // The low digits vary most.
-        #[expect(clippy::indexing_slicing, reason = "reduced modulo SHARDS, the array's length")]
-        &self.by_number[(key % SHARDS as u64) as usize].0
+        shard_of(&self.by_number, key)
     }
 
     /// Where the record with this number lies: its shard's lock and its slot there.
@@ -856,28 +903,28 @@ impl InMemoryTokenStore {
         Ok(Some(stored.id.clone()))
     }
 
-    /// Replaces the record in `slot` if it is at `expected_version`; returns the fingerprint
-    /// it had.
+    /// Replaces the record in `slot` if it is at `expected_version` and its fingerprint is
+    /// `fingerprint`.
     fn swap(
         &self,
         slot: Slot,
         expected_version: u64,
+        fingerprint: &Fingerprint,
         record: TokenRecord,
-    ) -> Result<Fingerprint, StoreError> {
+    ) -> Result<(), StoreError> {
         let mut shard = self.shard_at(slot.shard).ok_or(StoreError::Missing)?.write_unpoisoned();
         let stored = shard
             .records
             .get_mut(slot.at as usize)
             .filter(|stored| stored.id == record.id)
             .ok_or(StoreError::Missing)?;
-        if stored.version != expected_version {
+        if stored.version != expected_version || stored.fingerprint != *fingerprint {
             return Err(StoreError::Conflict);
         }
-        let old = stored.fingerprint;
         // The prepared key is a pure function of the token and its sequence: it stays.
         let prepared = core::mem::take(&mut stored.prepared);
         *stored = Stored { prepared, ..Stored::from(record) };
-        Ok(old)
+        Ok(())
     }
 
     /// Adds a new record, unless its id or number is taken. Given `drawn`, the digest of its
@@ -891,29 +938,25 @@ impl InMemoryTokenStore {
             (fingerprint_key(&record.fingerprint), self.device_key(&record.domain.device));
         let id = IdKey::of(&record.id);
         let index = id.shard();
-        // Every lock first (lock order: the indexes, the number's shard, the record's), then
-        // every table read before any is written: reads under one hold (`cloudcard_core::sync`).
-        let mut fingerprints = self.by_fingerprint.write_unpoisoned();
-        let mut devices = self.by_device.write_unpoisoned();
+        // The index shards first, in lock order, then every table read before any is written:
+        // reads under one hold (`cloudcard_core::sync`).
+        let mut fingerprints =
+            TwoShards::lock(&self.by_fingerprint, fingerprint, drawn.unwrap_or(fingerprint));
+        let mut devices = shard_of(&self.by_device, device).write_unpoisoned();
         let mut numbers = self.numbers(key).write_unpoisoned();
-        let mut shard = self.shard_at(index).ok_or(StoreError::Missing)?.write_unpoisoned();
-        let taken = numbers.contains_key(&key)
-            | shard.find(id).is_some()
-            | drawn.is_some_and(|card| fingerprints.entry(card).is_some());
-        let (by_fingerprint, by_device) = (fingerprints.entry(fingerprint), devices.entry(device));
+        let number_taken = numbers.contains_key(&key)
+            | drawn.is_some_and(|card| fingerprints.get(card).entry(card).is_some());
+        let (by_fingerprint, by_device) =
+            (fingerprints.get(fingerprint).entry(fingerprint), devices.entry(device));
         if let (Some(_), Some(word)) = (drawn, by_fingerprint) {
-            // The card has tokens (seldom): read them where they lie. Holding the fingerprint
-            // index for writing, this is the only holder of two record shards, so taking a
-            // second here waits on no one who waits on it.
-            let siblings = fingerprints.slots_in(word).filter_map(|slot| {
-                let other;
-                let records = if slot.shard == index {
-                    &shard.records
-                } else {
-                    other = self.shard_at(slot.shard)?.read_unpoisoned();
-                    &other.records
-                };
-                let sibling = records
+            // The card has tokens (seldom): read them where they lie, one record shard at a
+            // time, before the new record's is taken. None can join or leave the card while its
+            // fingerprint's shard is held, and what is read of them (the status, live or
+            // deleted for good, the device and the reference) does not change under it.
+            let siblings = fingerprints.get(fingerprint).slots_in(word).filter_map(|slot| {
+                let shard = self.shard_at(slot.shard)?.read_unpoisoned();
+                let sibling = shard
+                    .records
                     .get(slot.at as usize)
                     .filter(|r| r.fingerprint == record.fingerprint)?;
                 Some((sibling.status, sibling.device == record.domain.device, sibling.par))
@@ -923,17 +966,24 @@ impl InMemoryTokenStore {
                 Admission::OnDevice => return Ok(Admission::OnDevice),
             }
         }
+        let mut shard = self.shard_at(index).ok_or(StoreError::Missing)?.write_unpoisoned();
         let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
-        if taken || !shard.claim(id, at) {
+        if number_taken || shard.find(id).is_some() || !shard.claim(id, at) {
             return Err(StoreError::Duplicate);
         }
         let slot = Slot { shard: index, at };
         let par = record.par;
         numbers.insert(key, slot);
         shard.records.push(Stored::from(record));
-        fingerprints.add_to(fingerprint, by_fingerprint, slot);
+        fingerprints.get_mut(fingerprint).add_to(fingerprint, by_fingerprint, slot);
         devices.add_to(device, by_device, slot);
         Ok(Admission::Added(par))
+    }
+
+    /// The fingerprint of the record in `slot`, as it is now.
+    fn fingerprint_at(&self, slot: Slot) -> Option<Fingerprint> {
+        let shard = self.shard_at(slot.shard)?.read_unpoisoned();
+        shard.records.get(slot.at as usize).map(|stored| stored.fingerprint)
     }
 }
 
@@ -1017,12 +1067,14 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
-        let slots = self.by_fingerprint.read_unpoisoned().slots(fingerprint_key(fingerprint));
+        let key = fingerprint_key(fingerprint);
+        let slots = shard_of(&self.by_fingerprint, key).read_unpoisoned().slots(key);
         Ok(self.records(slots, |r| r.fingerprint == *fingerprint))
     }
 
     fn by_device(&self, device: &DeviceId) -> Result<Vec<TokenRecord>, StoreError> {
-        let slots = self.by_device.read_unpoisoned().slots(self.device_key(device));
+        let key = self.device_key(device);
+        let slots = shard_of(&self.by_device, key).read_unpoisoned().slots(key);
         Ok(self.records(slots, |r| r.device == *device))
     }
 
@@ -1036,31 +1088,32 @@ impl TokenStore for InMemoryTokenStore {
         }
         // Found once: records never move, so the slot holds across the locks taken below.
         let slot = self.slot_of(&record.id).ok_or(StoreError::Missing)?;
+        // The fingerprint now, read before the index shards are locked to know which to lock.
+        // The swap below refuses a record that changed since (and any change moves its
+        // version on, which the swap would refuse too).
+        let old = self.fingerprint_at(slot).ok_or(StoreError::Missing)?;
+        let old_key = fingerprint_key(&old);
         if record.status == TokenStatus::Deleted {
             // A deleted token leaves the indexes (lock order: indexes, then shard).
-            let mut fingerprints = self.by_fingerprint.write_unpoisoned();
-            let mut devices = self.by_device.write_unpoisoned();
             let device = self.device_key(&record.domain.device);
-            let old_fingerprint = self.swap(slot, expected_version, record)?;
-            fingerprints.remove(fingerprint_key(&old_fingerprint), slot);
+            let mut fingerprints = TwoShards::lock(&self.by_fingerprint, old_key, old_key);
+            let mut devices = shard_of(&self.by_device, device).write_unpoisoned();
+            self.swap(slot, expected_version, &old, record)?;
+            fingerprints.get_mut(old_key).remove(old_key, slot);
             devices.remove(device, slot);
             return Ok(());
         }
-        let fingerprint_changes = self.shard_at(slot.shard).is_some_and(|shard| {
-            let shard = shard.read_unpoisoned();
-            shard.records.get(slot.at as usize).is_some_and(|s| s.fingerprint != record.fingerprint)
-        });
-        if !fingerprint_changes {
+        if old == record.fingerprint {
             // The common case: one shard locked for the swap, nothing else.
-            return self.swap(slot, expected_version, record).map(drop);
+            return self.swap(slot, expected_version, &old, record);
         }
         // A reissued card: hold the fingerprint index across the swap so that the index always
         // matches the stored records (lock order: index, then shard).
-        let mut index = self.by_fingerprint.write_unpoisoned();
-        let new_fingerprint = fingerprint_key(&record.fingerprint);
-        let old_fingerprint = self.swap(slot, expected_version, record)?;
-        index.remove(fingerprint_key(&old_fingerprint), slot);
-        index.add(new_fingerprint, slot);
+        let new_key = fingerprint_key(&record.fingerprint);
+        let mut index = TwoShards::lock(&self.by_fingerprint, old_key, new_key);
+        self.swap(slot, expected_version, &old, record)?;
+        index.get_mut(old_key).remove(old_key, slot);
+        index.get_mut(new_key).add(new_key, slot);
         Ok(())
     }
 
@@ -1262,6 +1315,33 @@ mod tests {
         // Through the plain spend, nothing is kept or lost.
         assert_eq!(store.spend_by_number(&number, &mut |_| None).unwrap(), Some(id));
         assert_eq!(spend(false), Some(1));
+    }
+
+    #[test]
+    fn two_keys_lock_their_shards_once_each_and_reach_each_its_own() {
+        let index: Sharded<SlotIndex> = std::array::from_fn(|_| Padded::default());
+        let slot = Slot { shard: 0, at: 7 };
+        let free = |at: usize| index[at].0.try_write().is_ok();
+        {
+            // 3 and 67 share shard 3: one guard, both keys reach it.
+            let mut same = TwoShards::lock(&index, 67, 3);
+            assert!(same.high.is_none());
+            same.get_mut(67).add(67, slot);
+            assert_eq!(same.get(3).entry(67), Some(slot.word()));
+            assert!(!free(3));
+        }
+        assert!(free(3));
+        {
+            // 5 and 2: two guards, each key reaching its own shard.
+            let mut two = TwoShards::lock(&index, 5, 2);
+            two.get_mut(5).add(5, slot);
+            two.get_mut(2).add(2, slot);
+            assert_eq!((two.get(5).entry(2), two.get(2).entry(5)), (None, None));
+            assert!(!free(2) && !free(5));
+        }
+        assert!(free(2) && free(5));
+        assert_eq!(index[5].0.read_unpoisoned().entry(5), Some(slot.word()));
+        assert_eq!(index[2].0.read_unpoisoned().entry(2), Some(slot.word()));
     }
 
     #[test]

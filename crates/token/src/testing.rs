@@ -80,6 +80,87 @@ pub fn token_store_suite(make: &dyn Fn() -> Arc<dyn TokenStore>) {
     ids_alike_in_part(&*make());
     drawn_numbers_are_never_cards(&*make());
     a_card_once_per_device(make);
+    indexes_hold_under_churn(make());
+}
+
+/// Provisions, reissues and deletions made from many threads at once, over cards and phones
+/// that they share, leave every index matching the records: each live token found by its card
+/// and by its phone, no deleted one found, and never two live tokens of one card on one phone.
+fn indexes_hold_under_churn(s: Arc<dyn TokenStore>) {
+    const THREADS: u32 = 4;
+    const ROUNDS: u32 = 30;
+    const CARDS: u32 = 12;
+    let devices: Arc<Vec<DeviceId>> = Arc::new((0..4).map(|_| DeviceId::random()).collect());
+    // Each thread's changes to one record, retried until they land on its newest version.
+    fn change(s: &dyn TokenStore, id: &TokenId, edit: impl Fn(&mut TokenRecord)) {
+        loop {
+            let current = s.get(id).unwrap().unwrap();
+            let mut next = current.clone();
+            edit(&mut next);
+            next.version += 1;
+            match s.compare_and_set(current.version, next) {
+                Ok(()) => return,
+                Err(StoreError::Conflict) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    let (store, phones) = (s.clone(), devices.clone());
+    race(THREADS as usize, move |t| {
+        let t = u32::try_from(t).unwrap();
+        for round in 0..ROUNDS {
+            let n = t * ROUNDS + round;
+            // Cards 1 to 12 are provisioned; a reissued card takes the fingerprint 100 above.
+            let card = 1 + (n * 5 + t) % CARDS;
+            let device = &phones[((n * 3) % 4) as usize];
+            let token = record(&number(1_000 + n), u8::try_from(card).unwrap(), device);
+            let id = token.id.clone();
+            match store.provision(token, &Fingerprint([250; 32])) {
+                Ok(Admission::Added(_)) => {}
+                Ok(Admission::OnDevice) => continue,
+                Err(e) => panic!("{e}"),
+            }
+            match round % 3 {
+                1 => change(&*store, &id, |r| {
+                    r.status = TokenStatus::Deleted;
+                    r.fingerprint = Fingerprint([0; 32]);
+                }),
+                2 => change(&*store, &id, |r| {
+                    r.fingerprint = Fingerprint([u8::try_from(100 + card).unwrap(); 32]);
+                }),
+                _ => {}
+            }
+        }
+    });
+    let records: Vec<TokenRecord> =
+        s.ids().unwrap().iter().map(|id| s.get(id).unwrap().unwrap()).collect();
+    let live: Vec<&TokenRecord> =
+        records.iter().filter(|r| r.status != TokenStatus::Deleted).collect();
+    assert!(records.len() > live.len() && live.len() > CARDS as usize, "churn made and deleted");
+    let ids = |found: Vec<TokenRecord>| {
+        let mut ids: Vec<TokenId> = found.into_iter().map(|r| r.id).collect();
+        ids.sort();
+        ids
+    };
+    let expected = |keep: &dyn Fn(&TokenRecord) -> bool| {
+        let mut ids: Vec<TokenId> = live.iter().filter(|r| keep(r)).map(|r| r.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    for card in (1..=CARDS).chain(101..=100 + CARDS) {
+        let fingerprint = Fingerprint([u8::try_from(card).unwrap(); 32]);
+        let found = ids(s.by_fingerprint(&fingerprint).unwrap());
+        assert_eq!(found, expected(&|r| r.fingerprint == fingerprint), "card {card}");
+        for device in devices.iter() {
+            let on_device = live.iter().filter(|r| r.fingerprint == fingerprint);
+            let count = on_device.filter(|r| r.domain.device == *device).count();
+            assert!(card > 100 || count <= 1, "card {card} twice on a phone");
+        }
+    }
+    for device in devices.iter() {
+        let found = ids(s.by_device(device).unwrap());
+        assert_eq!(found, expected(&|r| r.domain.device == *device));
+    }
 }
 
 /// A drawn number whose fingerprint is a vaulted card's is refused, and nothing of its record
