@@ -192,21 +192,17 @@ pub fn timed_calls(threads: usize, per_thread: usize, work: &(dyn Fn(usize) + Sy
     })
 }
 
+/// The median, p99.9 and worst of single calls timed in nanoseconds, as text.
+#[must_use]
+pub fn tail(mut nanos: Vec<u64>) -> String {
+    nanos.sort_unstable();
+    let at = |q: usize| nanos.get(nanos.len() * q / 1000).copied().unwrap_or_default();
+    let max = nanos.last().copied().unwrap_or_default() / 1_000;
+    format!("median {} ns, p99.9 {} ns, max {max} µs", at(500), at(999))
+}
+
 /// Prints the median, p99.9 and worst of single calls timed in nanoseconds, beside a baseline
 /// timed alike.
-pub fn print_tail(what: &str, mut nanos: Vec<u64>, baseline: &str, mut base: Vec<u64>) {
-    nanos.sort_unstable();
-    base.sort_unstable();
-    let at = |v: &[u64], q: usize| v.get(v.len() * q / 1000).copied().unwrap_or_default();
-    let max = |v: &[u64]| v.last().copied().unwrap_or_default() / 1_000;
-    eprintln!(
-        "{what}: median {} ns, p99.9 {} ns, max {} µs ({baseline}: median {} ns, p99.9 {} ns, \
-         max {} µs)",
-        at(&nanos, 500),
-        at(&nanos, 999),
-        max(&nanos),
-        at(&base, 500),
-        at(&base, 999),
-        max(&base)
-    );
+pub fn print_tail(what: &str, nanos: Vec<u64>, baseline: &str, base: Vec<u64>) {
+    eprintln!("{what}: {} ({baseline}: {})", tail(nanos), tail(base));
 }

@@ -222,8 +222,10 @@ pub(crate) struct MemoryRecords {
     /// Token links by [`link_key`], in shards: every payment reads one, and readers of one lock
     /// write its word, so two threads paying with different tokens must not share it.
     by_token: Box<[cloudcard_core::sync::Padded<std::sync::RwLock<Links>>]>,
-    /// Each card's tokens. Lock order: this, then a token's shard.
-    by_card: std::sync::RwLock<std::collections::HashMap<CardId, Vec<TokenId>>>,
+    /// Each card's tokens, in shards by a keyed hash of the card's id, so that no one table
+    /// holds every card and its doubling an enrollment up. Lock order: a card's shard, then a
+    /// token's.
+    by_card: Box<[cloudcard_core::sync::Padded<std::sync::RwLock<CardTokens>>]>,
 }
 
 const ANSWER_SHARDS: usize = 4_096;
@@ -232,6 +234,9 @@ const LINK_SHARDS: usize = 64;
 /// One shard of token links, by [`link_key`].
 type Links = cloudcard_core::RandomKeyMap<u128, Link>;
 
+/// One shard of cards' tokens.
+type CardTokens = std::collections::HashMap<CardId, Vec<TokenId>>;
+
 impl Default for MemoryRecords {
     fn default() -> Self {
         Self {
@@ -239,7 +244,7 @@ impl Default for MemoryRecords {
             spread: cloudcard_core::RandomKeyHasher::default(),
             purge_from: std::sync::atomic::AtomicUsize::new(0),
             by_token: (0..LINK_SHARDS).map(|_| Default::default()).collect(),
-            by_card: std::sync::RwLock::default(),
+            by_card: (0..LINK_SHARDS).map(|_| Default::default()).collect(),
         }
     }
 }
@@ -389,6 +394,14 @@ impl MemoryRecords {
         #[expect(clippy::indexing_slicing, reason = "reduced modulo LINK_SHARDS, the length")]
         &self.by_token[key as usize % LINK_SHARDS].0
     }
+
+    /// The shard of cards' tokens holding `card`'s.
+    fn cards(&self, card: &CardId) -> &std::sync::RwLock<CardTokens> {
+        use std::hash::BuildHasher;
+        let at = self.spread.hash_one(card) as usize % LINK_SHARDS;
+        #[expect(clippy::indexing_slicing, reason = "reduced modulo LINK_SHARDS, the length")]
+        &self.by_card[at].0
+    }
 }
 
 impl HotRecords for MemoryRecords {
@@ -404,7 +417,7 @@ impl HotRecords for MemoryRecords {
             .and_then(|at| DateTime::from_timestamp_millis(at.timestamp_millis()));
         let link = Link { user: user.clone(), card: card.clone(), device_registered_at };
         let key = link_key(token);
-        let mut by_card = self.by_card.write_unpoisoned();
+        let mut by_card = self.cards(card).write_unpoisoned();
         let tokens = by_card.entry(card.clone()).or_default();
         if !tokens.contains(token) {
             tokens.push(token.clone());
@@ -414,7 +427,7 @@ impl HotRecords for MemoryRecords {
     }
 
     fn unlink_card(&self, card: &CardId) -> Result<(), StoreError> {
-        let mut by_card = self.by_card.write_unpoisoned();
+        let mut by_card = self.cards(card).write_unpoisoned();
         for token in by_card.remove(card).unwrap_or_default() {
             let key = link_key(&token);
             self.links(key).write_unpoisoned().remove(&key);
@@ -423,7 +436,7 @@ impl HotRecords for MemoryRecords {
     }
 
     fn unlink_token(&self, card: &CardId, token: &TokenId) -> Result<(), StoreError> {
-        let mut by_card = self.by_card.write_unpoisoned();
+        let mut by_card = self.cards(card).write_unpoisoned();
         if let Some(tokens) = by_card.get_mut(card) {
             tokens.retain(|t| t != token);
             if tokens.is_empty() {
@@ -436,7 +449,7 @@ impl HotRecords for MemoryRecords {
     }
 
     fn tokens_of(&self, card: &CardId) -> Result<Vec<TokenId>, StoreError> {
-        Ok(self.by_card.read_unpoisoned().get(card).cloned().unwrap_or_default())
+        Ok(self.cards(card).read_unpoisoned().get(card).cloned().unwrap_or_default())
     }
 
     fn card_of(&self, token: &TokenId) -> Result<Option<Link>, StoreError> {
