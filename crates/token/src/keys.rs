@@ -234,11 +234,7 @@ impl KeyRing {
     /// [`TokenError::UnknownKey`] or [`TokenError::RetiredKey`] for a record under a key the
     /// ring cannot use; [`TokenError::Crypto`] if the record or its associated data was altered.
     pub fn open(&self, aad: &[u8], sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, TokenError> {
-        let entry = self.keys.get(&sealed.key_version).ok_or(TokenError::UnknownKey)?;
-        if entry.retired {
-            return Err(TokenError::RetiredKey);
-        }
-        entry
+        self.opening(sealed)?
             .cipher
             .decrypt(&sealed.nonce.into(), Payload { msg: &sealed.ciphertext, aad })
             .map(Zeroizing::new)
@@ -257,10 +253,7 @@ impl KeyRing {
         if !sealed.ciphertext.is_inline() {
             return self.open(aad, sealed).map(|plain| read(plain.as_slice()));
         }
-        let entry = self.keys.get(&sealed.key_version).ok_or(TokenError::UnknownKey)?;
-        if entry.retired {
-            return Err(TokenError::RetiredKey);
-        }
+        let entry = self.opening(sealed)?;
         let len = sealed.ciphertext.len().checked_sub(TAG).ok_or(TokenError::Crypto)?;
         let (body, tag) = sealed.ciphertext.split_at_checked(len).ok_or(TokenError::Crypto)?;
         let mut buffer = Zeroizing::new([0u8; INLINE_CIPHERTEXT]);
@@ -272,6 +265,16 @@ impl KeyRing {
             .decrypt_inout_detached(&sealed.nonce.into(), aad, plain.into(), tag)
             .map_err(|_| TokenError::Crypto)?;
         Ok(read(plain))
+    }
+
+    /// The key that opens `sealed`: [`TokenError::UnknownKey`] if the ring has none of its
+    /// version, [`TokenError::RetiredKey`] if it is retired.
+    fn opening(&self, sealed: &Sealed) -> Result<&RingEntry, TokenError> {
+        let entry = self.keys.get(&sealed.key_version).ok_or(TokenError::UnknownKey)?;
+        if entry.retired {
+            return Err(TokenError::RetiredKey);
+        }
+        Ok(entry)
     }
 }
 
