@@ -743,10 +743,16 @@ fn fingerprint_key(fingerprint: &Fingerprint) -> u64 {
 /// A table split into independently locked shards by its integer keys.
 type Sharded<T> = [Padded<RwLock<T>>; SHARDS];
 
+/// Where among the shards `key` falls.
+#[expect(clippy::cast_possible_truncation, reason = "reduced modulo SHARDS, at most 256")]
+const fn shard_index(key: u64) -> usize {
+    (key % SHARDS as u64) as usize
+}
+
 /// The shard of `shards` that `key` falls in.
 fn shard_of<T>(shards: &Sharded<T>, key: u64) -> &RwLock<T> {
     #[expect(clippy::indexing_slicing, reason = "reduced modulo SHARDS, the array's length")]
-    &shards[(key % SHARDS as u64) as usize].0
+    &shards[shard_index(key)].0
 }
 
 /// Write guards on the shards of a sharded index that two keys fall in: one guard when they
@@ -755,12 +761,12 @@ fn shard_of<T>(shards: &Sharded<T>, key: u64) -> &RwLock<T> {
 struct TwoShards<'a> {
     low: RwLockWriteGuard<'a, SlotIndex>,
     high: Option<RwLockWriteGuard<'a, SlotIndex>>,
-    low_at: u64,
+    low_at: usize,
 }
 
 impl<'a> TwoShards<'a> {
     fn lock(shards: &'a Sharded<SlotIndex>, a: u64, b: u64) -> Self {
-        let (a_at, b_at) = (a % SHARDS as u64, b % SHARDS as u64);
+        let (a_at, b_at) = (shard_index(a), shard_index(b));
         let (low, high) = if a_at <= b_at { (a, b) } else { (b, a) };
         let low_guard = shard_of(shards, low).write_unpoisoned();
         let high = (a_at != b_at).then(|| shard_of(shards, high).write_unpoisoned());
@@ -770,14 +776,14 @@ impl<'a> TwoShards<'a> {
     /// The shard `key` falls in (one of the two keys').
     fn get(&self, key: u64) -> &SlotIndex {
         match &self.high {
-            Some(high) if key % SHARDS as u64 != self.low_at => high,
+            Some(high) if shard_index(key) != self.low_at => high,
             _ => &self.low,
         }
     }
 
     fn get_mut(&mut self, key: u64) -> &mut SlotIndex {
         match &mut self.high {
-            Some(high) if key % SHARDS as u64 != self.low_at => high,
+            Some(high) if shard_index(key) != self.low_at => high,
             _ => &mut self.low,
         }
     }
@@ -794,7 +800,7 @@ impl<'a> TwoShards<'a> {
 /// Lock order: the fingerprint index's shards (the lower first), the device index's, the
 /// number index's, then one record shard at a time; no caller holds two record shards.
 pub struct InMemoryTokenStore {
-    shards: [Padded<RwLock<Shard>>; SHARDS],
+    shards: Sharded<Shard>,
     by_number: Sharded<IntMap<Slot>>,
     by_fingerprint: Sharded<SlotIndex>,
     by_device: Sharded<SlotIndex>,
@@ -845,11 +851,7 @@ impl InMemoryTokenStore {
     }
 
     fn shard(&self, key: IdKey<'_>) -> &RwLock<Shard> {
-        #[expect(
-            clippy::indexing_slicing,
-            reason = "a key's shard is below SHARDS, the array's length"
-        )]
-        &self.shards[usize::from(key.shard())].0
+        shard_of(&self.shards, u64::from(key.shard()))
     }
 
     fn numbers(&self, key: u64) -> &RwLock<IntMap<Slot>> {
@@ -1096,10 +1098,10 @@ impl TokenStore for InMemoryTokenStore {
         if record.status == TokenStatus::Deleted {
             // A deleted token leaves the indexes (lock order: indexes, then shard).
             let device = self.device_key(&record.domain.device);
-            let mut fingerprints = TwoShards::lock(&self.by_fingerprint, old_key, old_key);
+            let mut fingerprints = shard_of(&self.by_fingerprint, old_key).write_unpoisoned();
             let mut devices = shard_of(&self.by_device, device).write_unpoisoned();
             self.swap(slot, expected_version, &old, record)?;
-            fingerprints.get_mut(old_key).remove(old_key, slot);
+            fingerprints.remove(old_key, slot);
             devices.remove(device, slot);
             return Ok(());
         }
