@@ -11,6 +11,7 @@ use std::time::Instant;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use cloudcard_benches::{
     CountingAllocator, Workload, print_tail, thread_rates, timed_calls, touch_memory,
+    touch_memory_for_threads,
 };
 use cloudcard_core::{Amount, Channel, ManualClock, beijing_hour};
 use cloudcard_risk::{
@@ -226,6 +227,8 @@ fn decide_scaling(engine: &RiskEngine, probes: &[Transaction]) {
 /// cards (each thread paying for every other card, in time order), beside the same hashing
 /// baseline on two threads: what one caller waits while another grows the shared stores.
 fn two_growing() {
+    // Each thread's share of the growth goes into memory the host has handed over first.
+    touch_memory_for_threads(2, 1 << 30);
     let (engine, _) = engine();
     let hasher = std::hash::RandomState::new();
     let timed = |work: &(dyn Fn(usize) + Sync)| timed_calls(2, CARDS / 2, work);

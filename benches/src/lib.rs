@@ -155,25 +155,43 @@ pub fn warm_two_cpus() {
     });
 }
 
-/// Writes one byte in every page of `bytes` of heap and gives it back to the allocator, which
-/// keeps it: on a virtual machine whose memory the host has not yet handed over, the first
-/// write to each page stalls for tens of microseconds (the guest sees no page fault of its
-/// own), and so does a page the guest freed and reported back to the host. A bench that times
-/// calls while its data grows runs after this, so the figure is the code's, not the host's:
-/// the growth is given pages already written, as a service that has run a while reuses what
-/// it freed.
+/// Writes one byte in every page of `bytes` of heap and gives nearly all of it back to the
+/// allocator, which keeps it: on a virtual machine whose memory the host has not yet handed
+/// over, the first write to each page stalls for tens of microseconds (the guest sees no page
+/// fault of its own), and so does a page the process unmapped, which the host may take back.
+/// A bench that times calls while its data grows runs after this, so the figure is the
+/// code's, not the host's: the growth is given pages already written, as a service that has
+/// run a while reuses what it freed.
 ///
 /// The memory is taken in pieces below the allocator's threshold for mapping a block of its
 /// own, so they come from its heap and stay there when freed (one large block would be
-/// unmapped whole when freed, and the host would take its pages back); the last piece is
-/// kept for good, so that the heap's top, where the others lie beneath it, is never trimmed.
+/// unmapped whole). One piece in [`KEPT_EVERY`] is kept for good, so that no run of freed
+/// pieces lies at the top of a heap, where the allocator would hand it back to the system.
 pub fn touch_memory(bytes: usize) {
     const PIECE: usize = 64 << 10;
-    let mut pieces: Vec<Vec<u8>> = (0..bytes / PIECE).map(|_| vec![1u8; PIECE]).collect();
-    if let Some(last) = pieces.pop() {
-        std::hint::black_box(last.leak());
+    let pieces: Vec<Vec<u8>> = (0..bytes / PIECE).map(|_| vec![1u8; PIECE]).collect();
+    for (i, piece) in pieces.into_iter().enumerate() {
+        if i % KEPT_EVERY == KEPT_EVERY - 1 {
+            std::hint::black_box(piece.leak());
+        }
     }
-    std::hint::black_box(&pieces);
+}
+
+/// One piece of touched memory in this many stays allocated: the runs freed between them
+/// (16 MiB) hold any block the allocator serves from its heap, and a thread's heap (64 MiB)
+/// keeps most of its pages.
+pub const KEPT_EVERY: usize = 256;
+
+/// [`touch_memory`] for the next `threads` threads a bench starts: each of as many threads
+/// touches `bytes` and ends. The allocator keeps a heap (an arena) for each thread, and gives
+/// the arena of a thread that ended to the next thread that starts, written pages and all; so
+/// two threads timed while they grow a store are given pages already written too.
+pub fn touch_memory_for_threads(threads: usize, bytes: usize) {
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(move || touch_memory(bytes));
+        }
+    });
 }
 
 /// Each of `per_thread` calls of `work` timed alone, in nanoseconds, on each of `threads`
