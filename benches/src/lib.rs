@@ -234,3 +234,41 @@ pub fn tail(mut nanos: Vec<u64>) -> String {
 pub fn print_tail(what: &str, nanos: Vec<u64>, baseline: &str, base: Vec<u64>) {
     eprintln!("{what}: {} ({baseline}: {})", tail(nanos), tail(base));
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The process's resident memory, from the kernel's own count.
+    fn resident_bytes() -> usize {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib << 10
+    }
+
+    #[test]
+    fn touched_memory_stays_with_the_process_for_the_growth_to_come() {
+        const MIB: usize = 1 << 20;
+        let before = resident_bytes();
+        touch_memory(256 * MIB);
+        let after = resident_bytes();
+        assert!(
+            after >= before + 240 * MIB,
+            "kept {} MiB of 256",
+            after.saturating_sub(before) / MIB
+        );
+        // Growth is then given those pages: a quarter of them taken again adds next to nothing.
+        let again: Vec<Vec<u8>> = (0..1_024).map(|_| vec![2u8; 64 << 10]).collect();
+        let grown = resident_bytes();
+        assert!(grown < after + 16 * MIB, "grew {} MiB", grown.saturating_sub(after) / MIB);
+        drop(again);
+        touch_memory_for_threads(2, 128 * MIB);
+        let threads = resident_bytes();
+        assert!(
+            threads >= grown + 224 * MIB,
+            "kept {} MiB of 256",
+            threads.saturating_sub(grown) / MIB
+        );
+    }
+}
