@@ -235,7 +235,8 @@ pub fn print_tail(what: &str, nanos: Vec<u64>, baseline: &str, base: Vec<u64>) {
     eprintln!("{what}: {} ({baseline}: {})", tail(nanos), tail(base));
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
+#[cfg(target_os = "linux")]
 mod tests {
     use super::*;
 
