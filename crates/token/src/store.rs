@@ -970,7 +970,8 @@ impl InMemoryTokenStore {
         }
         let mut shard = self.shard_at(index).ok_or(StoreError::Missing)?.write_unpoisoned();
         let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
-        if number_taken || shard.find(id).is_some() || !shard.claim(id, at) {
+        // Claiming the id refuses one already held, by its low bits or by its text.
+        if number_taken || !shard.claim(id, at) {
             return Err(StoreError::Duplicate);
         }
         let slot = Slot { shard: index, at };
