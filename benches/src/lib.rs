@@ -165,10 +165,13 @@ pub fn warm_two_cpus() {
 ///
 /// The memory is taken in pieces below the allocator's threshold for mapping a block of its
 /// own, so they come from its heap and stay there when freed (one large block would be
-/// unmapped whole). One piece in [`KEPT_EVERY`] is kept for good, so that no run of freed
-/// pieces lies at the top of a heap, where the allocator would hand it back to the system.
+/// unmapped whole). One piece in 256 is kept for good, so that no run of freed pieces lies at
+/// the top of a heap, where the allocator would hand it back to the system.
 pub fn touch_memory(bytes: usize) {
     const PIECE: usize = 64 << 10;
+    // The runs freed between kept pieces (16 MiB) hold any block the allocator serves from its
+    // heap, and a thread's heap (64 MiB) keeps most of its pages.
+    const KEPT_EVERY: usize = 256;
     let pieces: Vec<Vec<u8>> = (0..bytes / PIECE).map(|_| vec![1u8; PIECE]).collect();
     for (i, piece) in pieces.into_iter().enumerate() {
         if i % KEPT_EVERY == KEPT_EVERY - 1 {
@@ -176,11 +179,6 @@ pub fn touch_memory(bytes: usize) {
         }
     }
 }
-
-/// One piece of touched memory in this many stays allocated: the runs freed between them
-/// (16 MiB) hold any block the allocator serves from its heap, and a thread's heap (64 MiB)
-/// keeps most of its pages.
-pub const KEPT_EVERY: usize = 256;
 
 /// [`touch_memory`] for the next `threads` threads a bench starts: each of as many threads
 /// touches `bytes` and ends. The allocator keeps a heap (an arena) for each thread, and gives
