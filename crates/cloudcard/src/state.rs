@@ -219,10 +219,10 @@ pub(crate) struct MemoryRecords {
     /// The shard the next purge starts from, so that a purge cut short by its limit does not
     /// leave the same shards for last every time.
     purge_from: std::sync::atomic::AtomicUsize,
-    /// Token links by [`link_key`], in 1,024 shards: every payment reads one, and
-    /// readers of one lock write its word, so two threads paying with different tokens must
-    /// not share it; and a shard's doubling copies a thousandth of the links, so it holds no
-    /// enrollment up for long.
+    /// Token links by [`link_key`], in 1,024 shards: every payment reads one, and readers of
+    /// one lock write its word, so two threads paying with different tokens must not share
+    /// it; and a shard's doubling copies a thousandth of the links, so it holds no enrollment
+    /// up for long.
     by_token: Box<[cloudcard_core::sync::Padded<std::sync::RwLock<Links>>]>,
     /// Each card's tokens, in shards by a keyed hash of the card's id, so that no one table
     /// holds every card and its doubling an enrollment up. Lock order: a card's shard, then a
