@@ -3,8 +3,12 @@
 //! Each bench group measures a cloudcard operation beside the raw primitive it is built on (a
 //! hand-written loop, a regex scanner, raw HMAC, AES-GCM or argon2id), so that its cost reads
 //! as a ratio to that baseline. This library holds what the benches share: a counting
-//! allocator for the memory figures, and the timing of single calls for the tail figures.
+//! allocator for the memory figures, and the timing of single calls for the tail figures; and
+//! [`ratios`], which reads the last run's medians back and sets each bench over its baselines
+//! (`cargo run -p cloudcard-benches --example ratios`).
 #![allow(unsafe_code)]
+
+pub mod ratios;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
