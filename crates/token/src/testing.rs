@@ -137,14 +137,14 @@ fn indexes_hold_under_churn(s: Arc<dyn TokenStore>) {
     let live: Vec<&TokenRecord> =
         records.iter().filter(|r| r.status != TokenStatus::Deleted).collect();
     assert!(records.len() > live.len() && live.len() > CARDS as usize, "churn made and deleted");
-    let sorted = |ids: &mut dyn Iterator<Item = TokenId>| {
+    fn sorted(ids: impl Iterator<Item = TokenId>) -> Vec<TokenId> {
         let mut ids: Vec<TokenId> = ids.collect();
         ids.sort();
         ids
-    };
-    let ids = |found: Vec<TokenRecord>| sorted(&mut found.into_iter().map(|r| r.id));
+    }
+    let ids = |found: Vec<TokenRecord>| sorted(found.into_iter().map(|r| r.id));
     let expected = |keep: &dyn Fn(&TokenRecord) -> bool| {
-        sorted(&mut live.iter().filter(|r| keep(r)).map(|r| r.id.clone()))
+        sorted(live.iter().filter(|r| keep(r)).map(|r| r.id.clone()))
     };
     for card in (1..=CARDS).chain(101..=100 + CARDS) {
         let fingerprint = Fingerprint([u8::try_from(card).unwrap(); 32]);
