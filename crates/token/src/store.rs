@@ -571,7 +571,7 @@ impl<'a> IdKey<'a> {
     }
 
     /// The shard its record lies in.
-    #[expect(clippy::cast_possible_truncation, reason = "reduced modulo SHARDS, at most 256")]
+    #[expect(clippy::cast_possible_truncation, reason = "a shard's index, below SHARDS (256)")]
     fn shard(self) -> u8 {
         let h = match self {
             // Drawn at random: any of its bits will do.
@@ -582,7 +582,7 @@ impl<'a> IdKey<'a> {
                 h.finish()
             }
         };
-        (h % SHARDS as u64) as u8
+        shard_index(h) as u8
     }
 }
 
