@@ -103,7 +103,7 @@ fn bench_pay(c: &mut Criterion) {
     // Each payer with how far its node's clock has moved, alone on its cache lines.
     let payers: Vec<Padded<std::sync::Mutex<(Payer, TimeDelta)>>> =
         payers.into_iter().map(|p| Padded(std::sync::Mutex::new((p, TimeDelta::zero())))).collect();
-    let ((one, two), (base_one, base_two)) = cloudcard_benches::thread_rates(
+    let (work, base) = cloudcard_benches::thread_rates(
         &Workload {
             n: PER_THREAD,
             work: &|t, _| {
@@ -129,11 +129,11 @@ fn bench_pay(c: &mut Criterion) {
         },
     );
     eprintln!(
-        "pay() with the phone's cryptogram, timed alike: {one:.0} payments/s on 1 thread, \
-         {two:.0}/s on 2: {:.2}x (baseline HMAC + AES-GCM decrypt: {:.2}x; {} of {} not \
-         approved)",
-        two / one,
-        base_two / base_one,
+        "pay() with the phone's cryptogram, timed alike: {} (baseline HMAC + AES-GCM decrypt: \
+         {:.2}x, {:.2}x by each thread's own time; {} of {} not approved)",
+        work.describe("payments"),
+        base.speedup(),
+        base.speedup_each(),
         refused.into_inner(),
         3 * PER_THREAD
     );

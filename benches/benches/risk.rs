@@ -194,7 +194,7 @@ fn decide_scaling(engine: &RiskEngine, probes: &[Transaction]) {
     let sets = [&probes[..64], &probes[..64], &probes[64..128]];
     // The baseline: summing 53 buckets' worth of words (an entity's buckets), one per thread.
     let buckets: Vec<Vec<u64>> = (0..3).map(|t| vec![t; 53 * 4]).collect();
-    let ((one, two), (base_one, base_two)) = thread_rates(
+    let (work, base) = thread_rates(
         &Workload {
             n: N,
             work: &|t, i| {
@@ -216,10 +216,11 @@ fn decide_scaling(engine: &RiskEngine, probes: &[Transaction]) {
         },
     );
     eprintln!(
-        "decide, cache-hot: {one:.0}/s on 1 thread, {two:.0}/s on 2: {:.2}x \
-         (baseline summing 53 buckets: {:.2}x)",
-        two / one,
-        base_two / base_one
+        "decide, cache-hot: {} (baseline summing 53 buckets: {:.2}x, {:.2}x by each thread's own \
+         time)",
+        work.describe("decisions"),
+        base.speedup(),
+        base.speedup_each()
     );
 }
 

@@ -359,7 +359,7 @@ fn verify_scaling() {
         })
         .collect();
     let message = [0x5au8; 96];
-    let ((one, two), (base_one, base_two)) = thread_rates(
+    let (work, base) = thread_rates(
         &Workload {
             n: PER_THREAD,
             work: &|t, i| {
@@ -377,10 +377,11 @@ fn verify_scaling() {
         },
     );
     eprintln!(
-        "verify, cache-hot: {one:.0}/s on 1 thread, {two:.0}/s on 2: {:.2}x \
-         (baseline HMAC-SHA256 with key setup: {:.2}x)",
-        two / one,
-        base_two / base_one
+        "verify, cache-hot: {} (baseline HMAC-SHA256 with key setup: {:.2}x, {:.2}x by each \
+         thread's own time)",
+        work.describe("verifications"),
+        base.speedup(),
+        base.speedup_each()
     );
 }
 

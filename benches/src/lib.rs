@@ -75,31 +75,79 @@ pub struct Workload<'a> {
     pub work: &'a (dyn Fn(usize, usize) + Sync),
 }
 
-/// Calls per second of a workload and of its baseline, each on one thread and on two:
-/// `((one, two), (base_one, base_two))`. The calls are made in five rounds; each round runs a
-/// fifth of the workload's `i`s on one thread, then the baseline's, then the workload's on
-/// two, then the baseline's, and the medians are returned. Taken in turn, both see the same
-/// machine: on a virtual machine the second CPU is not always there, and a baseline measured
-/// a second later may not have the one the workload had. The two threads of a round wait for
-/// each other before either starts its clock, so that how soon the second is given a CPU of
-/// its own is not in the figure.
-pub fn thread_rates(work: &Workload<'_>, base: &Workload<'_>) -> ((f64, f64), (f64, f64)) {
+/// What [`thread_rates`] measures of one workload, in calls per second: medians of its rounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rates {
+    /// On one thread.
+    pub one: f64,
+    /// On two threads at once: their calls over the time from the first one's start to the
+    /// last one's end.
+    pub two: f64,
+    /// On two threads at once, each thread's calls over its own time, summed. On a virtual
+    /// machine the host may start one of them milliseconds after the other, or stop it for a
+    /// while (up to 4 and 15 ms of a 150 ms round, measured); the work shares nothing then, and
+    /// this figure leaves those moments out, where [`Self::two`] counts them as time both had.
+    pub two_each: f64,
+}
+
+impl Rates {
+    /// Two threads' speed over one thread's, by the time from first start to last end.
+    #[must_use]
+    pub fn speedup(&self) -> f64 {
+        self.two / self.one
+    }
+
+    /// Two threads' speed over one thread's, by each thread's own time.
+    #[must_use]
+    pub fn speedup_each(&self) -> f64 {
+        self.two_each / self.one
+    }
+
+    /// The figures as a bench prints them, `unit` naming what one call is.
+    #[must_use]
+    pub fn describe(&self, unit: &str) -> String {
+        format!(
+            "{:.0} {unit}/s on 1 thread, {:.0}/s on 2: {:.2}x ({:.0}/s, {:.2}x, by each thread's \
+             own time)",
+            self.one,
+            self.two,
+            self.speedup(),
+            self.two_each,
+            self.speedup_each()
+        )
+    }
+}
+
+/// What a workload and its baseline do on one thread and on two: `(work, base)`. The calls
+/// are made in five rounds; each round runs a fifth of the workload's `i`s on one thread, then
+/// the baseline's, then the workload's on two, then the baseline's, and the medians are
+/// returned. Taken in turn, both see the same machine: on a virtual machine the second CPU is
+/// not always there, and a baseline measured a second later may not have the one the workload
+/// had. The two threads of a round wait for each other before either starts its clock, so that
+/// how soon the second is given a CPU of its own is not in the figure.
+pub fn thread_rates(work: &Workload<'_>, base: &Workload<'_>) -> (Rates, Rates) {
     const ROUNDS: usize = 5;
     warm_two_cpus();
-    let (mut one, mut base_one, mut two, mut base_two) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut work_rounds, mut base_rounds) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let inputs = |w: &Workload<'_>| round * w.n / ROUNDS..(round + 1) * w.n / ROUNDS;
-        one.push(alone(work, inputs(work)));
-        base_one.push(alone(base, inputs(base)));
-        two.push(two_at_once(work, inputs(work)));
-        base_two.push(two_at_once(base, inputs(base)));
+        let (work_one, base_one) = (alone(work, inputs(work)), alone(base, inputs(base)));
+        let ((work_two, work_each), (base_two, base_each)) =
+            (two_at_once(work, inputs(work)), two_at_once(base, inputs(base)));
+        work_rounds.push(Rates { one: work_one, two: work_two, two_each: work_each });
+        base_rounds.push(Rates { one: base_one, two: base_two, two_each: base_each });
     }
-    let median = |mut rates: Vec<f64>| {
+    (medians(&work_rounds), medians(&base_rounds))
+}
+
+/// Each figure's median over `rounds`, apart.
+fn medians(rounds: &[Rates]) -> Rates {
+    let median = |figure: fn(&Rates) -> f64| {
+        let mut rates: Vec<f64> = rounds.iter().map(figure).collect();
         rates.sort_by(f64::total_cmp);
         rates.get(rates.len() / 2).copied().unwrap_or_default()
     };
-    ((median(one), median(two)), (median(base_one), median(base_two)))
+    Rates { one: median(|r| r.one), two: median(|r| r.two), two_each: median(|r| r.two_each) }
 }
 
 /// Calls per second of `inputs` of `w` on thread 0.
@@ -112,8 +160,10 @@ fn alone(w: &Workload<'_>, inputs: std::ops::Range<usize>) -> f64 {
     calls / start.elapsed().as_secs_f64()
 }
 
-/// Calls per second of `inputs` of `w` on threads 1 and 2 at once, each making all of them.
-fn two_at_once(w: &Workload<'_>, inputs: std::ops::Range<usize>) -> f64 {
+/// Calls per second of `inputs` of `w` on threads 1 and 2 at once, each making all of them:
+/// over the time from the first start to the last end, and each thread's over its own time,
+/// summed.
+fn two_at_once(w: &Workload<'_>, inputs: std::ops::Range<usize>) -> (f64, f64) {
     let calls = inputs.len() as f64;
     let ready = std::sync::Barrier::new(2);
     let spawned = std::time::Instant::now();
@@ -136,7 +186,8 @@ fn two_at_once(w: &Workload<'_>, inputs: std::ops::Range<usize>) -> f64 {
     });
     let first = spans.iter().map(|&(start, _)| start).min().unwrap_or(spawned);
     let last = spans.iter().map(|&(_, end)| end).max().unwrap_or(first);
-    2.0 * calls / (last - first).as_secs_f64()
+    let each = spans.iter().map(|&(start, end)| calls / (end - start).as_secs_f64()).sum();
+    (2.0 * calls / (last - first).as_secs_f64(), each)
 }
 
 /// Keeps two threads busy for half a second. On a virtual machine the second CPU may not run
@@ -273,5 +324,50 @@ mod tests {
             "kept {} MiB of 256",
             threads.saturating_sub(grown) / MIB
         );
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn each_figure_takes_its_own_median() {
+        let rounds = [
+            Rates { one: 3.0, two: 10.0, two_each: 7.0 },
+            Rates { one: 1.0, two: 30.0, two_each: 9.0 },
+            Rates { one: 2.0, two: 20.0, two_each: 8.0 },
+        ];
+        assert_eq!(medians(&rounds), Rates { one: 2.0, two: 20.0, two_each: 8.0 });
+        assert_eq!(medians(&[]), Rates::default());
+        let r = Rates { one: 2.0, two: 3.0, two_each: 4.0 };
+        assert_eq!((r.speedup(), r.speedup_each()), (1.5, 2.0));
+        assert_eq!(
+            r.describe("calls"),
+            "2 calls/s on 1 thread, 3/s on 2: 1.50x (4/s, 2.00x, by each thread's own time)"
+        );
+    }
+
+    #[test]
+    fn both_threads_make_every_call_and_their_own_times_are_within_the_whole() {
+        let calls = AtomicUsize::new(0);
+        let seen = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
+        let w = Workload {
+            n: 1_000,
+            work: &|t, i| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                if let Some(seen) = seen.get(t) {
+                    seen.fetch_add(i, Ordering::Relaxed);
+                }
+                std::hint::black_box((0..100u64).sum::<u64>());
+            },
+        };
+        let (whole, each) = two_at_once(&w, 0..1_000);
+        assert_eq!(calls.load(Ordering::Relaxed), 2_000);
+        let sum: usize = (0..1_000).sum();
+        assert_eq!(seen.each_ref().map(|s| s.load(Ordering::Relaxed)), [0, sum, sum]);
+        assert!(whole > 0.0 && each >= whole, "{each} under {whole}");
     }
 }
