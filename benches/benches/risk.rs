@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use cloudcard_benches::{
-    CountingAllocator, Workload, print_tail, thread_rates, timed_calls, touch_memory,
+    CountingAllocator, Workload, print_tail, thread_rates, time_ns, timed_calls, touch_memory,
     touch_memory_for_threads,
 };
 use cloudcard_core::{Amount, Channel, ManualClock, beijing_hour};
@@ -106,25 +106,22 @@ fn build() -> (RiskEngine, Vec<Transaction>) {
     let (engine, velocity) = engine();
     // Each record() timed while the loss log and velocity grow to 1M cards: the worst calls.
     // The payments arrive over the last 17 minutes, a microsecond apart, as time moves on.
-    let mut nanos: Vec<u64> = Vec::with_capacity(CARDS);
-    for i in 0..CARDS {
-        let t = arriving(i);
-        let start = Instant::now();
-        engine.record(&t, true).unwrap();
-        nanos.push(start.elapsed().as_nanos() as u64);
-    }
-    // The baseline: the same number of timed calls of something that never stalls and takes
-    // about as long as a record() (hashing the card's id 64 times over), so the machine's own
-    // hiccups, which strike a loop in proportion to its running time, show beside record()'s.
-    let mut base: Vec<u64> = Vec::with_capacity(CARDS);
+    // After each, the baseline timed alike (see `timed_calls`): something that never stalls
+    // and takes about as long as a record() (hashing the card's id 64 times over), so the
+    // machine's own hiccups show beside record()'s.
+    let (mut nanos, mut base) = (Vec::with_capacity(CARDS), Vec::with_capacity(CARDS));
     let hasher = std::hash::RandomState::new();
     for i in 0..CARDS {
+        let t = arriving(i);
+        nanos.push(time_ns(|| {
+            engine.record(&t, true).unwrap();
+        }));
         let id = format!("card_{i}");
-        let start = Instant::now();
-        for round in 0..64u64 {
-            black_box(std::hash::BuildHasher::hash_one(&hasher, (black_box(&id), round)));
-        }
-        base.push(start.elapsed().as_nanos() as u64);
+        base.push(time_ns(|| {
+            for round in 0..64u64 {
+                black_box(std::hash::BuildHasher::hash_one(&hasher, (black_box(&id), round)));
+            }
+        }));
     }
     print_tail(
         &format!("record() while growing to {CARDS} cards"),
@@ -247,16 +244,19 @@ fn two_growing() {
     touch_memory_for_threads(2, 1 << 30);
     let (engine, _) = engine();
     let hasher = std::hash::RandomState::new();
-    let timed = |work: &(dyn Fn(usize) + Sync)| timed_calls(2, CARDS / 2, work);
-    let nanos = timed(&|i| {
-        engine.record(&arriving(i), true).unwrap();
-    });
     // The baseline: an index hashed 256 times, about as long as a record().
-    let base = timed(&|i| {
-        for round in 0..256u64 {
-            black_box(std::hash::BuildHasher::hash_one(&hasher, (black_box(i), round)));
-        }
-    });
+    let (nanos, base) = timed_calls(
+        2,
+        CARDS / 2,
+        &|i| {
+            engine.record(&arriving(i), true).unwrap();
+        },
+        &|i| {
+            for round in 0..256u64 {
+                black_box(std::hash::BuildHasher::hash_one(&hasher, (black_box(i), round)));
+            }
+        },
+    );
     print_tail(
         &format!("record() on 2 threads growing to {CARDS} cards"),
         nanos,

@@ -16,7 +16,7 @@ use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use chrono::{TimeDelta, TimeZone, Utc};
 use cloudcard_benches::{
-    CountingAllocator, Workload, print_tail, thread_rates, timed_calls, touch_memory,
+    CountingAllocator, Workload, print_tail, thread_rates, time_ns, timed_calls, touch_memory,
     touch_memory_for_threads,
 };
 use cloudcard_core::{Amount, Currency, DeviceId, IssuerTable, ManualClock, Pan};
@@ -71,18 +71,20 @@ fn service() -> (TokenService, Arc<ManualClock>) {
 
 /// A vault of `size` tokens, every card kept as its phone holds it; with the heap bytes each
 /// token takes in the service (its record and the indexes over it, the phones' cards left
-/// out), and each provision's time in nanoseconds as the vault grew.
-fn vault(size: u64) -> (Vault, isize, Vec<u64>) {
+/// out), and each provision's time in nanoseconds as the vault grew, each followed by a call
+/// of [`hashing`] timed alike (see [`timed_calls`]).
+fn vault(size: u64) -> (Vault, isize, (Vec<u64>, Vec<u64>)) {
     let mut cards = Vec::with_capacity(size as usize);
-    let mut nanos = Vec::with_capacity(size as usize);
+    let mut nanos = (Vec::with_capacity(size as usize), Vec::with_capacity(size as usize));
+    let baseline = hashing();
     let before = GLOBAL.live_bytes();
     let (tokens, clock) = service();
     for i in 0..size {
         let request = ProvisionRequest::new(pan(i), device(i));
-        let start = Instant::now();
-        let provisioned = tokens.provision(request).unwrap();
-        nanos.push(start.elapsed().as_nanos() as u64);
-        cards.push((device(i), provisioned.device_card));
+        let mut provisioned = None;
+        nanos.0.push(time_ns(|| provisioned = Some(tokens.provision(request).unwrap())));
+        nanos.1.push(time_ns(|| baseline(i as usize)));
+        cards.push((device(i), provisioned.unwrap().device_card));
     }
     let after = GLOBAL.live_bytes();
     // What the phones' cards hold on the heap: as much again as a copy of them takes, less
@@ -95,16 +97,15 @@ fn vault(size: u64) -> (Vault, isize, Vec<u64>) {
     (Vault { tokens, clock, next: size, cards }, per_token, nanos)
 }
 
-/// Something that never stalls and takes about as long as a provision (hashing an index 96
-/// times), timed as the provisions were: the machine's own hiccups, which strike a loop in
-/// proportion to its running time, show in its tail as they do in theirs.
-fn steady_baseline(threads: usize, calls: usize) -> Vec<u64> {
+/// The provisions' baseline: something that never stalls and takes about as long as a
+/// provision, hashing an index 96 times.
+fn hashing() -> impl Fn(usize) + Sync {
     let hasher = std::hash::RandomState::new();
-    timed_calls(threads, calls / threads, &|i| {
+    move |i| {
         for round in 0..96u64 {
             black_box(std::hash::BuildHasher::hash_one(&hasher, (black_box(i), round)));
         }
-    })
+    }
 }
 
 /// Each provision timed on two threads at once while they grow a fresh vault to `size`: what
@@ -114,16 +115,21 @@ fn two_growing(size: u64) {
     touch_memory_for_threads(2, 1 << 30);
     let (tokens, _) = service();
     let half = (size / 2) as usize;
-    let nanos = timed_calls(2, half, &|i| {
-        let i = i as u64;
-        let request = ProvisionRequest::new(pan(i), device(i));
-        black_box(tokens.provision(request).unwrap());
-    });
+    let (nanos, base) = timed_calls(
+        2,
+        half,
+        &|i| {
+            let i = i as u64;
+            let request = ProvisionRequest::new(pan(i), device(i));
+            black_box(tokens.provision(request).unwrap());
+        },
+        &hashing(),
+    );
     print_tail(
         &format!("provision on 2 threads growing a vault to {size}"),
         nanos,
         "baseline hashing an index 96 times on 2 threads, timed alike",
-        steady_baseline(2, size as usize),
+        base,
     );
 }
 
@@ -396,12 +402,12 @@ fn benches(c: &mut Criterion) {
     let (small, small_bytes, _) = vault(10_000);
     let large = large_too.then(|| vault(1_000_000));
     GLOBAL.stop();
-    if let Some((_, _, nanos)) = &large {
+    if let Some((_, _, (nanos, base))) = &large {
         print_tail(
             "provision while the vault grows to 1000000",
             nanos.clone(),
             "baseline hashing an index 96 times, timed alike",
-            steady_baseline(1, nanos.len()),
+            base.clone(),
         );
         two_growing(1_000_000);
     }

@@ -247,29 +247,47 @@ pub fn touch_memory_for_threads(threads: usize, bytes: usize) {
     });
 }
 
+/// The nanoseconds `f` takes.
+pub fn time_ns(f: impl FnOnce()) -> u64 {
+    let start = std::time::Instant::now();
+    f();
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Each of `per_thread` calls of `work` timed alone, in nanoseconds, on each of `threads`
-/// threads at once: thread `t` makes the calls `threads × k + t`, so together they make every
-/// call below `threads × per_thread` once. What one caller waits while another grows a shared
-/// store shows in the tail.
-pub fn timed_calls(threads: usize, per_thread: usize, work: &(dyn Fn(usize) + Sync)) -> Vec<u64> {
+/// threads at once, and after each a call of `base` (the baseline) timed alike: `(work's,
+/// base's)`. Thread `t` makes the calls `threads × k + t`, so together they make every call
+/// below `threads × per_thread` once. What one caller waits while another grows a shared store
+/// shows in the tail.
+///
+/// Taken in turn, call by call, the two see the same moments of the machine: a pause of the
+/// host strikes either in proportion to its time. A baseline timed after the work meets other
+/// moments: on this project's virtual machine, about one run in four of the risk bench's
+/// growth had single `record()` calls of 1-3 ms, some in a stretch of tens of milliseconds,
+/// while the baseline timed after it had none over 0.2 ms.
+pub fn timed_calls(
+    threads: usize,
+    per_thread: usize,
+    work: &(dyn Fn(usize) + Sync),
+    base: &(dyn Fn(usize) + Sync),
+) -> (Vec<u64>, Vec<u64>) {
     std::thread::scope(|scope| {
         let spawned: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
                     (0..per_thread)
                         .map(|k| {
-                            let start = std::time::Instant::now();
-                            work(threads * k + t);
-                            u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+                            let i = threads * k + t;
+                            (time_ns(|| work(i)), time_ns(|| base(i)))
                         })
-                        .collect::<Vec<u64>>()
+                        .collect::<Vec<(u64, u64)>>()
                 })
             })
             .collect();
         spawned
             .into_iter()
             .flat_map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+            .unzip()
     })
 }
 
