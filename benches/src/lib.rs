@@ -260,11 +260,13 @@ pub fn time_ns(f: impl FnOnce()) -> u64 {
 /// below `threads × per_thread` once. What one caller waits while another grows a shared store
 /// shows in the tail.
 ///
-/// Taken in turn, call by call, the two see the same moments of the machine: a pause of the
-/// host strikes either in proportion to its time. A baseline timed after the work meets other
+/// Taken in turn, call by call, the two see the same moments of the machine: a pause (the
+/// timed thread switched out for another process, or its virtual CPU stopped by the host)
+/// strikes either in proportion to its time. A baseline timed after the work meets other
 /// moments: on this project's virtual machine, about one run in four of the risk bench's
-/// growth had single `record()` calls of 1-3 ms, some in a stretch of tens of milliseconds,
-/// while the baseline timed after it had none over 0.2 ms.
+/// growth had single `record()` calls of 1-5 ms while the baseline timed after it had none
+/// over 0.2 ms. In a run traced with `sched:sched_switch`, each of its three calls over 0.3 ms
+/// began as the scheduler switched the thread out for another service of the machine.
 pub fn timed_calls(
     threads: usize,
     per_thread: usize,
