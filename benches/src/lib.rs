@@ -83,10 +83,11 @@ pub struct Rates {
     /// On two threads at once: their calls over the time from the first one's start to the
     /// last one's end.
     pub two: f64,
-    /// On two threads at once, each thread's calls over its own time, summed. On a virtual
-    /// machine the host may start one of them milliseconds after the other, or stop it for a
-    /// while (up to 4 and 15 ms of a 150 ms round, measured); the work shares nothing then, and
-    /// this figure leaves those moments out, where [`Self::two`] counts them as time both had.
+    /// On two threads at once, each thread's calls over its own time, summed. The machine (its
+    /// scheduler, or the host under a virtual machine) may start one of them milliseconds after
+    /// the other, or stop it for a while (up to 4 and 15 ms of a 150 ms round, measured); the
+    /// work shares nothing then, and this figure leaves those moments out, where [`Self::two`]
+    /// counts them as time both had.
     pub two_each: f64,
 }
 
