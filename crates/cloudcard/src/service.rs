@@ -577,7 +577,7 @@ fn transaction_id(merchant: &MerchantId, terminal: &TransactionId) -> Transactio
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(b"cloudcard/transaction/v1");
-    h.update(u32::try_from(merchant.as_str().len()).unwrap_or(u32::MAX).to_be_bytes());
+    h.update(u32::try_from(merchant.as_bytes().len()).unwrap_or(u32::MAX).to_be_bytes());
     h.update(merchant.as_bytes());
     h.update(terminal.as_bytes());
     // Shaped as every random transaction id is: the kind's prefix and 128 bits in hex.
@@ -590,11 +590,14 @@ fn request_digest(request: &PaymentRequest) -> [u8; 32] {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(b"cloudcard/payment-request/v1");
-    for part in
-        [request.user.as_str(), request.device.as_str(), request.cryptogram.token_number.expose()]
-    {
+    // The ids' bytes are their text: read as bytes, nothing is validated again.
+    for part in [
+        request.user.as_bytes(),
+        request.device.as_bytes(),
+        request.cryptogram.token_number.expose().as_bytes(),
+    ] {
         h.update(u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
-        h.update(part.as_bytes());
+        h.update(part);
     }
     h.update(request.cryptogram.atc.to_be_bytes());
     h.update(request.cryptogram.mac);

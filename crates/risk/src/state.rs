@@ -12,7 +12,7 @@ use crate::RiskError;
 use crate::loss::{
     self, Assessment, Claim, ClaimEvent, ClaimState, Instrument, LoggedTransaction, LossReport,
 };
-use crate::velocity::EntityKey;
+use crate::velocity::{EntityKey, ID_TAG, keyed_hash};
 
 /// Where the risk engine keeps what must outlive the process and be shared by every node:
 /// the status lists (lost cards and phones, suspended users), the loss log and the claims.
@@ -513,10 +513,9 @@ impl LossLog {
     /// The queue of `under` and the tag of its entries there.
     #[expect(clippy::cast_possible_truncation, reason = "the high half and a queue's index")]
     fn place(&self, under: Under<'_>) -> (usize, u32) {
-        use std::hash::BuildHasher;
         let (hash, kind) = match under {
-            Under::Card(card) => (self.hasher.hash_one((0u8, card)), 0),
-            Under::Device(device) => (self.hasher.hash_one((1u8, device)), 1),
+            Under::Card(card) => (keyed_hash(&self.hasher, 0, card.as_bytes()), 0),
+            Under::Device(device) => (keyed_hash(&self.hasher, 1, device.as_bytes()), 1),
         };
         ((hash % LOG_QUEUES as u64) as usize, ((hash >> 32) as u32 & !1) | kind)
     }
@@ -527,8 +526,7 @@ impl LossLog {
     /// The two queues are locked together (in queue order), then filed into, so that the
     /// misses on their backs overlap (see [`cloudcard_core::sync`]).
     fn file(&self, due: DateTime<Utc>, entry: &Arc<LoggedTransaction>) {
-        use std::hash::BuildHasher;
-        let id_hash = self.hasher.hash_one(&entry.id);
+        let id_hash = keyed_hash(&self.hasher, ID_TAG, entry.id.as_bytes());
         let card = Under::Card(&entry.card);
         let (card_at, card_tag) = self.place(card);
         let Some(device) = entry.device.as_ref().map(Under::Device) else {

@@ -62,6 +62,11 @@ impl EntityKind {
     pub(crate) const fn index(self) -> usize {
         self as usize
     }
+
+    /// The byte that leads the kind's ids into a hash (see [`keyed_hash`]).
+    const fn tag(self) -> u8 {
+        self as u8
+    }
 }
 
 /// One velocity window: a length cut into equal buckets.
@@ -979,6 +984,28 @@ pub struct VelocityStore {
     inserts: std::sync::atomic::AtomicU64,
 }
 
+/// What leads a transaction id into [`keyed_hash`]: no entity kind's tag.
+pub(crate) const ID_TAG: u8 = u8::MAX;
+
+/// `tag` and `id` hashed under `hasher`'s key as the one string `tag || id` (the tag's length
+/// is fixed, so no two pairs are the same string). SipHash costs by the write as much as by
+/// the byte: an id of up to 64 bytes (every id's text) goes in as one write.
+pub(crate) fn keyed_hash(hasher: &RandomState, tag: u8, id: &[u8]) -> u64 {
+    let mut h = hasher.build_hasher();
+    let mut buf = [tag; 65];
+    match buf.get_mut(1..=id.len()) {
+        Some(rest) => {
+            rest.copy_from_slice(id);
+            h.write(buf.get(..=id.len()).unwrap_or_default());
+        }
+        None => {
+            h.write(&[tag]);
+            h.write(id);
+        }
+    }
+    h.finish()
+}
+
 /// An entity's key: a keyed 64-bit hash of its kind and id, so that lookups allocate nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct EntityKey(u64);
@@ -1012,16 +1039,13 @@ impl VelocityStore {
     /// The key of entity `id` of `kind`.
     #[must_use]
     pub fn key(&self, kind: EntityKind, id: &[u8]) -> EntityKey {
-        let mut h = self.hasher.build_hasher();
-        kind.hash(&mut h);
-        id.hash(&mut h);
-        EntityKey(h.finish())
+        EntityKey(keyed_hash(&self.hasher, kind.tag(), id))
     }
 
     /// Hashes a transaction id for duplicate detection.
     #[must_use]
     pub fn id_hash(&self, id: &[u8]) -> u64 {
-        self.hasher.hash_one(id) | 1 // never 0, the empty slot
+        keyed_hash(&self.hasher, ID_TAG, id) | 1 // never 0, the empty slot
     }
 
     /// The entity's windows at `now`, or `None` if it was never seen.

@@ -393,3 +393,23 @@ fn entities_read_together_read_as_each_alone() {
         assert_eq!(together.iter().flatten().count(), seen);
     }
 }
+
+#[test]
+fn keyed_hash_is_of_the_tag_then_the_id_whatever_the_length() {
+    let hasher = RandomState::new();
+    let long = [b'x'; 80];
+    for len in 0..=long.len() {
+        let id = &long[..len];
+        // Short ids go in as one write, longer ones as two: both hash the string tag || id.
+        let mut h = hasher.build_hasher();
+        h.write(&[3]);
+        h.write(id);
+        assert_eq!(keyed_hash(&hasher, 3, id), h.finish(), "len {len}");
+    }
+    let v = store();
+    let keys: std::collections::HashSet<_> = EntityKind::ALL
+        .into_iter()
+        .flat_map(|kind| [v.key(kind, b"dev_1"), v.key(kind, b"dev_2")])
+        .collect();
+    assert_eq!(keys.len(), 2 * EntityKind::ALL.len(), "a kind and an id name one entity");
+}
