@@ -91,6 +91,13 @@ impl Pan {
         core::str::from_utf8(self.digit_bytes()).unwrap_or_default()
     }
 
+    /// The digits as [`Self::expose_digits`] gives them, as bytes: for a MAC or a comparison,
+    /// with nothing to check again on the way.
+    #[must_use]
+    pub fn expose_digit_bytes(&self) -> &[u8] {
+        self.digit_bytes()
+    }
+
     /// How many digits the number has (13–19).
     #[must_use]
     pub fn digit_count(&self) -> usize {
@@ -198,6 +205,7 @@ mod tests {
         for s in VALID {
             let pan = Pan::parse(s).unwrap();
             assert_eq!(pan.expose_digits(), s);
+            assert_eq!(pan.expose_digit_bytes(), s.as_bytes());
             assert_eq!(pan.digit_count(), s.len());
         }
         assert_eq!(Pan::parse("4111111111111112"), Err(Error::PanChecksum));

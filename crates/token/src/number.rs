@@ -29,7 +29,7 @@ impl TokenNumber {
     /// [`TokenError::TokenNumber`] unless it is a Luhn-valid 13–19 digit number.
     pub fn parse(s: &str) -> Result<Self, TokenError> {
         let pan = Pan::parse(s).map_err(|_| TokenError::TokenNumber)?;
-        Self::of_digits(pan.expose_digits().as_bytes()).ok_or(TokenError::TokenNumber)
+        Self::of_digits(pan.expose_digit_bytes()).ok_or(TokenError::TokenNumber)
     }
 
     /// The number of `digits`, if they are 1 to 19 ASCII digits (the caller checked the rest).

@@ -81,7 +81,7 @@ impl<S: TokenStore> TokenService<S> {
             return Err(TokenError::NoChannel);
         }
         let now = self.clock.now();
-        let fingerprint = self.fingerprint(request.pan.expose_digits());
+        let fingerprint = self.fingerprint(request.pan.expose_digit_bytes());
         if let Some(id) = &request.id
             && self.store.get(id)?.is_some()
         {
@@ -89,7 +89,7 @@ impl<S: TokenStore> TokenService<S> {
         }
         // The card's own reference; the store keeps that of its tokens already vaulted, if it
         // has any (the reference outlives a reissued card's number).
-        let par = self.par(request.pan.expose_digits());
+        let par = self.par(request.pan.expose_digit_bytes());
         let domain = Domain {
             device: request.device.clone(),
             channels: request.channels,
@@ -100,11 +100,11 @@ impl<S: TokenStore> TokenService<S> {
         let luk = LukState::new(1, now);
         for _ in 0..ATTEMPTS {
             let number = self.config.token_bin.draw(request.pan.digit_count())?;
-            if number.expose() == request.pan.expose_digits() {
+            if number.digits() == request.pan.expose_digit_bytes() {
                 continue;
             }
             // Never a number that is some vaulted card's: the store checks as it inserts.
-            let number_fingerprint = self.fingerprint(number.expose());
+            let number_fingerprint = self.fingerprint(number.digits());
             let id = request.id.clone().unwrap_or_else(TokenId::random);
             let record = TokenRecord {
                 sealed_pan: self.seal(&id, &request.pan, request.expiry)?,
@@ -179,7 +179,7 @@ impl<S: TokenStore> TokenService<S> {
     ///
     /// A store error.
     pub fn tokens_of_card(&self, pan: &Pan) -> Result<Vec<TokenInfo>, TokenError> {
-        let fingerprint = self.fingerprint(pan.expose_digits());
+        let fingerprint = self.fingerprint(pan.expose_digit_bytes());
         Ok(self.store.by_fingerprint(&fingerprint)?.iter().map(info).collect())
     }
 
@@ -231,7 +231,7 @@ impl<S: TokenStore> TokenService<S> {
     ///
     /// A store error; illegal transitions are reported per token in the outcome.
     pub fn apply_to_card(&self, pan: &Pan, event: TokenEvent) -> Result<BulkOutcome, TokenError> {
-        let records = self.store.by_fingerprint(&self.fingerprint(pan.expose_digits()))?;
+        let records = self.store.by_fingerprint(&self.fingerprint(pan.expose_digit_bytes()))?;
         self.apply_all(&records, event)
     }
 
@@ -265,9 +265,9 @@ impl<S: TokenStore> TokenService<S> {
         expiry: Option<CardExpiry>,
     ) -> Result<Vec<TokenId>, TokenError> {
         let now = self.clock.now();
-        let fingerprint = self.fingerprint(new.expose_digits());
+        let fingerprint = self.fingerprint(new.expose_digit_bytes());
         let mut updated = Vec::new();
-        for record in self.store.by_fingerprint(&self.fingerprint(old.expose_digits()))? {
+        for record in self.store.by_fingerprint(&self.fingerprint(old.expose_digit_bytes()))? {
             if record.status == TokenStatus::Deleted {
                 continue;
             }
@@ -631,7 +631,7 @@ impl<S: TokenStore> TokenService<S> {
         let mut rest = plain.as_mut_slice();
         let written = match expiry {
             Some(expiry) => write!(rest, "{}|{expiry}", pan.expose_digits()),
-            None => rest.write_all(pan.expose_digits().as_bytes()),
+            None => rest.write_all(pan.expose_digit_bytes()),
         };
         let left = written.ok().map(|()| rest.len()).ok_or(TokenError::Crypto)?;
         let len = plain.len().checked_sub(left).ok_or(TokenError::Crypto)?;
@@ -652,13 +652,13 @@ impl<S: TokenStore> TokenService<S> {
         })?
     }
 
-    fn fingerprint(&self, digits: &str) -> Fingerprint {
-        Fingerprint(self.fingerprint_key.mac(&[b"cloudcard/pan-fingerprint/v1", digits.as_bytes()]))
+    fn fingerprint(&self, digits: &[u8]) -> Fingerprint {
+        Fingerprint(self.fingerprint_key.mac(&[b"cloudcard/pan-fingerprint/v1", digits]))
     }
 
-    fn par(&self, digits: &str) -> Par {
+    fn par(&self, digits: &[u8]) -> Par {
         const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        let mac = self.par_key.mac(&[b"cloudcard/par/v1", digits.as_bytes()]);
+        let mac = self.par_key.mac(&[b"cloudcard/par/v1", digits]);
         let mut par = [b'A'; Par::LEN];
         if let Some(head) = par.get_mut(..4) {
             head.copy_from_slice(b"CC01");
