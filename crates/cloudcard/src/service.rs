@@ -594,7 +594,7 @@ fn request_digest(request: &PaymentRequest) -> [u8; 32] {
     for part in [
         request.user.as_bytes(),
         request.device.as_bytes(),
-        request.cryptogram.token_number.expose().as_bytes(),
+        request.cryptogram.token_number.expose_digit_bytes(),
     ] {
         h.update(u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
         h.update(part);

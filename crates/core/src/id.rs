@@ -21,7 +21,6 @@ type Text = CompactText<INLINE>;
 
 /// `prefix`, `_` and `bits` in 32 lower-case hex digits, written without allocating.
 fn random_shape(prefix: &str, bits: u128) -> Text {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [0u8; INLINE];
     let len = prefix.len() + 1 + 32;
     if let Some(head) = buf.get_mut(..prefix.len()) {
@@ -30,13 +29,33 @@ fn random_shape(prefix: &str, bits: u128) -> Text {
     if let Some(sep) = buf.get_mut(prefix.len()) {
         *sep = b'_';
     }
-    let digits = buf.iter_mut().skip(prefix.len() + 1).take(32);
-    // Each byte of the bits gives two digits; no digit waits on the one before it.
-    let nibbles = bits.to_be_bytes().into_iter().flat_map(|byte| [byte >> 4, byte & 0xf]);
-    for (slot, nibble) in digits.zip(nibbles) {
-        *slot = HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+    if let Some(digits) = buf.get_mut(prefix.len() + 1..len) {
+        digits.copy_from_slice(&hex_digits(bits));
     }
     Text::new(core::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default())
+}
+
+/// Eight bytes of `0x0101_0101_0101_0101` times `b`: `b` in every byte of a word.
+const fn bytes_of(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// `bits` as 32 lower-case hex digits, the most significant first: eight digits at a time,
+/// each a byte of one word, with no branch and no table.
+fn hex_digits(bits: u128) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
+        // The eight nibbles of this chunk, nibble k in byte k (the least significant first).
+        let x = u64::from(u32::try_from((bits >> (96 - 32 * i)) & 0xffff_ffff).unwrap_or(0));
+        let x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+        let x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+        let x = (x | x << 4) & bytes_of(0x0f);
+        // A nibble of 10 or more carries into bit 4 when 6 is added: it is a letter.
+        let letters = ((x + bytes_of(6)) >> 4) & bytes_of(1);
+        let ascii = x + bytes_of(b'0') + letters * u64::from(b'a' - b'0' - 10);
+        chunk.copy_from_slice(&ascii.to_be_bytes());
+    }
+    out
 }
 
 /// The 128 bits written as exactly 32 lower-case hex digits; `None` for anything else. Every
@@ -229,6 +248,29 @@ mod tests {
         ] {
             assert_eq!(TokenId::parse(other).unwrap().bits(), None, "{other}");
         }
+    }
+
+    #[test]
+    fn hex_is_read_and_written_as_the_standard_library_does() {
+        for bits in [0, 1, 0xfeed, u128::MAX, u128::MAX / 3, 1 << 127, 0x0123_4567_89ab_cdef << 64]
+        {
+            let hex = format!("{bits:032x}");
+            assert_eq!(hex_digits(bits), hex.as_bytes(), "{hex}");
+            assert_eq!(hex_bits(hex.as_bytes()), Some(bits), "{hex}");
+        }
+        // Every byte in every place: only a lower-case hex digit reads, as its value.
+        let base = *b"0123456789abcdef0123456789abcdef";
+        for at in 0..32 {
+            for byte in 0..=u8::MAX {
+                let mut hex = base;
+                hex[at] = byte;
+                let expected = matches!(byte, b'0'..=b'9' | b'a'..=b'f').then(|| {
+                    u128::from_str_radix(core::str::from_utf8(&hex).unwrap(), 16).unwrap()
+                });
+                assert_eq!(hex_bits(&hex), expected, "{byte:#x} at {at}");
+            }
+        }
+        assert_eq!(hex_bits(&base[..31]), None);
     }
 
     #[test]

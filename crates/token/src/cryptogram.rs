@@ -213,7 +213,7 @@ fn message_parts(
     data: &PaymentData,
     mut sink: impl FnMut(&[u8]),
 ) {
-    let number = token_number.digits();
+    let number = token_number.expose_digit_bytes();
     let merchant = data.merchant.as_bytes();
     sink(b"cloudcard/cryptogram/v1");
     sink(&[u8::try_from(number.len()).unwrap_or(u8::MAX)]);

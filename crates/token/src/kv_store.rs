@@ -52,7 +52,7 @@ fn records_under(
 
 /// Puts a new record and its index entries in, unless its number or id is taken.
 fn put_new(txn: &mut dyn Txn, record: &TokenRecord) -> Result<(), StoreError> {
-    let number = record.number.digits();
+    let number = record.number.expose_digit_bytes();
     let id = id_key(&record.id);
     if txn.get(NUMBERS, number)?.is_some() || txn.get(RECORDS, id)?.is_some() {
         return Err(StoreError::Duplicate);
@@ -123,7 +123,7 @@ impl<K: Kv> TokenStore for KvTokenStore<K> {
         decide: &mut dyn FnMut(&TokenRecord) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
         store::write(&self.kv, |txn| {
-            let Some(id) = txn.get(NUMBERS, number.digits())? else { return Ok(None) };
+            let Some(id) = txn.get(NUMBERS, number.expose_digit_bytes())? else { return Ok(None) };
             let Some(mut record) = get_json::<TokenRecord>(txn, RECORDS, &id)? else {
                 return Ok(None);
             };
@@ -136,14 +136,14 @@ impl<K: Kv> TokenStore for KvTokenStore<K> {
     }
 
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
-        store::read(&self.kv, |txn| match txn.get(NUMBERS, number.digits())? {
+        store::read(&self.kv, |txn| match txn.get(NUMBERS, number.expose_digit_bytes())? {
             Some(id) => get_json(txn, RECORDS, &id),
             None => Ok(None),
         })
     }
 
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
-        store::read(&self.kv, |txn| Ok(txn.get(NUMBERS, number.digits())?.is_some()))
+        store::read(&self.kv, |txn| Ok(txn.get(NUMBERS, number.expose_digit_bytes())?.is_some()))
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {

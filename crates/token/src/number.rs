@@ -45,8 +45,10 @@ impl TokenNumber {
         self.0.as_str()
     }
 
-    /// The plain digits as bytes, for a MAC or a key: nothing to validate on the way.
-    pub(crate) fn digits(&self) -> &[u8] {
+    /// The plain digits as [`Self::expose`] gives them, as bytes: for a MAC, a key or a
+    /// digest, with nothing to check again on the way.
+    #[must_use]
+    pub fn expose_digit_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
 
@@ -271,6 +273,7 @@ mod tests {
                 let n = bin.draw(len).unwrap();
                 assert_eq!(TokenNumber::parse(n.expose()).unwrap(), n);
                 assert_eq!(n.expose().len(), len);
+                assert_eq!(n.expose_digit_bytes(), n.expose().as_bytes());
             }
         }
         assert!(TokenNumber::of_digits(b"").is_none());

@@ -100,11 +100,11 @@ impl<S: TokenStore> TokenService<S> {
         let luk = LukState::new(1, now);
         for _ in 0..ATTEMPTS {
             let number = self.config.token_bin.draw(request.pan.digit_count())?;
-            if number.digits() == request.pan.expose_digit_bytes() {
+            if number.expose_digit_bytes() == request.pan.expose_digit_bytes() {
                 continue;
             }
             // Never a number that is some vaulted card's: the store checks as it inserts.
-            let number_fingerprint = self.fingerprint(number.digits());
+            let number_fingerprint = self.fingerprint(number.expose_digit_bytes());
             let id = request.id.clone().unwrap_or_else(TokenId::random);
             let record = TokenRecord {
                 sealed_pan: self.seal(&id, &request.pan, request.expiry)?,

@@ -477,7 +477,7 @@ fn a_drawn_number_is_checked_as_a_card_would_be() {
     let p = tokens.provision(ProvisionRequest::new(pan(PAN), device(1))).unwrap();
     let number = p.token.number;
     // Under the fingerprint a card with these digits would have, not the card's own.
-    let checked = tokens.fingerprint(number.digits());
+    let checked = tokens.fingerprint(number.expose_digit_bytes());
     assert_ne!(checked, tokens.fingerprint(PAN.as_bytes()));
     assert_eq!(*tokens.store().drawn.lock().unwrap(), vec![(number, checked)]);
 }
