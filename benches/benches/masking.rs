@@ -29,6 +29,7 @@ fn hand_mask(digits: &str, out: &mut String) {
 }
 
 fn bench_mask(c: &mut Criterion) {
+    cloudcard_benches::print_host();
     let mut group = c.benchmark_group("mask_pan");
     let mut buf = String::with_capacity(64);
     hand_mask(PAN, &mut buf);

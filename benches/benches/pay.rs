@@ -44,6 +44,7 @@ fn setup_on(clock: Arc<dyn cloudcard::core::Clock>) -> (CloudCard, Vec<Payer>) {
 }
 
 fn bench_pay(c: &mut Criterion) {
+    cloudcard_benches::print_host();
     let (cc, clock, mut payers) = setup();
     let key = [3u8; 32];
     let hmac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();

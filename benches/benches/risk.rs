@@ -276,6 +276,7 @@ fn engine() -> (RiskEngine, Arc<cloudcard_risk::VelocityStore>) {
 }
 
 fn bench_decide(c: &mut Criterion) {
+    cloudcard_benches::print_host();
     let (engine, probes) = build();
     GLOBAL.stop();
     two_growing();

@@ -396,6 +396,7 @@ fn benches(c: &mut Criterion) {
     // (and two threads at once) pays no shared counter on each allocation.
     // CLOUDCARD_BENCH_SMALL=1 leaves out the 1M vault (a minute to build), for profiling.
     let large_too = std::env::var_os("CLOUDCARD_BENCH_SMALL").is_none();
+    cloudcard_benches::print_host();
     // The vaults grow into memory the host has handed over first: the provisions' tail below
     // is the code's, not the host's first handing over of pages.
     touch_memory(3 << 30);

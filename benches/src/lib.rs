@@ -309,6 +309,67 @@ pub fn print_tail(what: &str, nanos: Vec<u64>, baseline: &str, base: Vec<u64>) {
     eprintln!("{what}: {} ({baseline}: {})", tail(nanos), tail(base));
 }
 
+/// A permutation of `0..n` that is one cycle through every index (Sattolo's shuffle): a chain
+/// of loads that follows it visits every slot before it comes back to the first.
+#[must_use]
+pub fn one_cycle(n: usize) -> Vec<usize> {
+    let mut next: Vec<usize> = (0..n).collect();
+    let mut rng = rand::rng();
+    for i in (1..n).rev() {
+        next.swap(i, rand::RngExt::random_range(&mut rng, 0..i));
+    }
+    next
+}
+
+/// The nanoseconds a load takes in a chain of `loads` loads, each at the address the one
+/// before it read, through `bytes` of memory in a random order: what a read that no cache
+/// holds costs on this host, now. A virtual machine's share of its host's caches moves with
+/// the host's other tenants, and with it every figure bound by memory, the baselines' too.
+#[must_use]
+pub fn load_latency_ns(bytes: usize, loads: usize) -> f64 {
+    let next = one_cycle((bytes / size_of::<usize>()).max(2));
+    let start = std::time::Instant::now();
+    let mut at = 0;
+    for _ in 0..loads {
+        at = next.get(at).copied().unwrap_or_default();
+    }
+    std::hint::black_box(at);
+    start.elapsed().as_secs_f64() * 1e9 / loads.max(1) as f64
+}
+
+/// Prints what a load from memory takes on this host now, over 4 MiB, 32 MiB and 256 MiB, so
+/// that a run's figures bound by memory can be read against the host they ran on.
+pub fn print_host() {
+    let at = |mib: usize| load_latency_ns(mib << 20, 2_000_000);
+    eprintln!(
+        "host: a random load takes {:.0} ns over 4 MiB, {:.0} ns over 32 MiB, {:.0} ns over 256 MiB",
+        at(4),
+        at(32),
+        at(256)
+    );
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_visits_every_slot_before_it_comes_back() {
+        for n in [2, 3, 10, 1_000] {
+            let next = one_cycle(n);
+            let mut seen = vec![false; n];
+            let mut at = 0;
+            for _ in 0..n {
+                assert!(!seen[at], "slot {at} of {n} visited twice");
+                seen[at] = true;
+                at = next[at];
+            }
+            assert_eq!(at, 0, "back at the start after {n} loads");
+        }
+        assert!(load_latency_ns(1 << 12, 1_000) > 0.0);
+    }
+}
+
 #[cfg(test)]
 #[cfg(target_os = "linux")]
 mod tests {
