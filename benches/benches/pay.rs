@@ -20,27 +20,15 @@ use cloudcard::core::ManualClock;
 use cloudcard::core::sync::Padded;
 use cloudcard::{CloudCard, PaymentOutcome};
 use cloudcard_benches::{Workload, tail};
-use common::{Payer, request};
+use common::{Payer, demo_with_payers, request};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 fn setup() -> (CloudCard, Arc<ManualClock>, Vec<Payer>) {
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let (cc, payers) = setup_on(clock.clone());
+    let (cc, payers) = demo_with_payers(clock.clone());
     (cc, clock, payers)
-}
-
-/// The demo service on `clock`, with the demo people's cards bound.
-fn setup_on(clock: Arc<dyn cloudcard::core::Clock>) -> (CloudCard, Vec<Payer>) {
-    let outbox = Arc::new(cloudcard::wallet::InMemoryOutbox::new());
-    let cc = CloudCard::demo()
-        .clock(clock)
-        .sms(outbox.clone() as Arc<dyn cloudcard::wallet::SmsGateway>)
-        .build()
-        .unwrap();
-    let payers = common::payers(&cc, &outbox, false);
-    (cc, payers)
 }
 
 fn bench_pay(c: &mut Criterion) {
@@ -99,7 +87,7 @@ fn bench_pay(c: &mut Criterion) {
     drop((cc, payers));
     const PER_THREAD: usize = 20_000;
     let node = Arc::new(NodeClock { start: cloudcard::core::Clock::now(&*clock) });
-    let (cc, payers) = setup_on(node.clone());
+    let (cc, payers) = demo_with_payers(node.clone());
     let refused = std::sync::atomic::AtomicUsize::new(0);
     // Each payer with how far its node's clock has moved, alone on its cache lines.
     let payers: Vec<Padded<std::sync::Mutex<(Payer, TimeDelta)>>> =

@@ -5,6 +5,8 @@
 //! provision while a vault grows to 1M, on one thread and on two at once.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -19,28 +21,18 @@ use cloudcard_benches::{
     CountingAllocator, Workload, print_tail, thread_rates, time_ns, timed_calls, touch_memory,
     touch_memory_for_threads,
 };
-use cloudcard_core::{Amount, Currency, DeviceId, IssuerTable, ManualClock, Pan};
-use cloudcard_masking::checks::luhn_check_digit;
+use cloudcard_core::{Amount, Currency, DeviceId, IssuerTable, ManualClock};
 use cloudcard_token::{
     Channel, DeviceCard, LukPolicy, PaymentData, ProvisionRequest, TokenBin, TokenConfig,
     TokenKeys, TokenService,
 };
+use common::{device, pan};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator::new();
-
-fn pan(i: u64) -> Pan {
-    let mut digits = format!("62{i:016}");
-    digits.push(char::from(luhn_check_digit(digits.as_bytes()).unwrap()));
-    digits.parse().unwrap()
-}
-
-fn device(i: u64) -> DeviceId {
-    format!("dev_{i}").parse().unwrap()
-}
 
 /// Batches small enough that their inputs and outputs live in reused heap: criterion keeps a
 /// batch's outputs in one vector, pushed while timed, and a large batch's vector is fresh

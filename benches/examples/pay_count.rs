@@ -17,19 +17,13 @@ mod common;
 use std::sync::Arc;
 
 use chrono::{TimeDelta, TimeZone, Utc};
+use cloudcard::PaymentOutcome;
 use cloudcard::core::ManualClock;
-use cloudcard::{CloudCard, PaymentOutcome};
 
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2000);
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let outbox = Arc::new(cloudcard::wallet::InMemoryOutbox::new());
-    let cc = CloudCard::demo()
-        .clock(clock.clone())
-        .sms(outbox.clone() as Arc<dyn cloudcard::wallet::SmsGateway>)
-        .build()
-        .unwrap();
-    let mut payers = common::payers(&cc, &outbox, false);
+    let (cc, mut payers) = common::demo_with_payers(clock.clone());
     for i in 0..n {
         clock.advance(TimeDelta::minutes(4));
         let p = i % payers.len();

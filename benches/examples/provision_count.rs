@@ -7,13 +7,15 @@
 //!     --toggle-collect='cloudcard_token::service::TokenService<S>::provision' \
 //!     target/release/examples/provision_count 10000
 //! ```
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+#[path = "../benches/common/mod.rs"]
+mod common;
 
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use cloudcard_core::{IssuerTable, ManualClock, Pan};
-use cloudcard_masking::checks::luhn_check_digit;
+use cloudcard_core::{IssuerTable, ManualClock};
 use cloudcard_token::{ProvisionRequest, TokenBin, TokenConfig, TokenKeys, TokenService};
 
 fn main() {
@@ -23,10 +25,8 @@ fn main() {
     let tokens: TokenService =
         TokenService::new(config, TokenKeys::random(), Default::default(), clock);
     for i in 0..n {
-        let mut digits = format!("62{i:016}");
-        digits.push(char::from(luhn_check_digit(digits.as_bytes()).unwrap()));
-        let pan: Pan = digits.parse().unwrap();
-        let device = format!("dev_{i}").parse().unwrap();
-        std::hint::black_box(tokens.provision(ProvisionRequest::new(pan, device)).unwrap());
+        std::hint::black_box(
+            tokens.provision(ProvisionRequest::new(common::pan(i), common::device(i))).unwrap(),
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! What the storage benches share: a recording store, and payers with bound cards.
+//! What the benches and the counting examples share: a recording store, payers with bound
+//! cards, and the token bench's cards and phones by number.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::{Arc, Mutex};
@@ -210,4 +211,29 @@ pub fn request(cc: &CloudCard, clock: &dyn Clock, p: &mut Payer) -> PaymentReque
         mcc: Mcc(5411),
         transaction: cloudcard::TransactionId::random(),
     }
+}
+
+/// The demo service on `clock`, with the demo people's cards bound.
+pub fn demo_with_payers(clock: Arc<dyn Clock>) -> (CloudCard, Vec<Payer>) {
+    let outbox = Arc::new(cloudcard::wallet::InMemoryOutbox::new());
+    let cc = CloudCard::demo()
+        .clock(clock)
+        .sms(outbox.clone() as Arc<dyn cloudcard::wallet::SmsGateway>)
+        .build()
+        .unwrap();
+    let payers = payers(&cc, &outbox, false);
+    (cc, payers)
+}
+
+/// Card `i`: `62`, `i` in 16 digits and its Luhn check digit.
+pub fn pan(i: u64) -> cloudcard::core::Pan {
+    let mut digits = format!("62{i:016}");
+    let check = cloudcard::masking::checks::luhn_check_digit(digits.as_bytes()).unwrap();
+    digits.push(char::from(check));
+    digits.parse().unwrap()
+}
+
+/// Phone `i`.
+pub fn device(i: u64) -> cloudcard::DeviceId {
+    format!("dev_{i}").parse().unwrap()
 }
