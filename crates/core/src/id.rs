@@ -10,7 +10,7 @@ use crate::Error;
 use crate::text::CompactText;
 
 /// The longest id.
-const MAX_LEN: usize = 64;
+pub(crate) const MAX_LEN: usize = 64;
 /// The longest id held inline: every random one (a prefix of up to 4 letters, `_` and 32 hex
 /// digits) and most parsed ones.
 const INLINE: usize = 38;

@@ -31,7 +31,7 @@ pub use id::{
 };
 pub use issuer::{IssuerInfo, IssuerTable};
 pub use mac::{KeyedMac, MacKey};
-pub use map::{RandomKeyHasher, RandomKeyMap};
+pub use map::{RandomKeyHasher, RandomKeyMap, keyed_hash};
 pub use pan::Pan;
 pub use person::{PersonName, PhoneNumber, ResidentId};
 pub use store::{KeySource, Kv, MemoryKv, StoreError};

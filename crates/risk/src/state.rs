@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudcard_core::store::{self, Kv, Txn, get_json, prefix_end, put_json, time_key};
-use cloudcard_core::{CardId, ClaimId, DeviceId, StoreError, TransactionId, UserId};
+use cloudcard_core::{CardId, ClaimId, DeviceId, StoreError, TransactionId, UserId, keyed_hash};
 
 use crate::RiskError;
 use crate::loss::{
     self, Assessment, Claim, ClaimEvent, ClaimState, Instrument, LoggedTransaction, LossReport,
 };
-use crate::velocity::{EntityKey, ID_TAG, keyed_hash};
+use crate::velocity::{EntityKey, ID_TAG};
 
 /// Where the risk engine keeps what must outlive the process and be shared by every node:
 /// the status lists (lost cards and phones, suspended users), the loss log and the claims.

@@ -1,14 +1,14 @@
 //! Velocity windows: per-entity counts and sums in fixed buckets.
 
 use cloudcard_core::sync::{MutexExt, Padded};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{Hash, RandomState};
 use std::sync::{Mutex, MutexGuard};
 
 use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use cloudcard_core::StoreError;
 use cloudcard_core::store::{self, Kv};
+use cloudcard_core::{StoreError, keyed_hash};
 use serde::{Deserialize, Serialize};
 
 use crate::RiskError;
@@ -986,25 +986,6 @@ pub struct VelocityStore {
 
 /// What leads a transaction id into [`keyed_hash`]: no entity kind's tag.
 pub(crate) const ID_TAG: u8 = u8::MAX;
-
-/// `tag` and `id` hashed under `hasher`'s key as the one string `tag || id` (the tag's length
-/// is fixed, so no two pairs are the same string). SipHash costs by the write as much as by
-/// the byte: an id of up to 64 bytes (every id's text) goes in as one write.
-pub(crate) fn keyed_hash(hasher: &RandomState, tag: u8, id: &[u8]) -> u64 {
-    let mut h = hasher.build_hasher();
-    let mut buf = [tag; 65];
-    match buf.get_mut(1..=id.len()) {
-        Some(rest) => {
-            rest.copy_from_slice(id);
-            h.write(buf.get(..=id.len()).unwrap_or_default());
-        }
-        None => {
-            h.write(&[tag]);
-            h.write(id);
-        }
-    }
-    h.finish()
-}
 
 /// An entity's key: a keyed 64-bit hash of its kind and id, so that lookups allocate nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

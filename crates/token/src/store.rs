@@ -3,7 +3,7 @@
 use cloudcard_core::sync::{Padded, RwLockExt};
 use std::collections::HashMap;
 use std::collections::hash_map::{DefaultHasher, Entry};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{Hash, Hasher, RandomState};
 use std::sync::{RwLock, RwLockWriteGuard};
 
 use cloudcard_core::{DeviceId, TokenId};
@@ -875,7 +875,7 @@ impl InMemoryTokenStore {
     }
 
     fn device_key(&self, device: &DeviceId) -> u64 {
-        self.devices.hash_one(device)
+        cloudcard_core::keyed_hash(&self.devices, 0, device.as_bytes())
     }
 
     /// The records in `slots` that `keep` accepts.

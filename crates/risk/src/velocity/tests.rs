@@ -395,17 +395,7 @@ fn entities_read_together_read_as_each_alone() {
 }
 
 #[test]
-fn keyed_hash_is_of_the_tag_then_the_id_whatever_the_length() {
-    let hasher = RandomState::new();
-    let long = [b'x'; 80];
-    for len in 0..=long.len() {
-        let id = &long[..len];
-        // Short ids go in as one write, longer ones as two: both hash the string tag || id.
-        let mut h = hasher.build_hasher();
-        h.write(&[3]);
-        h.write(id);
-        assert_eq!(keyed_hash(&hasher, 3, id), h.finish(), "len {len}");
-    }
+fn a_kind_and_an_id_name_one_entity() {
     let v = store();
     let keys: std::collections::HashSet<_> = EntityKind::ALL
         .into_iter()
