@@ -35,7 +35,7 @@ fn random_shape(prefix: &str, bits: u128) -> Text {
     Text::new(core::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default())
 }
 
-/// Eight bytes of `0x0101_0101_0101_0101` times `b`: `b` in every byte of a word.
+/// A word with `b` in each of its eight bytes.
 const fn bytes_of(b: u8) -> u64 {
     u64::from_ne_bytes([b; 8])
 }
@@ -44,9 +44,9 @@ const fn bytes_of(b: u8) -> u64 {
 /// each a byte of one word, with no branch and no table.
 fn hex_digits(bits: u128) -> [u8; 32] {
     let mut out = [0u8; 32];
-    for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
-        // The eight nibbles of this chunk, nibble k in byte k (the least significant first).
-        let x = u64::from(u32::try_from((bits >> (96 - 32 * i)) & 0xffff_ffff).unwrap_or(0));
+    for (chunk, word) in out.chunks_exact_mut(8).zip(bits.to_be_bytes().chunks_exact(4)) {
+        // The word's eight nibbles spread out, nibble k in byte k (the least significant first).
+        let x = u64::from(u32::from_be_bytes(word.try_into().unwrap_or_default()));
         let x = (x | x << 16) & 0x0000_ffff_0000_ffff;
         let x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
         let x = (x | x << 4) & bytes_of(0x0f);
