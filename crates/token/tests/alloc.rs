@@ -89,8 +89,8 @@ fn a_token_takes_a_bounded_number_of_heap_bytes() {
     }
     let per_token = (tallied().1 - before) / TOKENS as isize;
     // Its record and prepared key, 424 bytes inline in its shard's slab, whose chunks double
-    // up to 1,024 records: at 20,000 tokens (about 312 in each of 64 shards) the slabs hold
-    // 496 slots a shard, 63% used, 672 bytes a token. Its four index entries (by number, id,
+    // up to 1,024 records: at 20,000 tokens (about 78 in each of 256 shards) the slabs hold
+    // 112 slots a shard, 70% used, 608 bytes a token. Its four index entries (by number, id,
     // fingerprint and phone), 16 bytes each and a control byte, in tables 61% full at this
     // size: 113 bytes. (The token bench counts 586 bytes a token in a vault of a million,
     // whose slabs are full.) Before records were kept inline and indexes held slots instead
