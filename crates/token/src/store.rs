@@ -475,16 +475,24 @@ struct Slot {
     at: u32,
 }
 
-/// One shard's records, in a slab: a record never moves or leaves (a deleted token keeps its
-/// number taken), so its slot names it for good. An id the service drew (`tok_` and 32 hex
-/// digits) is found by the low 64 of its bits, with no text hashed or kept twice, and checked
-/// against the record found; any other id, and a drawn one whose low bits another took first,
-/// by its text.
+/// One shard's records, in a slab, and the index of their numbers (as integers) to their
+/// slots: a record lies in its number's shard, so checking a cryptogram takes one lock. A
+/// record never moves or leaves (a deleted token keeps its number taken), so its slot names it
+/// for good.
 #[derive(Debug, Default)]
 struct Shard {
     records: Slab<Stored>,
-    drawn: IntMap<u32>,
-    named: HashMap<TokenId, u32>,
+    numbers: IntMap<u32>,
+}
+
+/// One shard of the index of ids to slots. An id the service drew (`tok_` and 32 hex digits)
+/// is found by the low 64 of its bits, with no text hashed or kept twice, and checked against
+/// the record found; any other id, and a drawn one whose low bits another took first, by its
+/// text.
+#[derive(Debug, Default)]
+struct IdIndex {
+    drawn: IntMap<Slot>,
+    named: HashMap<TokenId, Slot>,
 }
 
 /// Records in chunks that never move once made: adding one never copies the others (a
@@ -588,42 +596,47 @@ impl<'a> IdKey<'a> {
     }
 }
 
-impl Shard {
-    fn find(&self, key: IdKey<'_>) -> Option<u32> {
+impl IdIndex {
+    /// Where the record of `key` lies, if it is anywhere: for a drawn id, the slot its low bits
+    /// name, which may hold another's record (see [`Self::named`]).
+    fn candidate(&self, key: IdKey<'_>) -> Option<Slot> {
         match key {
-            IdKey::Drawn(low, id) => {
-                let at = *self.drawn.get(&low)?;
-                let ours = self.records.get(at as usize).is_some_and(|r| r.id == *id);
-                // Another's low bits: this id was kept by its text when it came.
-                if ours { Some(at) } else { self.named.get(id).copied() }
-            }
+            IdKey::Drawn(low, _) => self.drawn.get(&low).copied(),
             IdKey::Named(id) => self.named.get(id).copied(),
         }
     }
 
-    fn get(&self, key: IdKey<'_>) -> Option<&Stored> {
-        self.records.get(self.find(key)? as usize)
+    /// Where the record of `id` lies if it is kept by its text.
+    fn named(&self, id: &TokenId) -> Option<Slot> {
+        self.named.get(id).copied()
     }
 
-    /// Takes the id for the slot `at`; false if it is taken.
-    fn claim(&mut self, key: IdKey<'_>, at: u32) -> bool {
-        fn vacant<K: Hash + Eq>(index: &mut HashMap<K, u32>, key: K, at: u32) -> bool {
-            let Entry::Vacant(slot) = index.entry(key) else { return false };
-            slot.insert(at);
-            true
+    /// Whether `key`'s id is free, `holds` telling whether the record in a slot has it (a
+    /// drawn id's low bits may be another's, whose record says whose they are).
+    fn free(&self, key: IdKey<'_>, holds: impl FnOnce(Slot) -> bool) -> bool {
+        match key {
+            IdKey::Drawn(low, id) => match self.drawn.get(&low) {
+                None => true,
+                Some(&taken) => !holds(taken) && !self.named.contains_key(id),
+            },
+            IdKey::Named(id) => !self.named.contains_key(id),
         }
+    }
+
+    /// Gives a free id (as [`Self::free`] found it, under the same lock) the slot `at`.
+    fn claim(&mut self, key: IdKey<'_>, at: Slot) {
         match key {
             IdKey::Drawn(low, id) => match self.drawn.entry(low) {
                 Entry::Vacant(slot) => {
                     slot.insert(at);
-                    true
                 }
-                Entry::Occupied(taken) => {
-                    let same = self.records.get(*taken.get() as usize).is_some_and(|r| r.id == *id);
-                    !same && vacant(&mut self.named, id.clone(), at)
+                Entry::Occupied(_) => {
+                    self.named.insert(id.clone(), at);
                 }
             },
-            IdKey::Named(id) => vacant(&mut self.named, id.clone(), at),
+            IdKey::Named(id) => {
+                self.named.insert(id.clone(), at);
+            }
         }
     }
 }
@@ -791,19 +804,19 @@ impl<'a> TwoShards<'a> {
     }
 }
 
-/// The in-memory store: records in slabs of 256 independently locked shards, with indexes by
-/// number (the number as an integer, to the record's slot), by fingerprint and by device
-/// (digests to slots), each in 256 shards of its own. Checking a cryptogram finds its record by
-/// number in two probes, with no id hashed or compared; a compare-and-set locks one shard for
-/// the moment of the swap. No index holds a copy of an id or a key's text, and none is one
-/// table: a table that doubles copies a 256th of its index, so a growing vault never holds
-/// up a caller for long.
+/// The in-memory store: records in slabs of 256 independently locked shards by their numbers,
+/// each shard with the index of its records' numbers (as integers) to their slots, and indexes
+/// by id, by fingerprint and by device (digests to slots), each in 256 shards of its own.
+/// Checking a cryptogram finds its record by number in two probes under its shard's one lock,
+/// with no id hashed or compared; a compare-and-set locks one shard for the moment of the swap.
+/// No index holds a copy of a drawn id or a key's text, and none is one table: a table that
+/// doubles copies a 256th of its index, so a growing vault never holds up a caller for long.
 ///
-/// Lock order: the fingerprint index's shards (the lower first), the device index's, the
-/// number index's, then one record shard at a time; no caller holds two record shards.
+/// Lock order: the fingerprint index's shards (the lower first), the device index's, the id
+/// index's, then one record shard at a time; no caller holds two record shards.
 pub struct InMemoryTokenStore {
     shards: Sharded<Shard>,
-    by_number: Sharded<IntMap<Slot>>,
+    by_id: Sharded<IdIndex>,
     by_fingerprint: Sharded<SlotIndex>,
     by_device: Sharded<SlotIndex>,
     /// Keys the device digests, so that no one can choose device ids that share one.
@@ -821,7 +834,7 @@ impl Default for InMemoryTokenStore {
     fn default() -> Self {
         Self {
             shards: std::array::from_fn(|_| Padded::default()),
-            by_number: std::array::from_fn(|_| Padded::default()),
+            by_id: std::array::from_fn(|_| Padded::default()),
             by_fingerprint: std::array::from_fn(|_| Padded::default()),
             by_device: std::array::from_fn(|_| Padded::default()),
             devices: RandomState::new(),
@@ -852,28 +865,48 @@ impl InMemoryTokenStore {
         self.shards.get(usize::from(index)).map(|s| &s.0)
     }
 
-    fn shard(&self, key: IdKey<'_>) -> &RwLock<Shard> {
-        shard_of(&self.shards, u64::from(key.shard()))
+    /// The shard of the id index that `key` falls in.
+    fn id_shard(&self, key: IdKey<'_>) -> &RwLock<IdIndex> {
+        shard_of(&self.by_id, u64::from(key.shard()))
     }
 
-    fn numbers(&self, key: u64) -> &RwLock<IntMap<Slot>> {
-        // The low digits vary most.
-        shard_of(&self.by_number, key)
+    /// The shard of the record whose number is `key` (as [`TokenNumber::key`]), and its index.
+    #[expect(clippy::cast_possible_truncation, reason = "a shard's index, below SHARDS (256)")]
+    fn number_shard(&self, key: u64) -> (&RwLock<Shard>, u8) {
+        (shard_of(&self.shards, key), shard_index(key) as u8)
     }
 
-    /// Where the record with this number lies: its shard's lock and its slot there.
-    fn locate(&self, number: &TokenNumber) -> Option<(&RwLock<Shard>, usize)> {
-        let key = number.key();
-        let slot = *self.numbers(key).read_unpoisoned().get(&key)?;
-        Some((self.shard_at(slot.shard)?, slot.at as usize))
+    /// `read` of the record with this id, under its shard's read lock (the id index's lock is
+    /// let go first: a slot, once found, names its record for good).
+    fn read_by_id<R>(&self, id: &TokenId, read: impl FnOnce(&Stored) -> R) -> Option<R> {
+        let key = IdKey::of(id);
+        let index = self.id_shard(key);
+        let candidate = index.read_unpoisoned().candidate(key)?;
+        let shard = self.shard_at(candidate.shard)?.read_unpoisoned();
+        if let Some(stored) = shard.records.get(candidate.at as usize).filter(|r| r.id == *id) {
+            return Some(read(stored));
+        }
+        drop(shard);
+        // A drawn id whose low bits another took first is kept by its text.
+        let slot = index.read_unpoisoned().named(id).filter(|_| matches!(key, IdKey::Drawn(..)))?;
+        let shard = self.shard_at(slot.shard)?.read_unpoisoned();
+        shard.records.get(slot.at as usize).filter(|r| r.id == *id).map(read)
     }
 
     /// The slot of the record with this id (for good: records never move).
     fn slot_of(&self, id: &TokenId) -> Option<Slot> {
         let key = IdKey::of(id);
-        let shard = key.shard();
-        let at = self.shard_at(shard)?.read_unpoisoned().find(key)?;
-        Some(Slot { shard, at })
+        let index = self.id_shard(key);
+        let holds = |slot: Slot| {
+            self.shard_at(slot.shard).is_some_and(|shard| {
+                shard.read_unpoisoned().records.get(slot.at as usize).is_some_and(|r| r.id == *id)
+            })
+        };
+        let candidate = index.read_unpoisoned().candidate(key)?;
+        if holds(candidate) {
+            return Some(candidate);
+        }
+        index.read_unpoisoned().named(id).filter(|&slot| holds(slot))
     }
 
     fn device_key(&self, device: &DeviceId) -> u64 {
@@ -898,9 +931,10 @@ impl InMemoryTokenStore {
         number: &TokenNumber,
         decide: impl FnOnce(&mut Stored) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
-        let Some((shard, at)) = self.locate(number) else { return Ok(None) };
-        let mut shard = shard.write_unpoisoned();
-        let Some(stored) = shard.records.get_mut(at) else { return Ok(None) };
+        let key = number.key();
+        let mut shard = self.number_shard(key).0.write_unpoisoned();
+        let Some(&at) = shard.numbers.get(&key) else { return Ok(None) };
+        let Some(stored) = shard.records.get_mut(at as usize) else { return Ok(None) };
         if let Some(spend) = decide(stored) {
             stored.spend(spend)?;
         }
@@ -941,15 +975,13 @@ impl InMemoryTokenStore {
         let (fingerprint, device) =
             (fingerprint_key(&record.fingerprint), self.device_key(&record.domain.device));
         let id = IdKey::of(&record.id);
-        let index = id.shard();
         // The index shards first, in lock order, then every table read before any is written:
         // reads under one hold (`cloudcard_core::sync`).
         let mut fingerprints =
             TwoShards::lock(&self.by_fingerprint, fingerprint, drawn.unwrap_or(fingerprint));
         let mut devices = shard_of(&self.by_device, device).write_unpoisoned();
-        let mut numbers = self.numbers(key).write_unpoisoned();
-        let number_taken = numbers.contains_key(&key)
-            | drawn.is_some_and(|card| fingerprints.get(card).entry(card).is_some());
+        let mut ids = self.id_shard(id).write_unpoisoned();
+        let a_card_number = drawn.is_some_and(|card| fingerprints.get(card).entry(card).is_some());
         let (by_fingerprint, by_device) =
             (fingerprints.get(fingerprint).entry(fingerprint), devices.entry(device));
         if let (Some(_), Some(word)) = (drawn, by_fingerprint) {
@@ -970,15 +1002,24 @@ impl InMemoryTokenStore {
                 Admission::OnDevice => return Ok(Admission::OnDevice),
             }
         }
-        let mut shard = self.shard_at(index).ok_or(StoreError::Missing)?.write_unpoisoned();
+        // An id already held is refused, by its low bits or by its text: a record that the low
+        // bits name is read (one record shard at a time) before the new record's is taken.
+        let id_free = ids.free(id, |slot| {
+            self.shard_at(slot.shard).is_some_and(|shard| {
+                let shard = shard.read_unpoisoned();
+                shard.records.get(slot.at as usize).is_some_and(|r| r.id == record.id)
+            })
+        });
+        let (shard, index) = self.number_shard(key);
+        let mut shard = shard.write_unpoisoned();
         let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
-        // Claiming the id refuses one already held, by its low bits or by its text.
-        if number_taken || !shard.claim(id, at) {
+        if a_card_number || !id_free || shard.numbers.contains_key(&key) {
             return Err(StoreError::Duplicate);
         }
         let slot = Slot { shard: index, at };
         let par = record.par;
-        numbers.insert(key, slot);
+        ids.claim(id, slot);
+        shard.numbers.insert(key, at);
         shard.records.push(Stored::from(record));
         fingerprints.get_mut(fingerprint).add_to(fingerprint, by_fingerprint, slot);
         devices.add_to(device, by_device, slot);
@@ -1006,19 +1047,12 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
-        let key = IdKey::of(id);
-        Ok(self.shard(key).read_unpoisoned().get(key).map(Stored::record))
+        Ok(self.read_by_id(id, Stored::record))
     }
 
     /// Under the shard's read lock: the record is made on the stack, nothing allocated.
     fn view(&self, id: &TokenId, read: &mut dyn FnMut(&TokenRecord)) -> Result<bool, StoreError> {
-        let key = IdKey::of(id);
-        let shard = self.shard(key).read_unpoisoned();
-        let stored = shard.get(key);
-        if let Some(stored) = stored {
-            read(&stored.record());
-        }
-        Ok(stored.is_some())
+        Ok(self.read_by_id(id, |stored| read(&stored.record())).is_some())
     }
 
     /// By number, straight to the record's slot: no id hashed or compared but the record's own.
@@ -1028,9 +1062,11 @@ impl TokenStore for InMemoryTokenStore {
         number: &TokenNumber,
         read: &mut dyn FnMut(&TokenRecord),
     ) -> Result<bool, StoreError> {
-        if let Some((shard, at)) = self.locate(number) {
-            let shard = shard.read_unpoisoned();
-            if let Some(stored) = shard.records.get(at).filter(|r| r.id == *id) {
+        let key = number.key();
+        {
+            let shard = self.number_shard(key).0.read_unpoisoned();
+            let at = shard.numbers.get(&key).map(|&at| at as usize);
+            if let Some(stored) = at.and_then(|at| shard.records.get(at)).filter(|r| r.id == *id) {
                 read(&stored.record());
                 return Ok(true);
             }
@@ -1039,9 +1075,10 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self
-            .locate(number)
-            .and_then(|(shard, at)| shard.read_unpoisoned().records.get(at).map(Stored::record)))
+        let key = number.key();
+        let shard = self.number_shard(key).0.read_unpoisoned();
+        let at = shard.numbers.get(&key).map(|&at| at as usize);
+        Ok(at.and_then(|at| shard.records.get(at)).map(Stored::record))
     }
 
     /// Under the record's shard lock, in place: the record read is made on the stack, the
@@ -1068,7 +1105,8 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
-        Ok(self.locate(number).is_some())
+        let key = number.key();
+        Ok(self.number_shard(key).0.read_unpoisoned().numbers.contains_key(&key))
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
@@ -1261,13 +1299,15 @@ mod tests {
 
     #[test]
     fn drawn_ids_are_keyed_by_their_bits_and_others_by_their_text() {
-        let mut shard = Shard::default();
+        let mut index = IdIndex::default();
+        let at = |n: u32| Slot { shard: 3, at: n };
         let drawn = TokenId::from_bits(0xfeed);
-        assert!(shard.claim(IdKey::of(&drawn), 0));
-        assert_eq!(shard.drawn.get(&0xfeed), Some(&0));
-        shard.records.push(Stored::from(a_record(drawn.clone())));
+        assert!(index.free(IdKey::of(&drawn), |_| false));
+        index.claim(IdKey::of(&drawn), at(0));
+        assert_eq!(index.drawn.get(&0xfeed), Some(&at(0)));
+        assert!(!index.free(IdKey::of(&drawn), |slot| slot == at(0)), "its record holds it");
         // Upper-case hex, a short or a long id: each another id, kept by its text.
-        for (at, other) in [
+        for (n, other) in [
             "tok_a",
             "tok_0000000000000000000000000000FEED",
             "tok_00000000000000000000000000000feed0",
@@ -1276,14 +1316,59 @@ mod tests {
         .enumerate()
         {
             let id: TokenId = other.parse().unwrap();
-            let at = u32::try_from(at).unwrap() + 1;
-            assert!(shard.claim(IdKey::of(&id), at), "{other}");
-            assert_eq!(shard.named.get(&id), Some(&at), "{other}");
-            assert!(!shard.claim(IdKey::of(&id), 9), "{other} taken once");
+            let n = u32::try_from(n).unwrap() + 1;
+            assert!(index.free(IdKey::of(&id), |_| false), "{other}");
+            index.claim(IdKey::of(&id), at(n));
+            assert_eq!(index.named(&id), Some(at(n)), "{other}");
+            assert!(!index.free(IdKey::of(&id), |_| false), "{other} taken once");
         }
-        assert!(!shard.claim(IdKey::of(&drawn), 9));
-        assert_eq!((shard.drawn.len(), shard.named.len()), (1, 3));
-        assert_eq!(shard.find(IdKey::of(&drawn)), Some(0));
+        assert_eq!((index.drawn.len(), index.named.len()), (1, 3));
+        assert_eq!(index.candidate(IdKey::of(&drawn)), Some(at(0)));
+        // A drawn id whose low bits another holds (the record there is not its own): free
+        // until it is kept by its text.
+        let twin = TokenId::from_bits((1 << 64) | 0xfeed);
+        assert!(index.free(IdKey::of(&twin), |_| false));
+        index.claim(IdKey::of(&twin), at(9));
+        assert_eq!(
+            (index.candidate(IdKey::of(&twin)), index.named(&twin)),
+            (Some(at(0)), Some(at(9)))
+        );
+        assert!(!index.free(IdKey::of(&twin), |_| false), "taken by its text");
+    }
+
+    #[test]
+    fn two_drawn_ids_with_the_same_low_bits_each_reach_their_own_record() {
+        let store = InMemoryTokenStore::new();
+        let first = a_record(TokenId::from_bits(0xfeed));
+        let mut twin = a_record(TokenId::from_bits((7 << 64) | 0xfeed));
+        twin.number = TokenNumber::parse("6200000000000013").unwrap();
+        store.insert(first.clone()).unwrap();
+        store.insert(twin.clone()).unwrap();
+        assert_eq!(store.insert(twin.clone()), Err(StoreError::Duplicate), "held by its text");
+        let mut again = a_record(TokenId::from_bits(0xfeed));
+        again.number = TokenNumber::parse("6200000000000021").unwrap();
+        assert_eq!(store.insert(again), Err(StoreError::Duplicate), "held by its bits");
+        for record in [&first, &twin] {
+            assert_eq!(
+                store.get(&record.id).unwrap().map(|r| r.number),
+                Some(record.number.clone())
+            );
+            let mut seen = None;
+            assert!(store.view(&record.id, &mut |r| seen = Some(r.id.clone())).unwrap());
+            assert_eq!(seen.as_ref(), Some(&record.id));
+            let by_number = store.get_by_number(&record.number).unwrap().map(|r| r.id);
+            assert_eq!(by_number.as_ref(), Some(&record.id));
+        }
+        let mut changed = twin.clone();
+        changed.version = 1;
+        changed.status = TokenStatus::Suspended(crate::Actor::User);
+        store.compare_and_set(0, changed).unwrap();
+        assert_eq!(
+            store.get(&twin.id).unwrap().map(|r| r.status),
+            Some(TokenStatus::Suspended(crate::Actor::User))
+        );
+        assert_eq!(store.get(&first.id).unwrap().map(|r| r.status), Some(TokenStatus::Active));
+        assert_eq!(store.len(), 2);
     }
 
     #[test]
