@@ -906,7 +906,8 @@ impl InMemoryTokenStore {
         if holds(candidate) {
             return Some(candidate);
         }
-        index.read_unpoisoned().named(id).filter(|&slot| holds(slot))
+        let named = index.read_unpoisoned().named(id)?;
+        holds(named).then_some(named)
     }
 
     fn device_key(&self, device: &DeviceId) -> u64 {
