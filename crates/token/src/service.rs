@@ -402,16 +402,16 @@ impl<S: TokenStore> TokenService<S> {
     /// retired key, altered record), or a store error.
     pub fn detokenize(&self, verified: VerifiedCryptogram) -> Result<FundingCard, TokenError> {
         let mut opened = Err(TokenError::NotFound);
-        let mut read = |record: &TokenRecord| {
-            opened = if record.status == TokenStatus::Active {
-                self.open(record)
+        let mut read = |status: TokenStatus, sealed: &Sealed| {
+            opened = if status == TokenStatus::Active {
+                self.open_sealed(&verified.token, sealed)
             } else {
                 Err(TokenError::NotActive)
             };
         };
         match &verified.number {
-            Some(number) => self.store.view_token(&verified.token, number, &mut read)?,
-            None => self.store.view(&verified.token, &mut read)?,
+            Some(number) => self.store.view_sealed(&verified.token, number, &mut read)?,
+            None => self.store.view(&verified.token, &mut |r| read(r.status, &r.sealed_pan))?,
         };
         opened
     }
@@ -639,7 +639,12 @@ impl<S: TokenStore> TokenService<S> {
     }
 
     fn open(&self, record: &TokenRecord) -> Result<FundingCard, TokenError> {
-        self.keys().open_with(record.id.as_bytes(), &record.sealed_pan, |plain| {
+        self.open_sealed(&record.id, &record.sealed_pan)
+    }
+
+    /// The card sealed for the token `id`.
+    fn open_sealed(&self, id: &TokenId, sealed: &Sealed) -> Result<FundingCard, TokenError> {
+        self.keys().open_with(id.as_bytes(), sealed, |plain| {
             let text = core::str::from_utf8(plain).map_err(|_| TokenError::Crypto)?;
             let (digits, expiry) = match text.split_once('|') {
                 Some((digits, expiry)) => {

@@ -222,6 +222,22 @@ pub trait TokenStore: Send + Sync {
         self.view(id, read)
     }
 
+    /// Reads what opening a token just verified takes of its record, its status and its sealed
+    /// card, found as [`Self::view_token`] finds it (the default: through it). Whether there
+    /// was one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the store fails.
+    fn view_sealed(
+        &self,
+        id: &TokenId,
+        number: &TokenNumber,
+        read: &mut dyn FnMut(TokenStatus, &Sealed),
+    ) -> Result<bool, StoreError> {
+        self.view_token(id, number, &mut |record| read(record.status, &record.sealed_pan))
+    }
+
     /// The record with this token number.
     ///
     /// # Errors
@@ -893,6 +909,25 @@ impl InMemoryTokenStore {
         shard.records.get(slot.at as usize).filter(|r| r.id == *id).map(read)
     }
 
+    /// `read` of the record of a token that both `id` and `number` name, found by number (a
+    /// number that names another record is not trusted: the record is then found by its id).
+    fn read_token<R>(
+        &self,
+        id: &TokenId,
+        number: &TokenNumber,
+        read: impl FnOnce(&Stored) -> R,
+    ) -> Option<R> {
+        let key = number.key();
+        {
+            let shard = self.number_shard(key).0.read_unpoisoned();
+            let at = shard.numbers.get(&key).map(|&at| at as usize);
+            if let Some(stored) = at.and_then(|at| shard.records.get(at)).filter(|r| r.id == *id) {
+                return Some(read(stored));
+            }
+        }
+        self.read_by_id(id, read)
+    }
+
     /// The slot of the record with this id (for good: records never move).
     fn slot_of(&self, id: &TokenId) -> Option<Slot> {
         let key = IdKey::of(id);
@@ -1063,16 +1098,17 @@ impl TokenStore for InMemoryTokenStore {
         number: &TokenNumber,
         read: &mut dyn FnMut(&TokenRecord),
     ) -> Result<bool, StoreError> {
-        let key = number.key();
-        {
-            let shard = self.number_shard(key).0.read_unpoisoned();
-            let at = shard.numbers.get(&key).map(|&at| at as usize);
-            if let Some(stored) = at.and_then(|at| shard.records.get(at)).filter(|r| r.id == *id) {
-                read(&stored.record());
-                return Ok(true);
-            }
-        }
-        self.view(id, read)
+        Ok(self.read_token(id, number, |stored| read(&stored.record())).is_some())
+    }
+
+    /// As [`Self::view_token`], reading the two fields where they lie: nothing is copied.
+    fn view_sealed(
+        &self,
+        id: &TokenId,
+        number: &TokenNumber,
+        read: &mut dyn FnMut(TokenStatus, &Sealed),
+    ) -> Result<bool, StoreError> {
+        Ok(self.read_token(id, number, |stored| read(stored.status, &stored.sealed_pan)).is_some())
     }
 
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
@@ -1196,6 +1232,14 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
         read: &mut dyn FnMut(&TokenRecord),
     ) -> Result<bool, StoreError> {
         (**self).view_token(id, number, read)
+    }
+    fn view_sealed(
+        &self,
+        id: &TokenId,
+        number: &TokenNumber,
+        read: &mut dyn FnMut(TokenStatus, &Sealed),
+    ) -> Result<bool, StoreError> {
+        (**self).view_sealed(id, number, read)
     }
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
         (**self).get_by_number(number)
@@ -1370,6 +1414,35 @@ mod tests {
         );
         assert_eq!(store.get(&first.id).unwrap().map(|r| r.status), Some(TokenStatus::Active));
         assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn a_verified_token_is_opened_from_its_own_record_found_by_number_or_else_by_id() {
+        let store = InMemoryTokenStore::new();
+        let mut first = a_record(TokenId::from_bits(0xa1));
+        first.sealed_pan.nonce = [1; 12];
+        let mut second = a_record(TokenId::from_bits(0xb2));
+        second.number = TokenNumber::parse("6200000000000013").unwrap();
+        second.status = TokenStatus::Suspended(crate::Actor::User);
+        second.sealed_pan.nonce = [2; 12];
+        store.insert(first.clone()).unwrap();
+        store.insert(second.clone()).unwrap();
+        let sealed_of = |id: &TokenId, number: &TokenNumber| {
+            let mut seen = None;
+            let found = store
+                .view_sealed(id, number, &mut |status, sealed| seen = Some((status, sealed.nonce)))
+                .unwrap();
+            assert_eq!(found, seen.is_some());
+            seen
+        };
+        assert_eq!(sealed_of(&first.id, &first.number), Some((TokenStatus::Active, [1; 12])));
+        // The other's number is not trusted: the record is found by its id.
+        assert_eq!(
+            sealed_of(&second.id, &first.number),
+            Some((TokenStatus::Suspended(crate::Actor::User), [2; 12]))
+        );
+        let unknown = TokenNumber::parse("6200000000000021").unwrap();
+        assert_eq!(sealed_of(&TokenId::from_bits(0xc3), &unknown), None);
     }
 
     #[test]

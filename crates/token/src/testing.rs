@@ -327,6 +327,16 @@ fn views(s: &dyn TokenStore) {
     let unknown = TokenNumber::parse(&number(52)).unwrap();
     assert!(s.view_token(&b.id, &unknown, &mut |r| assert_eq!(r.id, b.id)).unwrap());
     assert!(!s.view_token(&TokenId::random(), &b.number, &mut |_| panic!("not b")).unwrap());
+    // What opening a verified token reads: its status and sealed card, found alike.
+    for (id, number, want) in [(&a, &a.number, &a), (&a, &b.number, &a), (&b, &unknown, &b)] {
+        let mut seen = None;
+        assert!(
+            s.view_sealed(&id.id, number, &mut |st, sealed| seen = Some((st, sealed.clone())))
+                .unwrap()
+        );
+        assert_eq!(seen, Some((want.status, want.sealed_pan.clone())));
+    }
+    assert!(!s.view_sealed(&TokenId::random(), &b.number, &mut |_, _| panic!("not b")).unwrap());
 }
 
 /// A spend of one more cryptogram on `record`, at `at` seconds.
