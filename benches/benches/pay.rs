@@ -94,7 +94,7 @@ fn bench_pay(c: &mut Criterion) {
     let refused = std::sync::atomic::AtomicUsize::new(0);
     // Each payer with how far its node's clock has moved, alone on its cache lines: thread t's
     // i-th payment is by its payer i % HOLDERS.
-    let payers: Vec<Vec<Padded<std::sync::Mutex<(Payer, TimeDelta)>>>> = (0..3)
+    let payers: Vec<Vec<_>> = (0..3)
         .map(|t| {
             (0..HOLDERS)
                 .map(|i| {
