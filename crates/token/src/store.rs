@@ -502,6 +502,18 @@ struct Shard {
     numbers: IntMap<u32>,
 }
 
+impl Shard {
+    /// The record whose number is `key` (as [`TokenNumber::key`]).
+    fn by_number(&self, key: u64) -> Option<&Stored> {
+        self.records.get(*self.numbers.get(&key)? as usize)
+    }
+
+    fn by_number_mut(&mut self, key: u64) -> Option<&mut Stored> {
+        let at = *self.numbers.get(&key)?;
+        self.records.get_mut(at as usize)
+    }
+}
+
 /// One shard of the index of ids to slots. An id the service drew (`tok_` and 32 hex digits)
 /// is found by the low 64 of its bits, with no text hashed or kept twice, and checked against
 /// the record found; any other id, and a drawn one whose low bits another took first, by its
@@ -598,7 +610,6 @@ impl<'a> IdKey<'a> {
     }
 
     /// The shard of the id index it falls in.
-    #[expect(clippy::cast_possible_truncation, reason = "a shard's index, below SHARDS (256)")]
     fn shard(self) -> u8 {
         let h = match self {
             // Drawn at random: any of its bits will do.
@@ -609,7 +620,7 @@ impl<'a> IdKey<'a> {
                 h.finish()
             }
         };
-        shard_index(h) as u8
+        shard_byte(h)
     }
 }
 
@@ -781,6 +792,12 @@ const fn shard_index(key: u64) -> usize {
     (key % SHARDS as u64) as usize
 }
 
+/// Where among the shards `key` falls, as a slot names it.
+#[expect(clippy::cast_possible_truncation, reason = "a shard's index, below SHARDS (256)")]
+const fn shard_byte(key: u64) -> u8 {
+    shard_index(key) as u8
+}
+
 /// The shard of `shards` that `key` falls in.
 fn shard_of<T>(shards: &Sharded<T>, key: u64) -> &RwLock<T> {
     #[expect(clippy::indexing_slicing, reason = "reduced modulo SHARDS, the array's length")]
@@ -887,27 +904,33 @@ impl InMemoryTokenStore {
         shard_of(&self.by_id, u64::from(key.shard()))
     }
 
-    /// The shard of the record whose number is `key` (as [`TokenNumber::key`]), and its index.
-    #[expect(clippy::cast_possible_truncation, reason = "a shard's index, below SHARDS (256)")]
-    fn number_shard(&self, key: u64) -> (&RwLock<Shard>, u8) {
-        (shard_of(&self.shards, key), shard_index(key) as u8)
+    /// The shard of the record whose number is `key` (as [`TokenNumber::key`]).
+    fn number_shard(&self, key: u64) -> &RwLock<Shard> {
+        shard_of(&self.shards, key)
     }
 
-    /// `read` of the record with this id, under its shard's read lock (the id index's lock is
-    /// let go first: a slot, once found, names its record for good).
-    fn read_by_id<R>(&self, id: &TokenId, read: impl FnOnce(&Stored) -> R) -> Option<R> {
+    /// `read` of the record with this id and of its slot, under its shard's read lock (the id
+    /// index's lock is let go first: a slot, once found, names its record for good).
+    fn read_by_id<R>(&self, id: &TokenId, read: impl FnOnce(Slot, &Stored) -> R) -> Option<R> {
         let key = IdKey::of(id);
         let index = self.id_shard(key);
         let candidate = index.read_unpoisoned().candidate(key)?;
         let shard = self.shard_at(candidate.shard)?.read_unpoisoned();
         if let Some(stored) = shard.records.get(candidate.at as usize).filter(|r| r.id == *id) {
-            return Some(read(stored));
+            return Some(read(candidate, stored));
         }
         drop(shard);
         // A drawn id whose low bits another took first is kept by its text.
         let slot = index.read_unpoisoned().named(id).filter(|_| matches!(key, IdKey::Drawn(..)))?;
         let shard = self.shard_at(slot.shard)?.read_unpoisoned();
-        shard.records.get(slot.at as usize).filter(|r| r.id == *id).map(read)
+        shard.records.get(slot.at as usize).filter(|r| r.id == *id).map(|r| read(slot, r))
+    }
+
+    /// Whether the record in `slot` is that of `id`.
+    fn holds(&self, slot: Slot, id: &TokenId) -> bool {
+        self.shard_at(slot.shard).is_some_and(|shard| {
+            shard.read_unpoisoned().records.get(slot.at as usize).is_some_and(|r| r.id == *id)
+        })
     }
 
     /// `read` of the record of a token that both `id` and `number` name, found by number (a
@@ -920,30 +943,17 @@ impl InMemoryTokenStore {
     ) -> Option<R> {
         let key = number.key();
         {
-            let shard = self.number_shard(key).0.read_unpoisoned();
-            let at = shard.numbers.get(&key).map(|&at| at as usize);
-            if let Some(stored) = at.and_then(|at| shard.records.get(at)).filter(|r| r.id == *id) {
+            let shard = self.number_shard(key).read_unpoisoned();
+            if let Some(stored) = shard.by_number(key).filter(|r| r.id == *id) {
                 return Some(read(stored));
             }
         }
-        self.read_by_id(id, read)
+        self.read_by_id(id, |_, stored| read(stored))
     }
 
     /// The slot of the record with this id (for good: records never move).
     fn slot_of(&self, id: &TokenId) -> Option<Slot> {
-        let key = IdKey::of(id);
-        let index = self.id_shard(key);
-        let holds = |slot: Slot| {
-            self.shard_at(slot.shard).is_some_and(|shard| {
-                shard.read_unpoisoned().records.get(slot.at as usize).is_some_and(|r| r.id == *id)
-            })
-        };
-        let candidate = index.read_unpoisoned().candidate(key)?;
-        if holds(candidate) {
-            return Some(candidate);
-        }
-        let named = index.read_unpoisoned().named(id)?;
-        holds(named).then_some(named)
+        self.read_by_id(id, |slot, _| slot)
     }
 
     fn device_key(&self, device: &DeviceId) -> u64 {
@@ -969,9 +979,8 @@ impl InMemoryTokenStore {
         decide: impl FnOnce(&mut Stored) -> Option<Spend>,
     ) -> Result<Option<TokenId>, StoreError> {
         let key = number.key();
-        let mut shard = self.number_shard(key).0.write_unpoisoned();
-        let Some(&at) = shard.numbers.get(&key) else { return Ok(None) };
-        let Some(stored) = shard.records.get_mut(at as usize) else { return Ok(None) };
+        let mut shard = self.number_shard(key).write_unpoisoned();
+        let Some(stored) = shard.by_number_mut(key) else { return Ok(None) };
         if let Some(spend) = decide(stored) {
             stored.spend(spend)?;
         }
@@ -1041,19 +1050,13 @@ impl InMemoryTokenStore {
         }
         // An id already held is refused, by its low bits or by its text: a record that the low
         // bits name is read (one record shard at a time) before the new record's is taken.
-        let id_free = ids.free(id, |slot| {
-            self.shard_at(slot.shard).is_some_and(|shard| {
-                let shard = shard.read_unpoisoned();
-                shard.records.get(slot.at as usize).is_some_and(|r| r.id == record.id)
-            })
-        });
-        let (shard, index) = self.number_shard(key);
-        let mut shard = shard.write_unpoisoned();
+        let id_free = ids.free(id, |slot| self.holds(slot, &record.id));
+        let mut shard = self.number_shard(key).write_unpoisoned();
         let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
         if a_card_number || !id_free || shard.numbers.contains_key(&key) {
             return Err(StoreError::Duplicate);
         }
-        let slot = Slot { shard: index, at };
+        let slot = Slot { shard: shard_byte(key), at };
         let par = record.par;
         ids.claim(id, slot);
         shard.numbers.insert(key, at);
@@ -1084,12 +1087,12 @@ impl TokenStore for InMemoryTokenStore {
     }
 
     fn get(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self.read_by_id(id, Stored::record))
+        Ok(self.read_by_id(id, |_, stored| stored.record()))
     }
 
     /// Under the shard's read lock: the record is made on the stack, nothing allocated.
     fn view(&self, id: &TokenId, read: &mut dyn FnMut(&TokenRecord)) -> Result<bool, StoreError> {
-        Ok(self.read_by_id(id, |stored| read(&stored.record())).is_some())
+        Ok(self.read_by_id(id, |_, stored| read(&stored.record())).is_some())
     }
 
     /// By number, straight to the record's slot: no id hashed or compared but the record's own.
@@ -1114,9 +1117,7 @@ impl TokenStore for InMemoryTokenStore {
 
     fn get_by_number(&self, number: &TokenNumber) -> Result<Option<TokenRecord>, StoreError> {
         let key = number.key();
-        let shard = self.number_shard(key).0.read_unpoisoned();
-        let at = shard.numbers.get(&key).map(|&at| at as usize);
-        Ok(at.and_then(|at| shard.records.get(at)).map(Stored::record))
+        Ok(self.number_shard(key).read_unpoisoned().by_number(key).map(Stored::record))
     }
 
     /// Under the record's shard lock, in place: the record read is made on the stack, the
@@ -1144,7 +1145,7 @@ impl TokenStore for InMemoryTokenStore {
 
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
         let key = number.key();
-        Ok(self.number_shard(key).0.read_unpoisoned().numbers.contains_key(&key))
+        Ok(self.number_shard(key).read_unpoisoned().numbers.contains_key(&key))
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {

@@ -328,13 +328,13 @@ fn views(s: &dyn TokenStore) {
     assert!(s.view_token(&b.id, &unknown, &mut |r| assert_eq!(r.id, b.id)).unwrap());
     assert!(!s.view_token(&TokenId::random(), &b.number, &mut |_| panic!("not b")).unwrap());
     // What opening a verified token reads: its status and sealed card, found alike.
-    for (id, number, want) in [(&a, &a.number, &a), (&a, &b.number, &a), (&b, &unknown, &b)] {
+    for (record, number) in [(&a, &a.number), (&a, &b.number), (&b, &unknown)] {
         let mut seen = None;
         assert!(
-            s.view_sealed(&id.id, number, &mut |st, sealed| seen = Some((st, sealed.clone())))
+            s.view_sealed(&record.id, number, &mut |st, sealed| seen = Some((st, sealed.clone())))
                 .unwrap()
         );
-        assert_eq!(seen, Some((want.status, want.sealed_pan.clone())));
+        assert_eq!(seen, Some((record.status, record.sealed_pan.clone())));
     }
     assert!(!s.view_sealed(&TokenId::random(), &b.number, &mut |_, _| panic!("not b")).unwrap());
 }
