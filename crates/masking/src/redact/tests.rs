@@ -178,7 +178,7 @@ fn chains_and_words() -> impl Strategy<Value = String> {
 #[test]
 fn the_strided_scan_finds_chains_at_every_offset() {
     let r = Redactor::new().with_mobiles(true).with_resident_ids(true);
-    for pad in 0..40 {
+    for pad in 0..140 {
         for sep in ["", " ", "-", "  ", "x"] {
             let text = format!("{}{sep}6200000000000005{sep}13812341234", "a".repeat(pad));
             assert_eq!(r.redact(&text), redact_walking(&r, &text), "{text:?}");
@@ -198,7 +198,29 @@ fn the_strided_scan_finds_chains_at_every_offset() {
     }
 }
 
+/// Text of long chains, many probes' strides long: up to 60 groups of 1 to 5 digits, each joined
+/// to the next by one separator, between breaks.
+fn long_chains() -> impl Strategy<Value = String> {
+    let group = ("[0-9]{1,5}", prop_oneof![Just(" "), Just("-")]);
+    let chain = prop::collection::vec(group, 1..60).prop_map(|groups| {
+        let mut chain: String =
+            groups.iter().map(|(digits, sep)| format!("{digits}{sep}")).collect();
+        chain.pop();
+        chain
+    });
+    prop::collection::vec((chain, "[a-z.中 ]{1,2}"), 0..5)
+        .prop_map(|parts| parts.into_iter().map(|(chain, gap)| chain + &gap).collect())
+}
+
 proptest! {
+    #[test]
+    fn the_strided_scan_reads_long_chains_whole(
+        text in long_chains(), mobiles in any::<bool>(), ids in any::<bool>(),
+    ) {
+        let r = Redactor::new().with_mobiles(mobiles).with_resident_ids(ids);
+        prop_assert_eq!(r.redact(&text), redact_walking(&r, &text));
+    }
+
     #[test]
     fn the_strided_scan_matches_a_walk_over_every_byte(
         text in chains_and_words(), mobiles in any::<bool>(), ids in any::<bool>(),
