@@ -147,6 +147,39 @@ proptest! {
     }
 }
 
+/// The chain's end and digits, walked a byte at a time as first written.
+fn chain_extent_walking(bytes: &[u8], start: usize) -> (usize, usize) {
+    let mut i = start;
+    let mut digits = 0;
+    loop {
+        while digit_at(bytes, i) {
+            i += 1;
+            digits += 1;
+        }
+        if !separator_at(bytes, i) || !digit_at(bytes, i + 1) {
+            return (i, digits);
+        }
+        i += 1;
+    }
+}
+
+/// The chain's start, walked a byte at a time as first written.
+fn chain_start_walking(bytes: &[u8], mut i: usize) -> usize {
+    if !digit_at(bytes, i) {
+        i = i.saturating_sub(1); // a separator inside a chain has a digit before it
+    }
+    loop {
+        while i > 0 && digit_at(bytes, i - 1) {
+            i -= 1;
+        }
+        if i >= 2 && separator_at(bytes, i - 1) && digit_at(bytes, i - 2) {
+            i -= 2;
+        } else {
+            return i;
+        }
+    }
+}
+
 /// The scan as first written, visiting every byte: the strided scan must find what it finds.
 fn redact_walking(r: &Redactor, text: &str) -> String {
     let bytes = text.as_bytes();
@@ -157,7 +190,7 @@ fn redact_walking(r: &Redactor, text: &str) -> String {
         bytes.get(i..).and_then(|rest| rest.iter().position(u8::is_ascii_digit))
     {
         let start = i + offset;
-        let (end, digits) = chain_extent(bytes, start);
+        let (end, digits) = chain_extent_walking(bytes, start);
         if digits >= min_digits {
             r.redact_chain(bytes, start, end, &mut out);
         }
@@ -227,5 +260,55 @@ proptest! {
     ) {
         let r = Redactor::new().with_mobiles(mobiles).with_resident_ids(ids);
         prop_assert_eq!(r.redact(&text), redact_walking(&r, &text));
+    }
+}
+
+#[test]
+fn eight_lanes_tell_digits_and_separators_from_every_other_byte() {
+    for b in 0..=u8::MAX {
+        for at in 0..8 {
+            let mut eight = [b'7'; 8];
+            eight[at] = b;
+            let lanes = Lanes::at(&eight, 0).unwrap();
+            assert_eq!(
+                Lanes::count(lanes.digits),
+                eight.iter().filter(|b| b.is_ascii_digit()).count()
+            );
+            for (k, &byte) in eight.iter().enumerate() {
+                let lane = |mask: u64| mask >> (8 * k + 7) & 1 == 1;
+                assert_eq!(lane(lanes.digits), byte.is_ascii_digit(), "{byte:#04x} in {eight:?}");
+                if (1..7).contains(&k) {
+                    // Inner lanes: a separator between two digits is in the chain.
+                    let joined = matches!(byte, b' ' | b'-');
+                    assert_eq!(lane(lanes.chain), byte.is_ascii_digit() || joined, "{byte:#04x}");
+                }
+            }
+        }
+    }
+}
+
+/// Bytes dense in digits and separators, with any other byte now and then.
+fn digits_and_separators() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![8 => b'0'..=b'9', 4 => prop_oneof![Just(b' '), Just(b'-')], 1 => any::<u8>()],
+        0..80,
+    )
+}
+
+proptest! {
+    #[test]
+    fn chains_walked_six_bytes_a_step_match_a_byte_a_step(
+        bytes in digits_and_separators(), at in any::<prop::sample::Index>(),
+    ) {
+        prop_assume!(!bytes.is_empty());
+        let i = at.index(bytes.len());
+        if in_chain(&bytes, i) {
+            let start = chain_start(&bytes, i);
+            prop_assert_eq!(start, chain_start_walking(&bytes, i));
+            prop_assert_eq!(chain_extent(&bytes, start), chain_extent_walking(&bytes, start));
+        }
+        if digit_at(&bytes, i) {
+            prop_assert_eq!(chain_extent(&bytes, i), chain_extent_walking(&bytes, i));
+        }
     }
 }
