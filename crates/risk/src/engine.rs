@@ -266,8 +266,8 @@ impl RiskEngine {
             // Velocity that cannot be read fails closed, like the status lists.
             return self.unavailable();
         }
-        for (kind, snapshot) in kinds.into_iter().zip(snapshots.iter().copied()).take(n) {
-            features.set_velocity(kind, snapshot);
+        for (kind, snapshot) in kinds.into_iter().zip(snapshots.iter()).take(n) {
+            features.set_velocity(kind, snapshot.as_ref());
         }
         if let Some(device) = device {
             features.device_age_hours =
@@ -367,8 +367,8 @@ impl RiskEngine {
             ) else {
                 return self.unavailable();
             };
-            features.set_velocity(EntityKind::BindUser, by_user);
-            features.set_velocity(EntityKind::BindDevice, by_device);
+            features.set_velocity(EntityKind::BindUser, by_user.as_ref());
+            features.set_velocity(EntityKind::BindDevice, by_device.as_ref());
             let device_key = self.velocity.key(EntityKind::Device, request.device.as_bytes());
             features.device_age_hours =
                 Some(self.device_age_hours(device_key, request.device_registered_at, request.at));

@@ -186,25 +186,28 @@ pub(crate) struct VelocityRef {
     pub(crate) window: usize,
 }
 
-/// Everything a decision can read, gathered once per decision on the stack.
+/// Everything a decision can read, gathered once per decision on the stack. The entities'
+/// windows are read where their snapshots lie, not copied (each is 256 bytes).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Features {
+pub(crate) struct Features<'s> {
     pub(crate) amount: Option<u64>,
     pub(crate) hour: u64,
     pub(crate) device_age_hours: Option<u64>,
     pub(crate) device_cards: Option<u64>,
-    pub(crate) velocity: [Option<[Aggregate; MAX_WINDOWS]>; EntityKind::ALL.len()],
+    pub(crate) velocity: [Option<&'s [Aggregate; MAX_WINDOWS]>; EntityKind::ALL.len()],
 }
 
-impl Features {
+/// The windows of an entity never seen: empty, not missing.
+const NO_WINDOWS: [Aggregate; MAX_WINDOWS] = [Aggregate::ZERO; MAX_WINDOWS];
+
+impl<'s> Features<'s> {
     pub(crate) const fn new(hour: u64) -> Self {
         Self { amount: None, hour, device_age_hours: None, device_cards: None, velocity: [None; 6] }
     }
 
-    pub(crate) fn set_velocity(&mut self, kind: EntityKind, snapshot: Option<Snapshot>) {
+    pub(crate) fn set_velocity(&mut self, kind: EntityKind, snapshot: Option<&'s Snapshot>) {
         if let Some(slot) = self.velocity.get_mut(kind.index()) {
-            // An entity never seen has empty windows, not missing ones.
-            *slot = Some(snapshot.map_or([Aggregate::default(); MAX_WINDOWS], |s| s.windows));
+            *slot = Some(snapshot.map_or(&NO_WINDOWS, |s| &s.windows));
         }
     }
 
@@ -219,8 +222,7 @@ impl Features {
                 let agg = self
                     .velocity
                     .get(v.entity.index())
-                    .and_then(Option::as_ref)
-                    .and_then(|windows| windows.get(v.window))
+                    .and_then(|windows| windows.and_then(|w| w.get(v.window)))
                     .ok_or(RuleError::MissingFeature)?;
                 match v.measure {
                     Measure::Count => Ok(agg.count()),

@@ -258,7 +258,7 @@ pub struct RuleSet {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EvalInput<'a> {
     pub(crate) context: Context,
-    pub(crate) features: &'a Features,
+    pub(crate) features: &'a Features<'a>,
     pub(crate) mcc: Option<Mcc>,
     pub(crate) channel: Option<Channel>,
     pub(crate) auth: Option<Authentication>,

@@ -222,8 +222,32 @@ fn rule_set() -> impl Strategy<Value = RuleSetSpec> {
         })
 }
 
-fn features()
--> impl Strategy<Value = (Features, Option<Mcc>, Option<Channel>, Option<Authentication>)> {
+/// A payment as the rules see it, with the snapshots its features read.
+#[derive(Debug, Clone)]
+struct Payment {
+    amount: u64,
+    hour: u64,
+    device_age_hours: Option<u64>,
+    /// The first four entity kinds' snapshots, in order.
+    snapshots: Vec<crate::Snapshot>,
+    mcc: Mcc,
+    channel: Channel,
+    auth: Authentication,
+}
+
+impl Payment {
+    fn features(&self) -> Features<'_> {
+        let mut f = Features::new(self.hour);
+        f.amount = Some(self.amount);
+        f.device_age_hours = self.device_age_hours;
+        for (kind, snapshot) in crate::EntityKind::ALL.iter().zip(&self.snapshots) {
+            f.set_velocity(*kind, Some(snapshot));
+        }
+        f
+    }
+}
+
+fn features() -> impl Strategy<Value = Payment> {
     (
         0u64..2_000_000,
         0u64..24,
@@ -237,35 +261,34 @@ fn features()
             Authentication::Fingerprint,
         ]),
     )
-        .prop_map(|(amount, hour, age, vel, mcc, channel, auth)| {
-            let mut f = Features::new(hour);
-            f.amount = Some(amount);
-            f.device_age_hours = age;
-            for (i, kind) in crate::EntityKind::ALL.iter().take(4).enumerate() {
-                let (ac, asum, dc, dsum) = vel[i];
-                let agg = crate::Aggregate {
-                    approved_count: ac,
-                    approved_sum: asum,
-                    declined_count: dc,
-                    declined_sum: dsum,
-                };
-                f.set_velocity(
-                    *kind,
-                    Some(crate::Snapshot { windows: [agg; crate::MAX_WINDOWS], first_seen: 0 }),
-                );
-            }
-            (f, Some(Mcc(mcc)), Some(channel), Some(auth))
+        .prop_map(|(amount, hour, device_age_hours, vel, mcc, channel, auth)| {
+            let snapshots = vel
+                .into_iter()
+                .map(|(approved_count, approved_sum, declined_count, declined_sum)| {
+                    let agg = crate::Aggregate {
+                        approved_count,
+                        approved_sum,
+                        declined_count,
+                        declined_sum,
+                    };
+                    crate::Snapshot { windows: [agg; crate::MAX_WINDOWS], first_seen: 0 }
+                })
+                .collect();
+            Payment { amount, hour, device_age_hours, snapshots, mcc: Mcc(mcc), channel, auth }
         })
 }
 
 const MAX_VELOCITY: usize = 4;
 
-fn decide(
-    set: &RuleSet,
-    f: &(Features, Option<Mcc>, Option<Channel>, Option<Authentication>),
-) -> Outcome {
-    let input =
-        EvalInput { context: Context::Payment, features: &f.0, mcc: f.1, channel: f.2, auth: f.3 };
+fn decide(set: &RuleSet, p: &Payment) -> Outcome {
+    let features = p.features();
+    let input = EvalInput {
+        context: Context::Payment,
+        features: &features,
+        mcc: Some(p.mcc),
+        channel: Some(p.channel),
+        auth: Some(p.auth),
+    };
     let e = set.evaluate(&input, &|_| false, None);
     e.rules_outcome.max(e.score_outcome)
 }
