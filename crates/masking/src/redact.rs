@@ -220,7 +220,7 @@ fn chain_extent(bytes: &[u8], start: usize) -> (usize, usize) {
     loop {
         match i.checked_sub(1).and_then(|at| Lanes::at(bytes, at)) {
             Some(lanes) => {
-                let outside = !lanes.chain & Lanes::INNER;
+                let outside = lanes.outside();
                 if outside != 0 {
                     // The first inner lane outside the chain: lane k is byte i - 1 + k.
                     let k = (outside.trailing_zeros() / 8) as usize;
@@ -257,6 +257,11 @@ impl Lanes {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     /// Lanes 1 to 6.
     const INNER: u64 = 0x0080_8080_8080_8000;
+
+    /// The inner lanes whose byte is not a chain's.
+    const fn outside(self) -> u64 {
+        !self.chain & Self::INNER
+    }
 
     /// How many lanes' high bits `mask` sets (and no other bit): the lanes' bits moved to their
     /// lowest place, summed into the top lane by one multiplication, as eight at most never
@@ -301,7 +306,7 @@ fn chain_start(bytes: &[u8], mut i: usize) -> usize {
     loop {
         match i.checked_sub(7).and_then(|at| Lanes::at(bytes, at)) {
             Some(lanes) => {
-                let outside = !lanes.chain & Lanes::INNER;
+                let outside = lanes.outside();
                 if outside != 0 {
                     // The last inner lane outside the chain: lane k is byte i - 7 + k.
                     let k = (63 - outside.leading_zeros() as usize) / 8;

@@ -222,7 +222,9 @@ impl<'s> Features<'s> {
                 let agg = self
                     .velocity
                     .get(v.entity.index())
-                    .and_then(|windows| windows.and_then(|w| w.get(v.window)))
+                    .copied()
+                    .flatten()
+                    .and_then(|windows| windows.get(v.window))
                     .ok_or(RuleError::MissingFeature)?;
                 match v.measure {
                     Measure::Count => Ok(agg.count()),

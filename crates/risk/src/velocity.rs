@@ -197,7 +197,7 @@ pub struct Aggregate {
 
 impl Aggregate {
     /// No transaction.
-    pub const ZERO: Self =
+    pub(crate) const ZERO: Self =
         Self { approved_count: 0, approved_sum: 0, declined_count: 0, declined_sum: 0 };
 
     /// All transactions, approved and declined.

@@ -512,6 +512,11 @@ impl Shard {
         let at = *self.numbers.get(&key)?;
         self.records.get_mut(at as usize)
     }
+
+    /// The record at `at`, if it is that of `id`.
+    fn holding(&self, at: u32, id: &TokenId) -> Option<&Stored> {
+        self.records.get(at as usize).filter(|r| r.id == *id)
+    }
 }
 
 /// One shard of the index of ids to slots. An id the service drew (`tok_` and 32 hex digits)
@@ -916,21 +921,20 @@ impl InMemoryTokenStore {
         let index = self.id_shard(key);
         let candidate = index.read_unpoisoned().candidate(key)?;
         let shard = self.shard_at(candidate.shard)?.read_unpoisoned();
-        if let Some(stored) = shard.records.get(candidate.at as usize).filter(|r| r.id == *id) {
+        if let Some(stored) = shard.holding(candidate.at, id) {
             return Some(read(candidate, stored));
         }
         drop(shard);
         // A drawn id whose low bits another took first is kept by its text.
         let slot = index.read_unpoisoned().named(id).filter(|_| matches!(key, IdKey::Drawn(..)))?;
         let shard = self.shard_at(slot.shard)?.read_unpoisoned();
-        shard.records.get(slot.at as usize).filter(|r| r.id == *id).map(|r| read(slot, r))
+        shard.holding(slot.at, id).map(|r| read(slot, r))
     }
 
     /// Whether the record in `slot` is that of `id`.
     fn holds(&self, slot: Slot, id: &TokenId) -> bool {
-        self.shard_at(slot.shard).is_some_and(|shard| {
-            shard.read_unpoisoned().records.get(slot.at as usize).is_some_and(|r| r.id == *id)
-        })
+        self.shard_at(slot.shard)
+            .is_some_and(|shard| shard.read_unpoisoned().holding(slot.at, id).is_some())
     }
 
     /// `read` of the record of a token that both `id` and `number` name, found by number (a
