@@ -17,6 +17,10 @@ use crate::luk::{LukState, PreparedLuk};
 use crate::record::{Fingerprint, Last4, Par, TokenRecord};
 use crate::{ChannelSet, Domain, StoreError, TokenNumber, TokenStatus};
 
+mod numbers;
+
+use numbers::NumberIndex;
+
 /// What an accepted cryptogram spends on its token: the replay window with its ATC marked,
 /// the key's use after it, and when. Nothing else of the record changes with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -499,17 +503,17 @@ struct Slot {
 #[derive(Debug, Default)]
 struct Shard {
     records: Slab<Stored>,
-    numbers: IntMap<u32>,
+    numbers: NumberIndex,
 }
 
 impl Shard {
     /// The record whose number is `key` (as [`TokenNumber::key`]).
     fn by_number(&self, key: u64) -> Option<&Stored> {
-        self.records.get(*self.numbers.get(&key)? as usize)
+        self.records.get(self.numbers.get(key)? as usize)
     }
 
     fn by_number_mut(&mut self, key: u64) -> Option<&mut Stored> {
-        let at = *self.numbers.get(&key)?;
+        let at = self.numbers.get(key)?;
         self.records.get_mut(at as usize)
     }
 
@@ -1057,13 +1061,12 @@ impl InMemoryTokenStore {
         let id_free = ids.free(id, |slot| self.holds(slot, &record.id));
         let mut shard = self.number_shard(key).write_unpoisoned();
         let at = u32::try_from(shard.records.len()).map_err(|_| StoreError::Conflict)?;
-        if a_card_number || !id_free || shard.numbers.contains_key(&key) {
+        if a_card_number || !id_free || !shard.numbers.insert(key, at) {
             return Err(StoreError::Duplicate);
         }
         let slot = Slot { shard: shard_byte(key), at };
         let par = record.par;
         ids.claim(id, slot);
-        shard.numbers.insert(key, at);
         shard.records.push(Stored::from(record));
         fingerprints.get_mut(fingerprint).add_to(fingerprint, by_fingerprint, slot);
         devices.add_to(device, by_device, slot);
@@ -1149,7 +1152,7 @@ impl TokenStore for InMemoryTokenStore {
 
     fn number_taken(&self, number: &TokenNumber) -> Result<bool, StoreError> {
         let key = number.key();
-        Ok(self.number_shard(key).read_unpoisoned().numbers.contains_key(&key))
+        Ok(self.number_shard(key).read_unpoisoned().numbers.contains(key))
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<TokenRecord>, StoreError> {
