@@ -110,15 +110,22 @@ struct ShadowStats {
     outcomes: [Striped; 4],
 }
 
+/// The live rule set and the one shadowing it, swapped together: a decision loads both at
+/// once.
+#[derive(Debug)]
+struct Sets {
+    live: Arc<RuleSet>,
+    shadow: Option<Arc<RuleSet>>,
+}
+
 /// The real-time risk engine. Every method takes `&self`; decisions run concurrently, velocity
 /// updates are serialized per entity, and the live rule set is swapped atomically.
 #[derive(Debug)]
 pub struct RiskEngine {
     config: RiskConfig,
     velocity: Arc<dyn VelocityPort>,
-    live: ArcSwap<RuleSet>,
+    sets: ArcSwap<Sets>,
     previous: ArcSwapOption<RuleSet>,
-    shadow: ArcSwapOption<RuleSet>,
     shadow_stats: ShadowStats,
     state: Arc<dyn RiskStore>,
     clock: SharedClock,
@@ -158,9 +165,8 @@ impl RiskEngine {
         Ok(Self {
             velocity,
             config,
-            live: ArcSwap::from_pointee(rules),
+            sets: ArcSwap::from_pointee(Sets { live: Arc::new(rules), shadow: None }),
             previous: ArcSwapOption::empty(),
-            shadow: ArcSwapOption::empty(),
             shadow_stats: ShadowStats::default(),
             state,
             clock,
@@ -193,7 +199,7 @@ impl RiskEngine {
     /// The live rule set.
     #[must_use]
     pub fn rules(&self) -> Arc<RuleSet> {
-        self.live.load_full()
+        Arc::clone(&self.sets.load().live)
     }
 
     /// A decision buffer with room for the live and shadow sets.
@@ -207,8 +213,9 @@ impl RiskEngine {
     /// Grows a reused buffer, if the live or shadow set needs more room; allocates nothing when
     /// it already has room.
     pub fn reserve(&self, buf: &mut DecisionBuf) {
-        buf.reserve_for(&self.live.load());
-        if let Some(shadow) = self.shadow.load().as_deref() {
+        let sets = self.sets.load();
+        buf.reserve_for(&sets.live);
+        if let Some(shadow) = sets.shadow.as_deref() {
             buf.reserve_for(shadow);
         }
     }
@@ -222,7 +229,7 @@ impl RiskEngine {
         if let Some(reason) = self.status_hit(Some(&txn.card), txn.device.as_ref(), Some(&txn.user))
         {
             let decision = Decision { outcome: Outcome::Decline, reason, score: 0 };
-            self.live.load().stats.count(decision.outcome);
+            self.sets.load().live.stats.count(decision.outcome);
             return decision;
         }
         // The card's and the phone's keys are made every time; the token's and the user's only
@@ -241,11 +248,10 @@ impl RiskEngine {
         };
         let mut features = Features::new(u64::from(beijing_hour(txn.at)));
         features.amount = Some(txn.amount.fen());
-        let live = self.live.load();
-        let shadow = self.shadow.load();
+        let sets = self.sets.load();
+        let (live, shadow) = (&*sets.live, sets.shadow.as_deref());
         // Only what the rules read: the entities, and of each the windows.
-        let read =
-            |kind| live.windows_read(kind) | shadow.as_deref().map_or(0, |s| s.windows_read(kind));
+        let read = |kind| live.windows_read(kind) | shadow.map_or(0, |s| s.windows_read(kind));
         let (mut kinds, mut reads, mut n) = ([EntityKind::Card; 4], [(card, 0); 4], 0);
         for kind in PAYERS {
             let windows = read(kind);
@@ -281,7 +287,7 @@ impl RiskEngine {
             auth: Some(txn.auth),
         };
         let present = || PAYERS.map(key_of);
-        self.run(&live, shadow.as_deref(), &input, &present, txn.at, buf)
+        self.run(live, shadow, &input, &present, txn.at, buf)
     }
 
     /// Counts a payment in velocity (approved or declined apart) and in the loss log. A retried
@@ -299,9 +305,10 @@ impl RiskEngine {
         let id = self.velocity.id_hash(txn.id.as_bytes());
         let amount = txn.amount.fen();
         let v = &self.velocity;
-        let (live, shadow) = (self.live.load(), self.shadow.load());
+        let sets = self.sets.load();
         let read = |kind| {
-            live.reads_entity(kind) || shadow.as_deref().is_some_and(|s| s.reads_entity(kind))
+            sets.live.reads_entity(kind)
+                || sets.shadow.as_ref().is_some_and(|s| s.reads_entity(kind))
         };
         let mut entities = [v.key(EntityKind::Card, txn.card.as_bytes()); 4];
         let mut n = 1;
@@ -379,8 +386,8 @@ impl RiskEngine {
                 channel: None,
                 auth: None,
             };
-            let (live, shadow) = (self.live.load(), self.shadow.load());
-            self.run(&live, shadow.as_deref(), &input, &|| [None; 4], request.at, buf)
+            let sets = self.sets.load();
+            self.run(&sets.live, sets.shadow.as_deref(), &input, &|| [None; 4], request.at, buf)
         };
         // Every attempt is its own (random) id, so attempts on different nodes never collide.
         let id = self.velocity.id_hash(cloudcard_core::TransactionId::random().as_bytes());
@@ -396,8 +403,11 @@ impl RiskEngine {
     /// is kept only while some rule reads it (see [`Self::record`]): a new set that reads it
     /// counts from its swap on.
     pub fn swap_rules(&self, rules: RuleSet) -> Arc<RuleSet> {
-        let old = self.live.swap(Arc::new(rules));
-        self.previous.store(Some(old.clone()));
+        let rules = Arc::new(rules);
+        let before =
+            self.sets.rcu(|sets| Sets { live: Arc::clone(&rules), shadow: sets.shadow.clone() });
+        let old = Arc::clone(&before.live);
+        self.previous.store(Some(Arc::clone(&old)));
         old
     }
 
@@ -410,13 +420,14 @@ impl RiskEngine {
         {
             counter.reset();
         }
-        self.shadow.store(rules.map(Arc::new));
+        let rules = rules.map(Arc::new);
+        self.sets.rcu(|sets| Sets { live: Arc::clone(&sets.live), shadow: rules.clone() });
     }
 
     /// What the shadow set would have done so far.
     #[must_use]
     pub fn shadow_report(&self) -> Option<ShadowReport> {
-        let shadow = self.shadow.load_full()?;
+        let shadow = self.sets.load().shadow.clone()?;
         let s = &self.shadow_stats;
         Some(ShadowReport {
             version: shadow.version().to_string(),
@@ -430,7 +441,7 @@ impl RiskEngine {
     /// as often as the set it replaced did.
     #[must_use]
     pub fn decline_rate_alert(&self) -> Option<DeclineRateAlert> {
-        let live = self.live.load();
+        let live = Arc::clone(&self.sets.load().live);
         let previous = self.previous.load_full()?;
         let (d, x) = (live.stats.decisions.get(), live.stats.declines.get());
         let (pd, px) = (previous.stats.decisions.get(), previous.stats.declines.get());
@@ -600,7 +611,7 @@ impl RiskEngine {
     fn unavailable(&self) -> Decision {
         let decision =
             Decision { outcome: Outcome::Decline, reason: Reason::Unavailable, score: 0 };
-        self.live.load().stats.count(decision.outcome);
+        self.sets.load().live.stats.count(decision.outcome);
         decision
     }
 
@@ -642,12 +653,15 @@ impl RiskEngine {
         at: DateTime<Utc>,
         buf: &mut DecisionBuf,
     ) -> Decision {
-        // Asked only when a rule fires, the entities' keys made then, once; a store that
-        // cannot answer leaves the rule in force.
+        // Asked only when a rule fires, the entities' keys made then, once, and only if the
+        // store turns any rule off; a store that cannot answer leaves the rule in force.
         let keys = std::cell::OnceCell::new();
         let suppressed = |rule: &str| {
             let (keys, n) = keys.get_or_init(|| {
                 let (mut keys, mut n) = ([EntityKey::default(); 4], 0);
+                if !self.state.suppresses_any() {
+                    return (keys, n);
+                }
                 for key in entities().into_iter().flatten() {
                     if let Some(slot) = keys.get_mut(n) {
                         *slot = key;
@@ -704,8 +718,20 @@ impl RiskEngine {
             let snapshot = self.velocity.snapshot_windows(key, at, 0).ok().flatten()?;
             DateTime::from_timestamp(snapshot.first_seen, 0)
         });
-        since.map_or(0, |since| u64::try_from((at - since).num_hours()).unwrap_or(0))
+        since.map_or(0, |since| whole_hours(since, at))
     }
+}
+
+/// The whole hours from `since` to `at`, 0 if `at` is not later: `(at - since).num_hours()`,
+/// counted from the two timestamps without the calendar arithmetic a difference of dates does.
+fn whole_hours(since: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
+    if at <= since {
+        return 0;
+    }
+    // A second is whole only if `at` is as far into its second as `since` is into its own.
+    let short = at.timestamp_subsec_nanos() < since.timestamp_subsec_nanos();
+    let secs = at.timestamp().saturating_sub(since.timestamp()).saturating_sub(i64::from(short));
+    u64::try_from(secs / 3_600).unwrap_or(0)
 }
 
 fn combine(rules: Outcome, score: Outcome, points: u32) -> Decision {

@@ -113,6 +113,11 @@ pub trait RiskStore: Send + Sync + fmt::Debug {
         rule: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Whether any rule may be turned off for any entity: `false` lets a decision whose rules
+    /// fire skip [`Self::suppressed`] and the keys it is asked with. By default `true`.
+    fn suppresses_any(&self) -> bool {
+        true
+    }
 }
 
 /// Which status list matched.
@@ -736,6 +741,10 @@ impl RiskStore for InMemoryRiskStore {
                     .is_some_and(|list| list.iter().any(|(r, until)| r == rule && at < *until))
             }))
     }
+
+    fn suppresses_any(&self) -> bool {
+        !self.lists.load().suppressed.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -768,6 +777,14 @@ mod tests {
 
     fn ids(store: &InMemoryRiskStore, instrument: Instrument) -> Vec<TransactionId> {
         store.assess(&report(instrument)).unwrap().into_iter().map(|a| a.transaction.id).collect()
+    }
+
+    #[test]
+    fn a_store_that_never_turned_a_rule_off_says_so() {
+        let store = InMemoryRiskStore::new();
+        assert!(!store.suppresses_any());
+        store.suppress(EntityKey::default(), "burst", t0()).unwrap();
+        assert!(store.suppresses_any(), "even once the suppression has lapsed");
     }
 
     #[test]

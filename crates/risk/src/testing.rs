@@ -91,6 +91,7 @@ fn suppressions(s: &dyn RiskStore) {
     );
     assert!(!s.suppressed(&[a, b], "burst", t0()).unwrap());
     s.suppress(b, "burst", t0() + TimeDelta::hours(1)).unwrap();
+    assert!(s.suppresses_any(), "a store turning a rule off says it may");
     assert!(s.suppressed(&[a, b], "burst", t0()).unwrap());
     assert!(!s.suppressed(&[a, b], "other", t0()).unwrap(), "one rule only");
     assert!(!s.suppressed(&[a], "burst", t0()).unwrap(), "one entity only");

@@ -594,3 +594,41 @@ fn every_entity_kind_is_gathered_when_a_rule_reads_it() {
         assert!(buf.errors().is_empty(), "{feature}");
     }
 }
+
+mod whole_hours {
+    use super::super::whole_hours;
+    use chrono::{DateTime, TimeDelta, Utc};
+    use proptest::prelude::*;
+
+    fn at(secs: i64, nanos: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, nanos).unwrap()
+    }
+
+    #[test]
+    fn an_hour_is_whole_only_to_the_nanosecond() {
+        let since = at(1_780_000_000, 500);
+        assert_eq!(whole_hours(since, since + TimeDelta::hours(1)), 1);
+        assert_eq!(whole_hours(since, since + TimeDelta::hours(1) - TimeDelta::nanoseconds(1)), 0);
+        assert_eq!(whole_hours(since, since + TimeDelta::hours(49)), 49);
+        assert_eq!(whole_hours(since, since), 0);
+        assert_eq!(whole_hours(since + TimeDelta::hours(3), since), 0, "a time before is 0");
+        let (first, last) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+        let all = u64::try_from((last - first).num_hours()).unwrap();
+        assert_eq!(whole_hours(first, last), all, "the whole range of times");
+        assert!(all > 4_000_000_000);
+    }
+
+    proptest! {
+        #[test]
+        fn whole_hours_are_those_of_the_difference(
+            since in -10_000_000_000_i64..10_000_000_000,
+            since_nanos in 0_u32..1_000_000_000,
+            later in -1_000_000_i64..100_000_000,
+            at_nanos in 0_u32..1_000_000_000,
+        ) {
+            let (since, at) = (at(since, since_nanos), at(since + later, at_nanos));
+            let expected = u64::try_from((at - since).num_hours()).unwrap_or(0);
+            prop_assert_eq!(whole_hours(since, at), expected);
+        }
+    }
+}
