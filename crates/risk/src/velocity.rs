@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::RiskError;
 
+mod entities;
+
+use entities::Entities;
+
 /// The most windows a [`WindowSet`] may hold.
 pub const MAX_WINDOWS: usize = 8;
 /// How many recent transaction ids an entity keeping buckets remembers, so a retry is not
@@ -20,6 +24,8 @@ pub const MAX_WINDOWS: usize = 8;
 /// within the longest window.)
 pub const RECENT_IDS: usize = 16;
 const SHARDS: usize = 4_096;
+const _: () = assert!(SHARDS <= 1 << 16, "an entity's shard is told by the bits below its slot's");
+const _: () = assert!(size_of::<Option<(u64, EntityState)>>() == 48, "an entry is 48 bytes");
 /// New entities between two automatic sweeps of a shard.
 const SWEEP_EVERY: u64 = 64;
 
@@ -986,9 +992,6 @@ impl<K: Kv> VelocityPort for KvVelocityStore<K> {
     }
 }
 
-/// One shard's entities, by key (already a keyed hash).
-type Entities = cloudcard_core::RandomKeyMap<u64, EntityState>;
-
 /// Per-entity velocity, in 4,096 independently locked shards: each small, so that growing one
 /// (a table doubling, its fresh memory faulted in) or sweeping it never holds its lock for long,
 /// even past a million entities. Updates to one entity are serialized by its shard's lock;
@@ -996,7 +999,7 @@ type Entities = cloudcard_core::RandomKeyMap<u64, EntityState>;
 #[derive(Debug)]
 pub struct VelocityStore {
     windows: WindowSet,
-    shards: Box<[Padded<Mutex<Entities>>]>,
+    shards: Box<[Padded<Mutex<Entities<EntityState>>>]>,
     hasher: RandomState,
     inserts: std::sync::atomic::AtomicU64,
 }
@@ -1062,7 +1065,7 @@ impl VelocityStore {
         windows: u8,
     ) -> Option<Snapshot> {
         let shard = self.shard(key);
-        Some(shard.get(&key.0)?.snapshot(&self.windows, now.timestamp(), windows))
+        Some(shard.get(key.0)?.snapshot(&self.windows, now.timestamp(), windows))
     }
 
     /// The windows of each entity of `reads` (a key and the windows to sum) at `now`, as
@@ -1088,7 +1091,8 @@ impl VelocityStore {
             *i = Self::shard_index(key);
         }
         order.sort_unstable();
-        let mut locked: [Option<(usize, MutexGuard<'_, Entities>)>; TOGETHER] = Default::default();
+        let mut locked: [Option<(usize, MutexGuard<'_, Entities<EntityState>>)>; TOGETHER] =
+            Default::default();
         let mut last = None;
         for (guard, &i) in locked.iter_mut().zip(&order).take(reads.len()) {
             if last != Some(i) {
@@ -1100,8 +1104,7 @@ impl VelocityStore {
         let mut found: [Option<&EntityState>; TOGETHER] = [None; TOGETHER];
         for (found, &(key, _)) in found.iter_mut().zip(reads) {
             let i = Self::shard_index(key);
-            *found =
-                locked.iter().flatten().find(|(j, _)| *j == i).and_then(|(_, g)| g.get(&key.0));
+            *found = locked.iter().flatten().find(|(j, _)| *j == i).and_then(|(_, g)| g.get(key.0));
         }
         let now = now.timestamp();
         for ((found, &(_, windows)), out) in found.iter().zip(reads).zip(out) {
@@ -1132,7 +1135,7 @@ impl VelocityStore {
             // entity. Done after the entity's own shard is unlocked, so no two locks are held.
             let cutoff = at - self.windows.longest().num_seconds();
             if let Some(shard) = self.shards.get(index) {
-                shard.lock_unpoisoned().retain(|_, s| s.last_seen >= cutoff);
+                shard.lock_unpoisoned().retain(|s| s.last_seen >= cutoff);
             }
         }
         counted.fresh
@@ -1140,15 +1143,18 @@ impl VelocityStore {
 
     fn count(&self, key: EntityKey, id_hash: u64, at: i64, amount: u64, approved: bool) -> Counted {
         let mut shard = self.shard(key);
+        let Some((state, new)) = shard.get_or_insert_with(key.0, || EntityState::new(at)) else {
+            return Counted { fresh: false, sweep: None };
+        };
+        let fresh = state.count(&self.windows, id_hash, at, amount, approved);
         let mut sweep = None;
-        if !shard.contains_key(&key.0) {
+        if new {
             let n = self.inserts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
                 sweep = Some(((n / SWEEP_EVERY) % SHARDS as u64) as usize);
             }
         }
-        let state = shard.entry(key.0).or_insert_with(|| EntityState::new(at));
-        Counted { fresh: state.count(&self.windows, id_hash, at, amount, approved), sweep }
+        Counted { fresh, sweep }
     }
 
     /// Drops every entity not seen for longer than the longest window; returns how many. (New
@@ -1160,7 +1166,7 @@ impl VelocityStore {
         for shard in &self.shards {
             let mut shard = shard.lock_unpoisoned();
             let before = shard.len();
-            shard.retain(|_, s| s.last_seen >= cutoff);
+            shard.retain(|s| s.last_seen >= cutoff);
             evicted += before - shard.len();
         }
         evicted
@@ -1187,7 +1193,7 @@ impl VelocityStore {
         let (mut bytes, mut entities) = (0, 0);
         for shard in &self.shards {
             let shard = shard.lock_unpoisoned();
-            bytes += shard.capacity() * (size_of::<(u64, EntityState)>() + 1);
+            bytes += shard.capacity() * size_of::<Option<(u64, EntityState)>>();
             bytes += shard.values().map(EntityState::heap_bytes).sum::<usize>();
             entities += shard.len();
         }
@@ -1200,7 +1206,7 @@ impl VelocityStore {
         (key.0 % SHARDS as u64) as usize
     }
 
-    fn shard(&self, key: EntityKey) -> MutexGuard<'_, Entities> {
+    fn shard(&self, key: EntityKey) -> MutexGuard<'_, Entities<EntityState>> {
         let i = Self::shard_index(key);
         #[expect(clippy::indexing_slicing, reason = "i < SHARDS, the number of shards made in new")]
         self.shards[i].lock_unpoisoned()
