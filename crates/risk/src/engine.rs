@@ -441,7 +441,8 @@ impl RiskEngine {
     /// as often as the set it replaced did.
     #[must_use]
     pub fn decline_rate_alert(&self) -> Option<DeclineRateAlert> {
-        let live = Arc::clone(&self.sets.load().live);
+        let sets = self.sets.load();
+        let live = &sets.live;
         let previous = self.previous.load_full()?;
         let (d, x) = (live.stats.decisions.get(), live.stats.declines.get());
         let (pd, px) = (previous.stats.decisions.get(), previous.stats.declines.get());

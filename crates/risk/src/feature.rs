@@ -197,9 +197,6 @@ pub(crate) struct Features<'s> {
     pub(crate) velocity: [Option<&'s [Aggregate; MAX_WINDOWS]>; EntityKind::ALL.len()],
 }
 
-/// The windows of an entity never seen: empty, not missing.
-const NO_WINDOWS: [Aggregate; MAX_WINDOWS] = [Aggregate::ZERO; MAX_WINDOWS];
-
 impl<'s> Features<'s> {
     pub(crate) const fn new(hour: u64) -> Self {
         Self { amount: None, hour, device_age_hours: None, device_cards: None, velocity: [None; 6] }
@@ -207,7 +204,8 @@ impl<'s> Features<'s> {
 
     pub(crate) fn set_velocity(&mut self, kind: EntityKind, snapshot: Option<&'s Snapshot>) {
         if let Some(slot) = self.velocity.get_mut(kind.index()) {
-            *slot = Some(snapshot.map_or(&NO_WINDOWS, |s| &s.windows));
+            // An entity never seen has empty windows, not missing ones.
+            *slot = Some(snapshot.map_or(&Snapshot::EMPTY.windows, |s| &s.windows));
         }
     }
 

@@ -24,7 +24,8 @@ pub const MAX_WINDOWS: usize = 8;
 /// within the longest window.)
 pub const RECENT_IDS: usize = 16;
 const SHARDS: usize = 4_096;
-const _: () = assert!(SHARDS <= 1 << 16, "an entity's shard is told by the bits below its slot's");
+const _: () =
+    assert!(SHARDS <= 1 << entities::SHARD_BITS, "a key's shard bits lie below its slot bits");
 const _: () = assert!(size_of::<Option<(u64, EntityState)>>() == 48, "an entry is 48 bytes");
 /// New entities between two automatic sweeps of a shard.
 const SWEEP_EVERY: u64 = 64;
@@ -203,7 +204,7 @@ pub struct Aggregate {
 
 impl Aggregate {
     /// No transaction.
-    pub(crate) const ZERO: Self =
+    const ZERO: Self =
         Self { approved_count: 0, approved_sum: 0, declined_count: 0, declined_sum: 0 };
 
     /// All transactions, approved and declined.
@@ -230,7 +231,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// No transaction in any window, first seen at the epoch.
-    const EMPTY: Self = Self { windows: [Aggregate::ZERO; MAX_WINDOWS], first_seen: 0 };
+    pub(crate) const EMPTY: Self = Self { windows: [Aggregate::ZERO; MAX_WINDOWS], first_seen: 0 };
 }
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -23,7 +23,7 @@ impl<V> Default for Entities<V> {
 }
 
 /// The bits of a key that pick its slot: above those that picked its shard.
-const SHARD_BITS: u32 = 16;
+pub(super) const SHARD_BITS: u32 = 16;
 
 impl<V> Entities<V> {
     /// The value under `key`.
