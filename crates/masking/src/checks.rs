@@ -35,22 +35,35 @@ pub fn luhn_check_digit(payload: &[u8]) -> Option<u8> {
 
 /// Sums `digits` the Luhn way. With `payload` set the check digit is not present yet, so the
 /// rightmost digit given is doubled.
-fn luhn_sum(digits: &[u8], payload: bool) -> Option<u32> {
-    let mut sum = 0u32;
-    for (i, &b) in digits.iter().rev().enumerate() {
-        let d = u32::from(b.wrapping_sub(b'0'));
-        if d > 9 {
-            return None;
+///
+/// Two digits a step and no branch a digit: a doubled digit `d` counts `2d`, less 9 from 5 on
+/// (its two digits' sum), so each place's digits are summed, and counted from 5, apart, and
+/// doubled once at the end. A byte that is no digit only marks the sum bad, refused at the
+/// end. Sums are 64 bits wide, so no slice that fits in memory makes them overflow.
+fn luhn_sum(digits: &[u8], payload: bool) -> Option<u64> {
+    // Of every second digit from the rightmost (`right`) and of those between (`left`): their
+    // sum and how many are 5 or more.
+    let (mut right, mut right_big, mut left, mut left_big) = (0u64, 0u64, 0u64, 0u64);
+    let mut bad = false;
+    let value = |b: u8| u64::from(b.wrapping_sub(b'0'));
+    let mut pairs = digits.rchunks_exact(2);
+    for pair in &mut pairs {
+        if let &[l, r] = pair {
+            let (l, r) = (value(l), value(r));
+            bad |= (l > 9) | (r > 9);
+            (right, right_big) = (right + r, right_big + u64::from(r >= 5));
+            (left, left_big) = (left + l, left_big + u64::from(l >= 5));
         }
-        let doubled = (i % 2 == 1) != payload;
-        sum += if doubled {
-            let x = d * 2;
-            if x > 9 { x - 9 } else { x }
-        } else {
-            d
-        };
     }
-    Some(sum)
+    if let &[first] = pairs.remainder() {
+        let d = value(first);
+        bad |= d > 9;
+        (right, right_big) = (right + d, right_big + u64::from(d >= 5));
+    }
+    let (plain, doubled, big) =
+        if payload { (left, right, right_big) } else { (right, left, left_big) };
+    // Each digit of 5 or more adds at least 10 to `2 * doubled`, so this never goes below 0.
+    (!bad).then(|| plain + 2 * doubled - 9 * big)
 }
 
 /// The ISO 7064 MOD 11-2 check character (`0`–`9` or `X`) of the first 17 digits of a
@@ -164,6 +177,34 @@ mod tests {
         assert!(luhn_valid(b"4111111111111111"));
     }
 
+    /// The Luhn sum as its definition reads it: from the right, every second digit doubled,
+    /// and a doubled digit over 9 counted by its two digits.
+    fn luhn_by_definition(digits: &[u8], payload: bool) -> Option<u64> {
+        let mut sum = 0;
+        for (i, &b) in digits.iter().rev().enumerate() {
+            let d = u64::from(char::from(b).to_digit(10)?);
+            let doubled = (i % 2 == 1) != payload;
+            let x = if doubled { d * 2 } else { d };
+            sum += x / 10 + x % 10;
+        }
+        Some(sum)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn luhn_sums_as_defined(
+            digits in proptest::collection::vec(proptest::prop_oneof![
+                9 => b'0'..=b'9',
+                1 => proptest::num::u8::ANY,
+                // The bytes either side of the digits.
+                1 => proptest::sample::select(vec![b'/', b':']),
+            ], 0..24),
+            payload: bool,
+        ) {
+            proptest::prop_assert_eq!(luhn_sum(&digits, payload), luhn_by_definition(&digits, payload));
+        }
+    }
+
     #[test]
     fn luhn_rejects_odd_input() {
         assert!(!luhn_valid(b""));
@@ -171,6 +212,12 @@ mod tests {
         assert!(!luhn_valid(b"6200 0000 0000 0005"));
         assert_eq!(luhn_check_digit(b""), None);
         assert_eq!(luhn_check_digit(b"12a"), None);
+        // The bytes just past `0` and `9`, in either place and first of an odd count: `:`
+        // would count 10, and a sum of 10 passes.
+        for text in [&b":00"[..], b"0:0", b"00:", b"/1", b"1/"] {
+            assert!(!luhn_valid(text), "{text:?}");
+            assert_eq!(luhn_check_digit(text), None, "{text:?}");
+        }
     }
 
     #[test]
