@@ -21,10 +21,10 @@ use cloudcard_benches::{
     CountingAllocator, Workload, print_tail, thread_rates, time_ns, timed_calls, touch_memory,
     touch_memory_for_threads,
 };
-use cloudcard_core::{Amount, Currency, DeviceId, IssuerTable, ManualClock};
+use cloudcard_core::{Amount, DeviceId, IssuerTable, ManualClock};
 use cloudcard_token::{
-    Channel, DeviceCard, LukPolicy, PaymentData, ProvisionRequest, TokenBin, TokenConfig,
-    TokenKeys, TokenService,
+    DeviceCard, LukPolicy, PaymentData, ProvisionRequest, TokenBin, TokenConfig, TokenKeys,
+    TokenService,
 };
 use common::{device, pan};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -126,15 +126,7 @@ fn two_growing(size: u64) {
 }
 
 fn payment(v: &Vault) -> PaymentData {
-    PaymentData {
-        amount: Amount::from_fen(1_000),
-        currency: Currency::CNY,
-        merchant: "mch_bench".parse().unwrap(),
-        channel: Channel::Nfc,
-        unpredictable_number: 7,
-        timestamp: cloudcard_core::Clock::now(&*v.clock),
-        cvm: Default::default(),
-    }
+    common::payment_at(cloudcard_core::Clock::now(&*v.clock))
 }
 
 fn bench_size(c: &mut Criterion, label: &str, mut v: Vault) {

@@ -13,29 +13,11 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use std::sync::Arc;
-
-use chrono::{TimeZone, Utc};
-use cloudcard_core::{Amount, Currency, IssuerTable, ManualClock};
-use cloudcard_token::{
-    Channel, PaymentData, ProvisionRequest, TokenBin, TokenConfig, TokenKeys, TokenService,
-};
+use cloudcard_token::ProvisionRequest;
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
-    let tokens: TokenService =
-        TokenService::new(config, TokenKeys::random(), Default::default(), clock.clone());
-    let data = PaymentData {
-        amount: Amount::from_fen(1_000),
-        currency: Currency::CNY,
-        merchant: "mch_count".parse().unwrap(),
-        channel: Channel::Nfc,
-        unpredictable_number: 7,
-        timestamp: cloudcard_core::Clock::now(&*clock),
-        cvm: Default::default(),
-    };
+    let (n, clock, tokens) = common::counting_tokens();
+    let data = common::payment_at(cloudcard_core::Clock::now(&*clock));
     let verified: Vec<_> = (0..n)
         .map(|i| {
             let provisioned =

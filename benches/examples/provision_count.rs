@@ -12,18 +12,10 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use std::sync::Arc;
-
-use chrono::{TimeZone, Utc};
-use cloudcard_core::{IssuerTable, ManualClock};
-use cloudcard_token::{ProvisionRequest, TokenBin, TokenConfig, TokenKeys, TokenService};
+use cloudcard_token::ProvisionRequest;
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()));
-    let config = TokenConfig::new(TokenBin::new("990001", IssuerTable::builtin()).unwrap());
-    let tokens: TokenService =
-        TokenService::new(config, TokenKeys::random(), Default::default(), clock);
+    let (n, _, tokens) = common::counting_tokens();
     for i in 0..n {
         std::hint::black_box(
             tokens.provision(ProvisionRequest::new(common::pan(i), common::device(i))).unwrap(),

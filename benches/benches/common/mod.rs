@@ -237,3 +237,36 @@ pub fn pan(i: u64) -> cloudcard::core::Pan {
 pub fn device(i: u64) -> cloudcard::DeviceId {
     format!("dev_{i}").parse().unwrap()
 }
+
+/// The token bench's payment: 10 yuan at `mch_bench` by NFC, made at `at`.
+pub fn payment_at(at: chrono::DateTime<chrono::Utc>) -> PaymentData {
+    PaymentData {
+        amount: Amount::from_fen(1_000),
+        currency: Currency::CNY,
+        merchant: "mch_bench".parse().unwrap(),
+        channel: Channel::Nfc,
+        unpredictable_number: 7,
+        timestamp: at,
+        cvm: Default::default(),
+    }
+}
+
+/// What the token counting examples start from: how many calls to count (the first argument,
+/// 10,000 by default) and an empty token service on a manual clock.
+pub fn counting_tokens() -> (u64, Arc<cloudcard::core::ManualClock>, cloudcard::token::TokenService)
+{
+    use chrono::TimeZone;
+    use cloudcard::token::{TokenBin, TokenConfig, TokenKeys, TokenService};
+
+    let n = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let start = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+    let clock = Arc::new(cloudcard::core::ManualClock::new(start));
+    let bin = TokenBin::new("990001", cloudcard::core::IssuerTable::builtin()).unwrap();
+    let tokens = TokenService::new(
+        TokenConfig::new(bin),
+        TokenKeys::random(),
+        Default::default(),
+        clock.clone(),
+    );
+    (n, clock, tokens)
+}
