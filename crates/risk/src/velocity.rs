@@ -574,11 +574,34 @@ impl EntityState {
             Some(None) => return false, // an amount or an age a log cannot hold
             new => new.flatten(),
         };
-        let events: Vec<Event> =
-            self.history.events().iter().filter_map(moved).chain(new).collect();
-        if events.len() > LOG_MAX {
+        let kept = self.history.events().iter().filter(|e| moved(e).is_some()).count();
+        let len = kept + usize::from(new.is_some());
+        if len > LOG_MAX {
             return false;
         }
+        // A busy entity's log often keeps its length (one transaction in, one out of every
+        // window): then it is rewritten where it lies, the kept ones moved up in order and the
+        // new one last, and nothing is allocated or freed. Otherwise it is made once, at its
+        // size.
+        if let History::Log(events) = &mut self.history
+            && events.len() == len
+        {
+            let mut to = 0;
+            for from in 0..events.len() {
+                if let Some(e) = events.get(from).and_then(moved) {
+                    if let Some(slot) = events.get_mut(to) {
+                        *slot = e;
+                    }
+                    to += 1;
+                }
+            }
+            if let (Some(e), Some(slot)) = (new, events.get_mut(to)) {
+                *slot = e;
+            }
+            return true;
+        }
+        let mut events = Vec::with_capacity(len);
+        events.extend(self.history.events().iter().filter_map(moved).chain(new));
         self.history = History::from_events(events);
         true
     }

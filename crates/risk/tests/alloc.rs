@@ -138,3 +138,31 @@ fn a_card_that_paid_takes_at_most_128_bytes() {
     let per_card = (live_bytes() - before) / CARDS as isize;
     assert!(per_card <= 128, "{per_card} bytes a card, one in ten with two payments");
 }
+
+#[test]
+fn a_busy_phone_counts_in_its_log_without_allocating() {
+    // A phone paying every 4 hours keeps the 43 payments of the last 7 days (the longest
+    // window) in a log. Each new one pushes the oldest out, so the log keeps its length and is
+    // rewritten where it lies.
+    let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let velocity = VelocityStore::new(WindowSet::default());
+    let key = velocity.key(EntityKind::Device, b"dev_busy");
+    let ids: Vec<u64> = (0..160).map(|i| velocity.id_hash(format!("txn_{i}").as_bytes())).collect();
+    let at = |i: usize| start + TimeDelta::hours(4 * i as i64);
+    for (i, &id) in ids.iter().enumerate().take(60) {
+        assert!(velocity.record(key, id, at(i), 10_000, i % 4 != 0));
+    }
+    let before = allocations();
+    for (i, &id) in ids.iter().enumerate().skip(60) {
+        assert!(velocity.record(key, id, at(i), 10_000, i % 4 != 0));
+    }
+    assert_eq!(allocations() - before, 0, "allocations in 100 payments");
+    // Each counted as it was: this hour's window holds the last (i = 159, approved); the 24
+    // hours' holds this hour and the 23 before it, i = 154..=159, of which i = 156 declined.
+    let snapshot = velocity.snapshot(key, at(ids.len() - 1)).unwrap();
+    let [_, hour, day, ..] = snapshot.windows;
+    assert_eq!((hour.approved_count, hour.declined_count), (1, 0));
+    assert_eq!((day.approved_count, day.declined_count), (5, 1));
+    assert_eq!(day.approved_sum, 50_000);
+    assert!(!velocity.record(key, ids[159], at(159), 10_000, true), "a retry");
+}
