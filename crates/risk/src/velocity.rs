@@ -579,10 +579,10 @@ impl EntityState {
         if len > LOG_MAX {
             return false;
         }
-        // A busy entity's log often keeps its length (one transaction in, one out of every
-        // window): then it is rewritten where it lies, the kept ones moved up in order and the
-        // new one last, and nothing is allocated or freed. Otherwise it is made once, at its
-        // size.
+        // A busy entity's log often keeps its length (a transaction in, one past the longest
+        // window out): then it is rewritten where it lies, the kept ones moved up in order and
+        // the new one last, and nothing is allocated or freed. Otherwise it is made once, at
+        // its size.
         if let History::Log(events) = &mut self.history
             && events.len() == len
         {
