@@ -1,7 +1,9 @@
 //! Risk benches: `decide()` with the shipped rule set over 1M tracked cards, beside a
 //! hand-written `if` chain reaching the same decision from the same velocity store. Also prints
 //! the median and p99 of single decisions, the memory per tracked entity, and the median, p99.9
-//! and worst `record()` while the stores grow to 1M cards, on one thread and on two at once.
+//! and worst `record()` while the stores grow to 1M cards, on one thread and on two at once,
+//! and `decide()` timed in turn with the hand-written chain, block by block
+//! (`cloudcard_benches::in_turn`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::hint::black_box;
@@ -9,8 +11,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use cloudcard_benches::{
-    CountingAllocator, Workload, print_tail, thread_rates, time_ns, timed_calls, touch_memory,
-    touch_memory_for_threads,
+    CountingAllocator, Workload, in_turn, print_tail, thread_rates, time_ns, timed_calls,
+    touch_memory, touch_memory_for_threads,
 };
 use cloudcard_core::{Amount, Channel, ManualClock, beijing_hour};
 use cloudcard_risk::{
@@ -303,6 +305,17 @@ fn bench_decide(c: &mut Criterion) {
             BatchSize::SmallInput,
         );
     });
+    // The same two, each block of calls timed in turn with a block of the other (see
+    // `in_turn`): the host drifts between criterion's functions, seconds apart.
+    let mut other = rand::rng();
+    let decide = in_turn(
+        64,
+        || random_payment(&mut rng),
+        |t| engine.decide(&t, &mut buf),
+        || random_payment(&mut other),
+        |t| hand_decide(&engine, &t),
+    );
+    eprintln!("decide_1m_cards: {} (the hand-written chain)", decide.describe());
     #[cfg(feature = "zen")]
     {
         let table = zen::table();

@@ -1,8 +1,10 @@
 //! Token benches, each beside its raw baseline, at 10k and 1M tokens in the vault: provision
 //! vs AES-GCM encrypt + two HMACs + a map insert; detokenize vs a map hit + AES-GCM decrypt;
 //! verify vs HMAC-SHA256 of the same message keyed per call + a map hit. Also prints the heap
-//! bytes per token (its record and the indexes over it), and the median, p99.9 and worst
-//! provision while a vault grows to 1M, on one thread and on two at once.
+//! bytes per token (its record and the indexes over it), the median, p99.9 and worst
+//! provision while a vault grows to 1M, on one thread and on two at once, and detokenize's and
+//! verify's ratios to their baselines again, timed in turn with them block by block
+//! (`cloudcard_benches::in_turn`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
@@ -18,8 +20,8 @@ use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use chrono::{TimeDelta, TimeZone, Utc};
 use cloudcard_benches::{
-    CountingAllocator, Workload, print_tail, thread_rates, time_ns, timed_calls, touch_memory,
-    touch_memory_for_threads,
+    CountingAllocator, Workload, in_turn, print_tail, thread_rates, time_ns, timed_calls,
+    touch_memory, touch_memory_for_threads,
 };
 use cloudcard_core::{Amount, DeviceId, IssuerTable, ManualClock};
 use cloudcard_token::{
@@ -225,6 +227,41 @@ fn bench_size(c: &mut Criterion, label: &str, mut v: Vault) {
         );
     });
     group.finish();
+
+    // The two goals' ratios again, each call timed in turn with its baseline (see
+    // `in_turn`): the host drifts between criterion's functions, seconds apart.
+    let (tokens, cards) = (&v.tokens, &mut v.cards);
+    let (mut pick, mut pick_base) = (rand::rng(), rand::rng());
+    let detokenize = in_turn(
+        64,
+        || {
+            let (dev, card) = &mut cards[pick.random_range(0..size as usize)];
+            tokens.verify(dev, &card.cryptogram(data.clone()).unwrap()).unwrap()
+        },
+        |verified| tokens.detokenize(verified).unwrap(),
+        || numbers[pick_base.random_range(0..numbers.len())].as_str(),
+        |number| {
+            let found = index.get(number).copied();
+            (found, cipher.decrypt(&nonce.into(), Payload { msg: &sealed, aad }).unwrap())
+        },
+    );
+    eprintln!("detokenize_{label}: {}", detokenize.describe());
+    let verify = in_turn(
+        64,
+        || {
+            let (dev, card) = &mut cards[pick.random_range(0..size as usize)];
+            (dev.clone(), card.cryptogram(data.clone()).unwrap())
+        },
+        |(dev, c)| tokens.verify(&dev, &c).unwrap(),
+        || numbers[pick_base.random_range(0..numbers.len())].as_str(),
+        |number| {
+            let found = index.get(number).copied();
+            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(black_box(&key)).unwrap();
+            mac.update(&message);
+            (found, mac.finalize())
+        },
+    );
+    eprintln!("verify_{label}: {}", verify.describe());
 
     // Last: provisioning grows the vault, and the groups above measure it at its size. Here
     // it grows by at most half its size: past that, a fresh vault of its size takes its place,

@@ -248,6 +248,97 @@ pub fn touch_memory_for_threads(threads: usize, bytes: usize) {
     });
 }
 
+/// A call and its baseline timed in turn, block by block: see [`in_turn`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct InTurn {
+    /// The median of the rounds' ratios (the call's time over the baseline's).
+    pub ratio: f64,
+    /// The rounds' lower and upper quartile of that ratio.
+    pub quartiles: (f64, f64),
+    /// The medians of the rounds' nanoseconds a call, the call's and the baseline's.
+    pub nanos: (f64, f64),
+}
+
+impl InTurn {
+    /// The figures as a bench prints them.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!(
+            "{:.2}x its baseline in turn (quartiles {:.2}-{:.2}x; {:.0} / {:.0} ns a call, \
+             medians of {} rounds)",
+            self.ratio,
+            self.quartiles.0,
+            self.quartiles.1,
+            self.nanos.0,
+            self.nanos.1,
+            IN_TURN_ROUNDS
+        )
+    }
+}
+
+/// How many rounds [`in_turn`] takes, each of a block of calls and a block of baselines.
+pub const IN_TURN_ROUNDS: usize = 41;
+
+/// A call and its baseline timed in turn: in each of [`IN_TURN_ROUNDS`] rounds, `block`
+/// inputs of each are made untimed (`make_work`, `make_base`), then the block of calls and the
+/// block of baselines are timed one after the other (the call first in even rounds, the
+/// baseline first in odd ones), their outputs dropped after their clock stops.
+///
+/// Criterion times a group's functions one after another, seconds apart, and this project's
+/// virtual machines drift within the minute: the same baseline has run 70% apart from one
+/// bench to the next. A ratio of two figures timed seconds apart moves with that drift; a
+/// ratio taken round by round, the two a few hundred microseconds apart, sees the same
+/// machine in both.
+pub fn in_turn<I, O, J, P>(
+    block: usize,
+    mut make_work: impl FnMut() -> I,
+    mut work: impl FnMut(I) -> O,
+    mut make_base: impl FnMut() -> J,
+    mut base: impl FnMut(J) -> P,
+) -> InTurn {
+    let block = block.max(1);
+    let per_call = |elapsed: std::time::Duration| elapsed.as_secs_f64() * 1e9 / block as f64;
+    let mut rounds = Vec::with_capacity(IN_TURN_ROUNDS);
+    for round in 0..IN_TURN_ROUNDS {
+        let work_inputs: Vec<I> = (0..block).map(|_| make_work()).collect();
+        let base_inputs: Vec<J> = (0..block).map(|_| make_base()).collect();
+        let time_work = || {
+            let mut out = Vec::with_capacity(block);
+            let start = std::time::Instant::now();
+            out.extend(work_inputs.into_iter().map(&mut work));
+            let elapsed = start.elapsed();
+            drop(std::hint::black_box(out));
+            per_call(elapsed)
+        };
+        let time_base = || {
+            let mut out = Vec::with_capacity(block);
+            let start = std::time::Instant::now();
+            out.extend(base_inputs.into_iter().map(&mut base));
+            let elapsed = start.elapsed();
+            drop(std::hint::black_box(out));
+            per_call(elapsed)
+        };
+        let (w, b) = if round % 2 == 0 {
+            let w = time_work();
+            (w, time_base())
+        } else {
+            let b = time_base();
+            (time_work(), b)
+        };
+        rounds.push((w / b, w, b));
+    }
+    let median_of = |figure: fn(&(f64, f64, f64)) -> f64, q: usize| {
+        let mut figures: Vec<f64> = rounds.iter().map(figure).collect();
+        figures.sort_by(f64::total_cmp);
+        figures.get(figures.len() * q / 4).copied().unwrap_or_default()
+    };
+    InTurn {
+        ratio: median_of(|r| r.0, 2),
+        quartiles: (median_of(|r| r.0, 1), median_of(|r| r.0, 3)),
+        nanos: (median_of(|r| r.1, 2), median_of(|r| r.2, 2)),
+    }
+}
+
 /// The nanoseconds `f` takes.
 pub fn time_ns(f: impl FnOnce()) -> u64 {
     let start = std::time::Instant::now();
