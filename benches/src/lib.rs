@@ -297,27 +297,12 @@ pub fn in_turn<I, O, J, P>(
     mut base: impl FnMut(J) -> P,
 ) -> InTurn {
     let block = block.max(1);
-    let per_call = |elapsed: std::time::Duration| elapsed.as_secs_f64() * 1e9 / block as f64;
     let mut rounds = Vec::with_capacity(IN_TURN_ROUNDS);
     for round in 0..IN_TURN_ROUNDS {
         let work_inputs: Vec<I> = (0..block).map(|_| make_work()).collect();
         let base_inputs: Vec<J> = (0..block).map(|_| make_base()).collect();
-        let time_work = || {
-            let mut out = Vec::with_capacity(block);
-            let start = std::time::Instant::now();
-            out.extend(work_inputs.into_iter().map(&mut work));
-            let elapsed = start.elapsed();
-            drop(std::hint::black_box(out));
-            per_call(elapsed)
-        };
-        let time_base = || {
-            let mut out = Vec::with_capacity(block);
-            let start = std::time::Instant::now();
-            out.extend(base_inputs.into_iter().map(&mut base));
-            let elapsed = start.elapsed();
-            drop(std::hint::black_box(out));
-            per_call(elapsed)
-        };
+        let time_work = || time_block(work_inputs, &mut work);
+        let time_base = || time_block(base_inputs, &mut base);
         let (w, b) = if round % 2 == 0 {
             let w = time_work();
             (w, time_base())
@@ -337,6 +322,18 @@ pub fn in_turn<I, O, J, P>(
         quartiles: (median_of(|r| r.0, 1), median_of(|r| r.0, 3)),
         nanos: (median_of(|r| r.1, 2), median_of(|r| r.2, 2)),
     }
+}
+
+/// The nanoseconds a call of `f` takes over `inputs`, each called in turn; the outputs are
+/// dropped after the clock stops.
+fn time_block<I, O>(inputs: Vec<I>, f: &mut impl FnMut(I) -> O) -> f64 {
+    let calls = inputs.len().max(1) as f64;
+    let mut out = Vec::with_capacity(inputs.len());
+    let start = std::time::Instant::now();
+    out.extend(inputs.into_iter().map(f));
+    let elapsed = start.elapsed();
+    drop(std::hint::black_box(out));
+    elapsed.as_secs_f64() * 1e9 / calls
 }
 
 /// The nanoseconds `f` takes.
@@ -458,6 +455,27 @@ mod chain_tests {
             assert_eq!(at, 0, "back at the start after {n} loads");
         }
         assert!(load_latency_ns(1 << 12, 1_000) > 0.0);
+    }
+
+    #[test]
+    fn in_turn_calls_each_side_on_the_inputs_made_for_it() {
+        let (mut made, mut called) = (0, Vec::new());
+        let (mut base_made, mut base_called) = (0, 0);
+        let turn = in_turn(
+            8,
+            || {
+                made += 1;
+                made
+            },
+            |i| called.push(i),
+            || base_made += 1,
+            |()| base_called += 1,
+        );
+        let calls = 8 * IN_TURN_ROUNDS;
+        assert_eq!((made, base_made, base_called), (calls, calls, calls));
+        // Each call got its own input, in the order they were made.
+        assert_eq!(called, (1..=calls).collect::<Vec<_>>());
+        assert!(turn.describe().contains("its baseline in turn"));
     }
 }
 
