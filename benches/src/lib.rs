@@ -279,16 +279,19 @@ impl InTurn {
 /// How many rounds [`in_turn`] takes, each of a block of calls and a block of baselines.
 pub const IN_TURN_ROUNDS: usize = 41;
 
-/// A call and its baseline timed in turn: in each of [`IN_TURN_ROUNDS`] rounds, `block`
-/// inputs of each are made untimed (`make_work`, `make_base`), then the block of calls and the
-/// block of baselines are timed one after the other (the call first in even rounds, the
-/// baseline first in odd ones), their outputs dropped after their clock stops.
+/// A call and its baseline timed in turn: in each of [`IN_TURN_ROUNDS`] rounds, a block of
+/// calls and a block of baselines one after the other (the call first in even rounds, the
+/// baseline first in odd ones), each block's `block` inputs made untimed just before it
+/// (`make_work`, `make_base`), as criterion's batches are, and its outputs dropped after its
+/// clock stops.
 ///
 /// Criterion times a group's functions one after another, seconds apart, and this project's
 /// virtual machines drift within the minute: the same baseline has run 70% apart from one
 /// bench to the next. A ratio of two figures timed seconds apart moves with that drift; a
 /// ratio taken round by round, the two a few hundred microseconds apart, sees the same
-/// machine in both.
+/// machine in both. But each block also meets the caches as the other side left them: fair
+/// where both read memory no cache holds (a million cards) or the same memory (a text), not
+/// where a baseline's table would stay in a cache between its own batches (ten thousand).
 pub fn in_turn<I, O, J, P>(
     block: usize,
     mut make_work: impl FnMut() -> I,
@@ -299,10 +302,9 @@ pub fn in_turn<I, O, J, P>(
     let block = block.max(1);
     let mut rounds = Vec::with_capacity(IN_TURN_ROUNDS);
     for round in 0..IN_TURN_ROUNDS {
-        let work_inputs: Vec<I> = (0..block).map(|_| make_work()).collect();
-        let base_inputs: Vec<J> = (0..block).map(|_| make_base()).collect();
-        let time_work = || time_block(work_inputs, &mut work);
-        let time_base = || time_block(base_inputs, &mut base);
+        // Each block right after its own inputs are made, as criterion's batches run.
+        let mut time_work = || time_block((0..block).map(|_| make_work()).collect(), &mut work);
+        let mut time_base = || time_block((0..block).map(|_| make_base()).collect(), &mut base);
         let (w, b) = if round % 2 == 0 {
             let w = time_work();
             (w, time_base())
