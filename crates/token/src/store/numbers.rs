@@ -60,7 +60,8 @@ impl NumberIndex {
         self.get(key).is_some()
     }
 
-    /// Adds `key` at `slot`; `false`, changing nothing, if `key` is in the index already.
+    /// Adds `key` at `slot`; `false`, changing nothing, if `key` is in the index already (or,
+    /// which three quarters full never lets happen, no line has room).
     pub(super) fn insert(&mut self, key: u64, slot: u32) -> bool {
         if self.contains(key) {
             return false;
@@ -69,9 +70,11 @@ impl NumberIndex {
         if self.len.saturating_add(1).saturating_mul(4) > places.saturating_mul(3) {
             self.grow();
         }
-        self.place(key, slot);
-        self.len = self.len.saturating_add(1);
-        true
+        let placed = self.place(key, slot);
+        if placed {
+            self.len = self.len.saturating_add(1);
+        }
+        placed
     }
 
     /// How many numbers the index holds.
@@ -92,21 +95,22 @@ impl NumberIndex {
         (at + 1) & self.lines.len().wrapping_sub(1)
     }
 
-    /// Writes `key` and `slot` in the first line from `key`'s own that has room. The caller
-    /// has made sure there is room and that `key` is not there.
-    fn place(&mut self, key: u64, slot: u32) {
-        let Some(mut at) = self.home(key) else { return };
+    /// Writes `key` and `slot` in the first line from `key`'s own that has room; whether one
+    /// had. The caller has made sure `key` is not there.
+    fn place(&mut self, key: u64, slot: u32) -> bool {
+        let Some(mut at) = self.home(key) else { return false };
         for _ in 0..self.lines.len() {
             let next = self.next(at);
-            let Some(line) = self.lines.get_mut(at) else { return };
+            let Some(line) = self.lines.get_mut(at) else { return false };
             let len = usize::from(line.len);
             if let (Some(k), Some(s)) = (line.keys.get_mut(len), line.slots.get_mut(len)) {
                 (*k, *s) = (key, slot);
                 line.len += 1;
-                return;
+                return true;
             }
             at = next;
         }
+        false
     }
 
     /// Doubles the lines (from 4), placing every entry again.
@@ -115,6 +119,7 @@ impl NumberIndex {
         let old = std::mem::replace(&mut self.lines, vec![Line::default(); lines]);
         for line in old {
             for (&key, &slot) in line.keys.iter().zip(&line.slots).take(usize::from(line.len)) {
+                // Twice the lines for the same entries: each has room.
                 self.place(key, slot);
             }
         }
@@ -129,9 +134,11 @@ mod tests {
 
     #[test]
     fn an_empty_index_finds_nothing() {
-        let index = NumberIndex::default();
+        let mut index = NumberIndex::default();
         assert_eq!(index.get(42), None);
         assert!(!index.contains(42));
+        assert!(!index.place(42, 0), "no line to place it in");
+        assert_eq!(index.len(), 0);
     }
 
     #[test]
