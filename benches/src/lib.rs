@@ -314,15 +314,16 @@ pub fn in_turn<I, O, J, P>(
         };
         rounds.push((w / b, w, b));
     }
-    let median_of = |figure: fn(&(f64, f64, f64)) -> f64, q: usize| {
+    // The `q`th quartile of one figure over the rounds (the second is the median).
+    let quartile = |figure: fn(&(f64, f64, f64)) -> f64, q: usize| {
         let mut figures: Vec<f64> = rounds.iter().map(figure).collect();
         figures.sort_by(f64::total_cmp);
         figures.get(figures.len() * q / 4).copied().unwrap_or_default()
     };
     InTurn {
-        ratio: median_of(|r| r.0, 2),
-        quartiles: (median_of(|r| r.0, 1), median_of(|r| r.0, 3)),
-        nanos: (median_of(|r| r.1, 2), median_of(|r| r.2, 2)),
+        ratio: quartile(|r| r.0, 2),
+        quartiles: (quartile(|r| r.0, 1), quartile(|r| r.0, 3)),
+        nanos: (quartile(|r| r.1, 2), quartile(|r| r.2, 2)),
     }
 }
 
